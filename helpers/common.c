@@ -1,0 +1,305 @@
+/* common.c — see common.h. */
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *prog_name = "vps-helper";
+static die_sink_fn die_sink;
+
+void set_die_sink(die_sink_fn sink)
+{
+	die_sink = sink;
+}
+
+int exit_code_for_errno(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ESRCH:
+		return VPS_ENOTFOUND;
+	case ENOSPC:
+	case ENOMEM:
+	case EMFILE:
+	case ENFILE:
+	case EAGAIN:
+		return VPS_ENORES;
+	case ENOSYS:
+	case ENODEV:
+	case ENOTTY:
+		return VPS_EHOST;
+	default:
+		return VPS_EFAIL;
+	}
+}
+
+static noreturn_fn void die_finish(int code, const char *msg)
+{
+	static bool dying;
+
+	if (!dying && die_sink) {
+		dying = true; /* a sink that dies again must not recurse */
+		die_sink(code, msg);
+	}
+	fprintf(stderr, "%s: %s\n", prog_name, msg);
+	fflush(stderr);
+	_exit(code);
+}
+
+static noreturn_fn void vdie(int code, int err, const char *fmt, va_list ap)
+{
+	char msg[VPS_ERRMSG_MAX];
+	int n;
+
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		n = 0;
+	if (err && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
+	for (char *p = msg; *p; p++) /* one line, always */
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	die_finish(code, msg);
+}
+
+void die_code(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vdie(code, 0, fmt, ap);
+}
+
+void die_code_with_error(int code, const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vdie(code, err, fmt, ap);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vdie(VPS_EFAIL, 0, fmt, ap);
+}
+
+void die_with_error(const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vdie(VPS_EFAIL, err, fmt, ap);
+}
+
+void die_errno_mapped(const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vdie(exit_code_for_errno(err), err, fmt, ap);
+}
+
+void warn(const char *fmt, ...)
+{
+	char msg[VPS_ERRMSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: warning: %s\n", prog_name, msg);
+	fflush(stderr);
+}
+
+void cleanup_fdp(int *fdp)
+{
+	int saved = errno;
+	if (*fdp >= 0)
+		close(*fdp);
+	errno = saved;
+}
+
+void cleanup_freep(void *p)
+{
+	free(*(void **)p);
+}
+
+void cleanup_dirp(DIR **dp)
+{
+	int saved = errno;
+	if (*dp)
+		closedir(*dp);
+	errno = saved;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int write_file_at(int dirfd, const char *name, const char *s)
+{
+	cleanup_fd int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	return write_all(fd, s, strlen(s));
+}
+
+ssize_t read_file_at(int dirfd, const char *name, char *buf, size_t cap)
+{
+	cleanup_fd int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	size_t len = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (len + 1 < cap) {
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+void json_escape(char *buf, size_t cap, const char *s)
+{
+	size_t o = strlen(buf);
+
+	for (; *s && o + 7 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(buf + o, cap - o, "\\u%04x", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o] = '\0';
+}
+
+bool valid_id(const char *s)
+{
+	size_t n = strnlen(s, 64);
+
+	if (n == 0 || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!alnum && !(c == '-' && i > 0 && i < n - 1))
+			return false;
+	}
+	return true;
+}
+
+bool valid_hostname(const char *s)
+{
+	size_t n = strnlen(s, 254);
+
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool valid_abs_path(const char *s)
+{
+	size_t n = strnlen(s, VPS_PATH_MAX);
+
+	if (n == 0 || n >= VPS_PATH_MAX || s[0] != '/')
+		return false;
+	for (const char *p = s; *p; p++) {
+		if (*p == '\n')
+			return false;
+		if (p[0] == '/' && p[1] == '.' && p[2] == '.' && (p[3] == '/' || p[3] == '\0'))
+			return false;
+	}
+	return true;
+}
+
+bool valid_component(const char *s)
+{
+	size_t n = strnlen(s, 256);
+
+	if (n == 0 || n > 255 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == ',' || c == '=' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool parse_pid(const char *s, pid_t *out)
+{
+	char *end;
+	long v;
+
+	if (!*s || *s < '0' || *s > '9' || strnlen(s, 12) > 10)
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 1 || v > INT_MAX)
+		return false;
+	*out = (pid_t)v;
+	return true;
+}
+
+const char *arg_value(int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc)
+		die_code(VPS_EUSAGE, "%s needs a value", argv[*i]);
+	*i += 1;
+	return argv[*i];
+}
+
+void reset_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL); /* SIGKILL/SIGSTOP and holes fail: fine */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}

@@ -1,0 +1,287 @@
+/* vps-enter — run a command inside a running container.
+ *
+ *   vps-enter --pid INIT_HOST_PID [--cgroup HOSTDIR]... [--cwd DIR] [--env K=V]...
+ *             -- CMD [ARGS...]
+ *
+ * 1. If /proc/self/exe is not a sealed memfd, copy ourselves into one and re-exec from it
+ *    (R3, CVE-2019-5736: a container process must never get a writable handle on the
+ *    host's helper binary through /proc/PID/exe of our forked child).
+ * 2. PR_SET_DUMPABLE 0; open /proc/PID/ns/{ipc,uts,net,cgroup,pid,mnt} up front.
+ * 3. Join the container's cgroups (write our pid to HOSTDIR/cgroup.procs), then
+ *    setns ipc, uts, net, cgroup, pid, mnt; chdir "/" then --cwd, and verify getcwd()
+ *    (CVE-2024-21626: never keep a host cwd).
+ * 4. fork (setns(pid) only applies to children). The child closes every fd above 2,
+ *    gets a clean environment and execvp()s CMD (127 not found, 126 cannot execute).
+ *    The parent forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH sent to it by
+ *    another process (terminal-generated ones already reach the child's process group)
+ *    and exits with the child's status, or 128+N when signal N killed it.
+ * stdin/stdout/stderr pass straight through.
+ */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+#define MAX_CGROUPS 16
+#define MAX_ENV     256
+#define ENV_MAX_LEN (128 * 1024)
+#define SELF_SEALS  (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+extern char **environ;
+
+static const char *const ns_order[] = {"ipc", "uts", "net", "cgroup", "pid", "mnt"};
+#define N_NS (sizeof(ns_order) / sizeof(ns_order[0]))
+
+static const int fwd_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
+#define N_FWD (sizeof(fwd_signals) / sizeof(fwd_signals[0]))
+
+static volatile pid_t child_pid;
+
+struct opts {
+	pid_t pid;
+	const char *cgroups[MAX_CGROUPS];
+	size_t n_cg;
+	const char *cwd;
+	const char *env[MAX_ENV];
+	size_t n_env;
+	char **cmd;
+};
+
+static noreturn_fn void usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+		"usage: %s --pid INIT_HOST_PID [--cgroup HOSTDIR]... [--cwd DIR] [--env K=V]... "
+		"-- CMD [ARGS...]\n",
+		prog_name);
+	exit(code);
+}
+
+static bool valid_env(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+
+	if (!eq || eq == kv || strnlen(kv, ENV_MAX_LEN) >= ENV_MAX_LEN)
+		return false;
+	for (const char *p = kv; p < eq; p++) {
+		char c = *p;
+		if (!(c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (p > kv && c >= '0' && c <= '9')))
+			return false;
+	}
+	return true;
+}
+
+static void parse_args(struct opts *o, int argc, char **argv)
+{
+	int i;
+
+	o->cwd = "/";
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(a, "--pid") == 0) {
+			if (!parse_pid(arg_value(argc, argv, &i), &o->pid))
+				die_code(VPS_EUSAGE, "invalid --pid");
+		} else if (strcmp(a, "--cgroup") == 0) {
+			const char *d = arg_value(argc, argv, &i);
+			if (o->n_cg >= MAX_CGROUPS)
+				die_code(VPS_EUSAGE, "too many --cgroup (max %d)", MAX_CGROUPS);
+			if (!valid_abs_path(d) || !has_prefix(d, "/sys/fs/cgroup/"))
+				die_code(VPS_EUSAGE, "--cgroup %s: must be under /sys/fs/cgroup/", d);
+			o->cgroups[o->n_cg++] = d;
+		} else if (strcmp(a, "--cwd") == 0) {
+			o->cwd = arg_value(argc, argv, &i);
+			if (!valid_abs_path(o->cwd))
+				die_code(VPS_EUSAGE, "--cwd must be absolute, without '..'");
+		} else if (strcmp(a, "--env") == 0) {
+			const char *kv = arg_value(argc, argv, &i);
+			if (o->n_env >= MAX_ENV)
+				die_code(VPS_EUSAGE, "too many --env (max %d)", MAX_ENV);
+			if (!valid_env(kv))
+				die_code(VPS_EUSAGE, "--env wants NAME=VALUE");
+			o->env[o->n_env++] = kv;
+		} else if (strcmp(a, "--help") == 0) {
+			usage(0);
+		} else {
+			die_code(VPS_EUSAGE, "unknown argument %.64s", a);
+		}
+	}
+	if (o->pid == 0)
+		die_code(VPS_EUSAGE, "--pid is required");
+	if (i >= argc || !*argv[i])
+		die_code(VPS_EUSAGE, "no command given after --");
+	o->cmd = &argv[i];
+}
+
+/* R3: run from a sealed memfd copy so /proc/<our child>/exe never leads to the host file. */
+static void reexec_sealed_copy(char **argv)
+{
+	cleanup_fd int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int mfd, seals;
+
+	if (self < 0)
+		die_code_with_error(VPS_EHOST, "open /proc/self/exe");
+	seals = fcntl(self, F_GET_SEALS);
+	if (seals >= 0 && (seals & SELF_SEALS) == SELF_SEALS)
+		return; /* already running from the sealed copy */
+	if (fstat(self, &st) < 0)
+		die_with_error("stat /proc/self/exe");
+	mfd = memfd_create("vps-enter", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	if (mfd < 0 && errno == EINVAL) /* kernel before 6.3 */
+		mfd = memfd_create("vps-enter", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		die_errno_mapped("memfd_create");
+	for (off_t left = st.st_size; left > 0;) {
+		ssize_t n = sendfile(mfd, self, NULL, (size_t)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die_with_error("copy self to memfd");
+		left -= n;
+	}
+	if (fcntl(mfd, F_ADD_SEALS, SELF_SEALS) < 0)
+		die_with_error("seal memfd");
+	fexecve(mfd, argv, environ);
+	die_with_error("re-exec from memfd");
+}
+
+static void forward_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	/* SI_KERNEL = generated by the terminal for the whole foreground group: the child
+	 * got it already. Forward only what a process sent to us alone. */
+	if (child_pid > 0 && si->si_code != SI_KERNEL)
+		kill(child_pid, sig);
+}
+
+static noreturn_fn void run_child(struct opts *o)
+{
+	bool have_term = false;
+
+	reset_signals();
+	if (close_range(3, ~0U, 0) < 0)
+		die_code_with_error(VPS_EHOST, "close_range");
+	if (clearenv() != 0)
+		die("clearenv failed");
+	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+	setenv("HOME", "/root", 1);
+	for (size_t i = 0; i < o->n_env; i++) {
+		const char *kv = o->env[i];
+		size_t klen = (size_t)(strchr(kv, '=') - kv);
+		char key[256];
+		if (klen >= sizeof(key))
+			die_code(VPS_EUSAGE, "--env name too long");
+		memcpy(key, kv, klen);
+		key[klen] = '\0';
+		if (setenv(key, kv + klen + 1, 1) < 0)
+			die_with_error("setenv %s", key);
+		have_term |= strcmp(key, "TERM") == 0;
+	}
+	if (!have_term)
+		setenv("TERM", "linux", 1);
+
+	execvp(o->cmd[0], o->cmd);
+	if (errno == ENOENT)
+		die_code(127, "%s: not found", o->cmd[0]);
+	die_code_with_error(126, "%s", o->cmd[0]);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	int ns_fd[N_NS];
+	char buf[VPS_PATH_MAX + 64], pidbuf[24];
+	struct sigaction sa;
+	sigset_t fwd, old;
+	int st;
+
+	prog_name = "vps-enter";
+	memset(&o, 0, sizeof(o));
+	parse_args(&o, argc, argv);
+	reexec_sealed_copy(argv);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		die_with_error("PR_SET_DUMPABLE");
+
+	snprintf(buf, sizeof(buf), "/proc/%d", o.pid);
+	cleanup_fd int proc = open(buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (proc < 0 && errno == ENOENT)
+		die_code(VPS_ENOTFOUND, "no such process %d", o.pid);
+	if (proc < 0)
+		die_errno_mapped("open %s", buf);
+	for (size_t i = 0; i < N_NS; i++) {
+		snprintf(buf, sizeof(buf), "ns/%s", ns_order[i]);
+		ns_fd[i] = openat(proc, buf, O_RDONLY | O_CLOEXEC);
+		if (ns_fd[i] < 0 && (errno == ENOENT || errno == ESRCH))
+			die_code(VPS_ENOTFOUND, "no such process %d", o.pid);
+		if (ns_fd[i] < 0)
+			die_errno_mapped("open /proc/%d/ns/%s", o.pid, ns_order[i]);
+	}
+
+	snprintf(pidbuf, sizeof(pidbuf), "%d", getpid());
+	for (size_t i = 0; i < o.n_cg; i++) {
+		cleanup_fd int fd =
+			open(o.cgroups[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		int r = fd < 0 ? -errno : write_file_at(fd, "cgroup.procs", pidbuf);
+		if (r < 0) {
+			errno = -r;
+			die_errno_mapped("join cgroup %s", o.cgroups[i]);
+		}
+	}
+
+	for (size_t i = 0; i < N_NS; i++) {
+		if (setns(ns_fd[i], 0) < 0)
+			die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL,
+					    "setns %s", ns_order[i]);
+		close(ns_fd[i]);
+	}
+	if (chdir("/") < 0)
+		die_with_error("chdir /");
+	if (chdir(o.cwd) < 0)
+		die_code_with_error(errno == ENOENT ? VPS_ENOTFOUND : VPS_EFAIL, "chdir %s", o.cwd);
+	if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
+		die("working directory is outside the container");
+
+	/* block the forwarded signals until child_pid is known */
+	sigemptyset(&fwd);
+	for (size_t i = 0; i < N_FWD; i++)
+		sigaddset(&fwd, fwd_signals[i]);
+	sigprocmask(SIG_BLOCK, &fwd, &old);
+	fflush(NULL);
+	child_pid = fork();
+	if (child_pid < 0)
+		die_errno_mapped("fork");
+	if (child_pid == 0)
+		run_child(&o);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = forward_signal;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < N_FWD; i++)
+		sigaction(fwd_signals[i], &sa, NULL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+
+	while (waitpid(child_pid, &st, 0) < 0)
+		if (errno != EINTR)
+			die_with_error("waitpid");
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return WEXITSTATUS(st);
+}

@@ -1,0 +1,31 @@
+import { Args, Flags } from '@oclif/core';
+import { validateId, validateTemplateName } from '../core/ids.js';
+import { parseDuration, parseSize } from '../core/units.js';
+
+/** A container id argument, validated before anything else happens. */
+export const idArg = Args.string({
+  name: 'id',
+  description: 'container id (a DNS label: 101, web-1)',
+  required: true,
+  parse: async (s) => validateId(s),
+});
+
+export const templateFlag = Flags.custom<string>({
+  description: 'OS template (see `vpsctl template list`)',
+  helpValue: 'NAME',
+  parse: async (s) => validateTemplateName(s),
+});
+
+export const sizeFlag = Flags.custom<number>({
+  helpValue: 'SIZE',
+  parse: async (s) => {
+    const n = parseSize(s, 'size');
+    if (n <= 0) throw new Error(`size must be greater than zero, got ${JSON.stringify(s)}`);
+    return n;
+  },
+});
+
+export const durationFlag = Flags.custom<number>({
+  helpValue: 'DURATION',
+  parse: async (s) => parseDuration(s),
+});

@@ -1,0 +1,31 @@
+import { Flags } from '@oclif/core';
+import { VpsCommand } from '../cli/base.js';
+import { idArg, sizeFlag, templateFlag } from '../cli/flags.js';
+import { realHost } from '../cli/host.js';
+import { details } from '../cli/render.js';
+import type { ContainerStatus } from '../core/host.js';
+import { validateHostname } from '../core/ids.js';
+import { formatSize } from '../core/units.js';
+
+export default class Create extends VpsCommand<ContainerStatus> {
+  static override summary = 'Create a container from an OS template.';
+  static override description =
+    'Clones the template image into the pool, grows it to --disk, and writes the hostname and a fresh machine-id. A failed create leaves nothing behind.';
+  static override examples = ['<%= config.bin %> create 101 --template debian-12', '<%= config.bin %> create web-1 --template debian-12 --disk 20G --hostname web-1.example.net'];
+  static override args = { id: idArg };
+  static override flags = {
+    template: templateFlag({ char: 't', required: true }),
+    disk: sizeFlag({ description: 'disk size (K, M, G, T)', default: 10 * 1024 ** 3, defaultHelp: async () => '10G' }),
+    hostname: Flags.string({ description: 'hostname inside the container [default: the id]', helpValue: 'NAME', parse: async (s) => validateHostname(s) }),
+  };
+
+  async run(): Promise<ContainerStatus> {
+    const { args, flags } = await this.parse(Create);
+    const st = await realHost(this.progress()).create(args.id, { template: flags.template, disk: flags.disk, hostname: flags.hostname });
+    if (!this.jsonEnabled()) {
+      this.log(`created container ${st.id}`);
+      this.log(details([['template', st.template], ['hostname', st.hostname], ['disk', formatSize(st.disk)], ['image', st.image]]));
+    }
+    return st;
+  }
+}

@@ -1,0 +1,28 @@
+import { VpsCommand } from '../cli/base.js';
+import { realHost } from '../cli/host.js';
+import { table } from '../cli/render.js';
+import type { ContainerSummary } from '../core/host.js';
+import { formatSize } from '../core/units.js';
+
+export default class List extends VpsCommand<ContainerSummary[]> {
+  static override summary = 'List containers and their state.';
+  static override examples = ['<%= config.bin %> list', '<%= config.bin %> list --json'];
+
+  async run(): Promise<ContainerSummary[]> {
+    await this.parse(List);
+    const rows = await realHost(this.progress()).list();
+    if (!this.jsonEnabled()) {
+      this.log(
+        table(rows, [
+          { header: 'ID', get: (r) => r.id },
+          { header: 'STATE', get: (r) => r.state },
+          { header: 'TEMPLATE', get: (r) => r.template },
+          { header: 'HOSTNAME', get: (r) => r.hostname },
+          { header: 'DISK', get: (r) => (r.disk ? formatSize(r.disk) : '-') },
+          { header: 'INIT PID', get: (r) => r.init_pid },
+        ]),
+      );
+    }
+    return rows;
+  }
+}

@@ -1,0 +1,27 @@
+import { Flags } from '@oclif/core';
+import { VpsCommand } from '../cli/base.js';
+import { durationFlag, idArg } from '../cli/flags.js';
+import { realHost } from '../cli/host.js';
+import type { StartResult } from '../core/host.js';
+
+export default class Restart extends VpsCommand<StartResult> {
+  static override summary = 'Stop a container (if running) and start it again.';
+  static override examples = ['<%= config.bin %> restart 101 --wait'];
+  static override args = { id: idArg };
+  static override flags = {
+    timeout: durationFlag({ char: 't', description: 'clean-shutdown timeout, and the --wait timeout', default: 30_000, defaultHelp: async () => '30s' }),
+    force: Flags.boolean({ char: 'f', description: 'kill at once, without a clean shutdown' }),
+    wait: Flags.boolean({ char: 'w', description: 'wait until systemd reports running or degraded' }),
+  };
+
+  async run(): Promise<StartResult> {
+    const { args, flags } = await this.parse(Restart);
+    const r = await realHost(this.progress()).restart(args.id, {
+      timeoutMs: flags.timeout,
+      force: flags.force,
+      waitMs: flags.wait ? Math.max(flags.timeout, 120_000) : undefined,
+    });
+    if (!this.jsonEnabled()) this.log(`restarted container ${r.id} (init pid ${r.init_pid})${r.system_state ? `: system ${r.system_state}` : ''}`);
+    return r;
+  }
+}

@@ -1,0 +1,35 @@
+import { VpsCommand } from '../cli/base.js';
+import { idArg } from '../cli/flags.js';
+import { realHost } from '../cli/host.js';
+import { details } from '../cli/render.js';
+import type { ContainerStatus } from '../core/host.js';
+import { formatDuration, formatSize } from '../core/units.js';
+
+export default class Status extends VpsCommand<ContainerStatus> {
+  static override summary = 'Show a container: state, template, disk size and use, memory use, init pid, uptime.';
+  static override examples = ['<%= config.bin %> status 101', '<%= config.bin %> status 101 --json'];
+  static override args = { id: idArg };
+
+  async run(): Promise<ContainerStatus> {
+    const { args } = await this.parse(Status);
+    const s = await realHost(this.progress()).status(args.id);
+    if (!this.jsonEnabled()) {
+      const sz = (n: number | null): string => (n === null ? '-' : formatSize(n));
+      this.log(
+        details([
+          ['id', s.id],
+          ['state', s.state],
+          ['template', s.template],
+          ['os', s.os ? `${s.os.family} ${s.os.version}` : '-'],
+          ['hostname', s.hostname],
+          ['disk', `${sz(s.disk_used)} used of ${formatSize(s.disk)}`],
+          ['memory', s.memory_used === null ? '-' : `${sz(s.memory_used)} used`],
+          ['init pid', s.init_pid],
+          ['uptime', s.uptime_s === null ? '-' : formatDuration(s.uptime_s * 1000)],
+          ['created', s.created],
+        ]),
+      );
+    }
+    return s;
+  }
+}

@@ -1,0 +1,410 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { ExecaRunner, type Runner } from '../sys/exec.js';
+import { exists, readText, sleep, writeFileAtomic } from '../sys/fs.js';
+import { PACKAGE_ROOT } from '../sys/helpers.js';
+import { withLock } from '../sys/lock.js';
+import { ImageStore } from '../storage/image.js';
+import { Runtime } from '../runtime/runtime.js';
+import { containerCgroupDirs, detectCgroups, existingCgroups, memoryUsage, removeCgroupTree, spawnCgroupArgs, type CgroupLayout } from '../limits/cgroups.js';
+import { TemplateStore, type BuildOptions, type BuildResult, type TemplateInfo } from '../templates/store.js';
+import { recipesDir } from '../templates/recipe.js';
+import { applyPersonality } from '../distro/index.js';
+import { parseConfig, renderConfig, type ContainerConfig } from './config.js';
+import { ExitCode, VpsError, failed, invalid, notFound, wrongState } from './errors.js';
+import { validateHostname, validateId } from './ids.js';
+import { Layout, loadSettings, type HostSettings } from './settings.js';
+import { silentProgress, type ContainerState, type Progress, type RuntimeState } from './types.js';
+import { formatSize } from './units.js';
+
+export interface HostOptions {
+  /** Runs external programs; tests pass a recording fake. */
+  sys?: Runner;
+  settings?: HostSettings;
+  env?: NodeJS.ProcessEnv;
+  progress?: Progress;
+}
+
+export interface CreateOptions {
+  template: string;
+  disk?: number;
+  hostname?: string;
+}
+
+export interface ContainerSummary {
+  id: string;
+  state: ContainerState;
+  template: string;
+  hostname: string;
+  disk: number;
+  init_pid: number | null;
+}
+
+export interface ContainerStatus extends ContainerSummary {
+  os: ContainerConfig['os'] | null;
+  created: string;
+  disk_used: number | null;
+  memory_used: number | null;
+  monitor_pid: number | null;
+  started: string | null;
+  uptime_s: number | null;
+  loop: string | null;
+  image: string;
+}
+
+export interface StartOptions {
+  /** Wait until systemd reports running/degraded, up to this many ms. */
+  waitMs?: number;
+}
+
+export interface StartResult {
+  id: string;
+  state: 'running';
+  init_pid: number;
+  monitor_pid: number;
+  loop: string;
+  system_state?: string;
+}
+
+export interface StopOptions {
+  timeoutMs?: number;
+  force?: boolean;
+}
+
+export interface StopResult {
+  id: string;
+  state: 'stopped';
+  /** How it went down: clean (init exited on request), killed (after the timeout or --force). */
+  how: 'clean' | 'killed' | 'already-stopped';
+}
+
+/** The programmatic API and the one thing commands talk to. */
+export class Host {
+  readonly settings: HostSettings;
+  readonly layout: Layout;
+  readonly sys: Runner;
+  readonly images: ImageStore;
+  readonly runtime: Runtime;
+  readonly templates: TemplateStore;
+  private cgroupLayout?: CgroupLayout;
+  progress: Progress;
+
+  constructor(opts: HostOptions = {}) {
+    this.settings = opts.settings ?? loadSettings(opts.env);
+    this.layout = new Layout(this.settings);
+    this.sys = opts.sys ?? new ExecaRunner();
+    this.progress = opts.progress ?? silentProgress;
+    this.images = new ImageStore(this.sys);
+    this.runtime = new Runtime(this.layout, this.sys);
+    this.templates = new TemplateStore(this.layout, this.sys, this.images, recipesDir(PACKAGE_ROOT), this.settings.mirror, this.settings.cacheDir);
+  }
+
+  get cgroups(): CgroupLayout {
+    this.cgroupLayout ??= detectCgroups();
+    return this.cgroupLayout;
+  }
+
+  private lock<T>(id: string, what: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(this.layout.lockFile(id), what, id, fn);
+  }
+
+  // ---- templates ---------------------------------------------------------------------------
+
+  buildTemplate(name: string, opts: BuildOptions = {}): Promise<BuildResult> {
+    return this.lock(`template-${name}`, 'template build', () => this.templates.build(name, opts, this.progress));
+  }
+
+  listTemplates(): Promise<TemplateInfo[]> {
+    return this.templates.list();
+  }
+
+  // ---- containers --------------------------------------------------------------------------
+
+  async config(id: string): Promise<ContainerConfig> {
+    validateId(id);
+    const file = this.layout.configFile(id);
+    const text = await readText(file);
+    if (text === undefined) {
+      if (await exists(path.join(this.layout.containerDir(id), '.partial'))) {
+        throw wrongState(`container ${id} is half-made (an interrupted create)`, `remove it with: vpsctl destroy ${id}`);
+      }
+      throw notFound(`container ${id} does not exist`, 'see `vpsctl list`');
+    }
+    return parseConfig(text, file, id);
+  }
+
+  async ids(): Promise<string[]> {
+    const names = await fsp.readdir(this.layout.containersDir()).catch(() => [] as string[]);
+    return names.filter((n) => /^[a-z0-9-]+$/.test(n)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  }
+
+  async create(id: string, opts: CreateOptions): Promise<ContainerStatus> {
+    validateId(id);
+    const hostname = validateHostname(opts.hostname ?? id);
+    const tpl = await this.templates.get(opts.template);
+    const disk = opts.disk ?? 10 * 1024 ** 3;
+    if (!Number.isSafeInteger(disk) || disk <= 0) throw invalid(`disk size must be positive`);
+    if (disk < tpl.size) {
+      throw invalid(`disk ${formatSize(disk)} is smaller than template ${tpl.name} (${formatSize(tpl.size)})`, `use --disk ${formatSize(Math.ceil(tpl.size / 1024 ** 3) * 1024 ** 3)} or more`);
+    }
+    return this.lock(id, 'create', async () => {
+      const dir = this.layout.containerDir(id);
+      if (await exists(dir)) {
+        throw new VpsError(ExitCode.WRONG_STATE, `container ${id} already exists`, { hint: `pick another id, or remove it with: vpsctl destroy ${id}` });
+      }
+      await fsp.mkdir(this.layout.containersDir(), { recursive: true, mode: 0o700 });
+      await fsp.mkdir(this.layout.imagesDir(), { recursive: true, mode: 0o700 });
+      await fsp.mkdir(dir, { mode: 0o700 });
+      // a half-made container is marked, so that a crash mid-create is recognisable and destroyable
+      await fsp.writeFile(path.join(dir, '.partial'), `create from ${tpl.name} by pid ${process.pid}\n`, { mode: 0o600 });
+      const img = this.layout.image(id);
+      const tmpImg = `${img}.partial`;
+      const mnt = path.join(this.layout.runDir(id), 'create-mnt');
+      let mounted = false;
+      try {
+        this.progress.step(1, 4, `cloning template ${tpl.name}`);
+        await this.images.clone(this.layout.templateImage(tpl.name), tmpImg);
+        this.progress.step(2, 4, `growing the disk to ${formatSize(disk)}`);
+        await this.images.grow(tmpImg, disk);
+        this.progress.step(3, 4, 'writing hostname and machine-id');
+        await fsp.mkdir(this.layout.runDir(id), { recursive: true, mode: 0o700 });
+        await this.images.mount(tmpImg, mnt);
+        mounted = true;
+        await applyPersonality(mnt, { hostname });
+        await this.images.umount(mnt);
+        mounted = false;
+        this.progress.step(4, 4, 'recording the configuration');
+        const cfg: ContainerConfig = {
+          id,
+          template: tpl.name,
+          hostname,
+          disk,
+          created: new Date().toISOString(),
+          os: { family: tpl.os, version: tpl.version, arch: tpl.arch },
+          init: '/sbin/init',
+        };
+        await fsp.rename(tmpImg, img);
+        await writeFileAtomic(this.layout.configFile(id), renderConfig(cfg), 0o600);
+        await fsp.rm(path.join(dir, '.partial'));
+        await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
+        return this.statusOf(cfg);
+      } catch (e) {
+        if (mounted) await this.sys.run('umount', ['-l', '--', mnt], { reject: false });
+        await fsp.rm(tmpImg, { force: true });
+        await fsp.rm(img, { force: true });
+        await fsp.rm(dir, { recursive: true, force: true });
+        await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
+        throw e;
+      }
+    });
+  }
+
+  async start(id: string, opts: StartOptions = {}): Promise<StartResult> {
+    const cfg = await this.config(id);
+    const res = await this.lock(id, 'start', async () => {
+      const { state } = await this.runtime.state(id);
+      if (state) throw wrongState(`container ${id} is already running (init pid ${state.init_pid})`, `stop it first: vpsctl stop ${id}`);
+      await this.reconcile(id);
+      const img = this.layout.image(id);
+      if (!(await exists(img))) throw notFound(`the disk image of container ${id} is missing (${img})`, `restore it, or remove the container with: vpsctl destroy ${id}`);
+      // replays the journal after an unclean stop; quick on a clean filesystem
+      await this.images.check(img);
+      const r = await this.runtime.spawn(cfg, img, spawnCgroupArgs(this.cgroups, this.settings.cgroupParent, id));
+      return { id, state: 'running' as const, init_pid: r.init_pid, monitor_pid: r.monitor_pid, loop: r.loop };
+    });
+    if (opts.waitMs !== undefined) {
+      (res as StartResult).system_state = await this.waitSystemRunning(id, opts.waitMs);
+    }
+    return res;
+  }
+
+  /** Polls `systemctl is-system-running` inside until it is running or degraded. */
+  async waitSystemRunning(id: string, timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'unknown';
+    for (;;) {
+      const r = await this.execCapture(id, ['systemctl', 'is-system-running']).catch((e: unknown) => {
+        if (e instanceof VpsError && e.exitCode === ExitCode.WRONG_STATE) throw e; // it stopped
+        return { exitCode: 1, stdout: '', stderr: '' };
+      });
+      last = r.stdout.trim() || last;
+      if (last === 'running' || last === 'degraded') return last;
+      if (Date.now() >= deadline) {
+        throw new VpsError(ExitCode.FAILED, `container ${id} did not finish booting in ${Math.round(timeoutMs / 1000)}s (systemd says ${last})`, {
+          hint: `look at its console log ${path.join(this.layout.runDir(id), 'console.log')} or run: vpsctl exec ${id} -- systemctl --failed`,
+        });
+      }
+      await sleep(200);
+    }
+  }
+
+  async stop(id: string, opts: StopOptions = {}): Promise<StopResult> {
+    await this.config(id);
+    return this.lock(id, 'stop', async () => {
+      const { state } = await this.runtime.state(id);
+      if (!state) {
+        await this.reconcile(id);
+        throw wrongState(`container ${id} is not running`);
+      }
+      const how = await this.halt(state, opts);
+      await this.reconcile(id);
+      return { id, state: 'stopped' as const, how };
+    });
+  }
+
+  private async halt(state: RuntimeState, opts: StopOptions): Promise<StopResult['how']> {
+    if (!opts.force) {
+      this.runtime.signal(state.init_pid, this.runtime.haltSignal(state.init_pid));
+      if (await this.runtime.waitGone(state, opts.timeoutMs ?? 30_000)) return 'clean';
+      this.progress.warn(`container ${state.id} did not stop in time; killing it`);
+    }
+    // SIGKILL to init kills every process of its pid namespace; the monitor then tears down
+    this.runtime.signal(state.init_pid, 'SIGKILL');
+    if (await this.runtime.waitGone(state, 15_000)) return 'killed';
+    this.runtime.signal(state.monitor_pid, 'SIGTERM');
+    if (await this.runtime.waitGone(state, 5_000)) return 'killed';
+    throw failed(`the monitor of container ${state.id} (pid ${state.monitor_pid}) does not exit`, { hint: `kill it by hand: kill -9 ${state.monitor_pid}` });
+  }
+
+  async restart(id: string, opts: StopOptions & StartOptions = {}): Promise<StartResult> {
+    const { state } = await this.runtime.state(validateId(id));
+    if (state) await this.stop(id, opts);
+    return this.start(id, opts);
+  }
+
+  async destroy(id: string, opts: { force?: boolean } = {}): Promise<{ id: string; destroyed: true }> {
+    validateId(id);
+    const dir = this.layout.containerDir(id);
+    if (!(await exists(dir))) throw notFound(`container ${id} does not exist`, 'see `vpsctl list`');
+    return this.lock(id, 'destroy', async () => {
+      const { state } = await this.runtime.state(id);
+      if (state) {
+        if (!opts.force) throw wrongState(`container ${id} is running`, `stop it first (vpsctl stop ${id}) or use --force`);
+        await this.halt(state, { force: true });
+      }
+      await this.reconcile(id);
+      await fsp.rm(this.layout.image(id), { force: true });
+      await fsp.rm(`${this.layout.image(id)}.partial`, { force: true });
+      await fsp.rm(dir, { recursive: true, force: true });
+      await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
+      return { id, destroyed: true as const };
+    });
+  }
+
+  /**
+   * Puts the host back in order for a container that is not running, from kernel facts:
+   * leftover mounts of its run dir, loop devices on its image, cgroups, a stale state file.
+   */
+  async reconcile(id: string): Promise<string[]> {
+    const fixed: string[] = [];
+    const run = this.layout.runDir(id);
+    const mi = (await readText('/proc/self/mountinfo')) ?? '';
+    const mounts = mi
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m): m is string => !!m && (m === run || m.startsWith(`${run}/`)))
+      .sort((a, b) => b.length - a.length);
+    for (const m of mounts) {
+      await this.sys.run('umount', ['-l', '--', m], { reject: false });
+      fixed.push(`unmounted ${m}`);
+    }
+    const img = this.layout.image(id);
+    for (let i = 0; i < 20; i++) {
+      const loops = await this.images.loopDevices(img);
+      if (loops.length === 0) break;
+      if (i < 19) {
+        await sleep(100); // the kernel releases an autoclear loop shortly after its last mount goes
+        continue;
+      }
+      for (const l of loops) {
+        await this.images.detach(l);
+        fixed.push(`detached ${l}`);
+      }
+    }
+    for (const dir of await existingCgroups(this.cgroups, this.settings.cgroupParent, id)) {
+      try {
+        await removeCgroupTree(dir);
+        fixed.push(`removed cgroup ${dir}`);
+      } catch (e) {
+        throw failed(`cgroup ${dir} of container ${id} still has processes`, { hint: `see ${dir}/cgroup.procs`, cause: e });
+      }
+    }
+    if (await exists(this.layout.stateFile(id))) {
+      await fsp.rm(this.layout.stateFile(id), { force: true });
+      fixed.push('removed stale state');
+    }
+    return fixed;
+  }
+
+  async list(): Promise<ContainerSummary[]> {
+    const out: ContainerSummary[] = [];
+    for (const id of await this.ids()) {
+      try {
+        const cfg = await this.config(id);
+        const { state } = await this.runtime.state(id);
+        out.push({ id, state: state ? 'running' : 'stopped', template: cfg.template, hostname: cfg.hostname, disk: cfg.disk, init_pid: state?.init_pid ?? null });
+      } catch {
+        out.push({ id, state: 'broken', template: '-', hostname: '-', disk: 0, init_pid: null });
+      }
+    }
+    return out;
+  }
+
+  async status(id: string): Promise<ContainerStatus> {
+    return this.statusOf(await this.config(id));
+  }
+
+  private async statusOf(cfg: ContainerConfig): Promise<ContainerStatus> {
+    const { state } = await this.runtime.state(cfg.id);
+    let diskUsed: number | null = null;
+    if (state) {
+      try {
+        const s = await fsp.statfs(`/proc/${state.init_pid}/root/`);
+        diskUsed = (s.blocks - s.bfree) * s.bsize;
+      } catch {
+        diskUsed = null;
+      }
+    } else {
+      diskUsed = await this.images.info(this.layout.image(cfg.id)).then((i) => i.used).catch(() => null);
+    }
+    return {
+      id: cfg.id,
+      state: state ? 'running' : 'stopped',
+      template: cfg.template,
+      hostname: cfg.hostname,
+      os: cfg.os ?? null,
+      created: cfg.created,
+      disk: cfg.disk,
+      disk_used: diskUsed,
+      memory_used: state ? (memoryUsage(this.cgroups, this.settings.cgroupParent, cfg.id) ?? null) : null,
+      init_pid: state?.init_pid ?? null,
+      monitor_pid: state?.monitor_pid ?? null,
+      started: state ? new Date(state.started * 1000).toISOString() : null,
+      uptime_s: state ? Math.max(0, Math.round(Date.now() / 1000 - state.started)) : null,
+      loop: state?.loop ?? null,
+      image: this.layout.image(cfg.id),
+    };
+  }
+
+  /** The running state, or a wrong-state error that says so. */
+  async running(id: string): Promise<RuntimeState> {
+    await this.config(id);
+    const { state } = await this.runtime.state(id);
+    if (!state) throw wrongState(`container ${id} is not running`, `start it with: vpsctl start ${id}`);
+    return state;
+  }
+
+  /** argv of vps-enter for a command inside a running container (exec runs it with inherited stdio). */
+  async enterArgv(id: string, cmd: string[], opts: { cwd?: string; env?: string[] } = {}): Promise<{ file: string; args: string[] }> {
+    if (cmd.length === 0) throw invalid('no command given', `usage: vpsctl exec ${id} -- COMMAND [ARGS...]`);
+    const st = await this.running(id);
+    const dirs = containerCgroupDirs(this.cgroups, this.settings.cgroupParent, id).map((c) => c.dir);
+    return this.runtime.enterArgv(st, dirs, cmd, opts);
+  }
+
+  /** Runs a command inside and captures its output (for waits and checks). */
+  async execCapture(id: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    const { file, args } = await this.enterArgv(id, cmd);
+    return this.sys.run(file, args, { reject: false, stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+}

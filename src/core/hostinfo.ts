@@ -1,0 +1,52 @@
+import { promises as fsp } from 'node:fs';
+import si from 'systeminformation';
+import type { Host } from './host.js';
+
+export interface HostInfo {
+  os: string;
+  kernel: string;
+  cpus: number;
+  cpu_model: string;
+  memory_total: number;
+  memory_available: number;
+  pool: string;
+  pool_size: number;
+  pool_free: number;
+  cgroup_mode: string;
+  containers: number;
+  running: number;
+  committed_disk: number;
+  /** Sum of memory limits; null until limits exist. */
+  committed_memory: number | null;
+}
+
+export async function hostInfo(host: Host): Promise<HostInfo> {
+  const [cpu, mem, os] = await Promise.all([si.cpu(), si.mem(), si.osInfo()]);
+  let dir = host.settings.pool;
+  for (;;) {
+    try {
+      await fsp.access(dir);
+      break;
+    } catch {
+      dir = dir.slice(0, dir.lastIndexOf('/')) || '/';
+    }
+  }
+  const st = await fsp.statfs(dir);
+  const list = await host.list();
+  return {
+    os: `${os.distro} ${os.release}`.trim(),
+    kernel: os.kernel,
+    cpus: cpu.cores,
+    cpu_model: `${cpu.manufacturer} ${cpu.brand}`.trim(),
+    memory_total: mem.total,
+    memory_available: mem.available,
+    pool: host.settings.pool,
+    pool_size: st.blocks * st.bsize,
+    pool_free: st.bavail * st.bsize,
+    cgroup_mode: host.cgroups.mode,
+    containers: list.length,
+    running: list.filter((c) => c.state === 'running').length,
+    committed_disk: list.reduce((a, c) => a + c.disk, 0),
+    committed_memory: null,
+  };
+}

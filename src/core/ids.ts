@@ -1,0 +1,44 @@
+import { invalid } from './errors.js';
+
+/** A container id is a DNS label, so OpenVZ-style numeric ids (`101`) work too. */
+export const ID_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Template names: lower-case words, digits, dots and dashes (`debian-12`, `ubuntu-24.04`). */
+export const TEMPLATE_RE = /^[a-z0-9]([a-z0-9.-]{0,62}[a-z0-9])?$/;
+/** A hostname: dot-separated labels of letters, digits and dashes, at most 253 characters. */
+const LABEL_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** Checks a container id before any path is built from it; throws a usage error. */
+export function validateId(id: string): string {
+  if (typeof id !== 'string' || !ID_RE.test(id)) {
+    throw invalid(
+      `invalid container id ${JSON.stringify(id)}`,
+      'an id is 1-63 characters of a-z, 0-9 and "-", not starting or ending with "-" (e.g. 101 or web-1)',
+    );
+  }
+  return id;
+}
+
+export function validateTemplateName(name: string): string {
+  if (typeof name !== 'string' || !TEMPLATE_RE.test(name) || name.includes('..')) {
+    throw invalid(
+      `invalid template name ${JSON.stringify(name)}`,
+      'a template name is lower-case letters, digits, "." and "-" (e.g. debian-12); see `vpsctl template list`',
+    );
+  }
+  return name;
+}
+
+export function validateHostname(name: string): string {
+  const ok =
+    typeof name === 'string' &&
+    name.length >= 1 &&
+    name.length <= 253 &&
+    name.split('.').every((label) => LABEL_RE.test(label));
+  if (!ok) {
+    throw invalid(
+      `invalid hostname ${JSON.stringify(name)}`,
+      'a hostname is dot-separated labels of letters, digits and "-", each 1-63 characters, 253 in all',
+    );
+  }
+  return name;
+}

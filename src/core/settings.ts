@@ -1,0 +1,117 @@
+import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { readTextSync } from '../sys/fs.js';
+import { invalid } from './errors.js';
+
+/** Host settings: `/etc/vpsctl/vpsctl.yaml` (all optional), then environment overrides. */
+export interface HostSettings {
+  /** State root: containers, pool, templates. */
+  root: string;
+  /** The storage pool directory. */
+  pool: string;
+  /** Runtime state: monitor state, console log, mount points, locks. */
+  runDir: string;
+  /** Name of the cgroup under each hierarchy that holds the containers' cgroups. */
+  cgroupParent: string;
+  /** Debian/Ubuntu mirror for template builds; default: the host's own apt sources. */
+  mirror?: string;
+  /** debootstrap package cache shared by builds (speeds up rebuilds). */
+  cacheDir: string;
+  /** Where the settings came from, for `host info`. */
+  configFile?: string;
+}
+
+const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir']);
+
+export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string {
+  return env.VPSCTL_CONFIG || '/etc/vpsctl/vpsctl.yaml';
+}
+
+function absPath(key: string, v: unknown, file: string): string {
+  if (typeof v !== 'string' || !path.isAbsolute(v) || v.split('/').includes('..')) {
+    throw invalid(`${file}: ${key} must be an absolute path without "..", got ${JSON.stringify(v)}`);
+  }
+  return path.normalize(v);
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings {
+  const file = defaultConfigFile(env);
+  const text = readTextSync(file);
+  let raw: Record<string, unknown> = {};
+  if (text !== undefined) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(text);
+    } catch (e) {
+      throw invalid(`${file} is not valid YAML: ${(e as Error).message}`, `fix ${file} or remove it to use the defaults`);
+    }
+    if (doc !== null && doc !== undefined) {
+      if (typeof doc !== 'object' || Array.isArray(doc)) throw invalid(`${file} must be a mapping of settings`);
+      raw = doc as Record<string, unknown>;
+    }
+    for (const k of Object.keys(raw)) {
+      if (!KNOWN.has(k)) throw invalid(`${file}: unknown setting ${JSON.stringify(k)}`, `known settings: ${[...KNOWN].join(', ')}`);
+    }
+  }
+  const root = env.VPSCTL_ROOT ? absPath('VPSCTL_ROOT', env.VPSCTL_ROOT, 'environment') : raw.root ? absPath('root', raw.root, file) : '/var/lib/vpsctl';
+  const pool = raw.pool && !env.VPSCTL_ROOT ? absPath('pool', raw.pool, file) : path.join(root, 'pool');
+  const runDir = env.VPSCTL_RUN_DIR
+    ? absPath('VPSCTL_RUN_DIR', env.VPSCTL_RUN_DIR, 'environment')
+    : raw.run_dir
+      ? absPath('run_dir', raw.run_dir, file)
+      : '/run/vpsctl';
+  const cgroupParent = env.VPSCTL_CGROUP_PARENT ?? (raw.cgroup_parent as string | undefined) ?? 'vpsctl';
+  if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(cgroupParent)) throw invalid(`cgroup_parent ${JSON.stringify(cgroupParent)} is not a simple name`);
+  const mirror = env.VPSCTL_MIRROR ?? (raw.mirror as string | undefined);
+  if (mirror !== undefined && !/^(https?|file):\/\/[^\s'"]+$/.test(mirror)) throw invalid(`mirror ${JSON.stringify(mirror)} is not an http(s) or file URL`);
+  const cacheDir = env.VPSCTL_CACHE_DIR
+    ? absPath('VPSCTL_CACHE_DIR', env.VPSCTL_CACHE_DIR, 'environment')
+    : raw.cache_dir
+      ? absPath('cache_dir', raw.cache_dir, file)
+      : '/var/cache/vpsctl';
+  return { root, pool, runDir, cgroupParent, mirror, cacheDir, configFile: text !== undefined ? file : undefined };
+}
+
+/** Every path vpsctl uses, built only from validated ids and names. */
+export class Layout {
+  constructor(readonly s: HostSettings) {}
+  containersDir(): string {
+    return path.join(this.s.root, 'containers');
+  }
+  containerDir(id: string): string {
+    return path.join(this.s.root, 'containers', id);
+  }
+  configFile(id: string): string {
+    return path.join(this.containerDir(id), 'config.yaml');
+  }
+  imagesDir(): string {
+    return path.join(this.s.pool, 'images');
+  }
+  image(id: string): string {
+    return path.join(this.s.pool, 'images', `${id}.img`);
+  }
+  templatesDir(): string {
+    return path.join(this.s.pool, 'templates');
+  }
+  templateImage(name: string): string {
+    return path.join(this.s.pool, 'templates', `${name}.img`);
+  }
+  templateMeta(name: string): string {
+    return path.join(this.s.pool, 'templates', `${name}.yaml`);
+  }
+  runDir(id: string): string {
+    return path.join(this.s.runDir, id);
+  }
+  rootfs(id: string): string {
+    return path.join(this.s.runDir, id, 'rootfs');
+  }
+  stateFile(id: string): string {
+    return path.join(this.s.runDir, id, 'state.json');
+  }
+  locksDir(): string {
+    return path.join(this.s.runDir, 'locks');
+  }
+  lockFile(id: string): string {
+    return path.join(this.s.runDir, 'locks', `${id}.lock`);
+  }
+}

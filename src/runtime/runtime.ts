@@ -1,0 +1,100 @@
+import { promises as fsp, readlinkSync } from 'node:fs';
+import * as path from 'node:path';
+import type { ContainerConfig } from '../core/config.js';
+import type { RuntimeState } from '../core/types.js';
+import type { Layout } from '../core/settings.js';
+import type { Runner } from '../sys/exec.js';
+import { pidAlive, procStartTime, readText, sleep } from '../sys/fs.js';
+import { helperPath, runHelperJson } from '../sys/helpers.js';
+
+/** SIGRTMIN+3 as glibc numbers it (kernel SIGRTMIN 32 + 2 reserved + 3): systemd's "halt". */
+export const SIG_SYSTEMD_HALT = 37;
+/** SIGPWR: what sysvinit and most other inits take as "power off". */
+export const SIG_PWR = 30;
+
+export interface SpawnResult {
+  monitor_pid: number;
+  init_pid: number;
+  loop: string;
+}
+
+/** Starts and stops monitors (helpers/vps-spawn) and reads their state. */
+export class Runtime {
+  constructor(
+    private readonly layout: Layout,
+    private readonly run: Runner,
+  ) {}
+
+  /** The monitor's state, if it is really alive (pid and start time both match). */
+  async state(id: string): Promise<{ state?: RuntimeState; stale: boolean }> {
+    const text = await readText(this.layout.stateFile(id));
+    if (text === undefined) return { stale: false };
+    let st: RuntimeState;
+    try {
+      st = JSON.parse(text) as RuntimeState;
+    } catch {
+      return { stale: true };
+    }
+    const alive = pidAlive(st.monitor_pid) && procStartTime(st.monitor_pid) === st.monitor_starttime;
+    return alive ? { state: st, stale: false } : { stale: true };
+  }
+
+  async spawn(cfg: ContainerConfig, image: string, cgroupArgs: string[]): Promise<SpawnResult> {
+    const runDir = this.layout.runDir(cfg.id);
+    await fsp.mkdir(this.layout.rootfs(cfg.id), { recursive: true, mode: 0o700 });
+    await fsp.chmod(runDir, 0o700);
+    return runHelperJson<SpawnResult>(this.run, 'vps-spawn', [
+      '--id', cfg.id,
+      '--image', image,
+      '--rootfs', this.layout.rootfs(cfg.id),
+      '--run-dir', runDir,
+      '--hostname', cfg.hostname,
+      '--init', cfg.init,
+      ...cgroupArgs,
+    ]);
+  }
+
+  /** The signal that asks this container's init for a clean shutdown. */
+  haltSignal(initPid: number): number {
+    try {
+      const exe = readlinkSync(`/proc/${initPid}/exe`);
+      return path.basename(exe).startsWith('systemd') ? SIG_SYSTEMD_HALT : SIG_PWR;
+    } catch {
+      return SIG_SYSTEMD_HALT;
+    }
+  }
+
+  signal(pid: number, sig: number | NodeJS.Signals): boolean {
+    try {
+      process.kill(pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Waits until the monitor is gone (it tears down before it exits); false on timeout. */
+  async waitGone(st: RuntimeState, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!pidAlive(st.monitor_pid) || procStartTime(st.monitor_pid) !== st.monitor_starttime) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(50);
+    }
+  }
+
+  /** argv for helpers/vps-enter: join a running container and run a command. */
+  enterArgv(st: RuntimeState, cgroupDirs: string[], cmd: string[], opts: { cwd?: string; env?: string[] } = {}): { file: string; args: string[] } {
+    return {
+      file: helperPath('vps-enter'),
+      args: [
+        '--pid', String(st.init_pid),
+        ...cgroupDirs.flatMap((d) => ['--cgroup', d]),
+        ...(opts.cwd ? ['--cwd', opts.cwd] : []),
+        ...(opts.env ?? []).flatMap((e) => ['--env', e]),
+        '--',
+        ...cmd,
+      ],
+    };
+  }
+}

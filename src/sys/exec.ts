@@ -1,0 +1,101 @@
+import { execa, type Options as ExecaOptions } from 'execa';
+import { ExitCode, VpsError } from '../core/errors.js';
+
+/** A failed external program: the command, its exit code or signal, and the tail of stderr. */
+export class ExecError extends VpsError {
+  readonly command: string[];
+  readonly exitStatus?: number;
+  readonly signal?: string;
+  readonly stderrTail: string;
+
+  constructor(command: string[], exitStatus: number | undefined, signal: string | undefined, stderr: string, cause?: unknown) {
+    const tail = tailLines(stderr, 8);
+    const how = signal ? `was killed by ${signal}` : exitStatus === undefined ? 'could not run' : `exited ${exitStatus}`;
+    super(ExitCode.FAILED, `${command[0]} ${how}${tail ? `: ${tail}` : ''}`, { cause });
+    this.name = 'ExecError';
+    this.command = command;
+    this.exitStatus = exitStatus;
+    this.signal = signal;
+    this.stderrTail = tail;
+  }
+}
+
+export function tailLines(text: string, n: number): string {
+  const lines = String(text ?? '').trim().split('\n').filter(Boolean);
+  return lines.slice(-n).join('\n');
+}
+
+export interface RunOptions {
+  /** Extra stdio beyond 0-2, or inheritance; defaults to pipes. */
+  stdio?: ExecaOptions['stdio'];
+  input?: string;
+  env?: Record<string, string>;
+  /** Do not throw on non-zero exit; the caller inspects `exitCode`. */
+  reject?: boolean;
+  timeoutMs?: number;
+  /** Called with each line of stdout and stderr as it arrives (progress). */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  cwd?: string;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  signal?: string;
+}
+
+/** What runs programs. Injected into the Host so unit tests can record argv. */
+export interface Runner {
+  run(file: string, args: readonly string[], opts?: RunOptions): Promise<RunResult>;
+}
+
+/** The one place that runs external programs: array argv, never a shell string. */
+export class ExecaRunner implements Runner {
+  async run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    const child = execa(file, [...args], {
+      reject: false,
+      stdio: opts.stdio,
+      input: opts.input,
+      env: { LC_ALL: 'C', ...opts.env },
+      extendEnv: true,
+      timeout: opts.timeoutMs,
+      cwd: opts.cwd,
+      stripFinalNewline: false,
+      lines: false,
+      encoding: 'utf8',
+      buffer: true,
+    } as ExecaOptions);
+    if (opts.onLine) {
+      const onLine = opts.onLine;
+      for (const [stream, name] of [
+        [child.stdout, 'stdout'],
+        [child.stderr, 'stderr'],
+      ] as const) {
+        let buf = '';
+        stream?.on('data', (chunk: Buffer | string) => {
+          buf += chunk.toString();
+          let i;
+          while ((i = buf.indexOf('\n')) >= 0) {
+            onLine(buf.slice(0, i), name);
+            buf = buf.slice(i + 1);
+          }
+        });
+      }
+    }
+    const r = await child;
+    const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+    const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+    const exitCode = typeof r.exitCode === 'number' ? r.exitCode : -1;
+    const signal = r.signal ?? undefined;
+    if ((r.failed && opts.reject !== false) || (r.exitCode === undefined && !signal && r.failed)) {
+      if ((r as { code?: string }).code === 'ENOENT' || /ENOENT/.test(String(r.message))) {
+        throw new VpsError(ExitCode.HOST_NOT_READY, `${file} is not installed`, {
+          hint: 'run `vpsctl host check` to see what to install',
+        });
+      }
+      if (opts.reject !== false) throw new ExecError([file, ...args], r.exitCode, signal, stderr || String(r.message ?? ''), r);
+    }
+    return { exitCode, stdout, stderr, signal };
+  }
+}

@@ -1,0 +1,112 @@
+import { constants as C, promises as fsp } from 'node:fs';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/** Writes a file atomically: a temp file in the same directory, fsync, rename. */
+export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+  const fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function readText(p: string): Promise<string | undefined> {
+  try {
+    return await fsp.readFile(p, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+export function readTextSync(p: string): string | undefined {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Resolves `rel` (a path inside a container tree) under `root` without ever leaving it:
+ * every existing component is lstat'ed and a symlink is refused, so a link planted in an
+ * image can not redirect a host-side write (SECURITY.md R2). Used on trees we just built
+ * from a template; later work moves tenant-tree writes into a helper with openat2.
+ */
+export async function resolveInside(root: string, rel: string): Promise<string> {
+  const parts = rel.split('/').filter((p) => p && p !== '.');
+  if (parts.some((p) => p === '..')) throw new Error(`path ${rel} leaves the container tree`);
+  let cur = root;
+  for (const part of parts) {
+    cur = path.join(cur, part);
+    try {
+      const st = await fsp.lstat(cur);
+      if (st.isSymbolicLink()) throw new Error(`refusing to follow symlink ${rel} in the container tree`);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e;
+    }
+  }
+  return cur;
+}
+
+/** Writes a file inside a container tree, never through a symlink (O_NOFOLLOW on the last part). */
+export async function writeInside(root: string, rel: string, data: string, mode = 0o644): Promise<void> {
+  const target = await resolveInside(root, rel);
+  await fsp.rm(target, { force: true });
+  const fh = await fsp.open(target, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
+  try {
+    await fh.writeFile(data);
+    await fh.chmod(mode);
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function removeInside(root: string, rel: string): Promise<void> {
+  const target = await resolveInside(root, rel);
+  await fsp.rm(target, { force: true });
+}
+
+/** Is `pid` a live process? (signal 0; EPERM still means it exists) */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks): detects pid reuse. */
+export function procStartTime(pid: number): number | undefined {
+  const stat = readTextSync(`/proc/${pid}/stat`);
+  if (!stat) return undefined;
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); field 22 is rest[19]
+  const v = Number(rest[19]);
+  return Number.isFinite(v) ? v : undefined;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

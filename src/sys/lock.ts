@@ -1,0 +1,86 @@
+import { constants as C, openSync, closeSync, mkdirSync, readFileSync, ftruncateSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { ExitCode, VpsError } from '../core/errors.js';
+
+/**
+ * A per-container lock: flock(2) on `<run>/locks/<id>.lock`, so the kernel releases it when
+ * the holder dies, however it dies (SECURITY.md R10). Node has no flock(), so `flock(1)` takes
+ * the lock on the open file description we pass it as fd 3; the lock belongs to that
+ * description, which only this process keeps open (libuv opens with O_CLOEXEC, so children
+ * such as a container's monitor do not inherit it).
+ */
+export class Lock {
+  private constructor(
+    private fd: number | undefined,
+    readonly file: string,
+  ) {}
+
+  static async acquire(file: string, what: string, id: string): Promise<Lock> {
+    mkdirSync(file.slice(0, file.lastIndexOf('/')), { recursive: true, mode: 0o700 });
+    const fd = openSync(file, C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, 0o600);
+    let r;
+    try {
+      r = await flock(fd);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    if (r.exitCode === 75) {
+      let holder = '';
+      try {
+        holder = readFileSync(file, 'utf8').trim();
+      } catch {
+        /* unreadable: say less */
+      }
+      closeSync(fd);
+      throw new VpsError(ExitCode.LOCKED, `container ${id} is locked by another operation${holder ? ` (${holder})` : ''}`, {
+        hint: 'wait for it to finish and retry',
+      });
+    }
+    if (r.exitCode !== 0) {
+      closeSync(fd);
+      throw new VpsError(ExitCode.HOST_NOT_READY, `could not lock ${file}: ${String(r.stderr || r.message).trim()}`, {
+        hint: 'flock(1) comes with util-linux: apt-get install util-linux',
+      });
+    }
+    try {
+      ftruncateSync(fd, 0);
+      writeSync(fd, `${what} by pid ${process.pid}\n`, 0);
+    } catch {
+      /* the note is informative only */
+    }
+    return new Lock(fd, file);
+  }
+
+  release(): void {
+    if (this.fd !== undefined) {
+      try {
+        ftruncateSync(this.fd, 0);
+      } catch {
+        /* ignore */
+      }
+      closeSync(this.fd); // closing the last reference to the description drops the flock
+      this.fd = undefined;
+    }
+  }
+}
+
+/** flock(1) on our fd 3 (execa cannot hand a child a raw fd beyond 0-2, node's spawn can). */
+function flock(fd: number): Promise<{ exitCode: number; stderr: string; message?: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('flock', ['--nonblock', '--conflict-exit-code', '75', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (e) => resolve({ exitCode: 127, stderr: '', message: e.message }));
+    child.on('close', (code) => resolve({ exitCode: code ?? 1, stderr }));
+  });
+}
+
+export async function withLock<T>(file: string, what: string, id: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await Lock.acquire(file, what, id);
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}

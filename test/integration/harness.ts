@@ -1,0 +1,176 @@
+/**
+ * Integration harness: real containers, as root, on real loop devices and cgroups.
+ * Each test file gets its own state root, run dir and cgroup parent, so runs never touch a
+ * real installation; the Debian template is built once per machine into TEMPLATE_CACHE and
+ * hard-linked into each root.
+ */
+import { execa } from 'execa';
+import { existsSync, linkSync, copyFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+export const BIN = path.join(REPO, 'bin', 'vpsctl');
+/** One template build per machine, reused by every run (CI included). */
+export const TEMPLATE_CACHE = process.env.VPSCTL_TEST_TEMPLATE_ROOT || '/var/cache/vpsctl/test-root';
+export const TEMPLATE = 'debian-12';
+/** Everything a test run makes lives under these, which the leak check scans. */
+export const TEST_BASE = '/var/tmp/vpsctl-test';
+export const TEST_RUN_BASE = '/run/vpsctl-test';
+export const CGROUP_PARENT = 'vpsctl-test';
+
+export interface Env {
+  root: string;
+  run: string;
+  env: Record<string, string>;
+}
+
+/** A fresh state root with the cached template linked into its pool. */
+export function makeEnv(): Env {
+  const tag = randomBytes(3).toString('hex');
+  const root = path.join(TEST_BASE, tag);
+  const run = path.join(TEST_RUN_BASE, tag);
+  const tdir = path.join(root, 'pool', 'templates');
+  mkdirSync(tdir, { recursive: true, mode: 0o700 });
+  for (const f of [`${TEMPLATE}.img`, `${TEMPLATE}.yaml`]) {
+    const src = path.join(TEMPLATE_CACHE, 'pool', 'templates', f);
+    try {
+      linkSync(src, path.join(tdir, f));
+    } catch {
+      copyFileSync(src, path.join(tdir, f));
+    }
+  }
+  return {
+    root,
+    run,
+    env: {
+      VPSCTL_ROOT: root,
+      VPSCTL_RUN_DIR: run,
+      VPSCTL_CGROUP_PARENT: CGROUP_PARENT,
+      VPSCTL_CONFIG: path.join(root, 'no-host-config.yaml'),
+    },
+  };
+}
+
+export interface Result {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI, as a user would. Never throws on a non-zero exit. */
+export async function vpsctl(e: Env, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<Result> {
+  const r = await execa(BIN, args, {
+    env: { ...e.env },
+    reject: false,
+    input: opts.input,
+    stdin: opts.input === undefined ? 'ignore' : undefined,
+    timeout: opts.timeoutMs ?? 300_000,
+    stripFinalNewline: false,
+  });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Runs the CLI and expects success; the failure message carries stderr. */
+export async function ok(e: Env, args: string[], opts: { input?: string } = {}): Promise<string> {
+  const r = await vpsctl(e, args, opts);
+  if (r.exitCode !== 0) throw new Error(`vpsctl ${args.join(' ')} exited ${r.exitCode}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r.stdout;
+}
+
+export async function json<T = Record<string, unknown>>(e: Env, args: string[]): Promise<T> {
+  return JSON.parse(await ok(e, [...args, '--json'])) as T;
+}
+
+/** Output of a command inside the container, trimmed. */
+export async function inside(e: Env, id: string, cmd: string[]): Promise<string> {
+  return (await ok(e, ['exec', id, '--', ...cmd])).trim();
+}
+
+/** A unique container id for this file. */
+let n = 0;
+export function newId(prefix = 't'): string {
+  return `${prefix}-${process.pid % 10000}-${++n}`;
+}
+
+/** Loop devices whose backing file is under `dir`. */
+export async function loopsUnder(dir: string): Promise<string[]> {
+  const r = await execa('losetup', ['--noheadings', '--output', 'NAME,BACK-FILE', '--list'], { reject: false });
+  return String(r.stdout)
+    .split('\n')
+    .filter((l) => l.includes(dir));
+}
+
+/** Mounts, in any process's mount namespace, whose path or source mentions `needle`. */
+export function mountsMentioning(needle: string): string[] {
+  const out = new Set<string>();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let mi = '';
+    try {
+      mi = readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of mi.split('\n')) if (line.includes(needle)) out.add(line.split(' ').slice(3, 5).join(' '));
+  }
+  return [...out];
+}
+
+/** Container cgroups left under the test cgroup parent, in every hierarchy. */
+export function cgroupsLeft(id?: string): string[] {
+  const out: string[] = [];
+  for (const h of readdirSync('/sys/fs/cgroup')) {
+    const parent = path.join('/sys/fs/cgroup', h, CGROUP_PARENT);
+    if (!existsSync(parent)) continue;
+    for (const d of readdirSync(parent, { withFileTypes: true })) {
+      if (d.isDirectory() && (!id || d.name === id)) out.push(path.join(parent, d.name));
+    }
+  }
+  return out;
+}
+
+/** Processes whose command line mentions `needle` (monitors of this run). */
+export function processesMentioning(needle: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(needle) && Number(pid) !== process.pid) out.push(`${pid}: ${cmd}`);
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** A listing of every file under a root with size and mode, to prove nothing changed. */
+export function treeListing(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    let entries: import('node:fs').Dirent[] = [];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      out.push(p);
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for a condition, polling; returns its last value. */
+export async function until<T>(fn: () => Promise<T> | T, pred: (v: T) => boolean, timeoutMs = 60_000, stepMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (pred(v) || Date.now() > deadline) return v;
+    await sleep(stepMs);
+  }
+}
