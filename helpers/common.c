@@ -1,13 +1,17 @@
 /* common.c — see common.h. */
+#define _GNU_SOURCE
 #include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 const char *prog_name = "vps-helper";
 static die_sink_fn die_sink;
@@ -220,15 +224,22 @@ bool valid_id(const char *s)
 
 bool valid_hostname(const char *s)
 {
-	size_t n = strnlen(s, 254);
+	size_t n = strnlen(s, 254), label = 0;
 
 	if (n == 0 || n > 253)
 		return false;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i <= n; i++) {
 		char c = s[i];
+		if (c == '.' || c == '\0') { /* end of a label: 1..63, no '-' at either end */
+			if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '-'))
+		      c == '-'))
 			return false;
+		label++;
 	}
 	return true;
 }
@@ -240,7 +251,7 @@ bool valid_abs_path(const char *s)
 	if (n == 0 || n >= VPS_PATH_MAX || s[0] != '/')
 		return false;
 	for (const char *p = s; *p; p++) {
-		if (*p == '\n')
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			return false;
 		if (p[0] == '/' && p[1] == '.' && p[2] == '.' && (p[3] == '/' || p[3] == '\0'))
 			return false;
@@ -302,4 +313,96 @@ void reset_signals(void)
 		sigaction(sig, &sa, NULL); /* SIGKILL/SIGSTOP and holes fail: fine */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* rmdir every directory below dfd, depth-first. 0 or the first -errno. */
+int rmdir_children(int dfd)
+{
+	int dir_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	int ret = 0;
+
+	if (dir_fd < 0)
+		return -errno;
+	cleanup_dir DIR *d = fdopendir(dir_fd);
+	if (!d) {
+		close(dir_fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		cleanup_fd int c =
+			openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (c >= 0) {
+			int r = rmdir_children(c);
+			if (r < 0 && !ret)
+				ret = r;
+		}
+		if (unlinkat(dfd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT && !ret)
+			ret = -errno;
+	}
+	return ret;
+}
+
+/* Does dfd or any cgroup below it hold a task? (read-only walk) */
+bool cgroup_has_tasks(int dfd)
+{
+	char procs[64];
+	struct dirent *de;
+	int dir_fd;
+
+	if (read_file_at(dfd, "cgroup.procs", procs, sizeof(procs)) != 0)
+		return true; /* tasks, or unreadable: assume busy */
+	dir_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cleanup_dir DIR *d = dir_fd < 0 ? NULL : fdopendir(dir_fd);
+	if (!d) {
+		if (dir_fd >= 0)
+			close(dir_fd);
+		return true;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		cleanup_fd int c =
+			openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (c >= 0 && cgroup_has_tasks(c))
+			return true;
+	}
+	return false;
+}
+
+/* Open rel below root without ever leaving it (R2): openat2(RESOLVE_IN_ROOT) where the
+ * kernel has it, else a component walk that refuses every symlink. */
+int open_in_root(int root, const char *rel, int flags)
+{
+	static bool no_openat2;
+	char buf[VPS_PATH_MAX], *save = NULL, *part, *next;
+
+	if (!no_openat2) {
+		struct open_how how = {
+			.flags = (uint64_t)(flags | O_CLOEXEC),
+			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
+		if (fd >= 0 || errno != ENOSYS)
+			return fd;
+		no_openat2 = true;
+	}
+	snprintf(buf, sizeof(buf), "%s", rel);
+	cleanup_fd int cur = openat(root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	for (part = strtok_r(buf, "/", &save); part && cur >= 0; part = next) {
+		next = strtok_r(NULL, "/", &save);
+		int fl = next ? O_PATH | O_DIRECTORY : flags;
+		int fd = -1;
+		if (strcmp(part, "..") == 0)
+			errno = EXDEV; /* never walk up and out of root */
+		else
+			fd = openat(cur, part, fl | O_NOFOLLOW | O_CLOEXEC);
+		close(cur);
+		cur = fd;
+	}
+	return steal_fd(&cur);
 }

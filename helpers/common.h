@@ -17,11 +17,11 @@
 
 #include "exit-codes.h"
 
-#define noreturn_fn __attribute__((noreturn))
+#define noreturn_fn     __attribute__((noreturn))
 #define printf_fn(a, b) __attribute__((format(printf, a, b)))
 
 /* Caps on argv values; everything longer is a usage error. */
-#define VPS_PATH_MAX 1024
+#define VPS_PATH_MAX   1024
 #define VPS_ERRMSG_MAX 512
 
 /* Name printed in front of every message ("vps-spawn"). Set once in main(). */
@@ -47,9 +47,9 @@ printf_fn(1, 2) void warn(const char *fmt, ...);
 void cleanup_fdp(int *fdp);
 void cleanup_freep(void *p);
 void cleanup_dirp(DIR **dp);
-#define cleanup_fd __attribute__((cleanup(cleanup_fdp)))
+#define cleanup_fd   __attribute__((cleanup(cleanup_fdp)))
 #define cleanup_free __attribute__((cleanup(cleanup_freep)))
-#define cleanup_dir __attribute__((cleanup(cleanup_dirp)))
+#define cleanup_dir  __attribute__((cleanup(cleanup_dirp)))
 
 static inline int steal_fd(int *fdp)
 {
@@ -76,11 +76,21 @@ ssize_t read_file_at(int dirfd, const char *name, char *buf, size_t cap);
 /* Append a \0-terminated copy of s to buf (cap bytes) with JSON string escaping. */
 void json_escape(char *buf, size_t cap, const char *s);
 
+/* ---- paths by directory fd ---- */
+/* Open rel (relative) below root without ever leaving it (SECURITY.md R2):
+ * openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), or, where the kernel lacks openat2,
+ * a component walk that refuses every symlink. O_CLOEXEC is added. fd or -1/errno. */
+int open_in_root(int root, const char *rel, int flags);
+/* rmdir every directory below dfd, depth-first (cgroup trees). 0 or the first -errno. */
+int rmdir_children(int dfd);
+/* Does the cgroup dfd, or any cgroup below it, hold a task? (read-only walk) */
+bool cgroup_has_tasks(int dfd);
+
 /* ---- validation (all capped) ---- */
-bool valid_id(const char *s);          /* ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ */
-bool valid_hostname(const char *s);    /* 1..253 of [A-Za-z0-9.-] */
-bool valid_abs_path(const char *s);    /* absolute, < VPS_PATH_MAX, no ".." component */
-bool valid_component(const char *s);   /* one path component of [A-Za-z0-9_.,=-], not . or .. */
+bool valid_id(const char *s);        /* ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ */
+bool valid_hostname(const char *s);  /* 1..253, labels 1..63 of [A-Za-z0-9-], no edge '-' */
+bool valid_abs_path(const char *s);  /* absolute, < VPS_PATH_MAX, no "..", no ctrl chars */
+bool valid_component(const char *s); /* one path component of [A-Za-z0-9_.,=-], not . or .. */
 bool has_prefix(const char *s, const char *prefix);
 /* Parse a decimal pid (1..INT_MAX). */
 bool parse_pid(const char *s, pid_t *out);

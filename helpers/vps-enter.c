@@ -43,10 +43,10 @@
 
 extern char **environ;
 
-static const char *const ns_order[] = {"ipc", "uts", "net", "cgroup", "pid", "mnt"};
+static const char *const ns_order[] = { "ipc", "uts", "net", "cgroup", "pid", "mnt" };
 #define N_NS (sizeof(ns_order) / sizeof(ns_order[0]))
 
-static const int fwd_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
+static const int fwd_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH };
 #define N_FWD (sizeof(fwd_signals) / sizeof(fwd_signals[0]))
 
 static volatile pid_t child_pid;
@@ -103,7 +103,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			if (o->n_cg >= MAX_CGROUPS)
 				die_code(VPS_EUSAGE, "too many --cgroup (max %d)", MAX_CGROUPS);
 			if (!valid_abs_path(d) || !has_prefix(d, "/sys/fs/cgroup/"))
-				die_code(VPS_EUSAGE, "--cgroup %s: must be under /sys/fs/cgroup/", d);
+				die_code(VPS_EUSAGE, "--cgroup %s: must be under /sys/fs/cgroup/",
+					 d);
 			o->cgroups[o->n_cg++] = d;
 		} else if (strcmp(a, "--cwd") == 0) {
 			o->cwd = arg_value(argc, argv, &i);
@@ -247,8 +248,8 @@ int main(int argc, char **argv)
 
 	for (size_t i = 0; i < N_NS; i++) {
 		if (setns(ns_fd[i], 0) < 0)
-			die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL,
-					    "setns %s", ns_order[i]);
+			die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL, "setns %s",
+					    ns_order[i]);
 		close(ns_fd[i]);
 	}
 	if (chdir("/") < 0)

@@ -17,13 +17,16 @@
  *    unshare(CLONE_NEWNS) + "/" rslave: the rootfs mount exists only in the monitor's and
  *    the container's mount namespaces, so when both die the kernel unmounts it and the
  *    LO_FLAGS_AUTOCLEAR loop device detaches itself (SECURITY.md R10);
- *    loop-attach the image, mount it -t ext4, create the cgroups, open the console pty,
- *    then for each boot:
+ *    loop-attach the image (refusing one already attached: R8), mount it -t ext4, create
+ *    the cgroups (an existing idle leaf is reused with its settings, so TS may pre-set
+ *    limits; stale sub-cgroups are removed; a leaf with tasks = ESTATE), open the console
+ *    pty, then for each boot:
  *      clone3(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET) the INIT child
  *      write the child's pid into every HOSTDIR/cgroup.procs
  *      SYNC_GO  ---------------------------------------------------------> child
  *      <---------- SYNC_ERROR {code, message}  or  EOF of the CLOEXEC sync socket (= exec'd)
- *    writes state.json (tmp + rename), sends RESULT_OK, then serves the event loop:
+ *    writes state.json (tmp + rename), sends RESULT_OK (if the parent is gone by then,
+ *    nobody knows the container: roll back instead), then serves the event loop:
  *    signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP) + console pty master -> console.log.
  *    init killed by SIGHUP (reboot(2) in a pid ns) -> boot again on the same mount;
  *    any other end of init -> remove cgroups, unmount, remove state.json, exit 0.
@@ -37,7 +40,13 @@
  *    unshare(CLONE_NEWCGROUP) (it already sits in the container's cgroups, so they become
  *    its cgroup-ns root), "/" rprivate, sethostname, builds /proc /sys /sys/fs/cgroup /dev
  *    inside the rootfs by directory fd (R2), [slot: confinement stage — masks R4, caps R7,
- *    seccomp R6], pivot_root, console as ctty on 0/1/2, clean environment, execve(init).
+ *    seccomp R6], pivot_root, console as ctty on 0/1/2, fds > 2 CLOEXEC, default signals,
+ *    NOFILE 1024:524288, clean environment; if the monitor died meanwhile (HUP on the sync
+ *    socket) exit instead of becoming an orphan container; execve(init).
+ *
+ * The monitor's stderr is <run-dir>/monitor.log, one JSON object per line:
+ * {"event":"started"|"init-exited"|"rebooting"|"emergency-stop"|"warning"|"error"|
+ *  "stopped", ...}.
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -47,7 +56,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/loop.h>
-#include <linux/openat2.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
@@ -58,6 +66,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -188,8 +197,9 @@ static void parse_cgroup(struct opts *o, const char *spec)
 		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789_,=.-", *p))
 			die_code(VPS_EUSAGE, "--cgroup %s: bad OPTIONS", spec);
 	cg->v2 = strcmp(cg->options, "cgroup2") == 0;
-	cg->cpuset = !cg->v2 && (strcmp(cg->options, "cpuset") == 0 ||
-				 has_prefix(cg->options, "cpuset,") || strstr(cg->options, ",cpuset"));
+	cg->cpuset =
+		!cg->v2 && (strcmp(cg->options, "cpuset") == 0 ||
+			    has_prefix(cg->options, "cpuset,") || strstr(cg->options, ",cpuset"));
 	if (!*cg->mountname && !cg->v2)
 		die_code(VPS_EUSAGE, "--cgroup %s: empty MOUNTNAME needs cgroup2", spec);
 	if (!valid_abs_path(cg->hostdir) || !has_prefix(cg->hostdir, "/sys/fs/cgroup/"))
@@ -223,7 +233,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			die_code(VPS_EUSAGE, "unknown argument %.64s", a);
 	}
 	if (!o->id || !o->image || !o->rootfs || !o->run_dir || !o->hostname)
-		die_code(VPS_EUSAGE, "--id, --image, --rootfs, --run-dir and --hostname are required");
+		die_code(VPS_EUSAGE,
+			 "--id, --image, --rootfs, --run-dir and --hostname are required");
 	if (!valid_id(o->id))
 		die_code(VPS_EUSAGE, "invalid --id");
 	if (!valid_hostname(o->hostname))
@@ -236,8 +247,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	for (size_t i = 0; i < o->n_cg; i++) {
 		const char *leaf = strrchr(o->cg[i].hostdir, '/') + 1;
 		if (strcmp(leaf, o->id) != 0)
-			die_code(VPS_EUSAGE, "--cgroup HOSTDIR %s must end in /%s", o->cg[i].hostdir,
-				 o->id);
+			die_code(VPS_EUSAGE, "--cgroup HOSTDIR %s must end in /%s",
+				 o->cg[i].hostdir, o->id);
 		if (!*o->cg[i].mountname && o->n_cg != 1)
 			die_code(VPS_EUSAGE, "an empty MOUNTNAME must be the only --cgroup");
 		for (size_t j = 0; j < i; j++)
@@ -259,6 +270,18 @@ static printf_fn(1, 2) void log_event(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "%s\n", line);
 	fflush(stderr);
+}
+
+static printf_fn(1, 2) void log_warn(const char *fmt, ...)
+{
+	char msg[VPS_ERRMSG_MAX], esc[VPS_ERRMSG_MAX * 2] = "";
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_escape(esc, sizeof(esc), msg);
+	log_event("{\"event\":\"warning\",\"message\":\"%s\"}", esc);
 }
 
 static void log_error_event(int code, const char *msg)
@@ -344,7 +367,8 @@ static int image_open(void)
 		if (lfd < 0 || ioctl(lfd, LOOP_GET_STATUS64, &li) < 0)
 			continue; /* unbound (ENXIO) or gone */
 		if (li.lo_device == (uint64_t)st.st_dev && li.lo_inode == (uint64_t)st.st_ino)
-			die_code(VPS_ELOCKED, "image %s is already attached to %s", M.o->image, path);
+			die_code(VPS_ELOCKED, "image %s is already attached to %s", M.o->image,
+				 path);
 	}
 	return fd;
 }
@@ -380,9 +404,10 @@ static void loop_attach(int img_fd)
 			M.loop_nr = nr;
 			return;
 		}
-		if (errno != EBUSY) /* EBUSY: another attacher won the race */
-			die_code_with_error(errno == EINVAL || errno == ENOTTY ? VPS_EHOST : VPS_EFAIL,
-					    "LOOP_CONFIGURE %s", M.loop_path);
+		if (errno == EBUSY) /* another attacher won the race for this device */
+			continue;
+		die_code_with_error(errno == EINVAL || errno == ENOTTY ? VPS_EHOST : VPS_EFAIL,
+				    "LOOP_CONFIGURE %s", M.loop_path);
 	}
 	M.loop_path[0] = '\0';
 	die_code(VPS_ENORES, "no free loop device (lost the race %d times)", LOOP_RETRIES);
@@ -400,8 +425,7 @@ static void rootfs_mount(void)
 	snprintf(target, sizeof(target), "/proc/self/fd/%d", t);
 	if (mount(M.loop_path, target, "ext4", MS_NODEV | (M.o->readonly ? MS_RDONLY : 0),
 		  "errors=remount-ro") < 0)
-		die_with_error("mount %s (%s) as ext4 on %s", M.loop_path, M.o->image,
-			       M.o->rootfs);
+		die_with_error("mount %s (%s) as ext4 on %s", M.loop_path, M.o->image, M.o->rootfs);
 	M.mounted = true;
 	close(M.loop_fd); /* the mount holds the device now; autoclear on unmount */
 	M.loop_fd = -1;
@@ -418,7 +442,7 @@ static void loop_wait_detached(void)
 	for (int i = 0; i < 250 && access(path, F_OK) == 0; i++)
 		usleep(20000);
 	if (access(path, F_OK) == 0)
-		warn("%s still attached after unmount", M.loop_path);
+		log_warn("%s still attached after unmount", M.loop_path);
 }
 
 static void rootfs_unmount(void)
@@ -429,72 +453,13 @@ static void rootfs_unmount(void)
 	}
 	if (M.mounted) {
 		if (umount2(M.o->rootfs, 0) < 0 && umount2(M.o->rootfs, MNT_DETACH) < 0)
-			warn("umount %s: %s", M.o->rootfs, strerror(errno));
+			log_warn("umount %s: %s", M.o->rootfs, strerror(errno));
 		M.mounted = false;
 	}
 	loop_wait_detached();
 }
 
 /* ------------------------------------------------------------------ monitor: cgroups */
-
-/* rmdir every directory below dfd, depth-first. 0 or the first -errno. */
-static int rmdir_children(int dfd)
-{
-	int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-	struct dirent *de;
-	int ret = 0;
-
-	if (dup_fd < 0)
-		return -errno;
-	cleanup_dir DIR *d = fdopendir(dup_fd);
-	if (!d) {
-		close(dup_fd);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
-		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		cleanup_fd int c =
-			openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		if (c >= 0) {
-			int r = rmdir_children(c);
-			if (r < 0 && !ret)
-				ret = r;
-		}
-		if (unlinkat(dfd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT && !ret)
-			ret = -errno;
-	}
-	return ret;
-}
-
-/* Does dfd or any cgroup below it hold a task? (read-only walk) */
-static bool cgroup_has_tasks(int dfd)
-{
-	char procs[64];
-	struct dirent *de;
-	int dup_fd;
-
-	if (read_file_at(dfd, "cgroup.procs", procs, sizeof(procs)) != 0)
-		return true; /* tasks, or unreadable: assume busy */
-	dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-	cleanup_dir DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
-	if (!d) {
-		if (dup_fd >= 0)
-			close(dup_fd);
-		return true;
-	}
-	while ((de = readdir(d))) {
-		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		cleanup_fd int c =
-			openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		if (c >= 0 && cgroup_has_tasks(c))
-			return true;
-	}
-	return false;
-}
 
 /* Remove hostdir and everything below it; tolerate a missing dir. 0 or -errno. */
 static int cgroup_rmtree(const char *hostdir)
@@ -528,15 +493,15 @@ static void cgroups_remove(bool all)
 			else if (r == -EBUSY)
 				busy++;
 			else
-				warn("remove cgroup %s: %s", cg->hostdir, strerror(-r));
+				log_warn("remove cgroup %s: %s", cg->hostdir, strerror(-r));
 			if (r)
 				last = (int)i;
 		}
 		if (!busy)
 			return;
 		if (waited >= CGROUP_DRAIN_MS) {
-			warn("cgroup %s still busy after %d ms; left behind",
-			     M.o->cg[last].hostdir, CGROUP_DRAIN_MS);
+			log_warn("cgroup %s still busy after %d ms; left behind",
+				 M.o->cg[last].hostdir, CGROUP_DRAIN_MS);
 			return;
 		}
 		usleep(50000);
@@ -545,7 +510,7 @@ static void cgroups_remove(bool all)
 
 static void cpuset_fill(int dfd, int parent_fd)
 {
-	static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
 	char cur[4096], par[4096];
 
 	for (size_t i = 0; i < 2; i++) {
@@ -563,7 +528,7 @@ static void cpuset_fill(int dfd, int parent_fd)
 		}
 	}
 	if (write_file_at(dfd, "cgroup.clone_children", "1") < 0)
-		warn("cannot set cgroup.clone_children");
+		log_warn("cannot set cgroup.clone_children");
 }
 
 static void cgroup_create(struct cgroup_arg *cg)
@@ -621,8 +586,8 @@ static void cgroups_attach(pid_t pid)
 
 	snprintf(buf, sizeof(buf), "%d", pid);
 	for (size_t i = 0; i < M.o->n_cg; i++) {
-		cleanup_fd int fd = open(M.o->cg[i].hostdir,
-					 O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		cleanup_fd int fd =
+			open(M.o->cg[i].hostdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		int r = fd < 0 ? -errno : write_file_at(fd, "cgroup.procs", buf);
 		if (r < 0) {
 			errno = -r;
@@ -638,7 +603,7 @@ static void watch_add(int fd, watch_fn fn)
 	for (size_t i = 0; i < MAX_WATCHES; i++) {
 		if (M.fn[i])
 			continue;
-		M.pfd[i] = (struct pollfd){.fd = fd, .events = POLLIN};
+		M.pfd[i] = (struct pollfd){ .fd = fd, .events = POLLIN };
 		M.fn[i] = fn;
 		return;
 	}
@@ -659,7 +624,7 @@ static void watch_del(int fd)
 
 static void console_open(void)
 {
-	struct winsize ws = {.ws_row = 24, .ws_col = 80};
+	struct winsize ws = { .ws_row = 24, .ws_col = 80 };
 	struct termios t;
 	struct stat st;
 
@@ -734,41 +699,12 @@ static void console_watch(void)
 
 static void child_report(int code, const char *msg)
 {
-	struct sync_msg m = {.type = SYNC_ERROR, .code = code};
+	struct sync_msg m = { .type = SYNC_ERROR, .code = code };
 
 	snprintf(m.msg, sizeof(m.msg), "%s", msg);
 	if (child_sync_fd >= 0)
 		send(child_sync_fd, &m, sizeof(m), MSG_NOSIGNAL);
 	_exit(code);
-}
-
-/* Open rel below root without ever leaving it (R2): openat2(RESOLVE_IN_ROOT) where the
- * kernel has it, else a component walk that refuses every symlink. */
-static int open_in_root(int root, const char *rel, int flags)
-{
-	static bool no_openat2;
-	char buf[VPS_PATH_MAX], *save = NULL, *part, *next;
-
-	if (!no_openat2) {
-		struct open_how how = {
-			.flags = (uint64_t)(flags | O_CLOEXEC),
-			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-		};
-		int fd = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
-		if (fd >= 0 || errno != ENOSYS)
-			return fd;
-		no_openat2 = true;
-	}
-	snprintf(buf, sizeof(buf), "%s", rel);
-	cleanup_fd int cur = openat(root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	for (part = strtok_r(buf, "/", &save); part && cur >= 0; part = next) {
-		next = strtok_r(NULL, "/", &save);
-		int fl = next ? O_PATH | O_DIRECTORY : flags;
-		int fd = openat(cur, part, fl | O_NOFOLLOW | O_CLOEXEC);
-		close(cur);
-		cur = fd;
-	}
-	return steal_fd(&cur);
 }
 
 /* mkdir rel below root (parent must exist), return an O_PATH fd to mount onto. */
@@ -870,11 +806,11 @@ static void setup_cgroupfs(int root)
 
 static void setup_dev(int root)
 {
-	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
 	static const char *const links[][2] = {
-		{"pts/ptmx", "ptmx"},         {"/proc/self/fd", "fd"},
-		{"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
-		{"/proc/self/fd/2", "stderr"},
+		{ "pts/ptmx", "ptmx" },          { "/proc/self/fd", "fd" },
+		{ "/proc/self/fd/0", "stdin" },  { "/proc/self/fd/1", "stdout" },
+		{ "/proc/self/fd/2", "stderr" },
 	};
 	char src[64];
 
@@ -921,7 +857,7 @@ static void setup_dev(int root)
 			openat(dev, "mqueue", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		snprintf(src, sizeof(src), "/proc/self/fd/%d", mq);
 		if (mq < 0 || mount("mqueue", src, "mqueue", MNT_NSNDNE, NULL) < 0)
-			warn("mount mqueue on /dev/mqueue: %s", strerror(errno));
+			log_warn("mount mqueue on /dev/mqueue: %s", strerror(errno));
 	}
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
 		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
@@ -953,9 +889,27 @@ static void setup_rootfs(void)
 		die_with_error("chdir /");
 }
 
+/* init must not inherit whatever limits the caller of vps-spawn happened to have:
+ * give it what a booting PID 1 gets from systemd (NOFILE 1024:524288). */
+static void reset_rlimits(void)
+{
+	struct rlimit nofile = { .rlim_cur = 1024, .rlim_max = 524288 };
+	char buf[32];
+
+	if (read_file_at(AT_FDCWD, "/proc/sys/fs/nr_open", buf, sizeof(buf)) > 0 &&
+	    strtoull(buf, NULL, 10) < nofile.rlim_max)
+		nofile.rlim_max = strtoull(buf, NULL, 10);
+	if (setrlimit(RLIMIT_NOFILE, &nofile) == 0 || getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		return;
+	/* no CAP_SYS_RESOURCE to raise the hard limit: keep it, fix the soft one */
+	nofile.rlim_cur = nofile.rlim_max < 1024 ? nofile.rlim_max : 1024;
+	setrlimit(RLIMIT_NOFILE, &nofile);
+}
+
 static noreturn_fn void init_child_main(int sync_fd)
 {
 	struct sync_msg m;
+	size_t hn_len;
 	ssize_t n;
 	int c;
 
@@ -979,7 +933,11 @@ static noreturn_fn void init_child_main(int sync_fd)
 		die_code_with_error(VPS_EHOST, "unshare cgroup namespace");
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		die_with_error("make / rprivate");
-	if (sethostname(M.o->hostname, strlen(M.o->hostname)) < 0)
+	/* the kernel keeps 64 bytes: a longer FQDN is set by its first label */
+	hn_len = strlen(M.o->hostname);
+	if (hn_len > HOST_NAME_MAX)
+		hn_len = strcspn(M.o->hostname, ".");
+	if (sethostname(M.o->hostname, hn_len) < 0)
 		die_with_error("sethostname");
 	setup_rootfs();
 
@@ -996,8 +954,14 @@ static noreturn_fn void init_child_main(int sync_fd)
 	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		die_code_with_error(VPS_EHOST, "close_range");
 	reset_signals();
+	reset_rlimits();
+	{ /* a monitor that died after SYNC_GO must not leave an orphan container behind */
+		struct pollfd p = { .fd = sync_fd, .events = POLLIN };
+		if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLIN)))
+			_exit(VPS_EFAIL);
+	}
 
-	char *argv[] = {(char *)M.o->init, NULL};
+	char *argv[] = { (char *)M.o->init, NULL };
 	execve(M.o->init, argv, (char *const *)init_env);
 	die_code_with_error(errno == ENOENT ? VPS_ENOTFOUND : VPS_EFAIL, "exec %s", M.o->init);
 }
@@ -1011,7 +975,7 @@ static void start_init(void)
 		.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET,
 		.exit_signal = SIGCHLD,
 	};
-	struct sync_msg m = {.type = SYNC_GO};
+	struct sync_msg m = { .type = SYNC_GO };
 	struct pollfd p;
 	int sv[2], st;
 	pid_t pid;
@@ -1034,7 +998,7 @@ static void start_init(void)
 	if (send(M.sync_fd, &m, sizeof(m), MSG_NOSIGNAL) != sizeof(m))
 		die_with_error("sync: send SYNC_GO");
 
-	p = (struct pollfd){.fd = M.sync_fd, .events = POLLIN};
+	p = (struct pollfd){ .fd = M.sync_fd, .events = POLLIN };
 	n = poll(&p, 1, INIT_START_TIMEOUT);
 	if (n == 0)
 		die("init did not exec within %d s", INIT_START_TIMEOUT / 1000);
@@ -1113,11 +1077,11 @@ static void on_init_exit(int status)
 	/* reboot(2) inside the pid ns: fresh namespaces, same mount, same cgroups */
 	log_event("{\"event\":\"rebooting\"}");
 	for (size_t i = 0; i < M.o->n_cg; i++) {
-		cleanup_fd int fd = open(M.o->cg[i].hostdir,
-					 O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		cleanup_fd int fd =
+			open(M.o->cg[i].hostdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		int r = fd < 0 ? -errno : rmdir_children(fd);
 		if (r < 0)
-			warn("clear sub-cgroups of %s: %s", M.o->cg[i].hostdir, strerror(-r));
+			log_warn("clear sub-cgroups of %s: %s", M.o->cg[i].hostdir, strerror(-r));
 	}
 	start_init();
 	write_state();
@@ -1222,11 +1186,16 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	log_event("{\"event\":\"started\",\"init_pid\":%d}", M.init_pid);
 
 	/* RESULT_OK: from now on the container is ours to tear down completely */
-	for (size_t i = 0; i < o->n_cg; i++)
-		o->cg[i].owned = true;
-	dprintf(M.result_fd, "ok %d %s\n", M.init_pid, M.loop_path);
+	if (dprintf(M.result_fd, "ok %d %s\n", M.init_pid, M.loop_path) < 0) {
+		/* the parent is gone (EPIPE): nobody knows about this container, undo it */
+		for (size_t i = 0; i < o->n_cg; i++)
+			o->cg[i].owned = true;
+		die("parent went away before RESULT_OK: %s", strerror(errno));
+	}
 	close(M.result_fd);
 	M.result_fd = -1;
+	for (size_t i = 0; i < o->n_cg; i++)
+		o->cg[i].owned = true;
 
 	watch_add(M.sig_fd, on_signal);
 	console_watch();
@@ -1269,7 +1238,7 @@ static noreturn_fn void parent_main(struct opts *o)
 	close(p[1]);
 
 	for (;;) {
-		struct pollfd pf = {.fd = p[0], .events = POLLIN};
+		struct pollfd pf = { .fd = p[0], .events = POLLIN };
 		ssize_t n;
 		int r = poll(&pf, 1, PARENT_TIMEOUT);
 		if (r < 0 && errno == EINTR)

@@ -1,4 +1,5 @@
 import { Args, Flags } from '@oclif/core';
+import { invalid } from '../core/errors.js';
 import { validateId, validateTemplateName } from '../core/ids.js';
 import { parseDuration, parseSize } from '../core/units.js';
 
@@ -20,7 +21,7 @@ export const sizeFlag = Flags.custom<number>({
   helpValue: 'SIZE',
   parse: async (s) => {
     const n = parseSize(s, 'size');
-    if (n <= 0) throw new Error(`size must be greater than zero, got ${JSON.stringify(s)}`);
+    if (n <= 0) throw invalid(`size must be greater than zero, got ${JSON.stringify(s)}`);
     return n;
   },
 });

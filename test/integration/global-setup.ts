@@ -5,7 +5,7 @@
 import { execa } from 'execa';
 import { existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { BIN, TEMPLATE, TEMPLATE_CACHE, TEST_BASE, TEST_RUN_BASE } from './harness.js';
+import { BIN, TEMPLATE, TEMPLATE_CACHE, TEST_BASE, TEST_RUN_BASE } from './harness';
 
 export default async function globalSetup(): Promise<void> {
   if (process.getuid?.() !== 0) {

@@ -3,7 +3,7 @@
  * cgroup or monitor process from it; then the test roots are removed.
  */
 import { execa } from 'execa';
-import { CGROUP_PARENT, TEST_BASE, TEST_RUN_BASE, cgroupsLeft, loopsUnder, mountsMentioning, processesMentioning } from './harness.js';
+import { CGROUP_PARENT, TEST_BASE, TEST_RUN_BASE, cgroupsLeft, loopsUnder, mountsMentioning, processesMentioning } from './harness';
 
 export default async function globalTeardown(): Promise<void> {
   const leaks = [

@@ -9,7 +9,8 @@ import { existsSync, linkSync, copyFileSync, mkdirSync, readFileSync, readdirSyn
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
-export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+/** Jest runs from the repository root (rootDir); globalSetup loads this file as CommonJS, so no import.meta here. */
+export const REPO = process.cwd();
 export const BIN = path.join(REPO, 'bin', 'vpsctl');
 /** One template build per machine, reused by every run (CI included). */
 export const TEMPLATE_CACHE = process.env.VPSCTL_TEST_TEMPLATE_ROOT || '/var/cache/vpsctl/test-root';

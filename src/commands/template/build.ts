@@ -3,6 +3,7 @@ import { VpsCommand } from '../../cli/base.js';
 import { realHost } from '../../cli/host.js';
 import { details } from '../../cli/render.js';
 import { validateTemplateName } from '../../core/ids.js';
+import { invalid } from '../../core/errors.js';
 import type { BuildResult } from '../../templates/store.js';
 import { formatSize } from '../../core/units.js';
 
@@ -20,7 +21,7 @@ export default class TemplateBuild extends VpsCommand<BuildResult> {
       description: "package mirror URL [default: host config, else the host's own apt sources, else debootstrap's default]",
       helpValue: 'URL',
       parse: async (s) => {
-        if (!/^(https?|file):\/\/[^\s'"]+$/.test(s)) throw new Error(`--mirror ${JSON.stringify(s)} is not an http(s) or file URL`);
+        if (!/^(https?|file):\/\/[^\s'"]+$/.test(s)) throw invalid(`--mirror ${JSON.stringify(s)} is not an http(s) or file URL`);
         return s;
       },
     }),
