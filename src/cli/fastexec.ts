@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { loadSettings, Layout } from '../core/settings.js';
 import { containerCgroupDirs, detectCgroups } from '../limits/cgroups.js';
-import { pidAlive, procStartTime } from '../sys/fs.js';
+import { pidAlive, procStartTime } from '../sys/proc.js';
 import { helperPath } from '../sys/helpers.js';
 import { runPassthrough } from '../sys/passthrough.js';
 import type { RuntimeState } from '../core/types.js';

@@ -1,6 +1,6 @@
 import { existsSync, accessSync, constants as C } from 'node:fs';
 import * as path from 'node:path';
-import { readTextSync } from '../sys/fs.js';
+import { readTextSync } from '../sys/proc.js';
 import { helperPath } from '../sys/helpers.js';
 import type { CgroupLayout } from '../limits/cgroups.js';
 

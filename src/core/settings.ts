@@ -1,6 +1,6 @@
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { readTextSync } from '../sys/fs.js';
+import { createRequire } from 'node:module';
+import { readTextSync } from '../sys/proc.js';
 import { invalid } from './errors.js';
 
 /** Host settings: `/etc/vpsctl/vpsctl.yaml` (all optional), then environment overrides. */
@@ -41,6 +41,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
   if (text !== undefined) {
     let doc: unknown;
     try {
+      // loaded only when there is a settings file: `vpsctl exec` start-up pays for no parser
+      const { parse: parseYaml } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
       doc = parseYaml(text);
     } catch (e) {
       throw invalid(`${file} is not valid YAML: ${(e as Error).message}`, `fix ${file} or remove it to use the defaults`);

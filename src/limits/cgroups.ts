@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { readTextSync } from '../sys/fs.js';
+import { readTextSync } from '../sys/proc.js';
 
 /** One mounted cgroup hierarchy on the host. */
 export interface Hierarchy {

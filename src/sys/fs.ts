@@ -1,5 +1,4 @@
 import { constants as C, promises as fsp } from 'node:fs';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -39,13 +38,7 @@ export async function readText(p: string): Promise<string | undefined> {
   }
 }
 
-export function readTextSync(p: string): string | undefined {
-  try {
-    return fs.readFileSync(p, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
+export { readTextSync } from './proc.js';
 
 /**
  * Resolves `rel` (a path inside a container tree) under `root` without ever leaving it:
@@ -88,25 +81,5 @@ export async function removeInside(root: string, rel: string): Promise<void> {
   await fsp.rm(target, { force: true });
 }
 
-/** Is `pid` a live process? (signal 0; EPERM still means it exists) */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Field 22 of /proc/PID/stat (start time in clock ticks): detects pid reuse. */
-export function procStartTime(pid: number): number | undefined {
-  const stat = readTextSync(`/proc/${pid}/stat`);
-  if (!stat) return undefined;
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state); field 22 is rest[19]
-  const v = Number(rest[19]);
-  return Number.isFinite(v) ? v : undefined;
-}
-
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { pidAlive, procStartTime } from './proc.js';

@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+
+// Kept free of heavy imports: `vpsctl exec`'s fast path loads this on every call.
+
+export function readTextSync(p: string): string | undefined {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is `pid` a live process? (signal 0; EPERM still means it exists) */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks): detects pid reuse. */
+export function procStartTime(pid: number): number | undefined {
+  const stat = readTextSync(`/proc/${pid}/stat`);
+  if (!stat) return undefined;
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); field 22 is rest[19]
+  const v = Number(rest[19]);
+  return Number.isFinite(v) ? v : undefined;
+}
+
