@@ -46,12 +46,13 @@ export { readTextSync } from './proc.js';
  * image can not redirect a host-side write (SECURITY.md R2). Used on trees we just built
  * from a template; later work moves tenant-tree writes into a helper with openat2.
  */
-export async function resolveInside(root: string, rel: string): Promise<string> {
+export async function resolveInside(root: string, rel: string, opts: { finalMayBeLink?: boolean } = {}): Promise<string> {
   const parts = rel.split('/').filter((p) => p && p !== '.');
   if (parts.some((p) => p === '..')) throw new Error(`path ${rel} leaves the container tree`);
   let cur = root;
-  for (const part of parts) {
+  for (const [i, part] of parts.entries()) {
     cur = path.join(cur, part);
+    if (opts.finalMayBeLink && i === parts.length - 1) break;
     try {
       const st = await fsp.lstat(cur);
       if (st.isSymbolicLink()) throw new Error(`refusing to follow symlink ${rel} in the container tree`);
@@ -63,9 +64,12 @@ export async function resolveInside(root: string, rel: string): Promise<string> 
   return cur;
 }
 
-/** Writes a file inside a container tree, never through a symlink (O_NOFOLLOW on the last part). */
+/**
+ * Writes a file inside a container tree, never through a symlink: a link in the last place
+ * is replaced by the file (the link goes, not its target), O_EXCL|O_NOFOLLOW on creation.
+ */
 export async function writeInside(root: string, rel: string, data: string, mode = 0o644): Promise<void> {
-  const target = await resolveInside(root, rel);
+  const target = await resolveInside(root, rel, { finalMayBeLink: true });
   await fsp.rm(target, { force: true });
   const fh = await fsp.open(target, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
   try {
@@ -77,7 +81,7 @@ export async function writeInside(root: string, rel: string, data: string, mode 
 }
 
 export async function removeInside(root: string, rel: string): Promise<void> {
-  const target = await resolveInside(root, rel);
+  const target = await resolveInside(root, rel, { finalMayBeLink: true });
   await fsp.rm(target, { force: true });
 }
 

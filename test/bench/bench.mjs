@@ -1,0 +1,735 @@
+#!/usr/bin/env node
+/**
+ * vpsctl benchmark: `npm run bench [-- --runs N --execs N --no-lxc --json]`.
+ *
+ * Median of N runs (default 5) of the life of a container from the cached debian-12 template:
+ *   create  `vpsctl create bench-I --template debian-12 --disk 4G`
+ *   start   `vpsctl start bench-I --wait` (returns once systemd says running or degraded)
+ *   exec    `vpsctl exec bench-I -- /bin/true` (median of --execs calls per run)
+ *   stop    `vpsctl stop bench-I` (clean shutdown)
+ * and, when LXC is installed, the same steps with LXC on the same rootfs (the template image
+ * mounted read-only and copied with `cp -a`, as LXC's dir backend does), plus a bare
+ * `node -e 0` baseline, sampled alternately with `vpsctl exec` under the same load.
+ *
+ * Speed is measured, never asserted: the bench exits 0 when a target is missed and says so.
+ * It exits 1 when a step fails, 2 on bad usage, 130/143 when interrupted.
+ *
+ * Everything it makes lives under its own state root, run dir, cgroup parents and LXC path
+ * (below); it removes all of it at the end, also on error and Ctrl-C, and checks that no
+ * loop device, mount, cgroup or process of it is left behind.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = path.join(REPO, 'bin', 'vpsctl');
+const TEMPLATE = 'debian-12';
+/** The integration tests' per-machine template cache (same variable as test/integration/harness.ts). */
+const TEMPLATE_CACHE = process.env.VPSCTL_TEST_TEMPLATE_ROOT || '/var/cache/vpsctl/test-root';
+
+const BASE = '/var/tmp/vpsctl-bench';
+const ROOT = `${BASE}/root`;
+const LXCPATH = `${BASE}/lxc`;
+const TPL_MNT = `${BASE}/template-rootfs`;
+const RUN = '/run/vpsctl-bench';
+const PIDFILE = '/run/vpsctl-bench.pid';
+const CG_PARENT = 'vpsctl-bench';
+const LXC_CG_PARENT = 'vpsctl-bench-lxc';
+const CGROUP_FS = '/sys/fs/cgroup';
+const VPS_ENV = {
+  ...process.env,
+  VPSCTL_ROOT: ROOT,
+  VPSCTL_RUN_DIR: RUN,
+  VPSCTL_CGROUP_PARENT: CG_PARENT,
+  VPSCTL_CONFIG: `${BASE}/no-host-config.yaml`,
+};
+const DISK = '4G';
+const POLL_MS = 200; // what `vpsctl start --wait` waits between two `systemctl is-system-running`
+const TARGET_EXEC_VS_NODE = 1.5;
+const TARGET_START_VS_LXC = 1.0;
+
+// ---- command line --------------------------------------------------------------------------
+
+const USAGE = `usage: npm run bench -- [--runs N] [--execs N] [--no-lxc] [--json]
+
+  --runs N    container lifecycles per tool; the figures are medians (default 5)
+  --execs N   exec calls timed per run, alternating with \`node -e 0\` (default 10)
+  --no-lxc    skip the LXC comparison
+  --json      print one JSON object on stdout instead of the table (progress stays on stderr)
+`;
+
+function parseCli(argv) {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      options: {
+        runs: { type: 'string', default: '5' },
+        execs: { type: 'string', default: '10' },
+        'no-lxc': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`bench: ${e.message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (v.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const int = (name, s, max) => {
+    if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > max) {
+      process.stderr.write(`bench: --${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(s)}\n${USAGE}`);
+      process.exit(2);
+    }
+    return Number(s);
+  };
+  return { runs: int('runs', v.runs, 100), execs: int('execs', v.execs, 1000), lxc: !v['no-lxc'], json: v.json };
+}
+
+// ---- running things --------------------------------------------------------------------------
+
+class Interrupted extends Error {}
+class StepFailed extends Error {}
+
+/** Children running now, so that Ctrl-C can stop exactly them (by pid). */
+const active = new Set();
+let interrupted = null;
+let cleaning = false;
+
+function say(s) {
+  process.stderr.write(`${s}\n`);
+}
+
+function checkInterrupted() {
+  if (interrupted) throw new Interrupted(`interrupted by ${interrupted}`);
+}
+
+/**
+ * Runs a program and times it (wall clock, from spawn to exit). Children run in their own
+ * process group, so that a Ctrl-C reaches the bench alone and it decides what to stop.
+ */
+function run(file, args, { env = process.env, timeoutMs = 120_000, inherit = false } = {}) {
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let child;
+    try {
+      child = spawn(file, args, { env, detached: true, stdio: ['ignore', inherit ? process.stderr : 'pipe', inherit ? process.stderr : 'pipe'] });
+    } catch (e) {
+      resolve({ code: 127, signal: null, stdout: '', stderr: String(e.message), ms: 0, timedOut: false });
+      return;
+    }
+    active.add(child);
+    child.stdout?.on('data', (d) => (stdout += d));
+    child.stderr?.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killChild(child, 'SIGKILL');
+    }, timeoutMs);
+    child.on('error', (e) => {
+      stderr += String(e.message);
+    });
+    child.on('close', (code, signal) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      clearTimeout(timer);
+      active.delete(child);
+      resolve({ code: code ?? (signal ? 128 : 127), signal, stdout, stderr, ms, timedOut });
+    });
+  });
+}
+
+function killChild(child, sig) {
+  try {
+    if (child.pid) process.kill(child.pid, sig);
+  } catch {
+    /* gone */
+  }
+}
+
+const tail = (s, n = 6) => String(s).trim().split('\n').filter(Boolean).slice(-n).join('\n    ');
+
+/** Runs a measured step; a failure (or an interruption) ends the bench. */
+async function step(what, file, args, opts) {
+  checkInterrupted();
+  const r = await run(file, args, opts);
+  checkInterrupted();
+  if (r.code !== 0) {
+    const why = r.timedOut ? `timed out after ${Math.round((opts?.timeoutMs ?? 120_000) / 1000)}s` : `exited ${r.code}${r.signal ? ` (${r.signal})` : ''}`;
+    throw new StepFailed(`${what}: ${[file, ...args].join(' ')} ${why}\n    ${tail(r.stderr + r.stdout)}`);
+  }
+  return r;
+}
+
+const vpsctl = (args, opts = {}) => run(BIN, args, { env: VPS_ENV, ...opts });
+const vpsStep = (what, args, opts = {}) => step(what, BIN, args, { env: VPS_ENV, ...opts });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function which(cmd) {
+  for (const d of (process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const p = path.join(d || '.', cmd);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+// ---- statistics and formatting ---------------------------------------------------------------
+
+function median(xs) {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const r1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
+const r2 = (x) => (x === null || x === undefined ? null : Math.round(x * 100) / 100);
+const ratio = (a, b) => (a === null || b === null || b === 0 ? null : a / b);
+
+function fmtMs(ms) {
+  if (ms === null || ms === undefined) return '-';
+  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+const fmtRatio = (x) => (x === null || x === undefined ? '-' : `${x.toFixed(2)}x`);
+
+// ---- the host's view of what is ours ---------------------------------------------------------
+
+function readText(p) {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+const ourPath = (p) => p === BASE || p.startsWith(`${BASE}/`) || p === RUN || p.startsWith(`${RUN}/`);
+
+/** Mount points of ours in our own mount namespace, deepest first. */
+function ourMounts() {
+  return (readText('/proc/self/mountinfo') ?? '')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m) => m && ourPath(m))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Mounts, in any process's mount namespace, that mention the bench's paths. */
+function mountsAnywhere() {
+  const out = new Set();
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    const mi = readText(`/proc/${pid}/mountinfo`);
+    if (!mi) continue;
+    for (const line of mi.split('\n')) {
+      const f = line.split(' ');
+      if (f[3] && f[4] && [f[3], f[4], ...f.slice(f.indexOf('-') + 2, f.indexOf('-') + 3)].some((x) => x && ourPath(x))) out.add(`${f[4]} (pid ${pid})`);
+    }
+  }
+  return [...out];
+}
+
+async function loopsOfOurs() {
+  const r = await run('losetup', ['--noheadings', '--raw', '--output', 'NAME,BACK-FILE', '--list'], { timeoutMs: 10_000 });
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter(([dev, file]) => dev && file && ourPath(file.replace(/ \(deleted\)$/, '')))
+    .map(([dev, file]) => ({ dev, file }));
+}
+
+/** Every cgroup directory under our two parents, deepest first. */
+function ourCgroups() {
+  const out = [];
+  let hs = [];
+  try {
+    hs = fs.readdirSync(CGROUP_FS);
+  } catch {
+    return out;
+  }
+  const walk = (d) => {
+    let ents = [];
+    try {
+      ents = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of ents) if (e.isDirectory()) walk(path.join(d, e.name));
+    out.push(d);
+  };
+  for (const h of hs) for (const p of [CG_PARENT, LXC_CG_PARENT]) if (fs.existsSync(path.join(CGROUP_FS, h, p))) walk(path.join(CGROUP_FS, h, p));
+  // also a cgroup2 mounted at /sys/fs/cgroup itself
+  for (const p of [CG_PARENT, LXC_CG_PARENT]) if (fs.existsSync(path.join(CGROUP_FS, p, 'cgroup.procs'))) walk(path.join(CGROUP_FS, p));
+  return out.sort((a, b) => b.length - a.length);
+}
+
+function pidsIn(cgdir) {
+  return (readText(path.join(cgdir, 'cgroup.procs')) ?? '').split('\n').filter(Boolean).map(Number);
+}
+
+/**
+ * The bench's own processes outside its cgroups: a command line that names the bench's paths
+ * (container monitors, the LXC monitor, a `cp -a` of a killed bench), run by the bench itself
+ * or orphaned (parent pid 1); never someone's shell that merely looks at those paths.
+ */
+function ourProcesses() {
+  const out = [];
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === process.pid) continue;
+    const cmd = (readText(`/proc/${pid}/cmdline`) ?? '').replace(/\0/g, ' ');
+    if (!cmd.includes(`${RUN}/`) && !cmd.includes(`${BASE}/`)) continue;
+    const stat = readText(`/proc/${pid}/stat`) ?? '';
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === 1 || ppid === process.pid) out.push({ pid: Number(pid), cmd: cmd.trim() });
+  }
+  return out;
+}
+
+async function leaks() {
+  return [
+    ...(await loopsOfOurs()).map((l) => `loop device ${l.dev} on ${l.file}`),
+    ...mountsAnywhere().map((m) => `mount ${m}`),
+    ...ourCgroups().map((c) => `cgroup ${c}`),
+    ...ourProcesses().map((p) => `process ${p.pid}: ${p.cmd}`),
+  ];
+}
+
+// ---- cleanup -------------------------------------------------------------------------------
+
+/** Removes everything of the bench; safe to run at any point and more than once. */
+async function cleanup(lxcStop) {
+  cleaning = true;
+  const problems = [];
+  // vpsctl containers: destroy --force kills a running one and tears its mounts, loop, cgroups down
+  let ids = [];
+  try {
+    ids = fs.readdirSync(path.join(ROOT, 'containers')).filter((n) => /^[a-z0-9-]+$/.test(n));
+  } catch {
+    /* none */
+  }
+  for (const id of ids) {
+    const r = await vpsctl(['destroy', id, '--force'], { timeoutMs: 60_000 });
+    if (r.code !== 0) problems.push(`vpsctl destroy ${id} --force exited ${r.code}: ${tail(r.stderr, 2)}`);
+  }
+  // LXC containers: kill (no clean shutdown needed), then destroy
+  let names = [];
+  try {
+    names = fs.readdirSync(LXCPATH).filter((n) => fs.existsSync(path.join(LXCPATH, n, 'config')));
+  } catch {
+    /* none */
+  }
+  for (const n of names) {
+    if (lxcStop) {
+      await run(lxcStop, ['-P', LXCPATH, '-n', n, '-k'], { timeoutMs: 30_000 });
+      const r = await run(lxcStop.replace(/lxc-stop$/, 'lxc-destroy'), ['-P', LXCPATH, '-n', n], { timeoutMs: 60_000 });
+      if (r.code !== 0 && fs.existsSync(path.join(LXCPATH, n))) problems.push(`lxc-destroy ${n} exited ${r.code}: ${tail(r.stderr, 2)}`);
+    }
+  }
+  // what is still running now is the bench's own (a step of a killed bench, a start killed
+  // half-way): processes working on the bench's paths or in its cgroups. Kill them by pid.
+  for (let round = 0; round < 20; round++) {
+    const pids = [...new Set([...ourProcesses().map((p) => p.pid), ...ourCgroups().flatMap(pidsIn)])];
+    if (pids.length === 0) break;
+    if (round === 0) problems.push(`killed leftover processes of the bench: ${pids.join(' ')}`);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await sleep(100);
+  }
+  for (const m of ourMounts()) {
+    const r = await run('umount', ['--', m], { timeoutMs: 30_000 });
+    if (r.code !== 0) await run('umount', ['-l', '--', m], { timeoutMs: 30_000 });
+  }
+  for (let i = 0; i < 20; i++) {
+    const loops = await loopsOfOurs();
+    if (loops.length === 0) break;
+    if (i < 19) {
+      await sleep(100); // autoclear loops go shortly after their last mount
+      continue;
+    }
+    for (const l of loops) await run('losetup', ['--detach', l.dev], { timeoutMs: 10_000 });
+  }
+  for (const d of ourCgroups()) {
+    try {
+      fs.rmdirSync(d);
+    } catch (e) {
+      if (e.code !== 'ENOENT') problems.push(`could not remove cgroup ${d}: ${e.code}`);
+    }
+  }
+  if (ourMounts().length === 0) {
+    await run('rm', ['-rf', '--one-file-system', '--', BASE, RUN], { timeoutMs: 120_000 });
+  }
+  return problems;
+}
+
+// ---- the template ----------------------------------------------------------------------------
+
+async function prepareTemplate() {
+  const dir = path.join(ROOT, 'pool', 'templates');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const cached = path.join(TEMPLATE_CACHE, 'pool', 'templates');
+  const files = [`${TEMPLATE}.img`, `${TEMPLATE}.yaml`];
+  if (files.every((f) => fs.existsSync(path.join(cached, f)))) {
+    for (const f of files) {
+      try {
+        fs.linkSync(path.join(cached, f), path.join(dir, f));
+      } catch {
+        say(`  (cannot hard-link ${f} from the cache, copying it)`);
+        const r = await run('cp', ['--reflink=auto', '--sparse=always', '--', path.join(cached, f), path.join(dir, f)], { timeoutMs: 300_000 });
+        if (r.code !== 0) throw new StepFailed(`copying the template from ${cached}: ${tail(r.stderr)}`);
+      }
+    }
+    return { source: 'cache', path: cached, build_ms: null };
+  }
+  say(`no cached ${TEMPLATE} template in ${cached}; building one into the bench root (1-3 min):`);
+  const r = await vpsStep('template build', ['template', 'build', TEMPLATE], { inherit: true, timeoutMs: 1_800_000 });
+  return { source: 'built', path: dir, build_ms: r.ms };
+}
+
+// ---- vpsctl ----------------------------------------------------------------------------------
+
+async function vpsctlRun(i, execs, nodeBin) {
+  const id = `bench-${i}`;
+  const create = await vpsStep('vpsctl create', ['create', id, '--template', TEMPLATE, '--disk', DISK]);
+  await run('sync', [], { timeoutMs: 120_000 }); // the copy's writeback is not the next step's cost
+  const start = await vpsStep('vpsctl start --wait', ['start', id, '--wait'], { timeoutMs: 180_000 });
+  const execMs = [];
+  const nodeMs = [];
+  for (let k = 0; k < execs; k++) {
+    nodeMs.push((await step('node -e 0', nodeBin, ['-e', '0'], { timeoutMs: 30_000 })).ms);
+    execMs.push((await vpsStep('vpsctl exec', ['exec', id, '--', '/bin/true'], { timeoutMs: 30_000 })).ms);
+  }
+  const stop = await vpsStep('vpsctl stop', ['stop', id], { timeoutMs: 90_000 });
+  await vpsStep('vpsctl destroy', ['destroy', id], { timeoutMs: 60_000 });
+  return { create: create.ms, start: start.ms, exec: median(execMs), stop: stop.ms, exec_samples: execMs, node_samples: nodeMs, start_says: start.stdout.trim() };
+}
+
+// ---- LXC on the same rootfs ------------------------------------------------------------------
+
+function lxcTools() {
+  const t = {};
+  for (const n of ['lxc-start', 'lxc-attach', 'lxc-stop', 'lxc-destroy', 'lxc-info']) {
+    t[n] = which(n);
+    if (!t[n]) return null;
+  }
+  return t;
+}
+
+/** The hand-written LXC config: privileged, no network but lo, our own cgroup parent and log. */
+function lxcConfig(name, rootfs) {
+  const lines = ['# written by vpsctl test/bench/bench.mjs', 'lxc.include = /usr/share/lxc/config/common.conf'];
+  if (fs.existsSync('/usr/share/lxc/config/debian.common.conf')) lines.push('lxc.include = /usr/share/lxc/config/debian.common.conf');
+  lines.push(
+    `lxc.uts.name = ${name}`,
+    `lxc.rootfs.path = dir:${rootfs}`,
+    '# only lo, as a vpsctl container without a network',
+    'lxc.net.0.type = empty',
+    `# cgroups under the bench's own parent (v1: every hierarchy), never at the root`,
+    `lxc.cgroup.dir.monitor = ${LXC_CG_PARENT}/${name}.monitor`,
+    `lxc.cgroup.dir.container = ${LXC_CG_PARENT}/${name}.payload`,
+    `lxc.cgroup.dir.monitor.pivot = ${LXC_CG_PARENT}/pivot`,
+    `lxc.log.file = ${path.join(LXCPATH, name, `${name}.log`)}`,
+    'lxc.log.level = WARN',
+  );
+  if (!apparmorEnabled()) lines.push('# the host has no AppArmor', 'lxc.apparmor.profile = unconfined');
+  return `${lines.join('\n')}\n`;
+}
+
+function apparmorEnabled() {
+  return (readText('/sys/module/apparmor/parameters/enabled') ?? '').trim() === 'Y';
+}
+
+async function lxcMountTemplate() {
+  fs.mkdirSync(TPL_MNT, { recursive: true, mode: 0o700 });
+  const img = path.join(ROOT, 'pool', 'templates', `${TEMPLATE}.img`);
+  // noload: never replay a journal into the shared (hard-linked) cache image
+  await step('mount the template', 'mount', ['-t', 'ext4', '-o', 'loop,ro,noload', '--', img, TPL_MNT], { timeoutMs: 60_000 });
+}
+
+async function lxcRun(i, execs, t) {
+  const name = `bench-lxc-${i}`;
+  const dir = path.join(LXCPATH, name);
+  const rootfs = path.join(dir, 'rootfs');
+  const P = ['-P', LXCPATH, '-n', name];
+
+  // create: what `lxc-create -B dir` does for a local rootfs, then the identity vpsctl writes too
+  const t0 = process.hrtime.bigint();
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  await step('LXC create (cp -a)', 'cp', ['-a', '--', TPL_MNT, rootfs], { timeoutMs: 600_000 });
+  fs.writeFileSync(path.join(rootfs, 'etc/hostname'), `${name}\n`);
+  fs.rmSync(path.join(rootfs, 'etc/machine-id'), { force: true });
+  fs.writeFileSync(path.join(rootfs, 'etc/machine-id'), `${randomBytes(16).toString('hex')}\n`, { mode: 0o444 });
+  fs.writeFileSync(path.join(dir, 'config'), lxcConfig(name, rootfs), { mode: 0o600 });
+  const create = Number(process.hrtime.bigint() - t0) / 1e6;
+  await run('sync', [], { timeoutMs: 120_000 });
+
+  // start: lxc-start -d, then the same wait as `vpsctl start --wait`
+  checkInterrupted();
+  const s0 = process.hrtime.bigint();
+  await step('lxc-start', t['lxc-start'], [...P, '-d'], { timeoutMs: 60_000 });
+  let last = 'unknown';
+  for (;;) {
+    const r = await run(t['lxc-attach'], [...P, '--', 'systemctl', 'is-system-running'], { timeoutMs: 30_000 });
+    checkInterrupted();
+    last = r.stdout.trim() || last;
+    if (last === 'running' || last === 'degraded') break;
+    if (Number(process.hrtime.bigint() - s0) / 1e6 > 120_000) {
+      const log = readText(path.join(dir, `${name}.log`)) ?? '';
+      throw new StepFailed(`LXC start: ${name} did not reach running in 120s (systemd says ${last})\n    ${tail(log)}\n    (run with --no-lxc to skip LXC)`);
+    }
+    await sleep(POLL_MS);
+  }
+  const start = Number(process.hrtime.bigint() - s0) / 1e6;
+
+  const execMs = [];
+  for (let k = 0; k < execs; k++) execMs.push((await step('lxc-attach', t['lxc-attach'], [...P, '--', '/bin/true'], { timeoutMs: 30_000 })).ms);
+  const stop = await step('lxc-stop', t['lxc-stop'], P, { timeoutMs: 90_000 });
+  await step('lxc-destroy', t['lxc-destroy'], P, { timeoutMs: 120_000 });
+  return { create, start: start, exec: median(execMs), stop: stop.ms, exec_samples: execMs, start_says: last };
+}
+
+// ---- report ----------------------------------------------------------------------------------
+
+const STEPS = [
+  ['create', 'create (from the cached template)'],
+  ['start', 'start until systemd is running'],
+  ['exec', 'exec -- /bin/true'],
+  ['stop', 'stop (clean)'],
+];
+
+function summarize(runs, key) {
+  return runs.length ? median(runs.map((r) => r[key])) : null;
+}
+
+function buildReport(ctx) {
+  const { opts, template, vruns, lruns, lxcInfo, leftovers } = ctx;
+  const vps = {};
+  const lxc = ctx.lxcUsed ? {} : null;
+  const ratios = {};
+  for (const [k] of STEPS) {
+    vps[k] = { median_ms: r1(summarize(vruns, k)), runs_ms: vruns.map((r) => r1(r[k])) };
+    if (lxc) lxc[k] = { median_ms: r1(summarize(lruns, k)), runs_ms: lruns.map((r) => r1(r[k])) };
+    ratios[`${k}_vpsctl_vs_lxc`] = lxc ? r2(ratio(vps[k].median_ms, lxc[k].median_ms)) : null;
+  }
+  vps.exec.samples_ms = vruns.flatMap((r) => r.exec_samples.map(r1));
+  if (lxc) lxc.exec.samples_ms = lruns.flatMap((r) => r.exec_samples.map(r1));
+  const nodeSamples = vruns.flatMap((r) => r.node_samples);
+  const nodeMedian = median(nodeSamples);
+  const execAll = median(vruns.flatMap((r) => r.exec_samples));
+  // exec against node: both over all their samples, taken alternately under the same load
+  ratios.exec_vpsctl_vs_node = r2(ratio(execAll, nodeMedian));
+  const execTarget = ratios.exec_vpsctl_vs_node;
+  const startTarget = ratios.start_vpsctl_vs_lxc;
+  return {
+    bench: 'vpsctl',
+    runs: opts.runs,
+    execs_per_run: opts.execs,
+    template: { name: TEMPLATE, ...template, build_ms: r1(template.build_ms) },
+    host: {
+      kernel: os.release(),
+      cpus: os.cpus().length,
+      loadavg_at_start: ctx.loadStart.map(r2),
+      loadavg_at_end: os.loadavg().map(r2),
+      node: ctx.nodeVersion,
+      node_path: ctx.nodeBin,
+      cgroups: cgroupMode(),
+      lxc: lxcInfo,
+    },
+    vpsctl: vps,
+    lxc,
+    baseline: { node_e_0: { median_ms: r1(nodeMedian), samples_ms: nodeSamples.map(r1) }, vpsctl_exec_all_samples_median_ms: r1(execAll) },
+    ratios,
+    targets: {
+      exec_within_1_5x_of_node: { target: `<= ${TARGET_EXEC_VS_NODE}`, value: execTarget, met: execTarget === null ? null : execTarget <= TARGET_EXEC_VS_NODE },
+      start_no_slower_than_lxc: {
+        target: `<= ${TARGET_START_VS_LXC}`,
+        value: startTarget,
+        met: startTarget === null ? null : startTarget <= TARGET_START_VS_LXC,
+        ...(startTarget === null ? { why_not_measured: lxcInfo.skipped } : {}),
+      },
+    },
+    leftovers,
+  };
+}
+
+function cgroupMode() {
+  const mi = readText('/proc/self/mountinfo') ?? '';
+  const v1 = / - cgroup /.test(mi);
+  const v2 = / - cgroup2 /.test(mi);
+  return v1 && v2 ? 'hybrid' : v1 ? 'v1' : v2 ? 'v2' : 'none';
+}
+
+function table(rep) {
+  const out = [];
+  const lxc = rep.lxc;
+  const h = rep.host;
+  out.push(`vpsctl bench: median of ${rep.runs} run${rep.runs > 1 ? 's' : ''} (exec: ${rep.execs_per_run} calls per run), template ${rep.template.name} (${rep.template.source === 'cache' ? `hard-linked from ${rep.template.path}` : `built in ${fmtMs(rep.template.build_ms)}`})`);
+  out.push(`host: Linux ${h.kernel}, ${h.cpus} CPUs, cgroups ${h.cgroups}, node ${h.node}, ${h.lxc.version ? `LXC ${h.lxc.version}` : 'no LXC'}; load ${h.loadavg_at_start[0]} at start, ${h.loadavg_at_end[0]} at end`);
+  out.push('');
+  const rows = [['step', 'vpsctl', ...(lxc ? ['LXC', 'vpsctl/LXC'] : [])]];
+  for (const [k, label] of STEPS) {
+    rows.push([label, fmtMs(rep.vpsctl[k].median_ms), ...(lxc ? [fmtMs(lxc[k].median_ms), fmtRatio(rep.ratios[`${k}_vpsctl_vs_lxc`])] : [])]);
+  }
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const line = (r) => r.map((c, j) => (j === 0 ? c.padEnd(w[j]) : c.padStart(w[j]))).join('   ');
+  out.push(line(rows[0]));
+  out.push(w.map((n) => '-'.repeat(n)).join('   '));
+  for (const r of rows.slice(1)) out.push(line(r));
+  out.push('');
+  out.push(`baseline: node -e 0                   ${fmtMs(rep.baseline.node_e_0.median_ms)}`);
+  out.push(`vpsctl exec (all samples) / node -e 0  ${fmtRatio(rep.ratios.exec_vpsctl_vs_node)}   (${fmtMs(rep.baseline.vpsctl_exec_all_samples_median_ms)} / ${fmtMs(rep.baseline.node_e_0.median_ms)})`);
+  if (!lxc) out.push(`LXC: ${h.lxc.skipped}`);
+  out.push('');
+  out.push('targets (measured, not asserted):');
+  const t = rep.targets;
+  const verdict = (x) => (x.met === null ? 'not measured' : x.met ? 'MET' : 'MISSED');
+  out.push(`  exec within ${TARGET_EXEC_VS_NODE}x of bare node:       ${verdict(t.exec_within_1_5x_of_node).padEnd(12)} (${fmtRatio(t.exec_within_1_5x_of_node.value)})`);
+  out.push(
+    `  start-to-running no slower than LXC: ${verdict(t.start_no_slower_than_lxc).padEnd(12)} (${t.start_no_slower_than_lxc.value === null ? h.lxc.skipped : fmtRatio(t.start_no_slower_than_lxc.value)})`,
+  );
+  if (rep.leftovers.length) {
+    out.push('');
+    out.push('LEFT BEHIND on the host (remove by hand):');
+    for (const l of rep.leftovers) out.push(`  ${l}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+function takePidfile() {
+  for (let i = 0; i < 2; i++) {
+    try {
+      fs.writeFileSync(PIDFILE, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
+      return;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+      const pid = Number((readText(PIDFILE) ?? '').trim());
+      const cmd = pid ? (readText(`/proc/${pid}/cmdline`) ?? '') : '';
+      if (pid && cmd.includes('bench.mjs')) {
+        say(`bench: another bench is running (pid ${pid}); wait for it to finish`);
+        process.exit(1);
+      }
+      fs.rmSync(PIDFILE, { force: true }); // stale, from a killed run
+    }
+  }
+}
+
+async function main() {
+  const opts = parseCli(process.argv.slice(2));
+  if (process.getuid?.() !== 0) {
+    say('bench: vpsctl runs real containers (loop devices, cgroups, namespaces): run it as root');
+    process.exit(1);
+  }
+  if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'fastexec.js'))) {
+    say('bench: vpsctl is not built: run `npm run build` (or use `npm run bench`, which builds first)');
+    process.exit(1);
+  }
+  const nodeBin = which('node') ?? process.execPath; // what bin/vpsctl's `#!/usr/bin/env node` runs
+  const lxcT = opts.lxc ? lxcTools() : null;
+  let lxcInfo;
+  if (!opts.lxc) lxcInfo = { version: null, skipped: 'skipped (--no-lxc)' };
+  else if (!lxcT) {
+    lxcInfo = { version: null, skipped: 'LXC not installed: apt-get install lxc (or bin/setup --bench)' };
+    say(lxcInfo.skipped);
+  } else {
+    const v = await run(lxcT['lxc-start'], ['--version'], { timeoutMs: 10_000 });
+    lxcInfo = { version: v.stdout.trim() || null, skipped: null };
+  }
+  const lxcStopTool = lxcT?.['lxc-stop'] ?? which('lxc-stop');
+
+  takePidfile();
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      if (cleaning) {
+        say(`bench: ${sig}: still cleaning up, please wait`);
+        return;
+      }
+      if (!interrupted) say(`\nbench: ${sig}: stopping and cleaning up...`);
+      interrupted = interrupted ?? sig;
+      for (const c of active) killChild(c, 'SIGTERM');
+    });
+  }
+
+  let exitCode = 0;
+  let report = null;
+  try {
+    if (fs.existsSync(BASE) || fs.existsSync(RUN) || ourCgroups().length) {
+      say('cleaning up what an earlier, interrupted bench left ...');
+      for (const p of await cleanup(lxcStopTool)) say(`  ${p}`);
+      cleaning = false;
+      checkInterrupted();
+    }
+    fs.mkdirSync(BASE, { recursive: true, mode: 0o700 });
+    const loadStart = os.loadavg();
+    const nodeVersion = (await run(nodeBin, ['--version'], { timeoutMs: 10_000 })).stdout.trim();
+    say(`template ${TEMPLATE} ...`);
+    const template = await prepareTemplate();
+    say(`  ${template.source === 'cache' ? `hard-linked from ${template.path}` : `built in ${fmtMs(template.build_ms)}`}`);
+    checkInterrupted();
+    if (lxcT) await lxcMountTemplate();
+
+    const vruns = [];
+    const lruns = [];
+    for (let i = 1; i <= opts.runs; i++) {
+      // alternate which goes first, so that neither always runs on a warmer (or busier) host
+      const order = lxcT && i % 2 === 0 ? ['lxc', 'vpsctl'] : ['vpsctl', 'lxc'];
+      for (const which_ of order) {
+        if (which_ === 'vpsctl') {
+          const r = await vpsctlRun(i, opts.execs, nodeBin);
+          vruns.push(r);
+          say(`run ${i}/${opts.runs} vpsctl: create ${fmtMs(r.create)}, start ${fmtMs(r.start)}, exec ${fmtMs(r.exec)} (node -e 0 ${fmtMs(median(r.node_samples))}), stop ${fmtMs(r.stop)}`);
+        } else if (lxcT) {
+          const r = await lxcRun(i, opts.execs, lxcT);
+          lruns.push(r);
+          say(`run ${i}/${opts.runs} LXC:    create ${fmtMs(r.create)}, start ${fmtMs(r.start)}, exec ${fmtMs(r.exec)}, stop ${fmtMs(r.stop)}`);
+        }
+      }
+    }
+    report = { opts, template, vruns, lruns, lxcInfo, lxcUsed: !!lxcT, loadStart, nodeVersion, nodeBin };
+  } catch (e) {
+    if (e instanceof Interrupted) {
+      exitCode = interrupted === 'SIGINT' ? 130 : interrupted === 'SIGHUP' ? 129 : 143;
+    } else {
+      exitCode = 1;
+      say(`bench: ${e instanceof StepFailed ? e.message : e.stack}`);
+    }
+  } finally {
+    say('cleaning up ...');
+    const problems = await cleanup(lxcStopTool);
+    for (const p of problems) say(`  ${p}`);
+    const left = await leaks();
+    if (left.length) {
+      say('bench: these were left behind on the host:');
+      for (const l of left) say(`  ${l}`);
+      if (exitCode === 0) exitCode = 1;
+    }
+    fs.rmSync(PIDFILE, { force: true });
+    if (report) {
+      const rep = buildReport({ ...report, leftovers: left });
+      process.stdout.write(opts.json ? `${JSON.stringify(rep, null, 2)}\n` : `\n${table(rep)}`);
+    }
+  }
+  process.exit(exitCode);
+}
+
+await main();

@@ -1,0 +1,57 @@
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { containerCgroupDirs, detectCgroups, removeCgroupTree, spawnCgroupArgs } from '../../src/limits/cgroups.js';
+
+const mi = (lines: string[]): string => lines.map((l, i) => `${30 + i} 23 0:${28 + i} / ${l}`).join('\n');
+
+describe('cgroup layout from mountinfo', () => {
+  const hybrid = mi([
+    '/sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+    '/sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
+    '/sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct',
+    '/sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory',
+    '/sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd,release_agent=/x',
+    '/sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate',
+    '/proc rw - proc proc rw',
+  ]);
+
+  it('finds a hybrid host and each hierarchy with its exact mount options', () => {
+    const l = detectCgroups(hybrid);
+    expect(l.mode).toBe('hybrid');
+    expect(l.hierarchies.map((h) => [h.name, h.options, h.version])).toEqual([
+      ['cpu', 'cpu', 1],
+      ['cpu,cpuacct', 'cpu,cpuacct', 1],
+      ['memory', 'memory', 1],
+      ['systemd', 'name=systemd', 1],
+      ['unified', 'cgroup2', 2],
+    ]);
+    expect(l.hierarchies[3].controllers).toEqual([]);
+  });
+
+  it('finds a pure v2 host, mounted at the cgroup root', () => {
+    const l = detectCgroups(mi(['/sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate']));
+    expect(l.mode).toBe('v2');
+    expect(spawnCgroupArgs(l, 'vpsctl', '101')).toEqual(['--cgroup', ':cgroup2:/sys/fs/cgroup/vpsctl/101']);
+  });
+
+  it('finds none', () => expect(detectCgroups(mi(['/proc rw - proc proc rw'])).mode).toBe('none'));
+
+  it('builds the spawn arguments and container dirs under the parent', () => {
+    const l = detectCgroups(hybrid);
+    expect(spawnCgroupArgs(l, 'vpsctl', 'web-1').slice(0, 4)).toEqual(['--cgroup', 'cpu:cpu:/sys/fs/cgroup/cpu/vpsctl/web-1', '--cgroup', 'cpu,cpuacct:cpu,cpuacct:/sys/fs/cgroup/cpu,cpuacct/vpsctl/web-1']);
+    expect(containerCgroupDirs(l, 'p', 'x').map((c) => c.dir)).toContain('/sys/fs/cgroup/unified/p/x');
+  });
+
+  it('removes a cgroup tree depth-first, directories only', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'cg-'));
+    mkdirSync(path.join(root, 'c', 'system.slice', 'ssh.service'), { recursive: true });
+    mkdirSync(path.join(root, 'c', 'init.scope'));
+    await expect(removeCgroupTree(path.join(root, 'c'))).resolves.toBeUndefined();
+    expect(existsSync(path.join(root, 'c'))).toBe(false);
+    // a real cgroupfs has no plain files to unlink; a plain file here makes rmdir fail loudly
+    mkdirSync(path.join(root, 'd'));
+    writeFileSync(path.join(root, 'd', 'tasks'), '');
+    await expect(removeCgroupTree(path.join(root, 'd'))).rejects.toThrow(/ENOTEMPTY/);
+  });
+});
