@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 const char *prog_name = "vps-helper";
@@ -403,6 +404,43 @@ int open_in_root(int root, const char *rel, int flags)
 			fd = openat(cur, part, fl | O_NOFOLLOW | O_CLOEXEC);
 		close(cur);
 		cur = fd;
+	}
+	return steal_fd(&cur);
+}
+
+int open_nofollow_in_root(int root, const char *rel, char *bad, size_t badcap)
+{
+	char buf[VPS_PATH_MAX], *save = NULL, *part;
+	size_t done = 0;
+	struct stat st;
+
+	snprintf(buf, sizeof(buf), "%s", rel);
+	snprintf(bad, badcap, "%s", rel);
+	cleanup_fd int cur = openat(root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	for (part = strtok_r(buf, "/", &save); part && cur >= 0;
+	     part = strtok_r(NULL, "/", &save)) {
+		int fd = -1, err = 0;
+		/* bad = rel up to and including this component */
+		done = (size_t)(part - buf) + strlen(part);
+		snprintf(bad, badcap, "%.*s", (int)done, rel);
+		if (strcmp(part, ".") == 0 || strcmp(part, "..") == 0)
+			err = EXDEV;
+		else if ((fd = openat(cur, part, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
+			err = errno;
+		else if (fstat(fd, &st) < 0)
+			err = errno;
+		else if (S_ISLNK(st.st_mode))
+			err = ELOOP;
+		else if (!S_ISDIR(st.st_mode) && save && *save)
+			err = ENOTDIR;
+		close(cur);
+		cur = fd;
+		if (err) {
+			close(cur);
+			cur = -1;
+			errno = err;
+			return -1;
+		}
 	}
 	return steal_fd(&cur);
 }

@@ -81,6 +81,11 @@ void json_escape(char *buf, size_t cap, const char *s);
  * openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), or, where the kernel lacks openat2,
  * a component walk that refuses every symlink. O_CLOEXEC is added. fd or -1/errno. */
 int open_in_root(int root, const char *rel, int flags);
+/* For mount targets (R2): walk rel below root one component at a time with
+ * openat(O_PATH|O_NOFOLLOW), refusing every symlink (ELOOP), a non-directory before the
+ * last component (ENOTDIR), "." and ".." (EXDEV). Returns an O_PATH fd, or -1/errno with
+ * the offending prefix of rel in bad[] (e.g. "proc" for "proc/sys"). */
+int open_nofollow_in_root(int root, const char *rel, char *bad, size_t badcap);
 /* rmdir every directory below dfd, depth-first (cgroup trees). 0 or the first -errno. */
 int rmdir_children(int dfd);
 /* Does the cgroup dfd, or any cgroup below it, hold a task? (read-only walk) */

@@ -6,12 +6,21 @@
  * 1. If /proc/self/exe is not a sealed memfd, copy ourselves into one and re-exec from it
  *    (R3, CVE-2019-5736: a container process must never get a writable handle on the
  *    host's helper binary through /proc/PID/exe of our forked child).
- * 2. PR_SET_DUMPABLE 0; open /proc/PID/ns/{ipc,uts,net,cgroup,pid,mnt} up front.
- * 3. Join the container's cgroups (write our pid to HOSTDIR/cgroup.procs), then
- *    setns ipc, uts, net, cgroup, pid, mnt; chdir "/" then --cwd, and verify getcwd()
- *    (CVE-2024-21626: never keep a host cwd).
+ * 2. PR_SET_DUMPABLE 0 (before any setns: a container process must never ptrace us; our
+ *    mm belongs to the host's user namespace, so not even the container's root can);
+ *    open /proc/PID/ns/{user,ipc,uts,net,cgroup,pid,mnt} up front and read the init's
+ *    Seccomp mode and CapBnd from /proc/PID/status.
+ * 3. Join the container's cgroups (write our pid to HOSTDIR/cgroup.procs, as the host's
+ *    root), then, when the container has its own user namespace, setns into it FIRST and
+ *    become its root (setresgid/setgroups/setresuid 0: HOSTUID on the host), then setns
+ *    ipc, uts, net, cgroup, pid, mnt; open the cwd below the container's root with
+ *    openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), fchdir to it and check getcwd()
+ *    (CVE-2024-21626: never keep a host cwd; a tenant's /root -> /proc/self/fd/N link
+ *    is refused).
  * 4. fork (setns(pid) only applies to children). The child closes every fd above 2,
- *    gets a clean environment and execvp()s CMD (127 not found, 126 cannot execute).
+ *    gets a clean environment, takes the container init's confinement (confine.c: the
+ *    same capability bounding set, R7, and the same seccomp filter when init has one,
+ *    R6) and execvp()s CMD (127 not found, 126 cannot execute).
  *    The parent forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH sent to it by
  *    another process (terminal-generated ones already reach the child's process group)
  *    and exits with the child's status, or 128+N when signal N killed it.
@@ -19,9 +28,11 @@
  */
 #define _GNU_SOURCE
 #include "common.h"
+#include "confine.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,6 +61,13 @@ static const int fwd_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH };
 #define N_FWD (sizeof(fwd_signals) / sizeof(fwd_signals[0]))
 
 static volatile pid_t child_pid;
+
+/* What the container's init runs under; vps-enter's command gets the same. */
+struct confinement {
+	bool userns;                /* the container has its own user namespace */
+	bool seccomp;               /* init runs under a seccomp filter */
+	unsigned long long cap_bnd; /* init's capability bounding set */
+};
 
 struct opts {
 	pid_t pid;
@@ -172,9 +190,10 @@ static void forward_signal(int sig, siginfo_t *si, void *uc)
 		kill(child_pid, sig);
 }
 
-static noreturn_fn void run_child(struct opts *o)
+static noreturn_fn void run_child(struct opts *o, const struct confinement *c)
 {
 	bool have_term = false;
+	int r;
 
 	reset_signals();
 	if (close_range(3, ~0U, 0) < 0)
@@ -198,15 +217,45 @@ static noreturn_fn void run_child(struct opts *o)
 	if (!have_term)
 		setenv("TERM", "linux", 1);
 
+	/* last: init's bounding set (R7), then init's filter (R6) */
+	if ((r = confine_caps(~c->cap_bnd)) < 0) {
+		errno = -r;
+		die_with_error("drop capabilities");
+	}
+	if (c->seccomp && (r = confine_seccomp(!c->userns)) < 0) {
+		errno = -r;
+		die_code_with_error(VPS_EHOST, "load the seccomp filter");
+	}
 	execvp(o->cmd[0], o->cmd);
 	if (errno == ENOENT)
 		die_code(127, "%s: not found", o->cmd[0]);
 	die_code_with_error(126, "%s", o->cmd[0]);
 }
 
+/* Read init's Seccomp mode and CapBnd from /proc/PID/status, and whether its user ns is
+ * another than ours. */
+static void read_confinement(int proc, int user_fd, struct confinement *c)
+{
+	char buf[8192], *p;
+	struct stat a, b;
+
+	if (fstat(user_fd, &a) < 0 || stat("/proc/self/ns/user", &b) < 0)
+		die_with_error("stat user namespaces");
+	c->userns = a.st_dev != b.st_dev || a.st_ino != b.st_ino;
+	if (read_file_at(proc, "status", buf, sizeof(buf)) < 0)
+		die_errno_mapped("read /proc/PID/status");
+	p = strstr(buf, "\nSeccomp:");
+	c->seccomp = p && strtol(p + 9, NULL, 10) == 2;
+	p = strstr(buf, "\nCapBnd:");
+	if (!p)
+		die("no CapBnd in /proc/PID/status");
+	c->cap_bnd = strtoull(p + 8, NULL, 16);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
+	struct confinement conf;
 	int ns_fd[N_NS];
 	char buf[VPS_PATH_MAX + 64], pidbuf[24];
 	struct sigaction sa;
@@ -226,6 +275,11 @@ int main(int argc, char **argv)
 		die_code(VPS_ENOTFOUND, "no such process %d", o.pid);
 	if (proc < 0)
 		die_errno_mapped("open %s", buf);
+	cleanup_fd int user_fd = openat(proc, "ns/user", O_RDONLY | O_CLOEXEC);
+	if (user_fd < 0 && (errno == ENOENT || errno == ESRCH))
+		die_code(VPS_ENOTFOUND, "no such process %d", o.pid);
+	if (user_fd < 0)
+		die_errno_mapped("open /proc/%d/ns/user", o.pid);
 	for (size_t i = 0; i < N_NS; i++) {
 		snprintf(buf, sizeof(buf), "ns/%s", ns_order[i]);
 		ns_fd[i] = openat(proc, buf, O_RDONLY | O_CLOEXEC);
@@ -234,6 +288,7 @@ int main(int argc, char **argv)
 		if (ns_fd[i] < 0)
 			die_errno_mapped("open /proc/%d/ns/%s", o.pid, ns_order[i]);
 	}
+	read_confinement(proc, user_fd, &conf);
 
 	snprintf(pidbuf, sizeof(pidbuf), "%d", getpid());
 	for (size_t i = 0; i < o.n_cg; i++) {
@@ -246,16 +301,29 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* the user namespace first: the others belong to it */
+	if (conf.userns) {
+		if (setns(user_fd, CLONE_NEWUSER) < 0)
+			die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL,
+					    "setns user");
+		if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
+			die_with_error("become root of the container's user namespace");
+	}
 	for (size_t i = 0; i < N_NS; i++) {
 		if (setns(ns_fd[i], 0) < 0)
 			die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL, "setns %s",
 					    ns_order[i]);
 		close(ns_fd[i]);
 	}
-	if (chdir("/") < 0)
-		die_with_error("chdir /");
-	if (chdir(o.cwd) < 0)
-		die_code_with_error(errno == ENOENT ? VPS_ENOTFOUND : VPS_EFAIL, "chdir %s", o.cwd);
+	/* setns(mnt) put us at the container's root; resolve the cwd strictly below it */
+	{
+		cleanup_fd int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		const char *rel = o.cwd[1] ? o.cwd + 1 : ".";
+		cleanup_fd int cwd = root < 0 ? -1 : open_in_root(root, rel, O_PATH | O_DIRECTORY);
+		if (cwd < 0 || fchdir(cwd) < 0)
+			die_code_with_error(errno == ENOENT ? VPS_ENOTFOUND : VPS_EFAIL, "chdir %s",
+					    o.cwd);
+	}
 	if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
 		die("working directory is outside the container");
 
@@ -269,7 +337,7 @@ int main(int argc, char **argv)
 	if (child_pid < 0)
 		die_errno_mapped("fork");
 	if (child_pid == 0)
-		run_child(&o);
+		run_child(&o, &conf);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = forward_signal;

@@ -3,11 +3,20 @@
  *   vps-spawn --id ID --image /abs/ID.img --rootfs /run/vpsctl/ID/rootfs
  *             --run-dir /run/vpsctl/ID --hostname NAME
  *             [--cgroup MOUNTNAME:OPTIONS:HOSTDIR]... [--init /sbin/init] [--readonly-image]
+ *             [--userns HOSTUID:HOSTGID:COUNT [--no-idmap]]
+ *             [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...
+ *
+ * Without --userns the container shares the host's user namespace ("privileged": its root
+ * is the host's root, held back only by the confinement below). With --userns its root is
+ * HOSTUID on the host; the image keeps plain ids (0 = root) and the container sees it
+ * through an idmapped mount, unless --no-idmap says the image's ids were shifted already.
  *
  * Three processes, three stages (compare runc's nsexec.c):
  *
  *  PARENT   (what TypeScript runs; exits as soon as it knows the outcome)
- *    validates argv, opens the RESULT pipe, forks the monitor and reads ONE line:
+ *    validates argv, checks the required kernel features (R11: missing -> exit 6 unless
+ *    --unsafe-allow-missing FEATURE, which the monitor logs as a warning), opens the RESULT
+ *    pipe, forks the monitor and reads ONE line:
  *      RESULT_OK  "ok INIT_PID /dev/loopN"  -> prints {"monitor_pid","init_pid","loop"}, exit 0
  *      RESULT_ERR "err CODE MESSAGE"        -> prints "vps-spawn: MESSAGE", exit CODE
  *      EOF / timeout                        -> exit 1 (the monitor died or hung)
@@ -17,11 +26,24 @@
  *    unshare(CLONE_NEWNS) + "/" rslave: the rootfs mount exists only in the monitor's and
  *    the container's mount namespaces, so when both die the kernel unmounts it and the
  *    LO_FLAGS_AUTOCLEAR loop device detaches itself (SECURITY.md R10);
- *    loop-attach the image (refusing one already attached: R8), mount it -t ext4, create
- *    the cgroups (an existing idle leaf is reused with its settings, so TS may pre-set
- *    limits; stale sub-cgroups are removed; a leaf with tasks = ESTATE), open the console
- *    pty, then for each boot:
- *      clone3(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET) the INIT child
+ *    checks the image (R8: a root-owned regular file with one link, not group/other
+ *    writable), loop-attaches it (refusing one already attached), mounts it -t ext4
+ *    nosuid,nodev,errors=remount-ro (the host-side view), creates the cgroups (an existing
+ *    idle leaf is reused with its settings, so TS may pre-set limits; stale sub-cgroups are
+ *    removed; a leaf with tasks = ESTATE), writes the devices allowlist (R5) and, in userns
+ *    mode, chowns each cgroup's delegation files to HOSTUID:HOSTGID (never the limits);
+ *    in idmap mode makes a helper user namespace with the container's mapping (a child
+ *    that unshares and waits; its ns fd is kept), opens the console pty, then per boot:
+ *      STAGE: unshare(CLONE_NEWNS) into a throw-away namespace, open_tree(OPEN_TREE_CLONE)
+ *        the host-side mount, mount_setattr: suid allowed, nodev kept, MOUNT_ATTR_IDMAP to
+ *        the helper userns, move_mount it over <rootfs>;
+ *      clone3(NEWUSER (userns mode)|NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET) the INIT child: its
+ *        mount ns is a copy of the stage, and in userns mode that copy belongs to a less
+ *        privileged user ns, so the kernel locks every mount copied into it (nodev/ro
+ *        cannot be cleared, none can be unmounted to reveal what is below);
+ *      setns back into the monitor's own mount namespace (the stage is gone with it);
+ *      userns mode: <--- SYNC_USERMAP_REQ; write uid_map "0 HOSTUID COUNT" and gid_map
+ *        "0 HOSTGID COUNT" (setgroups stays allowed: systemd needs it); SYNC_USERMAP_ACK --->
  *      write the child's pid into every HOSTDIR/cgroup.procs
  *      SYNC_GO  ---------------------------------------------------------> child
  *      <---------- SYNC_ERROR {code, message}  or  EOF of the CLOEXEC sync socket (= exec'd)
@@ -34,26 +56,39 @@
  *    Any setup error rolls back everything this run made before RESULT_ERR is sent.
  *
  *  INIT     (becomes the container's PID 1)
+ *    opens <rootfs> while still the host's root for file access (the run dir may be 0700);
+ *    userns mode: SYNC_USERMAP_REQ, waits for SYNC_USERMAP_ACK, becomes uid/gid 0 of its
+ *    namespace (HOSTUID on the host) with setgroups(0);
  *    waits for SYNC_GO;
- *    [slot: --userns stage: unshare(NEWUSER), SYNC_USERMAP_REQ -> monitor writes the maps
- *     -> SYNC_USERMAP_ACK; not implemented yet]
  *    unshare(CLONE_NEWCGROUP) (it already sits in the container's cgroups, so they become
- *    its cgroup-ns root), "/" rprivate, sethostname, builds /proc /sys /sys/fs/cgroup /dev
- *    inside the rootfs by directory fd (R2), [slot: confinement stage — masks R4, caps R7,
- *    seccomp R6], pivot_root, console as ctty on 0/1/2, fds > 2 CLOEXEC, default signals,
- *    NOFILE 1024:524288, clean environment; if the monitor died meanwhile (HUP on the sync
- *    socket) exit instead of becoming an orphan container; execve(init).
+ *    its cgroup-ns root: a cgroup v1 hierarchy can only be created in the initial cgroup
+ *    ns, so "mount -t cgroup -o none,name=x" fails inside), "/" rprivate, sethostname,
+ *    clones the (locked) rootfs mount onto itself (pivot_root refuses a locked new root),
+ *    builds /proc /sys /sys/fs/cgroup /dev inside the rootfs by directory fd, walking every
+ *    mount target without following any symlink (R2: an image whose /proc, /sys, /dev or
+ *    /run is a symlink is refused), then the R4 masks AFTER every other mount (read-only
+ *    /proc/sys with /proc/sys/net read-write, /proc/sysrq-trigger, /proc/{bus,fs,irq}
+ *    read-only; /dev/null over /proc/{kcore,keys,kallsyms,timer_list,...}; an empty
+ *    read-only tmpfs over /proc/acpi, /proc/scsi, /sys/firmware, powercap; /sys is
+ *    read-only already; these are init's own mounts: in userns mode its root could remove
+ *    them, and the kernel refuses the same things to a non-initial user ns), pivot_root,
+ *    console as ctty on 0/1/2, fds > 2 CLOEXEC, default signals, NOFILE 1024:524288,
+ *    clean environment; if the monitor died meanwhile (HUP on the sync socket) exit
+ *    instead of becoming an orphan container; then, last, the capability bounding set
+ *    (R7) and the seccomp filter (R6, confine.c), and execve(init).
  *
  * The monitor's stderr is <run-dir>/monitor.log, one JSON object per line:
  * {"event":"started"|"init-exited"|"rebooting"|"emergency-stop"|"warning"|"error"|
  *  "stopped", ...}.
  */
 #define _GNU_SOURCE
-#include "common.h"
+#include "confine.h"
+#include "spawn.h"
 
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <linux/loop.h>
 #include <linux/sched.h>
@@ -75,12 +110,10 @@
 #include <termios.h>
 #include <time.h>
 
-#define MAX_CGROUPS        16
 #define MAX_WATCHES        8
 #define CONSOLE_LOG_MAX    (1024 * 1024)
 #define INIT_START_TIMEOUT 30000 /* ms: clone -> exec of init */
 #define PARENT_TIMEOUT     90000 /* ms: parent waits this long for RESULT_* */
-#define CGROUP_DRAIN_MS    10000 /* ms: tasks must leave the cgroups within this */
 #define LOOP_RETRIES       8
 
 static const char *const init_env[] = {
@@ -91,27 +124,12 @@ static const char *const init_env[] = {
 	NULL,
 };
 
-struct cgroup_arg {
-	const char *mountname; /* "" = cgroup2 directly on /sys/fs/cgroup */
-	char options[128];     /* v1 mount data, or "cgroup2" */
-	const char *hostdir;
-	bool v2;
-	bool cpuset;
-	bool owned; /* ours to remove on rollback (created by this run, or after RESULT_OK) */
-};
-
-struct opts {
-	const char *id, *image, *rootfs, *run_dir, *hostname, *init;
-	bool readonly;
-	struct cgroup_arg cg[MAX_CGROUPS];
-	size_t n_cg;
-};
-
 /* Messages on the monitor <-> init sync socket (SOCK_SEQPACKET: one message per read). */
 enum sync_type {
-	SYNC_GO = 1,    /* monitor -> init: cgroups attached, build the container and exec */
-	SYNC_ERROR = 2, /* init -> monitor: setup failed; code + message; init then exits */
-	/* reserved for the --userns stage: SYNC_USERMAP_REQ = 3, SYNC_USERMAP_ACK = 4 */
+	SYNC_GO = 1,          /* monitor -> init: cgroups attached, build the container and exec */
+	SYNC_ERROR = 2,       /* init -> monitor: setup failed; code + message; init then exits */
+	SYNC_USERMAP_REQ = 3, /* init -> monitor: in my new user ns, please write my id maps */
+	SYNC_USERMAP_ACK = 4, /* monitor -> init: uid_map and gid_map are written */
 };
 
 struct sync_msg {
@@ -131,6 +149,9 @@ static struct {
 	int loop_fd, loop_nr;
 	char loop_path[32];
 	bool mounted;
+	int idmap_userns; /* helper user ns with the container's mapping, for MOUNT_ATTR_IDMAP */
+	int home_mntns;   /* the monitor's own mount ns, to return to from the stage */
+	bool staged;      /* in the throw-away stage mount ns right now */
 	int pty_master, pty_slave;
 	int console_fd;
 	off_t console_size;
@@ -147,6 +168,8 @@ static struct {
 	.run_fd = -1,
 	.loop_fd = -1,
 	.loop_nr = -1,
+	.idmap_userns = -1,
+	.home_mntns = -1,
 	.pty_master = -1,
 	.pty_slave = -1,
 	.console_fd = -1,
@@ -162,7 +185,9 @@ static noreturn_fn void usage(int code)
 	fprintf(code ? stderr : stdout,
 		"usage: %s --id ID --image /abs/ID.img --rootfs DIR --run-dir DIR --hostname NAME\n"
 		"       [--cgroup MOUNTNAME:OPTIONS:HOSTDIR]... [--init /sbin/init] "
-		"[--readonly-image]\n",
+		"[--readonly-image]\n"
+		"       [--userns HOSTUID:HOSTGID:COUNT [--no-idmap]]\n"
+		"       [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...\n",
 		prog_name);
 	exit(code);
 }
@@ -200,15 +225,61 @@ static void parse_cgroup(struct opts *o, const char *spec)
 	cg->cpuset =
 		!cg->v2 && (strcmp(cg->options, "cpuset") == 0 ||
 			    has_prefix(cg->options, "cpuset,") || strstr(cg->options, ",cpuset"));
+	if (!cg->v2) { /* is "devices" one of the comma-separated options? */
+		char opts[sizeof(cg->options)], *save = NULL;
+		snprintf(opts, sizeof(opts), "%s", cg->options);
+		for (char *t = strtok_r(opts, ",", &save); t; t = strtok_r(NULL, ",", &save))
+			cg->devices |= strcmp(t, "devices") == 0;
+	}
 	if (!*cg->mountname && !cg->v2)
 		die_code(VPS_EUSAGE, "--cgroup %s: empty MOUNTNAME needs cgroup2", spec);
 	if (!valid_abs_path(cg->hostdir) || !has_prefix(cg->hostdir, "/sys/fs/cgroup/"))
 		die_code(VPS_EUSAGE, "--cgroup %s: HOSTDIR must be under /sys/fs/cgroup/", spec);
 }
 
+/* --userns HOSTUID:HOSTGID:COUNT, decimal; the range must not contain host id 0 and
+ * must end below 4294967295 (the invalid id -1). */
+static void parse_userns(struct opts *o, const char *spec)
+{
+	unsigned long long v[3];
+	const char *p = spec;
+	char *end;
+
+	for (int i = 0; i < 3; i++) {
+		errno = 0;
+		v[i] = *p >= '0' && *p <= '9' ? strtoull(p, &end, 10) : 0;
+		if (*p < '0' || *p > '9' || errno || end - p > 10 || *end != (i < 2 ? ':' : '\0'))
+			die_code(VPS_EUSAGE, "--userns %.64s: want HOSTUID:HOSTGID:COUNT", spec);
+		p = end + 1;
+	}
+	if (v[0] == 0 || v[1] == 0)
+		die_code(VPS_EUSAGE, "--userns: HOSTUID and HOSTGID must not be 0 (that would make "
+				     "the container's root the host's root)");
+	if (v[2] == 0 || v[0] + v[2] > 4294967295ULL || v[1] + v[2] > 4294967295ULL)
+		die_code(VPS_EUSAGE, "--userns %.64s: COUNT must be >= 1, the ranges end below %s",
+			 spec, "4294967295");
+	o->userns = o->idmap = true;
+	o->host_uid = (uint32_t)v[0];
+	o->host_gid = (uint32_t)v[1];
+	o->id_count = (uint32_t)v[2];
+}
+
+static void parse_allow_missing(struct opts *o, const char *name)
+{
+	unsigned feat = feature_by_name(name);
+
+	if (!feat)
+		die_code(VPS_EUSAGE, "--unsafe-allow-missing %.64s: want %s", name,
+			 "userns, idmap, seccomp or devices-cgroup");
+	o->allow_missing |= feat;
+}
+
 static void parse_args(struct opts *o, int argc, char **argv)
 {
+	bool no_idmap = false;
+
 	o->init = "/sbin/init";
+	o->seccomp = true;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--id") == 0)
@@ -227,11 +298,21 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			parse_cgroup(o, arg_value(argc, argv, &i));
 		else if (strcmp(a, "--readonly-image") == 0)
 			o->readonly = true;
+		else if (strcmp(a, "--userns") == 0)
+			parse_userns(o, arg_value(argc, argv, &i));
+		else if (strcmp(a, "--no-idmap") == 0)
+			no_idmap = true;
+		else if (strcmp(a, "--unsafe-allow-missing") == 0)
+			parse_allow_missing(o, arg_value(argc, argv, &i));
 		else if (strcmp(a, "--help") == 0)
 			usage(0);
 		else
 			die_code(VPS_EUSAGE, "unknown argument %.64s", a);
 	}
+	if (no_idmap && !o->userns)
+		die_code(VPS_EUSAGE, "--no-idmap needs --userns");
+	if (no_idmap)
+		o->idmap = false;
 	if (!o->id || !o->image || !o->rootfs || !o->run_dir || !o->hostname)
 		die_code(VPS_EUSAGE,
 			 "--id, --image, --rootfs, --run-dir and --hostname are required");
@@ -272,7 +353,7 @@ static printf_fn(1, 2) void log_event(const char *fmt, ...)
 	fflush(stderr);
 }
 
-static printf_fn(1, 2) void log_warn(const char *fmt, ...)
+void log_warn(const char *fmt, ...)
 {
 	char msg[VPS_ERRMSG_MAX], esc[VPS_ERRMSG_MAX * 2] = "";
 	va_list ap;
@@ -334,21 +415,48 @@ static void write_state(void)
 
 /* ------------------------------------------------------------------ monitor: image + loop */
 
+/* R8/R10: the image must be a root-owned regular file with exactly one name, not group or
+ * other writable. It is looked at through an O_PATH fd first (a FIFO or device is never
+ * opened, a symlink is seen as such), then reopened through that very fd. */
 static int image_open(void)
 {
-	struct stat st;
+	const char *img = M.o->image;
+	struct stat st, st2;
 	uint16_t magic = 0;
+	char self[32];
 	int fd;
 
-	fd = open(M.o->image, (M.o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT)
-		die_code(VPS_ENOTFOUND, "image %s: not found", M.o->image);
-	if (fd < 0)
-		die_errno_mapped("open image %s", M.o->image);
-	if (fstat(fd, &st) < 0)
-		die_with_error("stat image %s", M.o->image);
+	cleanup_fd int pfd = open(img, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0 && errno == ENOENT)
+		die_code(VPS_ENOTFOUND, "image %s: not found", img);
+	if (pfd < 0)
+		die_errno_mapped("open image %s", img);
+	if (fstat(pfd, &st) < 0)
+		die_with_error("stat image %s", img);
+	if (S_ISLNK(st.st_mode))
+		die("image %s is a symbolic link; refusing it (pass the real file)", img);
 	if (!S_ISREG(st.st_mode))
-		die_code(VPS_EUSAGE, "image %s: not a regular file", M.o->image);
+		die("image %s is not a regular file (%s); refusing it", img,
+		    S_ISFIFO(st.st_mode)   ? "a FIFO"
+		    : S_ISDIR(st.st_mode)  ? "a directory"
+		    : S_ISBLK(st.st_mode)  ? "a block device"
+		    : S_ISCHR(st.st_mode)  ? "a character device"
+		    : S_ISSOCK(st.st_mode) ? "a socket"
+					   : "unknown type");
+	if (st.st_nlink != 1)
+		die("image %s has %lu hard links; refusing an image reachable by another name", img,
+		    (unsigned long)st.st_nlink);
+	if (st.st_uid != 0)
+		die("image %s is owned by uid %u, not root; refusing it", img, (unsigned)st.st_uid);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		die("image %s is writable by group or others (mode %04o); refusing it", img,
+		    (unsigned)(st.st_mode & 07777));
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, (M.o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0)
+		die_errno_mapped("open image %s", img);
+	if (fstat(fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino)
+		die("image %s changed while being opened", img);
 	/* ext2/3/4 superblock at 1024, s_magic at +56 (little endian 0xEF53) */
 	if (pread(fd, &magic, sizeof(magic), 1024 + 56) != sizeof(magic) ||
 	    le16toh(magic) != 0xEF53)
@@ -423,8 +531,9 @@ static void rootfs_mount(void)
 	if (t < 0)
 		die_errno_mapped("open %s", M.o->rootfs);
 	snprintf(target, sizeof(target), "/proc/self/fd/%d", t);
-	if (mount(M.loop_path, target, "ext4", MS_NODEV | (M.o->readonly ? MS_RDONLY : 0),
-		  "errors=remount-ro") < 0)
+	/* the host-side view: nosuid,nodev; the container gets its own clone (stage_root) */
+	if (mount(M.loop_path, target, "ext4",
+		  MS_NOSUID | MS_NODEV | (M.o->readonly ? MS_RDONLY : 0), "errors=remount-ro") < 0)
 		die_with_error("mount %s (%s) as ext4 on %s", M.loop_path, M.o->image, M.o->rootfs);
 	M.mounted = true;
 	close(M.loop_fd); /* the mount holds the device now; autoclear on unmount */
@@ -457,143 +566,6 @@ static void rootfs_unmount(void)
 		M.mounted = false;
 	}
 	loop_wait_detached();
-}
-
-/* ------------------------------------------------------------------ monitor: cgroups */
-
-/* Remove hostdir and everything below it; tolerate a missing dir. 0 or -errno. */
-static int cgroup_rmtree(const char *hostdir)
-{
-	cleanup_fd int fd = open(hostdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	int r;
-
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	r = rmdir_children(fd);
-	if (r < 0)
-		return r;
-	if (rmdir(hostdir) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
-/* Remove the owned cgroups, retrying EBUSY (tasks still leaving) for CGROUP_DRAIN_MS. */
-static void cgroups_remove(bool all)
-{
-	for (int waited = 0;; waited += 50) {
-		int busy = 0, last = 0;
-		for (size_t i = 0; i < M.o->n_cg; i++) {
-			struct cgroup_arg *cg = &M.o->cg[i];
-			int r;
-			if (!cg->owned && !all)
-				continue;
-			r = cgroup_rmtree(cg->hostdir);
-			if (r == 0)
-				cg->owned = false;
-			else if (r == -EBUSY)
-				busy++;
-			else
-				log_warn("remove cgroup %s: %s", cg->hostdir, strerror(-r));
-			if (r)
-				last = (int)i;
-		}
-		if (!busy)
-			return;
-		if (waited >= CGROUP_DRAIN_MS) {
-			log_warn("cgroup %s still busy after %d ms; left behind",
-				 M.o->cg[last].hostdir, CGROUP_DRAIN_MS);
-			return;
-		}
-		usleep(50000);
-	}
-}
-
-static void cpuset_fill(int dfd, int parent_fd)
-{
-	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
-	char cur[4096], par[4096];
-
-	for (size_t i = 0; i < 2; i++) {
-		ssize_t n = read_file_at(dfd, files[i], cur, sizeof(cur));
-		if (n < 0)
-			die_with_error("read cgroup %s", files[i]);
-		if (n > 0 && cur[0] != '\n')
-			continue;
-		if (read_file_at(parent_fd, files[i], par, sizeof(par)) < 0)
-			die_with_error("read parent cgroup %s", files[i]);
-		int r = write_file_at(dfd, files[i], par);
-		if (r < 0) {
-			errno = -r;
-			die_with_error("write cgroup %s", files[i]);
-		}
-	}
-	if (write_file_at(dfd, "cgroup.clone_children", "1") < 0)
-		log_warn("cannot set cgroup.clone_children");
-}
-
-static void cgroup_create(struct cgroup_arg *cg)
-{
-	char parent[VPS_PATH_MAX];
-	const char *leaf;
-	int r;
-
-	snprintf(parent, sizeof(parent), "%s", cg->hostdir);
-	*strrchr(parent, '/') = '\0';
-	leaf = strrchr(cg->hostdir, '/') + 1;
-	if (mkdir(parent, 0755) < 0 && errno != EEXIST)
-		die_code_with_error(errno == ENOENT ? VPS_EHOST : VPS_EFAIL, "mkdir cgroup %s",
-				    parent);
-	cleanup_fd int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (pfd < 0)
-		die_with_error("open cgroup %s", parent);
-	if (cg->cpuset) {
-		char grand[VPS_PATH_MAX];
-		snprintf(grand, sizeof(grand), "%s", parent);
-		*strrchr(grand, '/') = '\0';
-		cleanup_fd int gfd = open(grand, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		if (gfd < 0)
-			die_with_error("open cgroup %s", grand);
-		cpuset_fill(pfd, gfd);
-	}
-	if (mkdirat(pfd, leaf, 0755) == 0) {
-		cg->owned = true;
-	} else if (errno == EEXIST) {
-		/* Made by TS (limits pre-set) or left by a crash: reuse it if it is idle. */
-		cleanup_fd int lfd = openat(pfd, leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (lfd < 0)
-			die_with_error("open cgroup %s", cg->hostdir);
-		if (cgroup_has_tasks(lfd))
-			die_code(VPS_ESTATE, "cgroup %s has tasks: container already running?",
-				 cg->hostdir);
-		r = rmdir_children(lfd);
-		if (r < 0)
-			die_code(VPS_ESTATE, "cgroup %s: stale sub-cgroup in use (%s)", cg->hostdir,
-				 strerror(-r));
-	} else {
-		die_errno_mapped("mkdir cgroup %s", cg->hostdir);
-	}
-	if (cg->cpuset) {
-		cleanup_fd int lfd = openat(pfd, leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (lfd < 0)
-			die_with_error("open cgroup %s", cg->hostdir);
-		cpuset_fill(lfd, pfd);
-	}
-}
-
-static void cgroups_attach(pid_t pid)
-{
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "%d", pid);
-	for (size_t i = 0; i < M.o->n_cg; i++) {
-		cleanup_fd int fd =
-			open(M.o->cg[i].hostdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		int r = fd < 0 ? -errno : write_file_at(fd, "cgroup.procs", buf);
-		if (r < 0) {
-			errno = -r;
-			die_errno_mapped("attach init to cgroup %s", M.o->cg[i].hostdir);
-		}
-	}
 }
 
 /* ------------------------------------------------------------------ monitor: event loop */
@@ -635,6 +607,11 @@ static void console_open(void)
 	M.pty_slave = ioctl(M.pty_master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (M.pty_slave < 0)
 		die_errno_mapped("open console pty peer");
+	/* userns mode: the console is the container's (root:tty inside), or init cannot
+	 * reopen it by name to bind it on /dev/console */
+	if (M.o->userns &&
+	    fchown(M.pty_slave, M.o->host_uid, M.o->host_gid + (M.o->id_count > 5 ? 5 : 0)) < 0)
+		die_with_error("chown console pty");
 	if (tcgetattr(M.pty_slave, &t) == 0) {
 		cfmakeraw(&t);
 		tcsetattr(M.pty_slave, TCSANOW, &t);
@@ -707,188 +684,6 @@ static void child_report(int code, const char *msg)
 	_exit(code);
 }
 
-/* mkdir rel below root (parent must exist), return an O_PATH fd to mount onto. */
-static int mkdir_in_root(int root, const char *rel, mode_t mode)
-{
-	char parent[VPS_PATH_MAX];
-	const char *leaf = rel;
-	char *slash;
-
-	snprintf(parent, sizeof(parent), "%s", rel);
-	slash = strrchr(parent, '/');
-	if (slash) {
-		*slash = '\0';
-		leaf = rel + (slash + 1 - parent);
-	} else {
-		snprintf(parent, sizeof(parent), ".");
-	}
-	cleanup_fd int pfd = open_in_root(root, parent, O_PATH | O_DIRECTORY);
-	if (pfd < 0)
-		die_with_error("open /%s in rootfs", parent);
-	if (mkdirat(pfd, leaf, mode) < 0 && errno != EEXIST)
-		die_with_error("mkdir /%s in rootfs", rel);
-	int fd = open_in_root(root, rel, O_PATH | O_DIRECTORY);
-	if (fd < 0)
-		die_with_error("open /%s in rootfs", rel);
-	return fd;
-}
-
-static void mount_fd(int fd, const char *src, const char *fstype, unsigned long flags,
-		     const char *data, const char *what)
-{
-	char target[32];
-
-	snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
-	if (mount(src, target, fstype, flags, data) < 0)
-		die_with_error("mount %s on %s", fstype ? fstype : src, what);
-}
-
-/* Make an empty file name in our own /dev tmpfs and bind src onto it. */
-static void dev_bind(int dev, const char *name, const char *src)
-{
-	char what[64];
-	int f = openat(dev, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-	if (f < 0)
-		die_with_error("create /dev/%s", name);
-	close(f);
-	cleanup_fd int t = openat(dev, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (t < 0)
-		die_with_error("open /dev/%s", name);
-	snprintf(what, sizeof(what), "/dev/%s", name);
-	mount_fd(t, src, NULL, MS_BIND, NULL, what);
-}
-
-#define MNT_NSNDNE (MS_NOSUID | MS_NODEV | MS_NOEXEC)
-
-static void setup_cgroupfs(int root)
-{
-	struct opts *o = M.o;
-
-	if (o->n_cg == 0)
-		return;
-	cleanup_fd int mp = open_in_root(root, "sys/fs/cgroup", O_PATH | O_DIRECTORY);
-	if (mp < 0)
-		die_with_error("open /sys/fs/cgroup in rootfs");
-	if (!*o->cg[0].mountname) { /* pure cgroup2 host */
-		mount_fd(mp, "cgroup2", "cgroup2", MNT_NSNDNE, NULL, "/sys/fs/cgroup");
-		return;
-	}
-	mount_fd(mp, "tmpfs", "tmpfs", MNT_NSNDNE, "mode=0755,size=1m", "/sys/fs/cgroup");
-	cleanup_fd int tmp = open_in_root(root, "sys/fs/cgroup", O_RDONLY | O_DIRECTORY);
-	if (tmp < 0)
-		die_with_error("open /sys/fs/cgroup tmpfs");
-	for (size_t i = 0; i < o->n_cg; i++) {
-		struct cgroup_arg *cg = &o->cg[i];
-		char what[300], opts[sizeof(cg->options)], *save = NULL;
-		snprintf(what, sizeof(what), "/sys/fs/cgroup/%s", cg->mountname);
-		if (mkdirat(tmp, cg->mountname, 0755) < 0)
-			die_with_error("mkdir %s", what);
-		cleanup_fd int d =
-			openat(tmp, cg->mountname, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (d < 0)
-			die_with_error("open %s", what);
-		if (cg->v2)
-			mount_fd(d, "cgroup2", "cgroup2", MNT_NSNDNE, NULL, what);
-		else
-			mount_fd(d, "cgroup", "cgroup", MNT_NSNDNE, cg->options, what);
-		/* co-mounted controllers get the usual aliases: cpu -> cpu,cpuacct */
-		snprintf(opts, sizeof(opts), "%s", cg->options);
-		for (char *t = strtok_r(opts, ",", &save); t && strchr(cg->mountname, ',');
-		     t = strtok_r(NULL, ",", &save))
-			if (!strchr(t, '=') && strcmp(t, cg->mountname) != 0 &&
-			    symlinkat(cg->mountname, tmp, t) < 0 && errno != EEXIST)
-				die_with_error("symlink /sys/fs/cgroup/%s", t);
-	}
-	mount_fd(tmp, NULL, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MNT_NSNDNE, NULL,
-		 "/sys/fs/cgroup (read-only remount)");
-}
-
-static void setup_dev(int root)
-{
-	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
-	static const char *const links[][2] = {
-		{ "pts/ptmx", "ptmx" },          { "/proc/self/fd", "fd" },
-		{ "/proc/self/fd/0", "stdin" },  { "/proc/self/fd/1", "stdout" },
-		{ "/proc/self/fd/2", "stderr" },
-	};
-	char src[64];
-
-	cleanup_fd int mp = mkdir_in_root(root, "dev", 0755);
-	mount_fd(mp, "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=65536k", "/dev");
-	cleanup_fd int dev = open_in_root(root, "dev", O_RDONLY | O_DIRECTORY);
-	if (dev < 0)
-		die_with_error("open /dev tmpfs");
-	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
-		snprintf(src, sizeof(src), "/dev/%s", nodes[i]);
-		dev_bind(dev, nodes[i], src);
-	}
-	if (mkdirat(dev, "pts", 0755) < 0)
-		die_with_error("mkdir /dev/pts");
-	cleanup_fd int pts = openat(dev, "pts", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (pts < 0)
-		die_with_error("open /dev/pts");
-	mount_fd(pts, "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
-		 "newinstance,ptmxmode=0666,mode=0620,gid=5", "/dev/pts");
-	/* A bind source must live in our own mount ns: reopen the slave by its path here
-	 * (a host path: nothing of the tenant's is visible yet) and check it is the same. */
-	{
-		struct stat a, b;
-		char name[64];
-		if (ptsname_r(M.pty_master, name, sizeof(name)) != 0)
-			die_with_error("ptsname");
-		cleanup_fd int s = open(name, O_RDWR | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
-		if (s < 0 || fstat(s, &a) < 0 || fstat(M.pty_slave, &b) < 0 ||
-		    a.st_rdev != b.st_rdev)
-			die("cannot reopen console pty %s", name);
-		snprintf(src, sizeof(src), "/proc/self/fd/%d", s);
-		dev_bind(dev, "console", src);
-	}
-
-	if (mkdirat(dev, "shm", 01777) < 0)
-		die_with_error("mkdir /dev/shm");
-	cleanup_fd int shm = openat(dev, "shm", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (shm < 0)
-		die_with_error("open /dev/shm");
-	mount_fd(shm, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", "/dev/shm");
-
-	if (mkdirat(dev, "mqueue", 0755) == 0) {
-		cleanup_fd int mq =
-			openat(dev, "mqueue", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		snprintf(src, sizeof(src), "/proc/self/fd/%d", mq);
-		if (mq < 0 || mount("mqueue", src, "mqueue", MNT_NSNDNE, NULL) < 0)
-			log_warn("mount mqueue on /dev/mqueue: %s", strerror(errno));
-	}
-	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
-		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
-			die_with_error("symlink /dev/%s", links[i][1]);
-}
-
-static void setup_rootfs(void)
-{
-	cleanup_fd int root = open(M.o->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (root < 0)
-		die_with_error("open rootfs %s", M.o->rootfs);
-
-	cleanup_fd int proc = mkdir_in_root(root, "proc", 0555);
-	mount_fd(proc, "proc", "proc", MNT_NSNDNE, NULL, "/proc");
-	cleanup_fd int sys = mkdir_in_root(root, "sys", 0555);
-	mount_fd(sys, "sysfs", "sysfs", MS_RDONLY | MNT_NSNDNE, NULL, "/sys");
-	setup_cgroupfs(root);
-	setup_dev(root);
-
-	/* [slot: confinement stage — R4 masks after every bind mount, R7 caps, R6 seccomp] */
-
-	if (fchdir(root) < 0)
-		die_with_error("chdir rootfs");
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		die_with_error("pivot_root");
-	if (umount2(".", MNT_DETACH) < 0)
-		die_with_error("detach old root");
-	if (chdir("/") < 0)
-		die_with_error("chdir /");
-}
-
 /* init must not inherit whatever limits the caller of vps-spawn happened to have:
  * give it what a booting PID 1 gets from systemd (NOFILE 1024:524288). */
 static void reset_rlimits(void)
@@ -906,28 +701,65 @@ static void reset_rlimits(void)
 	setrlimit(RLIMIT_NOFILE, &nofile);
 }
 
-static noreturn_fn void init_child_main(int sync_fd)
+/* Receive one sync message within timeout_ms (-1: no limit). The message length, 0 at
+ * EOF (the peer exec'd or died), -1 with errno (ETIMEDOUT). */
+static ssize_t sync_recv(int fd, struct sync_msg *m, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	do
+		n = poll(&p, 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	do
+		n = recv(fd, m, sizeof(*m), 0);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* init side: the next message must be `want`; a monitor gone means nobody to tell. */
+static void child_expect(int sync_fd, uint32_t want, const char *name)
 {
 	struct sync_msg m;
+	ssize_t n = sync_recv(sync_fd, &m, -1);
+
+	if (n <= 0)
+		_exit(VPS_EFAIL);
+	if (n != sizeof(m) || m.type != want)
+		die("sync: expected %s", name);
+}
+
+static noreturn_fn void init_child_main(int sync_fd)
+{
 	size_t hn_len;
-	ssize_t n;
-	int c;
+	int c, r;
 
 	child_sync_fd = sync_fd;
 	set_die_sink(child_report);
 	if (M.result_fd >= 0)
 		close(M.result_fd); /* only the monitor may answer the parent */
 	M.result_fd = -1;
+	/* open the rootfs while our ids are still the host's root: the run dir above it may
+	 * be 0700, and in userns mode we are about to become HOSTUID */
+	int rootfs_fd = open(M.o->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (rootfs_fd < 0)
+		die_with_error("open rootfs %s", M.o->rootfs);
 
-	do
-		n = recv(sync_fd, &m, sizeof(m), 0);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		_exit(VPS_EFAIL); /* monitor gone: nobody to tell */
-	if (n != sizeof(m) || m.type != SYNC_GO)
-		die("sync: expected SYNC_GO");
-
-	/* [slot: --userns stage: unshare(CLONE_NEWUSER), SYNC_USERMAP_REQ/ACK] */
+	if (M.o->userns) {
+		struct sync_msg m = { .type = SYNC_USERMAP_REQ };
+		if (send(sync_fd, &m, sizeof(m), MSG_NOSIGNAL) != sizeof(m))
+			_exit(VPS_EFAIL);
+		child_expect(sync_fd, SYNC_USERMAP_ACK, "SYNC_USERMAP_ACK");
+		/* root of the new namespace = HOSTUID:HOSTGID on the host; the capabilities we
+		 * hold in this namespace stay (the old ids were not its root) */
+		if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
+			die_with_error("become root of the container's user namespace");
+	}
+	child_expect(sync_fd, SYNC_GO, "SYNC_GO");
 
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		die_code_with_error(VPS_EHOST, "unshare cgroup namespace");
@@ -939,7 +771,8 @@ static noreturn_fn void init_child_main(int sync_fd)
 		hn_len = strcspn(M.o->hostname, ".");
 	if (sethostname(M.o->hostname, hn_len) < 0)
 		die_with_error("sethostname");
-	setup_rootfs();
+	rootfs_build(M.o, rootfs_fd, M.pty_master, M.pty_slave);
+	close(rootfs_fd);
 
 	if (setsid() < 0)
 		die_with_error("setsid");
@@ -961,6 +794,15 @@ static noreturn_fn void init_child_main(int sync_fd)
 			_exit(VPS_EFAIL);
 	}
 
+	/* last: R7 capability bounding set, then the R6 filter, then execve */
+	if ((r = confine_caps(0)) < 0) {
+		errno = -r;
+		die_with_error("drop capabilities");
+	}
+	if (M.o->seccomp && (r = confine_seccomp(!M.o->userns)) < 0) {
+		errno = -r;
+		die_code_with_error(VPS_EHOST, "load the seccomp filter");
+	}
 	char *argv[] = { (char *)M.o->init, NULL };
 	execve(M.o->init, argv, (char *const *)init_env);
 	die_code_with_error(errno == ENOENT ? VPS_ENOTFOUND : VPS_EFAIL, "exec %s", M.o->init);
@@ -968,49 +810,189 @@ static noreturn_fn void init_child_main(int sync_fd)
 
 /* ------------------------------------------------------------------ monitor: boot */
 
-/* Clone init, attach it to the cgroups, SYNC_GO, wait for exec (EOF) or SYNC_ERROR. */
+/* Write "0 HOSTUID COUNT" / "0 HOSTGID COUNT" for pid's user namespace. As the host's
+ * root we may map any range and leave /proc/PID/setgroups at "allow" (systemd needs it). */
+static void write_id_maps(pid_t pid)
+{
+	static const char *const files[] = { "uid_map", "gid_map" };
+	char path[64], map[64];
+
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, files[i]);
+		snprintf(map, sizeof(map), "0 %u %u\n", i ? M.o->host_gid : M.o->host_uid,
+			 M.o->id_count);
+		cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC);
+		int r = fd < 0 ? -errno : write_all(fd, map, strlen(map));
+		if (r < 0) {
+			errno = -r;
+			die_with_error("write %s", path);
+		}
+	}
+}
+
+/* A user namespace with the container's mapping, for MOUNT_ATTR_IDMAP only: a child
+ * that is born in it and waits; we write its maps, keep an fd to the namespace, and let
+ * the child go. Made once; every boot's idmapped mount uses it. */
+static void idmap_userns_create(void)
+{
+	struct clone_args ca = { .flags = CLONE_NEWUSER, .exit_signal = SIGCHLD };
+	char path[64], c;
+	int p[2], err;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die_errno_mapped("pipe");
+	pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid == 0) {
+		close(p[1]);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(p[0]);
+	if (pid < 0)
+		die_code_with_error(VPS_EHOST, "create a user namespace for the idmapped mount");
+	write_id_maps(pid);
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+	M.idmap_userns = open(path, O_RDONLY | O_CLOEXEC);
+	err = errno;
+	close(p[1]);
+	waitpid(pid, NULL, 0);
+	if (M.idmap_userns < 0) {
+		errno = err;
+		die_with_error("open %s", path);
+	}
+}
+
+/* Back from the stage into the monitor's own mount namespace (the stage dies with it). */
+static int stage_leave(void)
+{
+	if (!M.staged)
+		return 0;
+	M.staged = false;
+	if (setns(M.home_mntns, CLONE_NEWNS) < 0 || chdir("/") < 0)
+		return -errno;
+	return 0;
+}
+
+/* The mount namespace the init child will copy: a throw-away one where a clone of the
+ * host-side mount sits over <rootfs> with suid allowed (nodev kept), idmapped to the
+ * container's ids in idmap mode. In userns mode the child's copy belongs to its new user
+ * namespace, so the kernel locks all of it: nodev/ro cannot be cleared from inside. */
+static void stage_root(void)
+{
+	struct mount_attr a = {
+		.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV,
+		.attr_clr = MOUNT_ATTR_NOSUID,
+		.userns_fd = (uint64_t)M.idmap_userns,
+	};
+
+	if (M.home_mntns < 0) {
+		M.home_mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+		if (M.home_mntns < 0)
+			die_with_error("open /proc/self/ns/mnt");
+	}
+	if (unshare(CLONE_NEWNS) < 0)
+		die_code_with_error(VPS_EHOST, "unshare the stage mount namespace");
+	M.staged = true;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		die_with_error("make the stage rprivate");
+	cleanup_fd int tree = open_tree(AT_FDCWD, M.o->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree < 0)
+		die_code_with_error(errno == ENOSYS ? VPS_EHOST : VPS_EFAIL, "open_tree %s",
+				    M.o->rootfs);
+	if (M.o->idmap && mount_setattr(tree, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0) {
+		int err = errno;
+		if (err != EINVAL && err != ENOSYS && err != EOPNOTSUPP)
+			die_with_error("idmap the rootfs clone");
+		if (!(M.o->allow_missing & FEAT_IDMAP))
+			die_code(VPS_EHOST,
+				 "idmap is missing: the kernel refused an idmapped ext4 mount: %s "
+				 "(start with --unsafe-allow-missing idmap to run without it; "
+				 "--no-idmap is for images whose ids were shifted)",
+				 strerror(err));
+		log_warn("unsafe: idmap is missing: idmapped mount refused (%s); running without "
+			 "it (--unsafe-allow-missing idmap)",
+			 strerror(err));
+		M.o->idmap = false;
+	}
+	if (move_mount(tree, "", AT_FDCWD, M.o->rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		die_with_error("move the rootfs clone onto %s", M.o->rootfs);
+	/* without idmap: the same per-mount flags by a bind remount (any kernel with
+	 * open_tree, 5.2+); the host-side view below keeps nosuid */
+	if (!M.o->idmap &&
+	    mount(NULL, M.o->rootfs, NULL,
+		  MS_REMOUNT | MS_BIND | MS_NODEV | (M.o->readonly ? MS_RDONLY : 0), NULL) < 0)
+		die_with_error("allow suid on the rootfs clone");
+}
+
+/* init's answer to a request: die with its SYNC_ERROR, or when it died or hung. */
+static void init_answer(ssize_t n, struct sync_msg *m, const char *waiting_for)
+{
+	if (n < 0 && errno == ETIMEDOUT)
+		die("init did not %s within %d s", waiting_for, INIT_START_TIMEOUT / 1000);
+	if (n == sizeof(*m) && m->type == SYNC_ERROR) {
+		m->msg[sizeof(m->msg) - 1] = '\0';
+		die_code(m->code > 0 && m->code < 126 ? m->code : VPS_EFAIL, "%s", m->msg);
+	}
+	if (n < 0)
+		die_with_error("sync: recv");
+}
+
+/* Stage, clone init, (userns) write its id maps, attach it to the cgroups, SYNC_GO, wait
+ * for exec (EOF) or SYNC_ERROR. */
 static void start_init(void)
 {
 	struct clone_args ca = {
-		.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET,
+		.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+			 (M.o->userns ? CLONE_NEWUSER : 0),
 		.exit_signal = SIGCHLD,
 	};
-	struct sync_msg m = { .type = SYNC_GO };
-	struct pollfd p;
-	int sv[2], st;
+	struct sync_msg m;
+	int sv[2], st, err, r;
 	pid_t pid;
 	ssize_t n;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		die_errno_mapped("socketpair");
+	stage_root();
 	pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
-	if (pid < 0)
-		die_errno_mapped("clone init");
 	if (pid == 0) {
 		close(sv[0]);
 		init_child_main(sv[1]);
 	}
+	err = errno;
 	close(sv[1]);
+	if ((r = stage_leave()) < 0) {
+		errno = -r;
+		die_with_error("return to the monitor's mount namespace");
+	}
+	if (pid < 0) {
+		errno = err;
+		die_errno_mapped("clone init");
+	}
 	M.init_pid = pid;
 	M.sync_fd = sv[0];
 
-	cgroups_attach(pid);
+	if (M.o->userns) {
+		n = sync_recv(M.sync_fd, &m, INIT_START_TIMEOUT);
+		init_answer(n, &m, "ask for its id maps");
+		if (n != sizeof(m) || m.type != SYNC_USERMAP_REQ)
+			die("sync: expected SYNC_USERMAP_REQ from init");
+		write_id_maps(pid);
+		m = (struct sync_msg){ .type = SYNC_USERMAP_ACK };
+		if (send(M.sync_fd, &m, sizeof(m), MSG_NOSIGNAL) != sizeof(m))
+			die_with_error("sync: send SYNC_USERMAP_ACK");
+	}
+	cgroups_attach(M.o, pid);
+	m = (struct sync_msg){ .type = SYNC_GO };
 	if (send(M.sync_fd, &m, sizeof(m), MSG_NOSIGNAL) != sizeof(m))
 		die_with_error("sync: send SYNC_GO");
 
-	p = (struct pollfd){ .fd = M.sync_fd, .events = POLLIN };
-	n = poll(&p, 1, INIT_START_TIMEOUT);
-	if (n == 0)
-		die("init did not exec within %d s", INIT_START_TIMEOUT / 1000);
-	do
-		n = recv(M.sync_fd, &m, sizeof(m), 0);
-	while (n < 0 && errno == EINTR);
+	n = sync_recv(M.sync_fd, &m, INIT_START_TIMEOUT);
 	close(M.sync_fd);
 	M.sync_fd = -1;
-	if (n == sizeof(m) && m.type == SYNC_ERROR) {
-		m.msg[sizeof(m.msg) - 1] = '\0';
-		die_code(m.code > 0 && m.code < 126 ? m.code : VPS_EFAIL, "%s", m.msg);
-	}
+	init_answer(n, &m, "exec");
 	if (n != 0)
 		die("sync: unexpected message from init");
 	/* EOF: exec'd, or died before saying anything */
@@ -1032,7 +1014,7 @@ static void teardown(bool all_cgroups)
 	}
 	if (M.pty_master >= 0)
 		console_drain();
-	cgroups_remove(all_cgroups);
+	cgroups_remove(M.o, all_cgroups);
 	rootfs_unmount();
 	if (M.run_fd >= 0 && M.state_written) {
 		unlinkat(M.run_fd, "state.json", 0);
@@ -1045,6 +1027,7 @@ static void monitor_failed(int code, const char *msg)
 {
 	bool setup = M.result_fd >= 0;
 
+	stage_leave(); /* roll back in the monitor's own mount namespace */
 	if (M.log_ready)
 		log_error_event(code, msg);
 	teardown(!setup);
@@ -1163,6 +1146,8 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	close(fd);
 	M.log_ready = true;
 	M.starttime = proc_self_starttime();
+	for (size_t i = 0; i < o->n_warnings; i++)
+		log_warn("%s", o->warnings[i]);
 
 	if (unshare(CLONE_NEWNS) < 0)
 		die_code_with_error(VPS_EHOST, "unshare mount namespace");
@@ -1175,7 +1160,9 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	}
 	rootfs_mount();
 	for (size_t i = 0; i < o->n_cg; i++)
-		cgroup_create(&o->cg[i]);
+		cgroup_create(o, &o->cg[i]);
+	if (o->idmap)
+		idmap_userns_create();
 	console_open();
 	M.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (M.sig_fd < 0)
@@ -1285,6 +1272,54 @@ static noreturn_fn void parent_main(struct opts *o)
 	die("monitor exited (status %d) without reporting", WEXITSTATUS(st));
 }
 
+/* A required feature is missing: exit 6, or note the override for monitor.log (R11). */
+static void feature_missing(struct opts *o, unsigned feat, const char *why)
+{
+	const char *name = feature_name(feat);
+
+	if (!(o->allow_missing & feat))
+		die_code(VPS_EHOST,
+			 "%s is missing: %s (start with --unsafe-allow-missing %s to run "
+			 "without it)",
+			 name, why, name);
+	if (o->n_warnings < sizeof(o->warnings) / sizeof(o->warnings[0]))
+		snprintf(
+			o->warnings[o->n_warnings++], sizeof(o->warnings[0]),
+			"unsafe: %s is missing: %s; running without it (--unsafe-allow-missing %s)",
+			name, why, name);
+}
+
+/* R11, before anything is touched. devices-cgroup: privileged mode needs a v1 devices
+ * hierarchy among --cgroup (no eBPF device program for pure cgroup v2 here). userns mode
+ * does not: mknod of a device needs CAP_MKNOD in the initial user namespace, every fs
+ * mounted inside gets SB_I_NODEV, the rootfs clone is nodev and locked, so the only
+ * usable device nodes are the ones we bind; a devices hierarchy, when given, still gets
+ * the allowlist. */
+static void check_features(struct opts *o)
+{
+	char why[256];
+	bool devices = false;
+
+	if (o->userns && !probe_userns(why, sizeof(why))) {
+		feature_missing(o, FEAT_USERNS, why);
+		o->userns = o->idmap = false; /* overridden: a privileged container */
+	}
+	if (o->idmap && !probe_idmap(why, sizeof(why))) {
+		feature_missing(o, FEAT_IDMAP, why);
+		o->idmap = false;
+	}
+	if (!probe_seccomp(why, sizeof(why))) {
+		feature_missing(o, FEAT_SECCOMP, why);
+		o->seccomp = false;
+	}
+	for (size_t i = 0; i < o->n_cg; i++)
+		devices |= o->cg[i].devices;
+	if (!o->userns && !devices)
+		feature_missing(o, FEAT_DEVICES,
+				"no cgroup v1 devices hierarchy among --cgroup (a privileged "
+				"container needs one; eBPF device programs are not implemented)");
+}
+
 int main(int argc, char **argv)
 {
 	static struct opts o;
@@ -1293,5 +1328,6 @@ int main(int argc, char **argv)
 	parse_args(&o, argc, argv);
 	if (geteuid() != 0)
 		die_code(VPS_EHOST, "must run as root");
+	check_features(&o);
 	parent_main(&o);
 }

@@ -10,21 +10,39 @@ import { formatSize } from '../core/units.js';
 export default class Create extends VpsCommand<ContainerStatus> {
   static override summary = 'Create a container from an OS template.';
   static override description =
-    'Clones the template image into the pool, grows it to --disk, and writes the hostname and a fresh machine-id. A failed create leaves nothing behind.';
-  static override examples = ['<%= config.bin %> create 101 --template debian-12', '<%= config.bin %> create web-1 --template debian-12 --disk 20G --hostname web-1.example.net'];
+    'Clones the template image into the pool, grows it to --disk, and writes the hostname and a fresh machine-id. The container gets its own range of 65536 host ids for its user namespace (unprivileged), unless --privileged. A failed create leaves nothing behind.';
+  static override examples = [
+    '<%= config.bin %> create 101 --template debian-12', '<%= config.bin %> create web-1 --template debian-12 --disk 20G --hostname web-1.example.net',
+  ];
   static override args = { id: idArg };
   static override flags = {
     template: templateFlag({ char: 't', required: true }),
     disk: sizeFlag({ description: 'disk size (K, M, G, T)', default: 10 * 1024 ** 3, defaultHelp: async () => '10G' }),
     hostname: Flags.string({ description: 'hostname inside the container [default: the id]', helpValue: 'NAME', parse: async (s) => validateHostname(s) }),
+    privileged: Flags.boolean({ description: 'no user namespace: root inside is root on the host (NOT a security boundary)' }),
+    'shift-ids': Flags.boolean({ description: "shift the image's ids into the container's range once, for kernels without idmapped mounts", exclusive: ['privileged'] }),
   };
 
   async run(): Promise<ContainerStatus> {
     const { args, flags } = await this.parse(Create);
-    const st = await realHost(this.progress()).create(args.id, { template: flags.template, disk: flags.disk, hostname: flags.hostname });
+    const st = await realHost(this.progress()).create(args.id, {
+      template: flags.template,
+      disk: flags.disk,
+      hostname: flags.hostname,
+      privileged: flags.privileged,
+      shiftIds: flags['shift-ids'],
+    });
     if (!this.jsonEnabled()) {
       this.log(`created container ${st.id}`);
-      this.log(details([['template', st.template], ['hostname', st.hostname], ['disk', formatSize(st.disk)], ['image', st.image]]));
+      this.log(
+        details([
+          ['template', st.template],
+          ['hostname', st.hostname],
+          ['disk', formatSize(st.disk)],
+          ['mode', st.idmap ? `${st.mode} (root is host uid ${st.idmap.uid})` : st.mode],
+          ['image', st.image],
+        ]),
+      );
     }
     return st;
   }

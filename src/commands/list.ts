@@ -16,6 +16,7 @@ export default class List extends VpsCommand<ContainerSummary[]> {
         table(rows, [
           { header: 'ID', get: (r) => r.id },
           { header: 'STATE', get: (r) => r.state },
+          { header: 'MODE', get: (r) => r.mode },
           { header: 'TEMPLATE', get: (r) => r.template },
           { header: 'HOSTNAME', get: (r) => r.hostname },
           { header: 'DISK', get: (r) => (r.disk ? formatSize(r.disk) : '-') },

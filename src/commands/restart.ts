@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { WAIVABLE_FEATURES, type WaivableFeature } from '../core/host.js';
 import { VpsCommand } from '../cli/base.js';
 import { durationFlag, idArg } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
@@ -12,6 +13,12 @@ export default class Restart extends VpsCommand<StartResult> {
     timeout: durationFlag({ char: 't', description: 'clean-shutdown timeout, and the --wait timeout', default: 30_000, defaultHelp: async () => '30s' }),
     force: Flags.boolean({ char: 'f', description: 'kill at once, without a clean shutdown' }),
     wait: Flags.boolean({ char: 'w', description: 'wait until systemd reports running or degraded' }),
+    'unsafe-allow-missing': Flags.string({
+      description: 'start even though this confinement feature is missing (repeatable; for developers who know why)',
+      options: [...WAIVABLE_FEATURES],
+      multiple: true,
+      helpValue: 'FEATURE',
+    }),
   };
 
   async run(): Promise<StartResult> {
@@ -20,6 +27,7 @@ export default class Restart extends VpsCommand<StartResult> {
       timeoutMs: flags.timeout,
       force: flags.force,
       waitMs: flags.wait ? Math.max(flags.timeout, 120_000) : undefined,
+      allowMissing: flags['unsafe-allow-missing'] as WaivableFeature[] | undefined,
     });
     if (!this.jsonEnabled()) this.log(`restarted container ${r.id} (init pid ${r.init_pid})${r.system_state ? `: system ${r.system_state}` : ''}`);
     return r;

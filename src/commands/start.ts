@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { WAIVABLE_FEATURES, type WaivableFeature } from '../core/host.js';
 import { VpsCommand } from '../cli/base.js';
 import { durationFlag, idArg } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
@@ -12,12 +13,18 @@ export default class Start extends VpsCommand<StartResult> {
   static override args = { id: idArg };
   static override flags = {
     wait: Flags.boolean({ char: 'w', description: 'wait until systemd reports running or degraded' }),
+    'unsafe-allow-missing': Flags.string({
+      description: 'start even though this confinement feature is missing (repeatable; for developers who know why)',
+      options: [...WAIVABLE_FEATURES],
+      multiple: true,
+      helpValue: 'FEATURE',
+    }),
     timeout: durationFlag({ description: 'how long --wait waits', default: 120_000, defaultHelp: async () => '120s' }),
   };
 
   async run(): Promise<StartResult> {
     const { args, flags } = await this.parse(Start);
-    const r = await realHost(this.progress()).start(args.id, { waitMs: flags.wait ? flags.timeout : undefined });
+    const r = await realHost(this.progress()).start(args.id, { waitMs: flags.wait ? flags.timeout : undefined, allowMissing: flags['unsafe-allow-missing'] as WaivableFeature[] | undefined });
     if (!this.jsonEnabled()) this.log(`started container ${r.id} (init pid ${r.init_pid})${r.system_state ? `: system ${r.system_state}` : ''}`);
     return r;
   }

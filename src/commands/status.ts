@@ -19,6 +19,7 @@ export default class Status extends VpsCommand<ContainerStatus> {
         details([
           ['id', s.id],
           ['state', s.state],
+          ['mode', s.idmap ? `${s.mode} (host ids ${s.idmap.uid}-${s.idmap.uid + s.idmap.count - 1})` : `${s.mode} (not a security boundary)`],
           ['template', s.template],
           ['os', s.os ? `${s.os.family} ${s.os.version}` : '-'],
           ['hostname', s.hostname],

@@ -16,9 +16,23 @@ export interface ContainerConfig {
   os?: { family: string; version: string; arch?: string };
   /** Init to exec inside the container. */
   init: string;
+  /** No user namespace: container root is host root. Not a security boundary. */
+  privileged: boolean;
+  /** The container's user-namespace range on the host (unprivileged containers). */
+  idmap?: IdMap;
+  /** The image's ids were shifted into the range once at create (`--shift-ids`), so no idmapped mount. */
+  shifted?: boolean;
 }
 
-const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init']);
+export interface IdMap {
+  /** Host uid of the container's root. */
+  uid: number;
+  /** Host gid of the container's root group. */
+  gid: number;
+  count: number;
+}
+
+const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted']);
 
 export function renderConfig(c: ContainerConfig): string {
   const doc = {
@@ -29,6 +43,9 @@ export function renderConfig(c: ContainerConfig): string {
     created: c.created,
     ...(c.os ? { os: c.os } : {}),
     init: c.init,
+    privileged: c.privileged,
+    ...(c.idmap ? { idmap: c.idmap } : {}),
+    ...(c.shifted ? { shifted: true } : {}),
   };
   return `# vpsctl container ${c.id}: declared configuration (edit with \`vpsctl set\`)\n${stringify(doc)}`;
 }
@@ -60,8 +77,28 @@ export function parseConfig(text: string, file: string, expectId: string): Conta
     if (!o || typeof o !== 'object') throw invalid(`${file}: os must be a mapping`);
     os = { family: String(o.family ?? 'unknown'), version: String(o.version ?? ''), ...(o.arch ? { arch: String(o.arch) } : {}) };
   }
+  // configs written before user namespaces existed have neither key: they ran privileged, and
+  // are read that way (status and list say so) rather than refused
+  const privileged = d.privileged === undefined ? d.idmap === undefined : d.privileged;
+  if (typeof privileged !== 'boolean') throw invalid(`${file}: privileged must be true or false`);
+  let idmap: IdMap | undefined;
+  if (d.idmap !== undefined) {
+    const m = d.idmap as Record<string, unknown>;
+    const n = (k: string): number => {
+      const v = m?.[k];
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > 2 ** 32 - 1) throw invalid(`${file}: idmap.${k} must be a positive integer`);
+      return v;
+    };
+    idmap = { uid: n('uid'), gid: n('gid'), count: n('count') };
+    if (idmap.uid + idmap.count > 2 ** 32 - 1 || idmap.gid + idmap.count > 2 ** 32 - 1) throw invalid(`${file}: idmap passes the 32-bit id space`);
+  }
+  if (!privileged && !idmap) throw invalid(`${file}: an unprivileged container needs an idmap`, 'recreate it, or set privileged: true if you know it is not a security boundary');
+  if (d.shifted !== undefined && typeof d.shifted !== 'boolean') throw invalid(`${file}: shifted must be true or false`);
   return {
     id,
+    privileged,
+    ...(idmap ? { idmap } : {}),
+    ...(d.shifted ? { shifted: true } : {}),
     template: validateTemplateName(str('template')),
     hostname: validateHostname(str('hostname')),
     disk,

@@ -10,7 +10,9 @@ import { containerCgroupDirs, detectCgroups, existingCgroups, memoryUsage, remov
 import { TemplateStore, type BuildOptions, type BuildResult, type TemplateInfo } from '../templates/store.js';
 import { recipesDir } from '../templates/recipe.js';
 import { applyPersonality } from '../distro/index.js';
-import { parseConfig, renderConfig, type ContainerConfig } from './config.js';
+import { parseConfig, renderConfig, type ContainerConfig, type IdMap } from './config.js';
+import { IdAllocator } from './idmap.js';
+import { shiftIds } from '../storage/shift.js';
 import { ExitCode, VpsError, failed, invalid, notFound, wrongState } from './errors.js';
 import { validateHostname, validateId } from './ids.js';
 import { Layout, loadSettings, type HostSettings } from './settings.js';
@@ -29,11 +31,21 @@ export interface CreateOptions {
   template: string;
   disk?: number;
   hostname?: string;
+  /** No user namespace (explicit opt-in; not a security boundary). */
+  privileged?: boolean;
+  /** Shift the image's ids into the container's range once, for kernels without idmapped mounts. */
+  shiftIds?: boolean;
 }
+
+export type ContainerMode = 'unprivileged' | 'privileged';
+/** Confinement features `start --unsafe-allow-missing` may waive (SECURITY.md R11). */
+export const WAIVABLE_FEATURES = ['userns', 'idmap', 'seccomp', 'devices-cgroup'] as const;
+export type WaivableFeature = (typeof WAIVABLE_FEATURES)[number];
 
 export interface ContainerSummary {
   id: string;
   state: ContainerState;
+  mode: ContainerMode | null;
   template: string;
   hostname: string;
   disk: number;
@@ -41,6 +53,8 @@ export interface ContainerSummary {
 }
 
 export interface ContainerStatus extends ContainerSummary {
+  /** Host ids of the container's user namespace: root inside is `uid` outside. */
+  idmap: IdMap | null;
   os: ContainerConfig['os'] | null;
   created: string;
   disk_used: number | null;
@@ -55,6 +69,8 @@ export interface ContainerStatus extends ContainerSummary {
 export interface StartOptions {
   /** Wait until systemd reports running/degraded, up to this many ms. */
   waitMs?: number;
+  /** Start even though these confinement features are missing (developers who know why). */
+  allowMissing?: WaivableFeature[];
 }
 
 export interface StartResult {
@@ -86,6 +102,7 @@ export class Host {
   readonly images: ImageStore;
   readonly runtime: Runtime;
   readonly templates: TemplateStore;
+  readonly idmaps: IdAllocator;
   private cgroupLayout?: CgroupLayout;
   progress: Progress;
 
@@ -96,6 +113,7 @@ export class Host {
     this.progress = opts.progress ?? silentProgress;
     this.images = new ImageStore(this.sys);
     this.runtime = new Runtime(this.layout, this.sys);
+    this.idmaps = new IdAllocator(this.layout.idmapDir(), this.settings);
     this.templates = new TemplateStore(this.layout, this.sys, this.images, recipesDir(PACKAGE_ROOT), this.settings.mirror, this.settings.cacheDir);
   }
 
@@ -162,6 +180,12 @@ export class Host {
       const mnt = path.join(this.layout.runDir(id), 'create-mnt');
       let mounted = false;
       try {
+        let idmap: IdMap | undefined;
+        if (opts.privileged) {
+          this.progress.warn(`container ${id} is privileged: its root is the host's root, so it is not a security boundary; never give it to an untrusted tenant`);
+        } else {
+          idmap = await this.idmaps.allocate(id);
+        }
         this.progress.step(1, 4, `cloning template ${tpl.name}`);
         await this.images.clone(this.layout.templateImage(tpl.name), tmpImg);
         this.progress.step(2, 4, `growing the disk to ${formatSize(disk)}`);
@@ -171,6 +195,10 @@ export class Host {
         await this.images.mount(tmpImg, mnt);
         mounted = true;
         await applyPersonality(mnt, { hostname });
+        if (opts.shiftIds && idmap) {
+          this.progress.info(`shifting the image's ids into ${idmap.uid}-${idmap.uid + idmap.count - 1}`);
+          await shiftIds(mnt, idmap);
+        }
         await this.images.umount(mnt);
         mounted = false;
         this.progress.step(4, 4, 'recording the configuration');
@@ -182,6 +210,9 @@ export class Host {
           created: new Date().toISOString(),
           os: { family: tpl.os, version: tpl.version, arch: tpl.arch },
           init: '/sbin/init',
+          privileged: !!opts.privileged,
+          ...(idmap ? { idmap } : {}),
+          ...(opts.shiftIds && idmap ? { shifted: true } : {}),
         };
         await fsp.rename(tmpImg, img);
         await writeFileAtomic(this.layout.configFile(id), renderConfig(cfg), 0o600);
@@ -194,6 +225,7 @@ export class Host {
         await fsp.rm(img, { force: true });
         await fsp.rm(dir, { recursive: true, force: true });
         await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
+        await this.idmaps.release(id);
         throw e;
       }
     });
@@ -207,9 +239,16 @@ export class Host {
       await this.reconcile(id);
       const img = this.layout.image(id);
       if (!(await exists(img))) throw notFound(`the disk image of container ${id} is missing (${img})`, `restore it, or remove the container with: vpsctl destroy ${id}`);
+      await this.images.assertPlainImage(img);
       // replays the journal after an unclean stop; quick on a clean filesystem
       await this.images.check(img);
-      const r = await this.runtime.spawn(cfg, img, spawnCgroupArgs(this.cgroups, this.settings.cgroupParent, id));
+      const extra = [
+        ...spawnCgroupArgs(this.cgroups, this.settings.cgroupParent, id),
+        ...(cfg.privileged || !cfg.idmap ? [] : ['--userns', `${cfg.idmap.uid}:${cfg.idmap.gid}:${cfg.idmap.count}`]),
+        ...(cfg.shifted ? ['--no-idmap'] : []),
+        ...(opts.allowMissing ?? []).flatMap((f) => ['--unsafe-allow-missing', f]),
+      ];
+      const r = await this.runtime.spawn(cfg, img, extra);
       return { id, state: 'running' as const, init_pid: r.init_pid, monitor_pid: r.monitor_pid, loop: r.loop };
     });
     if (opts.waitMs !== undefined) {
@@ -287,6 +326,7 @@ export class Host {
       await fsp.rm(`${this.layout.image(id)}.partial`, { force: true });
       await fsp.rm(dir, { recursive: true, force: true });
       await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
+      await this.idmaps.release(id);
       return { id, destroyed: true as const };
     });
   }
@@ -342,9 +382,9 @@ export class Host {
       try {
         const cfg = await this.config(id);
         const { state } = await this.runtime.state(id);
-        out.push({ id, state: state ? 'running' : 'stopped', template: cfg.template, hostname: cfg.hostname, disk: cfg.disk, init_pid: state?.init_pid ?? null });
+        out.push({ id, state: state ? 'running' : 'stopped', mode: cfg.privileged ? 'privileged' : 'unprivileged', template: cfg.template, hostname: cfg.hostname, disk: cfg.disk, init_pid: state?.init_pid ?? null });
       } catch {
-        out.push({ id, state: 'broken', template: '-', hostname: '-', disk: 0, init_pid: null });
+        out.push({ id, state: 'broken', mode: null, template: '-', hostname: '-', disk: 0, init_pid: null });
       }
     }
     return out;
@@ -370,6 +410,8 @@ export class Host {
     return {
       id: cfg.id,
       state: state ? 'running' : 'stopped',
+      mode: cfg.privileged ? 'privileged' : 'unprivileged',
+      idmap: cfg.idmap ?? null,
       template: cfg.template,
       hostname: cfg.hostname,
       os: cfg.os ?? null,

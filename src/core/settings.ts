@@ -17,11 +17,17 @@ export interface HostSettings {
   mirror?: string;
   /** debootstrap package cache shared by builds (speeds up rebuilds). */
   cacheDir: string;
+  /** First host id handed to containers' user namespaces. */
+  idmapBase: number;
+  /** Ids per container (a container's root is idmapBase + n*idmapSize on the host). */
+  idmapSize: number;
+  /** How many ranges the allocator may hand out. */
+  idmapRanges: number;
   /** Where the settings came from, for `host info`. */
   configFile?: string;
 }
 
-const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir']);
+const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges']);
 
 export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string {
   return env.VPSCTL_CONFIG || '/etc/vpsctl/vpsctl.yaml';
@@ -71,7 +77,18 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
     : raw.cache_dir
       ? absPath('cache_dir', raw.cache_dir, file)
       : '/var/cache/vpsctl';
-  return { root, pool, runDir, cgroupParent, mirror, cacheDir, configFile: text !== undefined ? file : undefined };
+  const int = (key: string, env: string | undefined, dflt: number, min: number, max: number): number => {
+    const v = env ?? raw[key];
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw invalid(`${file}: ${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  const idmapBase = int('idmap_base', env.VPSCTL_IDMAP_BASE, 1_000_000, 65_536, 2 ** 32 - 2 * 65_536);
+  const idmapSize = int('idmap_size', env.VPSCTL_IDMAP_SIZE, 65_536, 65_536, 2 ** 24);
+  const idmapRanges = int('idmap_ranges', env.VPSCTL_IDMAP_RANGES, Math.floor((2 ** 32 - 1 - idmapBase) / idmapSize), 1, 2 ** 20);
+  if (idmapBase + idmapRanges * idmapSize > 2 ** 32 - 1) throw invalid(`${file}: idmap_base + idmap_ranges * idmap_size passes the 32-bit id space`);
+  return { root, pool, runDir, cgroupParent, mirror, cacheDir, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
 }
 
 /** Every path vpsctl uses, built only from validated ids and names. */
@@ -115,5 +132,9 @@ export class Layout {
   }
   lockFile(id: string): string {
     return path.join(this.s.runDir, 'locks', `${id}.lock`);
+  }
+  /** Reservations of user-namespace id ranges: one file per range, made with O_EXCL. */
+  idmapDir(): string {
+    return path.join(this.s.root, 'idmap');
   }
 }

@@ -27,6 +27,20 @@ export class ImageStore {
     await fsp.chmod(dst, 0o600);
   }
 
+  /**
+   * An image must be a plain root-owned file of its own before anything mounts it (R8, R10):
+   * not a symlink, FIFO or device, and not hard-linked to another container's image.
+   */
+  async assertPlainImage(img: string): Promise<void> {
+    const st = await fsp.lstat(img);
+    const what = st.isSymbolicLink() ? 'a symbolic link' : st.isFIFO() ? 'a FIFO' : !st.isFile() ? 'not a regular file' : st.nlink !== 1 ? `hard-linked (${st.nlink} names)` : st.uid !== 0 ? `owned by uid ${st.uid}` : (st.mode & 0o022) !== 0 ? 'writable by others' : '';
+    if (what) {
+      throw new VpsError(ExitCode.FAILED, `refusing to use the disk image ${img}: it is ${what}`, {
+        hint: 'a container image must be a root-owned regular file of its own (mode 0600); restore it from a snapshot or backup',
+      });
+    }
+  }
+
   /** Grows the file and the filesystem in it to `bytes` (the image is not mounted). */
   async grow(img: string, bytes: number): Promise<void> {
     await this.check(img, true);

@@ -1,0 +1,55 @@
+/* confine.h — what a container's processes may not do (SECURITY.md R4–R7, R11).
+ *
+ * Shared by vps-spawn (the container's init, right before execve) and vps-enter (every
+ * command an admin runs inside, right before execve), so both run under the same rules:
+ *   - capability bounding set without CONFINE_DROPPED_CAPS (R7), inheritable and
+ *     ambient sets cleared;
+ *   - a classic-BPF seccomp deny-list (R6) checked per ABI (x86_64, x32, i386);
+ *   - the devices-cgroup allowlist (R5) and the delegation of a cgroup to the
+ *     container's root in user-namespace mode;
+ *   - the probes behind vps-spawn's fail-closed feature checks (R11).
+ * Reusable parts: they return 0 or -errno and the caller dies.
+ */
+#ifndef VPS_CONFINE_H
+#define VPS_CONFINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Features vps-spawn refuses to start without (--unsafe-allow-missing FEATURE). */
+enum feature {
+	FEAT_USERNS = 1 << 0,
+	FEAT_IDMAP = 1 << 1,
+	FEAT_SECCOMP = 1 << 2,
+	FEAT_DEVICES = 1 << 3,
+};
+/* "userns" -> FEAT_USERNS ...; 0 for an unknown name. */
+unsigned feature_by_name(const char *name);
+const char *feature_name(unsigned feat);
+
+/* Probes: true when present; otherwise why[] says what is missing. */
+bool probe_userns(char *why, size_t cap);
+bool probe_idmap(char *why, size_t cap);
+bool probe_seccomp(char *why, size_t cap);
+
+/* R7: drop the bounding-set entries of CONFINE_DROPPED_CAPS and every cap in
+ * extra_drop_mask (bit N = cap N), clear the ambient and inheritable sets.
+ * Needs CAP_SETPCAP in the current user namespace. 0 or -errno. */
+int confine_caps(unsigned long long extra_drop_mask);
+
+/* R6: install the deny-list filter. privileged adds the keyring calls (keyrings are
+ * not namespaced for a container that shares the host's user namespace).
+ * Needs CAP_SYS_ADMIN in the current user namespace (no NO_NEW_PRIVS: suid must keep
+ * working inside). Load it last, right before execve. 0 or -errno. */
+int confine_seccomp(bool privileged);
+
+/* R5: "a" into devices.deny of the cgroup dfd, then the allowlist into devices.allow.
+ * 0 or -errno. */
+int cgroup_devices_allowlist(int dfd);
+
+/* Userns mode: chown the cgroup dfd and its delegation files (not the limits) to
+ * uid:gid, so the container's root can create and fill sub-cgroups. 0 or -errno. */
+int cgroup_delegate(int dfd, bool v2, uid_t uid, gid_t gid);
+
+#endif

@@ -1,0 +1,157 @@
+/* spawn-cgroup.c — the monitor's container cgroups (see spawn.h). */
+#define _GNU_SOURCE
+#include "confine.h"
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CGROUP_DRAIN_MS 10000 /* ms: tasks must leave the cgroups within this */
+
+/* Remove hostdir and everything below it; tolerate a missing dir. 0 or -errno. */
+static int cgroup_rmtree(const char *hostdir)
+{
+	cleanup_fd int fd = open(hostdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int r;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	r = rmdir_children(fd);
+	if (r < 0)
+		return r;
+	if (rmdir(hostdir) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* Remove the owned cgroups, retrying EBUSY (tasks still leaving) for CGROUP_DRAIN_MS. */
+void cgroups_remove(struct opts *o, bool all)
+{
+	for (int waited = 0;; waited += 50) {
+		int busy = 0, last = 0;
+		for (size_t i = 0; i < o->n_cg; i++) {
+			struct cgroup_arg *cg = &o->cg[i];
+			int r;
+			if (!cg->owned && !all)
+				continue;
+			r = cgroup_rmtree(cg->hostdir);
+			if (r == 0)
+				cg->owned = false;
+			else if (r == -EBUSY)
+				busy++;
+			else
+				log_warn("remove cgroup %s: %s", cg->hostdir, strerror(-r));
+			if (r)
+				last = (int)i;
+		}
+		if (!busy)
+			return;
+		if (waited >= CGROUP_DRAIN_MS) {
+			log_warn("cgroup %s still busy after %d ms; left behind",
+				 o->cg[last].hostdir, CGROUP_DRAIN_MS);
+			return;
+		}
+		usleep(50000);
+	}
+}
+
+static void cpuset_fill(int dfd, int parent_fd)
+{
+	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+	char cur[4096], par[4096];
+
+	for (size_t i = 0; i < 2; i++) {
+		ssize_t n = read_file_at(dfd, files[i], cur, sizeof(cur));
+		if (n < 0)
+			die_with_error("read cgroup %s", files[i]);
+		if (n > 0 && cur[0] != '\n')
+			continue;
+		if (read_file_at(parent_fd, files[i], par, sizeof(par)) < 0)
+			die_with_error("read parent cgroup %s", files[i]);
+		int r = write_file_at(dfd, files[i], par);
+		if (r < 0) {
+			errno = -r;
+			die_with_error("write cgroup %s", files[i]);
+		}
+	}
+	if (write_file_at(dfd, "cgroup.clone_children", "1") < 0)
+		log_warn("cannot set cgroup.clone_children");
+}
+
+void cgroup_create(const struct opts *o, struct cgroup_arg *cg)
+{
+	char parent[VPS_PATH_MAX];
+	const char *leaf;
+	int r;
+
+	snprintf(parent, sizeof(parent), "%s", cg->hostdir);
+	*strrchr(parent, '/') = '\0';
+	leaf = strrchr(cg->hostdir, '/') + 1;
+	if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+		die_code_with_error(errno == ENOENT ? VPS_EHOST : VPS_EFAIL, "mkdir cgroup %s",
+				    parent);
+	cleanup_fd int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (pfd < 0)
+		die_with_error("open cgroup %s", parent);
+	if (cg->cpuset) {
+		char grand[VPS_PATH_MAX];
+		snprintf(grand, sizeof(grand), "%s", parent);
+		*strrchr(grand, '/') = '\0';
+		cleanup_fd int gfd = open(grand, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (gfd < 0)
+			die_with_error("open cgroup %s", grand);
+		cpuset_fill(pfd, gfd);
+	}
+	if (mkdirat(pfd, leaf, 0755) == 0) {
+		cg->owned = true;
+	} else if (errno == EEXIST) {
+		/* Made by TS (limits pre-set) or left by a crash: reuse it if it is idle. */
+		cleanup_fd int lfd = openat(pfd, leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (lfd < 0)
+			die_with_error("open cgroup %s", cg->hostdir);
+		if (cgroup_has_tasks(lfd))
+			die_code(VPS_ESTATE, "cgroup %s has tasks: container already running?",
+				 cg->hostdir);
+		r = rmdir_children(lfd);
+		if (r < 0)
+			die_code(VPS_ESTATE, "cgroup %s: stale sub-cgroup in use (%s)", cg->hostdir,
+				 strerror(-r));
+	} else {
+		die_errno_mapped("mkdir cgroup %s", cg->hostdir);
+	}
+	cleanup_fd int lfd = openat(pfd, leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (lfd < 0)
+		die_with_error("open cgroup %s", cg->hostdir);
+	if (cg->cpuset)
+		cpuset_fill(lfd, pfd);
+	/* R5 before the child joins; devices.allow/deny stay root's (never delegated) */
+	if (cg->devices && (r = cgroup_devices_allowlist(lfd)) < 0) {
+		errno = -r;
+		die_with_error("devices allowlist of cgroup %s", cg->hostdir);
+	}
+	if (o->userns && (r = cgroup_delegate(lfd, cg->v2, o->host_uid, o->host_gid)) < 0) {
+		errno = -r;
+		die_with_error("delegate cgroup %s to %u:%u", cg->hostdir, o->host_uid,
+			       o->host_gid);
+	}
+}
+
+void cgroups_attach(const struct opts *o, pid_t pid)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%d", pid);
+	for (size_t i = 0; i < o->n_cg; i++) {
+		cleanup_fd int fd =
+			open(o->cg[i].hostdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		int r = fd < 0 ? -errno : write_file_at(fd, "cgroup.procs", buf);
+		if (r < 0) {
+			errno = -r;
+			die_errno_mapped("attach init to cgroup %s", o->cg[i].hostdir);
+		}
+	}
+}

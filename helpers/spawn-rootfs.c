@@ -1,0 +1,295 @@
+/* spawn-rootfs.c — vps-spawn's init child builds the container's filesystem (see spawn.h).
+ *
+ * Everything below runs in the init child, in its own mount namespace, before
+ * pivot_root. The image's tree is the tenant's: every mount target in it is reached by
+ * directory fd, one component at a time, refusing symlinks (R2), and mounted onto through
+ * /proc/self/fd/N; the kernel-made trees (/proc, /sys, our /dev tmpfs) are walked the same
+ * way. The R4 masks come last, after the console and the cgroup mounts.
+ */
+#define _GNU_SOURCE
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#define MNT_NSNDNE (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+static noreturn_fn void die_target(const char *bad)
+{
+	if (errno == ELOOP)
+		die("the image's /%s is a symbolic link; refusing to mount through it (make it a "
+		    "real directory in the image)",
+		    bad);
+	if (errno == ENOTDIR)
+		die("the image's /%s is not a directory; refusing to mount on it", bad);
+	die_with_error("open /%s in rootfs", bad);
+}
+
+/* O_PATH fd of rel below root, never through a symlink (R2). mode != 0: a missing last
+ * component is created as a directory of that mode and the result must be a directory.
+ * optional: a missing rel gives -1 instead of dying. */
+static int target(int root, const char *rel, mode_t mode, bool optional)
+{
+	char bad[VPS_PATH_MAX];
+	struct stat st;
+	int fd = open_nofollow_in_root(root, rel, bad, sizeof(bad));
+
+	if (fd < 0 && errno == ENOENT && optional)
+		return -1;
+	if (fd < 0 && errno == ENOENT && mode && strcmp(bad, rel) == 0) {
+		const char *slash = strrchr(rel, '/');
+		char parent[VPS_PATH_MAX];
+		cleanup_fd int pfd = -1;
+		if (slash) {
+			snprintf(parent, sizeof(parent), "%.*s", (int)(slash - rel), rel);
+			pfd = open_nofollow_in_root(root, parent, bad, sizeof(bad));
+			if (pfd < 0)
+				die_target(bad);
+		}
+		if (mkdirat(slash ? pfd : root, slash ? slash + 1 : rel, mode) < 0 &&
+		    errno != EEXIST)
+			die_with_error("mkdir /%s in rootfs", rel);
+		fd = open_nofollow_in_root(root, rel, bad, sizeof(bad));
+	}
+	if (fd < 0)
+		die_target(bad);
+	if (mode && (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		errno = ENOTDIR;
+		die_target(rel);
+	}
+	return fd;
+}
+
+static void mount_fd(int fd, const char *src, const char *fstype, unsigned long flags,
+		     const char *data, const char *what)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (mount(src, path, fstype, flags, data) < 0)
+		die_with_error("mount %s on %s", fstype ? fstype : src ? src : "(remount)", what);
+}
+
+/* Detached clone of the one mount at fd (not its children), with attributes set. */
+static int clone_mount(int fd, uint64_t attr_set, const char *what)
+{
+	struct mount_attr a = { .attr_set = attr_set };
+	int tree = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+
+	if (tree < 0)
+		die_with_error("clone mount of %s", what);
+	if (attr_set && mount_setattr(tree, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+		die_with_error("set attributes of %s", what);
+	return tree;
+}
+
+static void move_onto(int tree, int fd, const char *what)
+{
+	if (move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		die_with_error("mount on %s", what);
+}
+
+/* Make an empty file name in our own /dev tmpfs and bind src onto it. */
+static void dev_bind(int dev, const char *name, const char *src)
+{
+	char what[64];
+	int f = openat(dev, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (f < 0)
+		die_with_error("create /dev/%s", name);
+	close(f);
+	cleanup_fd int t = openat(dev, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (t < 0)
+		die_with_error("open /dev/%s", name);
+	snprintf(what, sizeof(what), "/dev/%s", name);
+	mount_fd(t, src, NULL, MS_BIND, NULL, what);
+}
+
+static void setup_cgroupfs(const struct opts *o, int root)
+{
+	if (o->n_cg == 0)
+		return;
+	cleanup_fd int mp = target(root, "sys/fs/cgroup", 0555, false);
+	if (!*o->cg[0].mountname) { /* pure cgroup2 host */
+		mount_fd(mp, "cgroup2", "cgroup2", MNT_NSNDNE, NULL, "/sys/fs/cgroup");
+		return;
+	}
+	mount_fd(mp, "tmpfs", "tmpfs", MNT_NSNDNE, "mode=0755,size=1m", "/sys/fs/cgroup");
+	cleanup_fd int tmp = target(root, "sys/fs/cgroup", 0555, false); /* the new tmpfs */
+	for (size_t i = 0; i < o->n_cg; i++) {
+		const struct cgroup_arg *cg = &o->cg[i];
+		char what[300], opts[sizeof(cg->options)], *save = NULL;
+		snprintf(what, sizeof(what), "/sys/fs/cgroup/%s", cg->mountname);
+		if (mkdirat(tmp, cg->mountname, 0755) < 0)
+			die_with_error("mkdir %s", what);
+		cleanup_fd int d =
+			openat(tmp, cg->mountname, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (d < 0)
+			die_with_error("open %s", what);
+		if (cg->v2)
+			mount_fd(d, "cgroup2", "cgroup2", MNT_NSNDNE, NULL, what);
+		else
+			mount_fd(d, "cgroup", "cgroup", MNT_NSNDNE, cg->options, what);
+		/* co-mounted controllers get the usual aliases: cpu -> cpu,cpuacct */
+		snprintf(opts, sizeof(opts), "%s", cg->options);
+		for (char *t = strtok_r(opts, ",", &save); t && strchr(cg->mountname, ',');
+		     t = strtok_r(NULL, ",", &save))
+			if (!strchr(t, '=') && strcmp(t, cg->mountname) != 0 &&
+			    symlinkat(cg->mountname, tmp, t) < 0 && errno != EEXIST)
+				die_with_error("symlink /sys/fs/cgroup/%s", t);
+	}
+	mount_fd(tmp, NULL, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MNT_NSNDNE, NULL,
+		 "/sys/fs/cgroup (read-only remount)");
+}
+
+static void setup_dev(int root, int pty_master, int pty_slave)
+{
+	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	static const char *const links[][2] = {
+		{ "pts/ptmx", "ptmx" },          { "/proc/self/fd", "fd" },
+		{ "/proc/self/fd/0", "stdin" },  { "/proc/self/fd/1", "stdout" },
+		{ "/proc/self/fd/2", "stderr" },
+	};
+	char src[64];
+
+	cleanup_fd int mp = target(root, "dev", 0755, false);
+	mount_fd(mp, "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=65536k", "/dev");
+	cleanup_fd int dev = target(root, "dev", 0755, false); /* the new tmpfs */
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+		snprintf(src, sizeof(src), "/dev/%s", nodes[i]);
+		dev_bind(dev, nodes[i], src);
+	}
+	if (mkdirat(dev, "pts", 0755) < 0)
+		die_with_error("mkdir /dev/pts");
+	cleanup_fd int pts = openat(dev, "pts", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pts < 0)
+		die_with_error("open /dev/pts");
+	mount_fd(pts, "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+		 "newinstance,ptmxmode=0666,mode=0620,gid=5", "/dev/pts");
+	/* A bind source must live in our own mount ns: reopen the slave by its path here
+	 * (a host path: nothing of the tenant's is visible yet) and check it is the same. */
+	{
+		struct stat a, b;
+		char name[64];
+		if (ptsname_r(pty_master, name, sizeof(name)) != 0)
+			die_with_error("ptsname");
+		cleanup_fd int s = open(name, O_RDWR | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
+		if (s < 0 || fstat(s, &a) < 0 || fstat(pty_slave, &b) < 0 || a.st_rdev != b.st_rdev)
+			die("cannot reopen console pty %s: %s", name, strerror(errno));
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", s);
+		dev_bind(dev, "console", src);
+	}
+
+	if (mkdirat(dev, "shm", 01777) < 0)
+		die_with_error("mkdir /dev/shm");
+	cleanup_fd int shm = openat(dev, "shm", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (shm < 0)
+		die_with_error("open /dev/shm");
+	mount_fd(shm, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", "/dev/shm");
+
+	if (mkdirat(dev, "mqueue", 0755) == 0) {
+		cleanup_fd int mq =
+			openat(dev, "mqueue", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", mq);
+		if (mq < 0 || mount("mqueue", src, "mqueue", MNT_NSNDNE, NULL) < 0)
+			log_warn("mount mqueue on /dev/mqueue: %s", strerror(errno));
+	}
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
+			die_with_error("symlink /dev/%s", links[i][1]);
+}
+
+/* R4, after every other mount. In userns mode the kernel refuses most of these by itself
+ * (files owned by the host's root, CAP_SYS_RAWIO for kcore, ...); the masks make privileged
+ * mode match and give one answer in both. Missing entries (kernel config) are skipped. */
+static void apply_masks(int root)
+{
+	static const char *const ro[] = { "proc/sysrq-trigger", "proc/bus", "proc/fs", "proc/irq" };
+	static const char *const null_files[] = { "proc/kcore",       "proc/keys",
+						  "proc/kallsyms",    "proc/timer_list",
+						  "proc/sched_debug", "proc/latency_stats",
+						  "proc/timer_stats" };
+	static const char *const empty_dirs[] = { "proc/acpi", "proc/scsi", "sys/firmware",
+						  "sys/devices/virtual/powercap" };
+	const uint64_t ro_attrs =
+		MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+
+	/* /proc/sys read-only, /proc/sys/net (per network namespace) read-write on top:
+	 * take the rw clone of net before /proc/sys turns read-only */
+	{
+		cleanup_fd int net = target(root, "proc/sys/net", 0, true);
+		cleanup_fd int net_tree = net >= 0 ? clone_mount(net, 0, "/proc/sys/net") : -1;
+		cleanup_fd int sys = target(root, "proc/sys", 0, false);
+		cleanup_fd int sys_tree = clone_mount(sys, ro_attrs, "/proc/sys");
+		move_onto(sys_tree, sys, "/proc/sys");
+		if (net_tree >= 0) {
+			cleanup_fd int net2 = target(root, "proc/sys/net", 0, false);
+			move_onto(net_tree, net2, "/proc/sys/net");
+		}
+	}
+	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
+		cleanup_fd int fd = target(root, ro[i], 0, true);
+		if (fd < 0)
+			continue;
+		cleanup_fd int tree = clone_mount(fd, ro_attrs, ro[i]);
+		move_onto(tree, fd, ro[i]);
+	}
+	cleanup_fd int null = target(root, "dev/null", 0, false);
+	for (size_t i = 0; i < sizeof(null_files) / sizeof(null_files[0]); i++) {
+		cleanup_fd int fd = target(root, null_files[i], 0, true);
+		if (fd < 0)
+			continue;
+		/* read-only, but not nodev: reads give EOF like runc's masked paths */
+		cleanup_fd int tree =
+			clone_mount(null, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+				    "/dev/null");
+		move_onto(tree, fd, null_files[i]);
+	}
+	for (size_t i = 0; i < sizeof(empty_dirs) / sizeof(empty_dirs[0]); i++) {
+		cleanup_fd int fd = target(root, empty_dirs[i], 0, true);
+		if (fd >= 0)
+			mount_fd(fd, "tmpfs", "tmpfs", MS_RDONLY | MNT_NSNDNE, "mode=0555,size=4k",
+				 empty_dirs[i]);
+	}
+}
+
+void rootfs_build(const struct opts *o, int rootfs_fd, int pty_master, int pty_slave)
+{
+	char bad[VPS_PATH_MAX];
+
+	/* pivot_root refuses a locked new root, and in userns mode the whole tree copied
+	 * from the stage is locked: put a clone of the rootfs on top of itself, a mount of our
+	 * own that keeps the stage clone's idmap and its locked nodev/ro; from here on, root
+	 * is that mount (its fd works as the walk's starting point and for fchdir) */
+	cleanup_fd int root = clone_mount(rootfs_fd, 0, "the rootfs");
+	move_onto(root, rootfs_fd, "the rootfs");
+	/* we mount nothing on /run, systemd does; a symlinked /run is refused all the same */
+	{
+		cleanup_fd int run = open_nofollow_in_root(root, "run", bad, sizeof(bad));
+		if (run < 0 && errno != ENOENT)
+			die_target(bad);
+	}
+
+	cleanup_fd int proc = target(root, "proc", 0555, false);
+	mount_fd(proc, "proc", "proc", MNT_NSNDNE, NULL, "/proc");
+	cleanup_fd int sys = target(root, "sys", 0555, false);
+	mount_fd(sys, "sysfs", "sysfs", MS_RDONLY | MNT_NSNDNE, NULL, "/sys");
+	setup_cgroupfs(o, root);
+	setup_dev(root, pty_master, pty_slave);
+	apply_masks(root);
+
+	if (fchdir(root) < 0)
+		die_with_error("chdir rootfs");
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		die_with_error("pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		die_with_error("detach old root");
+	if (chdir("/") < 0)
+		die_with_error("chdir /");
+}

@@ -1,0 +1,53 @@
+/* spawn.h — what vps-spawn.c and spawn-rootfs.c share (vps-spawn only). */
+#ifndef VPS_SPAWN_H
+#define VPS_SPAWN_H
+
+#include "common.h"
+
+#include <stdint.h>
+
+#define MAX_CGROUPS 16
+
+struct cgroup_arg {
+	const char *mountname; /* "" = cgroup2 directly on /sys/fs/cgroup */
+	char options[128];     /* v1 mount data, or "cgroup2" */
+	const char *hostdir;
+	bool v2;
+	bool cpuset;
+	bool devices; /* a v1 hierarchy with the devices controller */
+	bool owned;   /* ours to remove on rollback (created by this run, or after RESULT_OK) */
+};
+
+struct opts {
+	const char *id, *image, *rootfs, *run_dir, *hostname, *init;
+	bool readonly;
+	struct cgroup_arg cg[MAX_CGROUPS];
+	size_t n_cg;
+	bool userns;  /* --userns given (and the kernel has user namespaces) */
+	bool idmap;   /* userns mode with an idmapped rootfs (not --no-idmap) */
+	bool seccomp; /* load the R6 filter (false only with --unsafe-allow-missing) */
+	uint32_t host_uid, host_gid, id_count;
+	unsigned allow_missing;           /* FEAT_* from --unsafe-allow-missing */
+	char warnings[4][VPS_ERRMSG_MAX]; /* overridden missing features, for monitor.log */
+	size_t n_warnings;
+};
+
+/* One {"event":"warning"} line in monitor.log. */
+printf_fn(1, 2) void log_warn(const char *fmt, ...);
+
+/* Monitor: create (or reuse an idle) HOSTDIR, with the devices allowlist (R5) and, in
+ * userns mode, the delegation to HOSTUID:HOSTGID; dies on error. */
+void cgroup_create(const struct opts *o, struct cgroup_arg *cg);
+/* Monitor: write pid into every HOSTDIR/cgroup.procs; dies on error. */
+void cgroups_attach(const struct opts *o, pid_t pid);
+/* Monitor: remove the owned (all: every) HOSTDIR trees, waiting for tasks to leave. */
+void cgroups_remove(struct opts *o, bool all);
+
+/* In the init child, inside its new mount ns: build /proc, /sys, /sys/fs/cgroup and /dev
+ * in the rootfs (rootfs_fd: O_PATH of o->rootfs, opened in this mount ns; every target
+ * walked without following symlinks: R2), apply the R4 masks after all of them,
+ * pivot_root into it. The console pty is bound on /dev/console. Dies (through the child's
+ * sink) on any error. */
+void rootfs_build(const struct opts *o, int rootfs_fd, int pty_master, int pty_slave);
+
+#endif
