@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { invalid } from '../core/errors.js';
+import { WAIVABLE_FEATURES } from '../core/host.js';
 import { validateId, validateTemplateName } from '../core/ids.js';
 import { parseDuration, parseSize } from '../core/units.js';
 
@@ -30,3 +31,14 @@ export const durationFlag = Flags.custom<number>({
   helpValue: 'DURATION',
   parse: async (s) => parseDuration(s),
 });
+
+/** What `start` and `restart` share: waiting for systemd, and waiving a missing confinement feature. */
+export const startFlags = {
+  wait: Flags.boolean({ char: 'w', description: 'wait until systemd reports running or degraded' }),
+  'unsafe-allow-missing': Flags.string({
+    description: 'start even though this confinement feature is missing (repeatable; for developers who know why)',
+    options: [...WAIVABLE_FEATURES],
+    multiple: true,
+    helpValue: 'FEATURE',
+  }),
+};

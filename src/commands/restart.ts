@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
-import { WAIVABLE_FEATURES, type WaivableFeature } from '../core/host.js';
+import type { WaivableFeature } from '../core/host.js';
 import { VpsCommand } from '../cli/base.js';
-import { durationFlag, idArg } from '../cli/flags.js';
+import { durationFlag, idArg, startFlags } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import type { StartResult } from '../core/host.js';
 
@@ -12,13 +12,7 @@ export default class Restart extends VpsCommand<StartResult> {
   static override flags = {
     timeout: durationFlag({ char: 't', description: 'clean-shutdown timeout, and the --wait timeout', default: 30_000, defaultHelp: async () => '30s' }),
     force: Flags.boolean({ char: 'f', description: 'kill at once, without a clean shutdown' }),
-    wait: Flags.boolean({ char: 'w', description: 'wait until systemd reports running or degraded' }),
-    'unsafe-allow-missing': Flags.string({
-      description: 'start even though this confinement feature is missing (repeatable; for developers who know why)',
-      options: [...WAIVABLE_FEATURES],
-      multiple: true,
-      helpValue: 'FEATURE',
-    }),
+    ...startFlags,
   };
 
   async run(): Promise<StartResult> {

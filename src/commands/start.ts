@@ -1,7 +1,6 @@
-import { Flags } from '@oclif/core';
-import { WAIVABLE_FEATURES, type WaivableFeature } from '../core/host.js';
+import type { WaivableFeature } from '../core/host.js';
 import { VpsCommand } from '../cli/base.js';
-import { durationFlag, idArg } from '../cli/flags.js';
+import { durationFlag, idArg, startFlags } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import type { StartResult } from '../core/host.js';
 
@@ -12,13 +11,7 @@ export default class Start extends VpsCommand<StartResult> {
   static override examples = ['<%= config.bin %> start 101', '<%= config.bin %> start 101 --wait --timeout 2m'];
   static override args = { id: idArg };
   static override flags = {
-    wait: Flags.boolean({ char: 'w', description: 'wait until systemd reports running or degraded' }),
-    'unsafe-allow-missing': Flags.string({
-      description: 'start even though this confinement feature is missing (repeatable; for developers who know why)',
-      options: [...WAIVABLE_FEATURES],
-      multiple: true,
-      helpValue: 'FEATURE',
-    }),
+    ...startFlags,
     timeout: durationFlag({ description: 'how long --wait waits', default: 120_000, defaultHelp: async () => '120s' }),
   };
 
