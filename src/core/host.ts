@@ -273,7 +273,7 @@ export class Host {
           hint: `look at its console log ${path.join(this.layout.runDir(id), 'console.log')} or run: vpsctl exec ${id} -- systemctl --failed`,
         });
       }
-      await sleep(200);
+      await sleep(100);
     }
   }
 

@@ -4,7 +4,7 @@ import type { ContainerConfig } from '../core/config.js';
 import type { RuntimeState } from '../core/types.js';
 import type { Layout } from '../core/settings.js';
 import type { Runner } from '../sys/exec.js';
-import { pidAlive, procStartTime, readText, sleep } from '../sys/fs.js';
+import { processRunning, readText, sleep } from '../sys/fs.js';
 import { helperPath, runHelperJson } from '../sys/helpers.js';
 
 /** SIGRTMIN+3 as glibc numbers it (kernel SIGRTMIN 32 + 2 reserved + 3): systemd's "halt". */
@@ -35,7 +35,7 @@ export class Runtime {
     } catch {
       return { stale: true };
     }
-    const alive = pidAlive(st.monitor_pid) && procStartTime(st.monitor_pid) === st.monitor_starttime;
+    const alive = processRunning(st.monitor_pid, st.monitor_starttime);
     return alive ? { state: st, stale: false } : { stale: true };
   }
 
@@ -77,7 +77,7 @@ export class Runtime {
   async waitGone(st: RuntimeState, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (!pidAlive(st.monitor_pid) || procStartTime(st.monitor_pid) !== st.monitor_starttime) return true;
+      if (!processRunning(st.monitor_pid, st.monitor_starttime)) return true;
       if (Date.now() >= deadline) return false;
       await sleep(50);
     }

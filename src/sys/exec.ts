@@ -1,4 +1,4 @@
-import { execa, type Options as ExecaOptions } from 'execa';
+import type { Options as ExecaOptions } from 'execa';
 import { ExitCode, VpsError } from '../core/errors.js';
 
 /** A failed external program: the command, its exit code or signal, and the tail of stderr. */
@@ -50,9 +50,16 @@ export interface Runner {
   run(file: string, args: readonly string[], opts?: RunOptions): Promise<RunResult>;
 }
 
-/** The one place that runs external programs: array argv, never a shell string. */
+let execaModule: Promise<typeof import('execa')> | undefined;
+
+/**
+ * The one place that runs external programs: array argv, never a shell string. execa is
+ * imported on first use: loading it costs about 100 ms here, which commands that run no
+ * program (list, status of a running container) need not pay.
+ */
 export class ExecaRunner implements Runner {
   async run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    const { execa } = await (execaModule ??= import('execa'));
     const child = execa(file, [...args], {
       reject: false,
       stdio: opts.stdio,

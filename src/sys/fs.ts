@@ -86,4 +86,4 @@ export async function removeInside(root: string, rel: string): Promise<void> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-export { pidAlive, procStartTime } from './proc.js';
+export { pidAlive, procStartTime, processRunning } from './proc.js';

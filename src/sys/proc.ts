@@ -21,6 +21,19 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Is this the very process we started (same pid and start time), and still running? A zombie
+ * counts as gone: it has exited and torn down, and only waits for a slow reaper (on hosts
+ * whose PID 1 reaps late, a monitor stays a zombie for a second or more).
+ */
+export function processRunning(pid: number, startTime: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const stat = readTextSync(`/proc/${pid}/stat`);
+  if (!stat) return false;
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return rest[0] !== 'Z' && rest[0] !== 'X' && Number(rest[19]) === startTime;
+}
+
 /** Field 22 of /proc/PID/stat (start time in clock ticks): detects pid reuse. */
 export function procStartTime(pid: number): number | undefined {
   const stat = readTextSync(`/proc/${pid}/stat`);

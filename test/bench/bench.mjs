@@ -49,18 +49,20 @@ const VPS_ENV = {
   VPSCTL_CONFIG: `${BASE}/no-host-config.yaml`,
 };
 const DISK = '4G';
-const POLL_MS = 200; // what `vpsctl start --wait` waits between two `systemctl is-system-running`
+const POLL_MS = 100; // what `vpsctl start --wait` waits between two `systemctl is-system-running` (src/core/host.ts)
 const TARGET_EXEC_VS_NODE = 1.5;
 const TARGET_START_VS_LXC = 1.0;
 
 // ---- command line --------------------------------------------------------------------------
 
-const USAGE = `usage: npm run bench -- [--runs N] [--execs N] [--no-lxc] [--json]
+const USAGE = `usage: npm run bench -- [--runs N] [--execs N] [--no-lxc] [--privileged] [--json]
 
-  --runs N    container lifecycles per tool; the figures are medians (default 5)
-  --execs N   exec calls timed per run, alternating with \`node -e 0\` (default 10)
-  --no-lxc    skip the LXC comparison
-  --json      print one JSON object on stdout instead of the table (progress stays on stderr)
+  --runs N      container lifecycles per tool; the figures are medians (default 5)
+  --execs N     exec calls timed per run, alternating with \`node -e 0\` (default 10)
+  --no-lxc      skip the LXC comparison
+  --privileged  create the vpsctl containers with --privileged, as the LXC ones are
+                (default: vpsctl's default mode; the report says which it was)
+  --json        print one JSON object on stdout instead of the table (progress stays on stderr)
 `;
 
 function parseCli(argv) {
@@ -72,6 +74,7 @@ function parseCli(argv) {
         runs: { type: 'string', default: '5' },
         execs: { type: 'string', default: '10' },
         'no-lxc': { type: 'boolean', default: false },
+        privileged: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -93,7 +96,7 @@ function parseCli(argv) {
     }
     return Number(s);
   };
-  return { runs: int('runs', v.runs, 100), execs: int('execs', v.execs, 1000), lxc: !v['no-lxc'], json: v.json };
+  return { runs: int('runs', v.runs, 100), execs: int('execs', v.execs, 1000), lxc: !v['no-lxc'], privileged: v.privileged, json: v.json };
 }
 
 // ---- running things --------------------------------------------------------------------------
@@ -187,6 +190,40 @@ function which(cmd) {
     }
   }
   return null;
+}
+
+/** `Startup finished in 1.2s (kernel) + 333ms (userspace)` -> the userspace part in ms. */
+function parseSystemdAnalyze(text) {
+  const m = /Startup finished in .*?([0-9][0-9a-z. ]*?) \(userspace\)/.exec(text);
+  if (!m) return null;
+  let ms = 0;
+  for (const [, n, u] of m[1].matchAll(/([0-9.]+)(min|ms|us|s)/g)) ms += Number(n) * { min: 60_000, s: 1000, ms: 1, us: 0.001 }[u];
+  return ms;
+}
+
+/**
+ * How long PID 1 leaves an orphan a zombie. `vpsctl stop` waits until the container's
+ * monitor (a daemon, so a child of PID 1) is gone, zombie included; a PID 1 that is not an
+ * init (a VM agent, a container's shell) reaps late and that shows up in `stop`.
+ */
+async function orphanReapMs() {
+  const out = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await run('sh', ['-c', 'sleep 0.05 & echo $!'], { timeoutMs: 10_000 });
+    const pid = Number(r.stdout.trim());
+    if (!pid) return null;
+    let zombieAt = null;
+    const t0 = Date.now();
+    for (;;) {
+      const stat = readText(`/proc/${pid}/stat`);
+      if (stat === undefined) break;
+      if (zombieAt === null && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') zombieAt = process.hrtime.bigint();
+      if (Date.now() - t0 > 5000) return 5000;
+      await sleep(2);
+    }
+    out.push(zombieAt === null ? 0 : Number(process.hrtime.bigint() - zombieAt) / 1e6);
+  }
+  return median(out);
 }
 
 // ---- statistics and formatting ---------------------------------------------------------------
@@ -407,11 +444,21 @@ async function prepareTemplate() {
 
 // ---- vpsctl ----------------------------------------------------------------------------------
 
-async function vpsctlRun(i, execs, nodeBin) {
+async function vpsctlRun(i, opts, nodeBin) {
   const id = `bench-${i}`;
-  const create = await vpsStep('vpsctl create', ['create', id, '--template', TEMPLATE, '--disk', DISK]);
+  const execs = opts.execs;
+  const create = await vpsStep('vpsctl create', ['create', id, '--template', TEMPLATE, '--disk', DISK, ...(opts.privileged ? ['--privileged'] : [])]);
   await run('sync', [], { timeoutMs: 120_000 }); // the copy's writeback is not the next step's cost
+  // untimed: which mode the container got (vpsctl without user namespaces reports none)
+  const st = await vpsctl(['status', id, '--json'], { timeoutMs: 60_000 });
+  let mode = null;
+  try {
+    mode = JSON.parse(st.stdout).mode ?? null;
+  } catch {
+    /* older output */
+  }
   const start = await vpsStep('vpsctl start --wait', ['start', id, '--wait'], { timeoutMs: 180_000 });
+  const boot = parseSystemdAnalyze((await vpsctl(['exec', id, '--', 'systemd-analyze'], { timeoutMs: 30_000 })).stdout); // untimed
   const execMs = [];
   const nodeMs = [];
   for (let k = 0; k < execs; k++) {
@@ -420,7 +467,10 @@ async function vpsctlRun(i, execs, nodeBin) {
   }
   const stop = await vpsStep('vpsctl stop', ['stop', id], { timeoutMs: 90_000 });
   await vpsStep('vpsctl destroy', ['destroy', id], { timeoutMs: 60_000 });
-  return { create: create.ms, start: start.ms, exec: median(execMs), stop: stop.ms, exec_samples: execMs, node_samples: nodeMs, start_says: start.stdout.trim() };
+  await run('sync', [], { timeoutMs: 120_000 });
+  const state = /system (\w+)/.exec(start.stdout)?.[1] ?? null;
+  const how = /\((clean|killed)\)/.exec(stop.stdout)?.[1] ?? null;
+  return { create: create.ms, start: start.ms, exec: median(execMs), stop: stop.ms, boot, exec_samples: execMs, node_samples: nodeMs, state, how, mode };
 }
 
 // ---- LXC on the same rootfs ------------------------------------------------------------------
@@ -436,8 +486,10 @@ function lxcTools() {
 
 /** The hand-written LXC config: privileged, no network but lo, our own cgroup parent and log. */
 function lxcConfig(name, rootfs) {
-  const lines = ['# written by vpsctl test/bench/bench.mjs', 'lxc.include = /usr/share/lxc/config/common.conf'];
+  const lines = ['# written by vpsctl test/bench/bench.mjs'];
+  // debian.common.conf includes common.conf itself; including both would run its hooks twice
   if (fs.existsSync('/usr/share/lxc/config/debian.common.conf')) lines.push('lxc.include = /usr/share/lxc/config/debian.common.conf');
+  else lines.push('lxc.include = /usr/share/lxc/config/common.conf');
   lines.push(
     `lxc.uts.name = ${name}`,
     `lxc.rootfs.path = dir:${rootfs}`,
@@ -499,12 +551,15 @@ async function lxcRun(i, execs, t) {
     await sleep(POLL_MS);
   }
   const start = Number(process.hrtime.bigint() - s0) / 1e6;
+  const boot = parseSystemdAnalyze((await run(t['lxc-attach'], [...P, '--', 'systemd-analyze'], { timeoutMs: 30_000 })).stdout); // untimed
 
   const execMs = [];
   for (let k = 0; k < execs; k++) execMs.push((await step('lxc-attach', t['lxc-attach'], [...P, '--', '/bin/true'], { timeoutMs: 30_000 })).ms);
   const stop = await step('lxc-stop', t['lxc-stop'], P, { timeoutMs: 90_000 });
+  const after = await run(t['lxc-info'], [...P, '-s', '-H'], { timeoutMs: 30_000 });
   await step('lxc-destroy', t['lxc-destroy'], P, { timeoutMs: 120_000 });
-  return { create, start: start, exec: median(execMs), stop: stop.ms, exec_samples: execMs, start_says: last };
+  await run('sync', [], { timeoutMs: 120_000 }); // the removal's discards and journal are not the next step's cost
+  return { create, start, boot, exec: median(execMs), stop: stop.ms, exec_samples: execMs, state: last, how: after.stdout.trim().toLowerCase() || null };
 }
 
 // ---- report ----------------------------------------------------------------------------------
@@ -530,7 +585,18 @@ function buildReport(ctx) {
     if (lxc) lxc[k] = { median_ms: r1(summarize(lruns, k)), runs_ms: lruns.map((r) => r1(r[k])) };
     ratios[`${k}_vpsctl_vs_lxc`] = lxc ? r2(ratio(vps[k].median_ms, lxc[k].median_ms)) : null;
   }
+  vps.start.system_states = vruns.map((r) => r.state);
+  vps.stop.how = vruns.map((r) => r.how);
+  if (lxc) {
+    lxc.start.system_states = lruns.map((r) => r.state);
+    lxc.stop.how = lruns.map((r) => r.how);
+  }
+  vps.start.systemd_userspace_boot_median_ms = r1(median(vruns.map((r) => r.boot).filter((x) => x !== null)));
+  if (lxc) lxc.start.systemd_userspace_boot_median_ms = r1(median(lruns.map((r) => r.boot).filter((x) => x !== null)));
   vps.exec.samples_ms = vruns.flatMap((r) => r.exec_samples.map(r1));
+  const modes = [...new Set(vruns.map((r) => r.mode ?? 'privileged'))];
+  vps.mode = modes.length === 1 ? modes[0] : modes.join('+');
+  if (lxc) lxc.mode = 'privileged';
   if (lxc) lxc.exec.samples_ms = lruns.flatMap((r) => r.exec_samples.map(r1));
   const nodeSamples = vruns.flatMap((r) => r.node_samples);
   const nodeMedian = median(nodeSamples);
@@ -552,6 +618,8 @@ function buildReport(ctx) {
       node: ctx.nodeVersion,
       node_path: ctx.nodeBin,
       cgroups: cgroupMode(),
+      pid1: (readText('/proc/1/comm') ?? '?').trim(),
+      orphan_reap_ms: r1(ctx.reapMs),
       lxc: lxcInfo,
     },
     vpsctl: vps,
@@ -584,10 +652,15 @@ function table(rep) {
   const h = rep.host;
   out.push(`vpsctl bench: median of ${rep.runs} run${rep.runs > 1 ? 's' : ''} (exec: ${rep.execs_per_run} calls per run), template ${rep.template.name} (${rep.template.source === 'cache' ? `hard-linked from ${rep.template.path}` : `built in ${fmtMs(rep.template.build_ms)}`})`);
   out.push(`host: Linux ${h.kernel}, ${h.cpus} CPUs, cgroups ${h.cgroups}, node ${h.node}, ${h.lxc.version ? `LXC ${h.lxc.version}` : 'no LXC'}; load ${h.loadavg_at_start[0]} at start, ${h.loadavg_at_end[0]} at end`);
+  out.push(`containers: vpsctl ${rep.vpsctl.mode}${lxc ? `, LXC ${lxc.mode}` : ''}${lxc && lxc.mode !== rep.vpsctl.mode ? ' (not the same mode: see --privileged)' : ''}`);
   out.push('');
   const rows = [['step', 'vpsctl', ...(lxc ? ['LXC', 'vpsctl/LXC'] : [])]];
   for (const [k, label] of STEPS) {
     rows.push([label, fmtMs(rep.vpsctl[k].median_ms), ...(lxc ? [fmtMs(lxc[k].median_ms), fmtRatio(rep.ratios[`${k}_vpsctl_vs_lxc`])] : [])]);
+    if (k === 'start') {
+      const b = (x) => fmtMs(x.start.systemd_userspace_boot_median_ms);
+      rows.push(['  of which systemd boot (systemd-analyze)', b(rep.vpsctl), ...(lxc ? [b(lxc), ''] : [])]);
+    }
   }
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const line = (r) => r.map((c, j) => (j === 0 ? c.padEnd(w[j]) : c.padStart(w[j]))).join('   ');
@@ -598,6 +671,9 @@ function table(rep) {
   out.push(`baseline: node -e 0                   ${fmtMs(rep.baseline.node_e_0.median_ms)}`);
   out.push(`vpsctl exec (all samples) / node -e 0  ${fmtRatio(rep.ratios.exec_vpsctl_vs_node)}   (${fmtMs(rep.baseline.vpsctl_exec_all_samples_median_ms)} / ${fmtMs(rep.baseline.node_e_0.median_ms)})`);
   if (!lxc) out.push(`LXC: ${h.lxc.skipped}`);
+  if (h.orphan_reap_ms !== null && h.orphan_reap_ms > 50) {
+    out.push(`note: PID 1 here (${h.pid1}) leaves orphans as zombies for ~${fmtMs(h.orphan_reap_ms)}; \`vpsctl stop\` waits for its monitor (a child of PID 1) to be gone, so up to that much of its stop time is the host's, not vpsctl's`);
+  }
   out.push('');
   out.push('targets (measured, not asserted):');
   const t = rep.targets;
@@ -643,6 +719,18 @@ async function main() {
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'fastexec.js'))) {
     say('bench: vpsctl is not built: run `npm run build` (or use `npm run bench`, which builds first)');
     process.exit(1);
+  }
+  if (opts.privileged) {
+    let flags = {};
+    try {
+      flags = JSON.parse(fs.readFileSync(path.join(REPO, 'oclif.manifest.json'), 'utf8')).commands.create.flags;
+    } catch {
+      /* no manifest: let create say it */
+    }
+    if (!('privileged' in flags)) {
+      say('bench: this vpsctl has no `create --privileged` (its containers are all privileged): run without --privileged');
+      process.exit(2);
+    }
   }
   const nodeBin = which('node') ?? process.execPath; // what bin/vpsctl's `#!/usr/bin/env node` runs
   const lxcT = opts.lxc ? lxcTools() : null;
@@ -695,17 +783,18 @@ async function main() {
       const order = lxcT && i % 2 === 0 ? ['lxc', 'vpsctl'] : ['vpsctl', 'lxc'];
       for (const which_ of order) {
         if (which_ === 'vpsctl') {
-          const r = await vpsctlRun(i, opts.execs, nodeBin);
+          const r = await vpsctlRun(i, opts, nodeBin);
           vruns.push(r);
-          say(`run ${i}/${opts.runs} vpsctl: create ${fmtMs(r.create)}, start ${fmtMs(r.start)}, exec ${fmtMs(r.exec)} (node -e 0 ${fmtMs(median(r.node_samples))}), stop ${fmtMs(r.stop)}`);
+          say(`run ${i}/${opts.runs} vpsctl: create ${fmtMs(r.create)}, start ${fmtMs(r.start)} (boot ${fmtMs(r.boot)}), exec ${fmtMs(r.exec)} (node -e 0 ${fmtMs(median(r.node_samples))}), stop ${fmtMs(r.stop)}`);
         } else if (lxcT) {
           const r = await lxcRun(i, opts.execs, lxcT);
           lruns.push(r);
-          say(`run ${i}/${opts.runs} LXC:    create ${fmtMs(r.create)}, start ${fmtMs(r.start)}, exec ${fmtMs(r.exec)}, stop ${fmtMs(r.stop)}`);
+          say(`run ${i}/${opts.runs} LXC:    create ${fmtMs(r.create)}, start ${fmtMs(r.start)} (boot ${fmtMs(r.boot)}), exec ${fmtMs(r.exec)}, stop ${fmtMs(r.stop)}`);
         }
       }
     }
-    report = { opts, template, vruns, lruns, lxcInfo, lxcUsed: !!lxcT, loadStart, nodeVersion, nodeBin };
+    const reapMs = await orphanReapMs();
+    report = { opts, template, vruns, lruns, lxcInfo, lxcUsed: !!lxcT, loadStart, nodeVersion, nodeBin, reapMs };
   } catch (e) {
     if (e instanceof Interrupted) {
       exitCode = interrupted === 'SIGINT' ? 130 : interrupted === 'SIGHUP' ? 129 : 143;
