@@ -10,7 +10,7 @@ export default class Restart extends VpsCommand<StartResult> {
   static override examples = ['<%= config.bin %> restart 101 --wait'];
   static override args = { id: idArg };
   static override flags = {
-    timeout: durationFlag({ char: 't', description: 'clean-shutdown timeout, and the --wait timeout', default: 30_000, defaultHelp: async () => '30s' }),
+    timeout: durationFlag({ char: 't', description: 'clean-shutdown timeout (--wait waits at least 120s, or this long if longer)', default: 30_000, defaultHelp: async () => '30s' }),
     force: Flags.boolean({ char: 'f', description: 'kill at once, without a clean shutdown' }),
     ...startFlags,
   };

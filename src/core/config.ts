@@ -1,5 +1,5 @@
 import { parse as parseYaml, stringify } from 'yaml';
-import { failed, invalid } from './errors.js';
+import { VpsError, ExitCode, failed } from './errors.js';
 import { validateHostname, validateId, validateTemplateName } from './ids.js';
 import { formatSize, parseSize } from './units.js';
 
@@ -50,8 +50,23 @@ export function renderConfig(c: ContainerConfig): string {
   return `# vpsctl container ${c.id}: declared configuration (edit with \`vpsctl set\`)\n${stringify(doc)}`;
 }
 
-/** Parses and validates config.yaml; every problem names the file and the key. */
+/** A damaged config.yaml is a failure (exit 1) to repair, not a usage error. */
+const invalid = (message: string, hint?: string): VpsError =>
+  new VpsError(ExitCode.FAILED, message, { hint: hint ?? 'repair the file by hand, or restore it from a backup' });
+
+/** Parses and validates config.yaml; every problem names the file and the key, exit 1. */
 export function parseConfig(text: string, file: string, expectId: string): ContainerConfig {
+  try {
+    return parseConfigText(text, file, expectId);
+  } catch (e) {
+    if (e instanceof VpsError && e.exitCode === ExitCode.USAGE) {
+      throw invalid(e.message.startsWith(file) ? e.message : `${file}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+function parseConfigText(text: string, file: string, expectId: string): ContainerConfig {
   let doc: unknown;
   try {
     doc = parseYaml(text);

@@ -14,7 +14,7 @@ import { parseConfig, renderConfig, type ContainerConfig, type IdMap } from './c
 import { IdAllocator } from './idmap.js';
 import { shiftIds } from '../storage/shift.js';
 import { ExitCode, VpsError, failed, invalid, notFound, wrongState } from './errors.js';
-import { validateHostname, validateId } from './ids.js';
+import { validateHostname, validateId, validateTemplateName } from './ids.js';
 import { Layout, loadSettings, type HostSettings } from './settings.js';
 import { silentProgress, type ContainerState, type Progress, type RuntimeState } from './types.js';
 import { formatSize } from './units.js';
@@ -129,7 +129,7 @@ export class Host {
   // ---- templates ---------------------------------------------------------------------------
 
   buildTemplate(name: string, opts: BuildOptions = {}): Promise<BuildResult> {
-    return this.lock(`template-${name}`, 'template build', () => this.templates.build(name, opts, this.progress));
+    return withLock(this.layout.templateLockFile(validateTemplateName(name)), 'template build', `template ${name}`, () => this.templates.build(name, opts, this.progress));
   }
 
   listTemplates(): Promise<TemplateInfo[]> {
@@ -232,8 +232,12 @@ export class Host {
   }
 
   async start(id: string, opts: StartOptions = {}): Promise<StartResult> {
-    const cfg = await this.config(id);
+    await this.config(id); // a missing container is reported before any lock file is made
     const res = await this.lock(id, 'start', async () => {
+      const cfg = await this.config(id); // read again under the lock: a destroy+create may have run
+      for (const f of opts.allowMissing ?? []) {
+        this.progress.warn(`starting ${id} without requiring ${f}: if the host lacks it, the container runs without that protection`);
+      }
       const { state } = await this.runtime.state(id);
       if (state) throw wrongState(`container ${id} is already running (init pid ${state.init_pid})`, `stop it first: vpsctl stop ${id}`);
       await this.reconcile(id);
@@ -293,12 +297,12 @@ export class Host {
 
   private async halt(state: RuntimeState, opts: StopOptions): Promise<StopResult['how']> {
     if (!opts.force) {
-      this.runtime.signal(state.init_pid, this.runtime.haltSignal(state.init_pid));
+      this.runtime.signalInit(state, this.runtime.haltSignal(state.init_pid));
       if (await this.runtime.waitGone(state, opts.timeoutMs ?? 30_000)) return 'clean';
       this.progress.warn(`container ${state.id} did not stop in time; killing it`);
     }
     // SIGKILL to init kills every process of its pid namespace; the monitor then tears down
-    this.runtime.signal(state.init_pid, 'SIGKILL');
+    this.runtime.signalInit(state, 'SIGKILL');
     if (await this.runtime.waitGone(state, 15_000)) return 'killed';
     this.runtime.signal(state.monitor_pid, 'SIGTERM');
     if (await this.runtime.waitGone(state, 5_000)) return 'killed';
@@ -322,11 +326,12 @@ export class Host {
         await this.halt(state, { force: true });
       }
       await this.reconcile(id);
+      // the range goes first: a crash below leaves a destroyable dir, never a leaked range
+      await this.idmaps.release(id);
       await fsp.rm(this.layout.image(id), { force: true });
       await fsp.rm(`${this.layout.image(id)}.partial`, { force: true });
       await fsp.rm(dir, { recursive: true, force: true });
       await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
-      await this.idmaps.release(id);
       return { id, destroyed: true as const };
     });
   }

@@ -127,11 +127,16 @@ export class Layout {
   stateFile(id: string): string {
     return path.join(this.s.runDir, id, 'state.json');
   }
+  /** `.locks`: a dot cannot start a container id, so no container's run dir is ever this. */
   locksDir(): string {
-    return path.join(this.s.runDir, 'locks');
+    return path.join(this.s.runDir, '.locks');
   }
   lockFile(id: string): string {
-    return path.join(this.s.runDir, 'locks', `${id}.lock`);
+    return path.join(this.locksDir(), `${id}.lock`);
+  }
+  /** Template locks: `template.NAME` (a dot cannot appear in a container id). */
+  templateLockFile(name: string): string {
+    return path.join(this.locksDir(), `template.${name}.lock`);
   }
   /** Reservations of user-namespace id ranges: one file per range, made with O_EXCL. */
   idmapDir(): string {

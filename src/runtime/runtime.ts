@@ -4,7 +4,7 @@ import type { ContainerConfig } from '../core/config.js';
 import type { RuntimeState } from '../core/types.js';
 import type { Layout } from '../core/settings.js';
 import type { Runner } from '../sys/exec.js';
-import { processRunning, readText, sleep } from '../sys/fs.js';
+import { processRunning, readText, readTextSync, sleep } from '../sys/fs.js';
 import { helperPath, runHelperJson } from '../sys/helpers.js';
 
 /** SIGRTMIN+3 as glibc numbers it (kernel SIGRTMIN 32 + 2 reserved + 3): systemd's "halt". */
@@ -62,6 +62,16 @@ export class Runtime {
     } catch {
       return SIG_SYSTEMD_HALT;
     }
+  }
+
+  /**
+   * Signals the container's init, but only while it is still the monitor's child: after init
+   * exits, its pid could be reused by an unrelated process before the monitor is gone.
+   */
+  signalInit(st: RuntimeState, sig: number | NodeJS.Signals): boolean {
+    const status = readTextSync(`/proc/${st.init_pid}/status`) ?? '';
+    if (Number(/^PPid:\s+(\d+)$/m.exec(status)?.[1]) !== st.monitor_pid) return false;
+    return this.signal(st.init_pid, sig);
   }
 
   signal(pid: number, sig: number | NodeJS.Signals): boolean {

@@ -14,6 +14,14 @@ export interface ImageFsInfo {
   clean: boolean;
 }
 
+/** Out of disk space is exit 7 (out of resources), with what to do; anything else exit 1. */
+function spaceOr(message: string, stderr: string): VpsError {
+  if (/No space left|ENOSPC|File too large/i.test(stderr)) {
+    return new VpsError(ExitCode.NO_RESOURCES, `out of disk space in the pool: ${message}`, { hint: 'free space in the pool (vpsctl host info shows it) or use a smaller --disk' });
+  }
+  return new VpsError(ExitCode.FAILED, message);
+}
+
 /** Per-container ext4 images: clone, grow, check, pack. Talks to the system through a Runner. */
 export class ImageStore {
   constructor(private readonly run: Runner) {}
@@ -23,7 +31,8 @@ export class ImageStore {
    * (`cp --reflink=auto --sparse=always` does both; snapshots get their own helper later.)
    */
   async clone(src: string, dst: string): Promise<void> {
-    await this.run.run('cp', ['--reflink=auto', '--sparse=always', '--', src, dst]);
+    const r = await this.run.run('cp', ['--reflink=auto', '--sparse=always', '--', src, dst], { reject: false });
+    if (r.exitCode !== 0) throw spaceOr(`could not copy ${src}: ${r.stderr.trim().split('\n').pop()}`, r.stderr);
     await fsp.chmod(dst, 0o600);
   }
 
@@ -33,7 +42,7 @@ export class ImageStore {
    */
   async assertPlainImage(img: string): Promise<void> {
     const st = await fsp.lstat(img);
-    const what = st.isSymbolicLink() ? 'a symbolic link' : st.isFIFO() ? 'a FIFO' : !st.isFile() ? 'not a regular file' : st.nlink !== 1 ? `hard-linked (${st.nlink} names)` : st.uid !== 0 ? `owned by uid ${st.uid}` : (st.mode & 0o022) !== 0 ? 'writable by others' : '';
+    const what = st.isSymbolicLink() ? 'a symbolic link' : st.isFIFO() ? 'a FIFO' : !st.isFile() ? 'not a regular file' : st.nlink !== 1 ? `hard-linked (${st.nlink} names)` : st.uid !== 0 ? `owned by uid ${st.uid}` : (st.mode & 0o077) !== 0 ? `readable or writable by others (mode ${(st.mode & 0o777).toString(8)})` : '';
     if (what) {
       throw new VpsError(ExitCode.FAILED, `refusing to use the disk image ${img}: it is ${what}`, {
         hint: 'a container image must be a root-owned regular file of its own (mode 0600); restore it from a snapshot or backup',
@@ -46,9 +55,7 @@ export class ImageStore {
     await this.check(img, true);
     await fsp.truncate(img, bytes);
     const r = await this.run.run('resize2fs', [img], { reject: false });
-    if (r.exitCode !== 0) {
-      throw new VpsError(ExitCode.FAILED, `could not grow the filesystem in ${img}: ${r.stderr.trim().split('\n').pop()}`);
-    }
+    if (r.exitCode !== 0) throw spaceOr(`could not grow the filesystem in ${img}: ${r.stderr.trim().split('\n').pop()}`, r.stderr);
   }
 
   /**

@@ -47,6 +47,9 @@ const VPS_ENV = {
   VPSCTL_RUN_DIR: RUN,
   VPSCTL_CGROUP_PARENT: CG_PARENT,
   VPSCTL_CONFIG: `${BASE}/no-host-config.yaml`,
+  // ids far from a real installation's and the tests' ranges
+  VPSCTL_IDMAP_BASE: '3000000000',
+  VPSCTL_IDMAP_RANGES: '64',
 };
 const DISK = '4G';
 const POLL_MS = 100; // what `vpsctl start --wait` waits between two `systemctl is-system-running` (src/core/host.ts)

@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, linkSync } from 'node:fs';
 import * as path from 'node:path';
-import { REPO, inside, json, makeEnv, mountsMentioning, newId, ok, until, vpsctl, type Env } from './harness.js';
+import { REPO, inside, json, loopsUnder, makeEnv, mountsMentioning, newId, ok, until, vpsctl, type Env } from './harness.js';
 
 const e: Env = makeEnv();
 const ATTACK = path.join(e.root, 'vps-attack');
@@ -216,10 +216,12 @@ describe('R3: exec into a hostile container', () => {
   });
 
   it('a process watching for the joining helper reaches no host fd, cwd or binary, and cannot ptrace it', async () => {
-    const watcher = vpsctl(e, ['exec', id, '--', '/usr/local/bin/vps-attack', 'watch', '4']);
+    const watcher = vpsctl(e, ['exec', id, '--', '/usr/local/bin/vps-attack', 'watch', '4'], { timeoutMs: 60_000 });
     await new Promise((r) => setTimeout(r, 500));
     for (let i = 0; i < 10; i++) await vpsctl(e, ['exec', id, '--', 'sleep', '0.1']);
     const seen = (await watcher).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { comm: string; exe: string; cwd: string; root: string; fds: string[]; attached: boolean });
+    // the watcher really saw the admin's commands come in (else this case would prove nothing)
+    expect(seen.filter((p) => p.comm === 'sleep').length).toBeGreaterThan(0);
     const hostish = (s: string): boolean => s.includes(REPO) || s.includes(e.root) || s.includes('/var/tmp/vpsctl-test') || s.includes('memfd:vps-enter') || s.includes('node_modules') || s.includes('bin/node');
     const leaks = seen.filter((p) => [p.exe, p.cwd, p.root, ...p.fds].some(hostish));
     expect(leaks).toEqual([]);
@@ -229,10 +231,10 @@ describe('R3: exec into a hostile container', () => {
   it('a planted /root -> /proc/self/fd/N link before exec --cwd: runs inside the container or fails', async () => {
     await ok(e, ['exec', id, '--', 'sh', '-c', 'mv /root /root.real && ln -s /proc/self/fd/3 /root']);
     const r = await vpsctl(e, ['exec', id, '--cwd', '/root', '--', 'sh', '-c', 'pwd; ls']);
-    if (r.exitCode === 0) {
-      expect(r.stdout).not.toContain(REPO);
-      expect(r.stdout).not.toMatch(/package\.json|node_modules/);
-    }
+    // refused: openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) will not walk a magic link
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/\/root/);
+    expect(r.stdout).not.toContain(REPO);
     await ok(e, ['exec', id, '--', 'sh', '-c', 'rm /root && mv /root.real /root']);
   });
 
@@ -242,7 +244,6 @@ describe('R3: exec into a hostile container', () => {
     expect(r.stdout).not.toContain(REPO);
     expect(r.stdout).not.toContain('node_modules');
     expect(r.stdout).toMatch(/^Seccomp:\s+2$/m);
-    expect(r.stdout).toMatch(/^NoNewPrivs:|^Seccomp:/m);
     await ok(e, ['exec', id, '--', 'sh', '-c', 'mv /etc/passwd.real /etc/passwd']);
   });
 });
@@ -267,18 +268,14 @@ describe('R2/R8: hostile images', () => {
     ['/sys', 'rm -rf sys && ln -s /etc sys'],
     ['/dev', 'rm -rf dev && ln -s /nonexistent dev'],
     ['/run', 'rm -rf run && ln -s / run'],
-  ])('an image whose %s is a symlink: start refuses without following it', async (what, script) => {
+  ])("an image whose %s is a symlink: start refuses, mounts nothing, follows nothing", async (what, script) => {
     const id = newId('symimg');
     await ok(e, ['create', id, '--template', 'debian-12', '--disk', '1G']);
     await editImage(id, script);
     const r = await vpsctl(e, ['start', id]);
-    if (r.exitCode === 0) {
-      // mounted over without following: then the host sees no new mount and the container runs
-      expect(mountsMentioning(e.root).filter((m) => !m.includes('/pool/')).length).toBe(0);
-      await ok(e, ['stop', id, '--force']);
-    } else {
-      expect(r.stderr).toMatch(new RegExp(`${what}.*(symbolic link|symlink)`));
-    }
+    expect({ exitCode: r.exitCode, stderr: r.stderr }).toEqual({ exitCode: 1, stderr: expect.stringMatching(new RegExp(`${what} is a symbolic link`)) });
+    expect(mountsMentioning(path.join(e.run, id))).toEqual([]);
+    expect(await loopsUnder(path.join(e.root, 'pool', 'images', `${id}.img`))).toEqual([]);
     expect((await json<Status>(e, ['status', id])).state).toBe('stopped');
     await ok(e, ['destroy', id]);
   });

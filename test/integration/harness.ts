@@ -19,6 +19,8 @@ export const TEMPLATE = 'debian-12';
 export const TEST_BASE = '/var/tmp/vpsctl-test';
 export const TEST_RUN_BASE = '/run/vpsctl-test';
 export const CGROUP_PARENT = 'vpsctl-test';
+/** Test state roots take user-namespace ids from here up (64 roots of 64 ranges each). */
+export const TEST_IDMAP_BASE = 1_000_000_000;
 
 export interface Env {
   root: string;
@@ -49,6 +51,10 @@ export function makeEnv(): Env {
       VPSCTL_RUN_DIR: run,
       VPSCTL_CGROUP_PARENT: CGROUP_PARENT,
       VPSCTL_CONFIG: path.join(root, 'no-host-config.yaml'),
+      // far from a real installation's ranges (default 1000000), so test containers never
+      // share host ids with containers of the machine's own state root
+      VPSCTL_IDMAP_BASE: String(TEST_IDMAP_BASE + (parseInt(tag, 16) % 64) * 64 * 65536),
+      VPSCTL_IDMAP_RANGES: '64',
     },
   };
 }

@@ -3,7 +3,7 @@
  * PID 1 on their own loop-mounted ext4 image, exec, stop, poweroff, destroy.
  */
 import { execa } from 'execa';
-import { existsSync, lstatSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { cgroupsLeft, inside, json, loopsUnder, makeEnv, mountsMentioning, newId, ok, until, vpsctl, type Env } from './harness.js';
@@ -249,6 +249,21 @@ describe('bad input', () => {
     const j = JSON.parse((await vpsctl(e, ['destroy', id, '--json'])).stdout);
     expect(j).toEqual({ error: { code: 'WRONG_STATE', exitCode: 5, message: expect.stringMatching(/is running/), hint: expect.any(String) } });
     await ok(e, ['destroy', id, '--force']);
+  });
+
+  it('a create that fails partway (a damaged template image) leaves nothing behind', async () => {
+    const tdir = path.join(e.root, 'pool', 'templates');
+    writeFileSync(path.join(tdir, 'broken-1.img'), Buffer.alloc(64 * 1024 * 1024, 7), { mode: 0o600 });
+    writeFileSync(path.join(tdir, 'broken-1.yaml'), readFileSync(path.join(tdir, 'debian-12.yaml'), 'utf8').replace(/^name: debian-12$/m, 'name: broken-1').replace(/^size: \d+$/m, 'size: 1048576'));
+    const before = listingOf(e.root);
+    const r = await vpsctl(e, ['create', 'halfmade', '--template', 'broken-1', '--disk', '1G']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/e2fsck|filesystem/);
+    expect(listingOf(e.root)).toEqual(before); // no container dir, image, .partial or id range
+    expect(mountsMentioning(path.join(e.run, 'halfmade'))).toEqual([]);
+    expect(await loopsUnder(path.join(e.root, 'pool'))).toEqual([]);
+    rmSync(path.join(tdir, 'broken-1.img'));
+    rmSync(path.join(tdir, 'broken-1.yaml'));
   });
 
   it('refuses exec in a stopped container with exit 5', async () => {
