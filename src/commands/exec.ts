@@ -2,14 +2,7 @@ import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
 import { idArg } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
-import { runPassthrough } from '../sys/passthrough.js';
-
-export interface ExecResult {
-  id: string;
-  exitCode: number;
-  stdout?: string;
-  stderr?: string;
-}
+import type { ExecResult } from '../core/host.js';
 
 export default class Exec extends VpsCommand<ExecResult> {
   static override summary = 'Run a command inside a running container.';
@@ -27,15 +20,12 @@ export default class Exec extends VpsCommand<ExecResult> {
     const { args, flags, argv } = await this.parse(Exec);
     const cmd = (argv as string[]).slice(1);
     for (const e of flags.env ?? []) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) this.error(`--env ${e}: expected KEY=VALUE`, { exit: 2 });
-    const host = realHost(this.progress());
-    const { file, args: hargs } = await host.enterArgv(args.id, cmd, { cwd: flags.cwd, env: flags.env });
+    const r = await realHost(this.progress()).exec(args.id, cmd, { cwd: flags.cwd, env: flags.env, capture: this.jsonEnabled() });
     if (this.jsonEnabled()) {
-      const r = await host.sys.run(file, hargs, { reject: false, stdio: ['ignore', 'pipe', 'pipe'] });
       process.exitCode = r.exitCode;
-      return { id: args.id, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+      return r;
     }
-    const code = await runPassthrough(file, hargs);
-    if (code !== 0) this.exit(code);
-    return { id: args.id, exitCode: code };
+    if (r.exitCode !== 0) this.exit(r.exitCode);
+    return r;
   }
 }

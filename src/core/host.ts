@@ -6,6 +6,8 @@ import { PACKAGE_ROOT } from '../sys/helpers.js';
 import { withLock } from '../sys/lock.js';
 import { ImageStore } from '../storage/image.js';
 import { Runtime } from '../runtime/runtime.js';
+import { enterArgv } from '../runtime/enter.js';
+import { runPassthrough } from '../sys/passthrough.js';
 import { containerCgroupDirs, detectCgroups, existingCgroups, memoryUsage, removeCgroupTree, spawnCgroupArgs, type CgroupLayout } from '../limits/cgroups.js';
 import { TemplateStore, type BuildOptions, type BuildResult, type TemplateInfo } from '../templates/store.js';
 import { recipesDir } from '../templates/recipe.js';
@@ -80,6 +82,21 @@ export interface StartResult {
   monitor_pid: number;
   loop: string;
   system_state?: string;
+}
+
+export interface ExecOptions {
+  cwd?: string;
+  /** KEY=VALUE pairs for the command's environment. */
+  env?: string[];
+  /** Capture stdout and stderr instead of passing the caller's through. */
+  capture?: boolean;
+}
+
+export interface ExecResult {
+  id: string;
+  exitCode: number;
+  stdout?: string;
+  stderr?: string;
 }
 
 export interface StopOptions {
@@ -266,11 +283,11 @@ export class Host {
     const deadline = Date.now() + timeoutMs;
     let last = 'unknown';
     for (;;) {
-      const r = await this.execCapture(id, ['systemctl', 'is-system-running']).catch((e: unknown) => {
+      const r = await this.exec(id, ['systemctl', 'is-system-running'], { capture: true }).catch((e: unknown) => {
         if (e instanceof VpsError && e.exitCode === ExitCode.WRONG_STATE) throw e; // it stopped
-        return { exitCode: 1, stdout: '', stderr: '' };
+        return { id, exitCode: 1, stdout: '' };
       });
-      last = r.stdout.trim() || last;
+      last = r.stdout?.trim() || last;
       if (last === 'running' || last === 'degraded') return last;
       if (Date.now() >= deadline) {
         throw new VpsError(ExitCode.FAILED, `container ${id} did not finish booting in ${Math.round(timeoutMs / 1000)}s (systemd says ${last})`, {
@@ -441,17 +458,17 @@ export class Host {
     return state;
   }
 
-  /** argv of vps-enter for a command inside a running container (exec runs it with inherited stdio). */
-  async enterArgv(id: string, cmd: string[], opts: { cwd?: string; env?: string[] } = {}): Promise<{ file: string; args: string[] }> {
+  /**
+   * Runs a command inside a running container (helpers/vps-enter): with the caller's stdin,
+   * stdout and stderr, or with its output captured. The exit code is the command's own.
+   */
+  async exec(id: string, cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (cmd.length === 0) throw invalid('no command given', `usage: vpsctl exec ${id} -- COMMAND [ARGS...]`);
     const st = await this.running(id);
     const dirs = containerCgroupDirs(this.cgroups, this.settings.cgroupParent, id).map((c) => c.dir);
-    return this.runtime.enterArgv(st, dirs, cmd, opts);
-  }
-
-  /** Runs a command inside and captures its output (for waits and checks). */
-  async execCapture(id: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-    const { file, args } = await this.enterArgv(id, cmd);
-    return this.sys.run(file, args, { reject: false, stdio: ['ignore', 'pipe', 'pipe'] });
+    const { file, args } = enterArgv(st, dirs, cmd, opts);
+    if (!opts.capture) return { id, exitCode: await runPassthrough(file, args) };
+    const r = await this.sys.run(file, args, { reject: false, stdio: ['ignore', 'pipe', 'pipe'] });
+    return { id, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
   }
 }

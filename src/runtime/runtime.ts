@@ -4,8 +4,9 @@ import type { ContainerConfig } from '../core/config.js';
 import type { RuntimeState } from '../core/types.js';
 import type { Layout } from '../core/settings.js';
 import type { Runner } from '../sys/exec.js';
-import { processRunning, readText, readTextSync, sleep } from '../sys/fs.js';
-import { helperPath, runHelperJson } from '../sys/helpers.js';
+import { processRunning, readTextSync, sleep } from '../sys/fs.js';
+import { readLiveState } from './enter.js';
+import { runHelperJson } from '../sys/helpers.js';
 
 /** SIGRTMIN+3 as glibc numbers it (kernel SIGRTMIN 32 + 2 reserved + 3): systemd's "halt". */
 export const SIG_SYSTEMD_HALT = 37;
@@ -27,16 +28,7 @@ export class Runtime {
 
   /** The monitor's state, if it is really alive (pid and start time both match). */
   async state(id: string): Promise<{ state?: RuntimeState; stale: boolean }> {
-    const text = await readText(this.layout.stateFile(id));
-    if (text === undefined) return { stale: false };
-    let st: RuntimeState;
-    try {
-      st = JSON.parse(text) as RuntimeState;
-    } catch {
-      return { stale: true };
-    }
-    const alive = processRunning(st.monitor_pid, st.monitor_starttime);
-    return alive ? { state: st, stale: false } : { stale: true };
+    return readLiveState(this.layout.stateFile(id));
   }
 
   async spawn(cfg: ContainerConfig, image: string, cgroupArgs: string[]): Promise<SpawnResult> {
@@ -91,20 +83,5 @@ export class Runtime {
       if (Date.now() >= deadline) return false;
       await sleep(50);
     }
-  }
-
-  /** argv for helpers/vps-enter: join a running container and run a command. */
-  enterArgv(st: RuntimeState, cgroupDirs: string[], cmd: string[], opts: { cwd?: string; env?: string[] } = {}): { file: string; args: string[] } {
-    return {
-      file: helperPath('vps-enter'),
-      args: [
-        '--pid', String(st.init_pid),
-        ...cgroupDirs.flatMap((d) => ['--cgroup', d]),
-        ...(opts.cwd ? ['--cwd', opts.cwd] : []),
-        ...(opts.env ?? []).flatMap((e) => ['--env', e]),
-        '--',
-        ...cmd,
-      ],
-    };
   }
 }

@@ -1,0 +1,25 @@
+import { ID_RE } from './ids.js';
+import { loadSettings, Layout } from './settings.js';
+import { containerCgroupDirs, detectCgroups } from '../limits/cgroups.js';
+import { enterArgv, readLiveState } from '../runtime/enter.js';
+import { runPassthrough } from '../sys/passthrough.js';
+
+/**
+ * `vpsctl exec ID -- CMD...` without loading oclif or building the Host: the same state and
+ * the same vps-enter argv as Host.exec, with lighter imports. Returns undefined whenever
+ * anything is not plainly right (bad id, no such container, not running): the full command
+ * then runs and reports the error properly.
+ */
+export async function quickExec(id: string, cmd: string[]): Promise<number | undefined> {
+  if (!ID_RE.test(id)) return undefined;
+  try {
+    const layout = new Layout(loadSettings());
+    const { state } = readLiveState(layout.stateFile(id));
+    if (!state || state.id !== id) return undefined;
+    const dirs = containerCgroupDirs(detectCgroups(), layout.s.cgroupParent, id).map((c) => c.dir);
+    const { file, args } = enterArgv(state, dirs, cmd);
+    return await runPassthrough(file, args);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import type { RuntimeState } from '../core/types.js';
+import { helperPath } from '../sys/helpers.js';
+import { processRunning } from '../sys/proc.js';
+
+// Kept light (no execa, yaml or crypto): `vpsctl exec`'s fast path loads this on every call.
+
+/** The monitor's state, if that very monitor is alive (pid and start time both match). */
+export function readLiveState(stateFile: string): { state?: RuntimeState; stale: boolean } {
+  let text: string;
+  try {
+    text = readFileSync(stateFile, 'utf8');
+  } catch {
+    return { stale: false };
+  }
+  let st: RuntimeState;
+  try {
+    st = JSON.parse(text) as RuntimeState;
+  } catch {
+    return { stale: true };
+  }
+  return processRunning(st.monitor_pid, st.monitor_starttime) ? { state: st, stale: false } : { stale: true };
+}
+
+/** argv for helpers/vps-enter: join a running container and run a command. */
+export function enterArgv(st: RuntimeState, cgroupDirs: string[], cmd: string[], opts: { cwd?: string; env?: string[] } = {}): { file: string; args: string[] } {
+  return {
+    file: helperPath('vps-enter'),
+    args: [
+      '--pid', String(st.init_pid),
+      ...cgroupDirs.flatMap((d) => ['--cgroup', d]),
+      ...(opts.cwd ? ['--cwd', opts.cwd] : []),
+      ...(opts.env ?? []).flatMap((e) => ['--env', e]),
+      '--',
+      ...cmd,
+    ],
+  };
+}
