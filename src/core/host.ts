@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { ExecaRunner, type Runner } from '../sys/exec.js';
+import { ExecaRunner, unmountUnder, type Runner } from '../sys/exec.js';
 import { exists, readText, sleep, writeFileAtomic } from '../sys/fs.js';
 import { PACKAGE_ROOT } from '../sys/helpers.js';
 import { withLock } from '../sys/lock.js';
@@ -359,17 +359,7 @@ export class Host {
    */
   async reconcile(id: string): Promise<string[]> {
     const fixed: string[] = [];
-    const run = this.layout.runDir(id);
-    const mi = (await readText('/proc/self/mountinfo')) ?? '';
-    const mounts = mi
-      .split('\n')
-      .map((l) => l.split(' ')[4])
-      .filter((m): m is string => !!m && (m === run || m.startsWith(`${run}/`)))
-      .sort((a, b) => b.length - a.length);
-    for (const m of mounts) {
-      await this.sys.run('umount', ['-l', '--', m], { reject: false });
-      fixed.push(`unmounted ${m}`);
-    }
+    for (const m of await unmountUnder(this.sys, this.layout.runDir(id))) fixed.push(`unmounted ${m}`);
     const img = this.layout.image(id);
     for (let i = 0; i < 20; i++) {
       const loops = await this.images.loopDevices(img);

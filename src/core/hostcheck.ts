@@ -1,6 +1,5 @@
-import { existsSync, accessSync, constants as C } from 'node:fs';
-import * as path from 'node:path';
-import { readTextSync } from '../sys/proc.js';
+import { existsSync } from 'node:fs';
+import { readTextSync, which } from '../sys/proc.js';
 import { helperPath } from '../sys/helpers.js';
 import type { CgroupLayout } from '../limits/cgroups.js';
 
@@ -17,21 +16,6 @@ export interface HostCheckResult {
   ok: boolean;
   cgroup_mode: string;
   checks: Check[];
-}
-
-const PATHS = (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin']);
-
-export function which(tool: string): string | undefined {
-  for (const dir of PATHS) {
-    const p = path.join(dir, tool);
-    try {
-      accessSync(p, C.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
 }
 
 function kernelAtLeast(release: string, major: number, minor: number): boolean {

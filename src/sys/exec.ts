@@ -1,5 +1,6 @@
 import type { Options as ExecaOptions } from 'execa';
 import { ExitCode, VpsError } from '../core/errors.js';
+import { mountsUnder } from './proc.js';
 
 /** A failed external program: the command, its exit code or signal, and the tail of stderr. */
 export class ExecError extends VpsError {
@@ -105,4 +106,11 @@ export class ExecaRunner implements Runner {
     }
     return { exitCode, stdout, stderr, signal };
   }
+}
+
+/** Lazily unmounts everything at or below `dir` (leftovers of a killed build or create); returns what it unmounted. */
+export async function unmountUnder(run: Runner, dir: string): Promise<string[]> {
+  const mounts = mountsUnder(dir);
+  for (const m of mounts) await run.run('umount', ['-l', '--', m], { reject: false });
+  return mounts;
 }

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as C, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 
 // Kept free of heavy imports: `vpsctl exec`'s fast path loads this on every call.
 
@@ -44,3 +45,28 @@ export function procStartTime(pid: number): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
+
+const SEARCH = (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin']);
+
+/** Where an executable is on PATH (plus the sbin dirs sudo and cron may leave out), if anywhere. */
+export function which(tool: string): string | undefined {
+  for (const dir of SEARCH) {
+    const p = path.join(dir, tool);
+    try {
+      accessSync(p, C.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+/** Mount points at `dir` or below it in our mount namespace, deepest first (the order to unmount). */
+export function mountsUnder(dir: string): string[] {
+  return (readTextSync('/proc/self/mountinfo') ?? '')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m): m is string => !!m && (m === dir || m.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+}

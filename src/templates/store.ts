@@ -6,7 +6,8 @@ import { ExitCode, VpsError, hostNotReady, notFound } from '../core/errors.js';
 import { validateTemplateName } from '../core/ids.js';
 import type { Layout } from '../core/settings.js';
 import type { Progress } from '../core/types.js';
-import type { Runner } from '../sys/exec.js';
+import { unmountUnder, type Runner } from '../sys/exec.js';
+import { which } from '../sys/proc.js';
 import { exists, readText, removeInside, resolveInside, writeFileAtomic, writeInside } from '../sys/fs.js';
 import type { ImageStore } from '../storage/image.js';
 import { hostDebianMirror, loadRecipe, type Recipe } from './recipe.js';
@@ -103,6 +104,7 @@ export class TemplateStore {
     }
     await this.requireTools(['debootstrap', 'mkfs.ext4', 'e2fsck']);
     await fsp.mkdir(this.layout.templatesDir(), { recursive: true, mode: 0o700 });
+    await this.cleanupStale(name);
     const work = path.join(this.layout.templatesDir(), `.build-${name}-${randomBytes(4).toString('hex')}`);
     const rootfs = path.join(work, 'rootfs');
     const tmpImg = path.join(work, `${name}.img`);
@@ -198,20 +200,19 @@ export class TemplateStore {
 
   /** Unmounts whatever debootstrap left mounted in the work dir, then removes it (never crossing a mount). */
   private async cleanupWork(work: string): Promise<void> {
-    const mi = (await readText('/proc/self/mountinfo')) ?? '';
-    const mounts = mi
-      .split('\n')
-      .map((l) => l.split(' ')[4])
-      .filter((m): m is string => !!m && m.startsWith(`${work}/`))
-      .sort((a, b) => b.length - a.length);
-    for (const m of mounts) await this.run.run('umount', ['-l', '--', m], { reject: false });
+    await unmountUnder(this.run, work);
     await this.run.run('rm', ['-rf', '--one-file-system', '--', work], { reject: false });
+  }
+
+  /** Build trees of this template left by a build that was killed (we hold its lock: none is live). */
+  private async cleanupStale(name: string): Promise<void> {
+    const names = await fsp.readdir(this.layout.templatesDir()).catch(() => [] as string[]);
+    for (const n of names.filter((x) => x.startsWith(`.build-${name}-`))) await this.cleanupWork(path.join(this.layout.templatesDir(), n));
   }
 
   private async requireTools(tools: string[]): Promise<void> {
     for (const t of tools) {
-      const r = await this.run.run('sh', ['-c', 'command -v "$1"', 'sh', t], { reject: false });
-      if (r.exitCode !== 0) {
+      if (!which(t)) {
         const pkg = t === 'debootstrap' ? 'debootstrap' : 'e2fsprogs';
         throw hostNotReady(`${t} is not installed`, `apt-get install ${pkg}`);
       }

@@ -1,7 +1,8 @@
 /** host check / host info and the template cache, on this real host. */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { execa } from 'execa';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { json, makeEnv, ok, vpsctl } from './harness.js';
+import { json, makeEnv, mountsMentioning, ok, vpsctl } from './harness.js';
 
 const e = makeEnv();
 
@@ -63,6 +64,18 @@ describe('templates', () => {
     expect(r.stderr).toMatch(/debootstrap failed/);
     expect(r.stderr).toMatch(/hint: check the mirror/);
     expect(statSync(img).mtimeMs).toBe(before);
+    expect(readdirSync(tdir).sort()).toEqual(['debian-12.img', 'debian-12.yaml']);
+  });
+
+  it('the next build clears a build tree left by a killed build, mounts and all', async () => {
+    const tdir = path.join(e.root, 'pool', 'templates');
+    const stale = path.join(tdir, '.build-debian-12-killed', 'rootfs', 'proc');
+    mkdirSync(stale, { recursive: true });
+    await execa('mount', ['-t', 'proc', 'proc', stale]); // what debootstrap leaves when killed
+    expect(mountsMentioning(stale).length).toBeGreaterThan(0);
+    const r = await vpsctl(e, ['template', 'build', 'debian-12', '--force', '--mirror', 'http://127.0.0.1:9/debian']);
+    expect(r.exitCode).toBe(1);
+    expect(mountsMentioning(path.join(tdir, '.build-'))).toEqual([]);
     expect(readdirSync(tdir).sort()).toEqual(['debian-12.img', 'debian-12.yaml']);
   });
 
