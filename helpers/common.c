@@ -316,32 +316,53 @@ void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* A directory stream on its own fd for dfd (dfd stays open). NULL with errno set. */
+static DIR *opendir_at(int dfd)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
+
+/* The name of the next subdirectory in d (never . or ..), or NULL at the end. */
+static const char *next_subdir(DIR *d)
+{
+	struct dirent *de;
+
+	while ((de = readdir(d)))
+		if (de->d_type == DT_DIR && strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			return de->d_name;
+	return NULL;
+}
+
 /* rmdir every directory below dfd, depth-first. 0 or the first -errno. */
 int rmdir_children(int dfd)
 {
-	int dir_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
+	cleanup_dir DIR *d = opendir_at(dfd);
+	const char *name;
 	int ret = 0;
 
-	if (dir_fd < 0)
+	if (!d)
 		return -errno;
-	cleanup_dir DIR *d = fdopendir(dir_fd);
-	if (!d) {
-		close(dir_fd);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
-		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
+	while ((name = next_subdir(d))) {
 		cleanup_fd int c =
-			openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (c >= 0) {
 			int r = rmdir_children(c);
 			if (r < 0 && !ret)
 				ret = r;
 		}
-		if (unlinkat(dfd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT && !ret)
+		if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !ret)
 			ret = -errno;
 	}
 	return ret;
@@ -351,24 +372,16 @@ int rmdir_children(int dfd)
 bool cgroup_has_tasks(int dfd)
 {
 	char procs[64];
-	struct dirent *de;
-	int dir_fd;
+	const char *name;
 
 	if (read_file_at(dfd, "cgroup.procs", procs, sizeof(procs)) != 0)
 		return true; /* tasks, or unreadable: assume busy */
-	dir_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	cleanup_dir DIR *d = dir_fd < 0 ? NULL : fdopendir(dir_fd);
-	if (!d) {
-		if (dir_fd >= 0)
-			close(dir_fd);
+	cleanup_dir DIR *d = opendir_at(dfd);
+	if (!d)
 		return true;
-	}
-	while ((de = readdir(d))) {
-		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
+	while ((name = next_subdir(d))) {
 		cleanup_fd int c =
-			openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (c >= 0 && cgroup_has_tasks(c))
 			return true;
 	}
