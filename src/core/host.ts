@@ -21,6 +21,8 @@ import { Layout, loadSettings, type HostSettings } from './settings.js';
 import { silentProgress, type ContainerState, type Progress, type RuntimeState } from './types.js';
 import { formatSize } from './units.js';
 
+export type { BuildResult, TemplateInfo } from '../templates/store.js';
+
 export interface HostOptions {
   /** Runs external programs; tests pass a recording fake. */
   sys?: Runner;

@@ -5,7 +5,7 @@
  * hard-linked into each root.
  */
 import { execa } from 'execa';
-import { existsSync, linkSync, copyFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, linkSync, copyFileSync, lstatSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -150,20 +150,21 @@ export function processesMentioning(needle: string): string[] {
   return out;
 }
 
-/** A listing of every file under a root with size and mode, to prove nothing changed. */
-export function treeListing(dir: string): string[] {
+/** Every path under a root, with each file's size: equal listings prove nothing changed on disk. */
+export function listingOf(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string): void => {
-    let entries: import('node:fs').Dirent[] = [];
+    let names: string[] = [];
     try {
-      entries = readdirSync(d, { withFileTypes: true });
+      names = readdirSync(d);
     } catch {
       return;
     }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      out.push(p);
-      if (e.isDirectory()) walk(p);
+    for (const n of names) {
+      const p = path.join(d, n);
+      const st = lstatSync(p);
+      out.push(`${p} ${st.isFile() ? st.size : ''}`);
+      if (st.isDirectory()) walk(p);
     }
   };
   walk(dir);

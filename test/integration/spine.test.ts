@@ -3,10 +3,10 @@
  * PID 1 on their own loop-mounted ext4 image, exec, stop, poweroff, destroy.
  */
 import { execa } from 'execa';
-import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { cgroupsLeft, inside, json, loopsUnder, makeEnv, mountsMentioning, newId, ok, until, vpsctl, type Env } from './harness.js';
+import { cgroupsLeft, inside, json, listingOf, loopsUnder, makeEnv, mountsMentioning, newId, ok, until, vpsctl, type Env } from './harness.js';
 
 
 interface Status {
@@ -275,23 +275,3 @@ describe('bad input', () => {
     await ok(e, ['destroy', id]);
   });
 });
-
-function listingOf(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    let names: string[] = [];
-    try {
-      names = readdirSync(d);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const p = path.join(d, n);
-      const st = lstatSync(p);
-      out.push(`${p} ${st.isFile() ? st.size : ''}`);
-      if (st.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.sort();
-}

@@ -4,7 +4,7 @@ import { realHost } from '../../cli/host.js';
 import { details } from '../../cli/render.js';
 import { validateTemplateName } from '../../core/ids.js';
 import { invalid } from '../../core/errors.js';
-import type { BuildResult } from '../../templates/store.js';
+import type { BuildResult } from '../../core/host.js';
 import { formatSize } from '../../core/units.js';
 
 export default class TemplateBuild extends VpsCommand<BuildResult> {

@@ -1,7 +1,7 @@
 import { VpsCommand } from '../../cli/base.js';
 import { realHost } from '../../cli/host.js';
 import { table } from '../../cli/render.js';
-import type { TemplateInfo } from '../../templates/store.js';
+import type { TemplateInfo } from '../../core/host.js';
 import { formatSize } from '../../core/units.js';
 
 export default class TemplateList extends VpsCommand<TemplateInfo[]> {
