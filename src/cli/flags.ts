@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { invalid } from '../core/errors.js';
 import { WAIVABLE_FEATURES } from '../core/host.js';
-import { validateId, validateTemplateName } from '../core/ids.js';
+import { validateId, validateSnapshotName, validateTemplateName } from '../core/ids.js';
 import { parseDuration, parseSize } from '../core/units.js';
 
 /** A container id argument, validated before anything else happens. */
@@ -42,3 +42,11 @@ export const startFlags = {
     helpValue: 'FEATURE',
   }),
 };
+
+/** A snapshot name argument, validated before anything else happens. */
+export const snapshotArg = Args.string({
+  name: 'name',
+  description: 'snapshot name (see `vpsctl snapshot list ID`)',
+  required: true,
+  parse: async (s) => validateSnapshotName(s),
+});

@@ -1,7 +1,8 @@
 import { parse as parseYaml, stringify } from 'yaml';
 import { VpsError, ExitCode, failed } from './errors.js';
 import { validateHostname, validateId, validateTemplateName } from './ids.js';
-import { formatSize, parseSize } from './units.js';
+import { validateCron } from './cron.js';
+import { formatSize, parseDuration, parseSize } from './units.js';
 
 /** A container's declared configuration: `<root>/containers/<id>/config.yaml`. */
 export interface ContainerConfig {
@@ -22,6 +23,15 @@ export interface ContainerConfig {
   idmap?: IdMap;
   /** The image's ids were shifted into the range once at create (`--shift-ids`), so no idmapped mount. */
   shifted?: boolean;
+  /** Scheduled snapshots (`vpsctl snapshot schedule`): when, and how long they are kept. */
+  snapshots?: SnapshotPolicy;
+}
+
+export interface SnapshotPolicy {
+  /** A cron schedule (`@daily`, `30 2 * * *`). */
+  schedule?: string;
+  /** Expiry given to scheduled snapshots (`7d`); never applied to manual ones. */
+  expiry?: string;
 }
 
 export interface IdMap {
@@ -32,7 +42,7 @@ export interface IdMap {
   count: number;
 }
 
-const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted']);
+const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots']);
 
 export function renderConfig(c: ContainerConfig): string {
   const doc = {
@@ -46,6 +56,7 @@ export function renderConfig(c: ContainerConfig): string {
     privileged: c.privileged,
     ...(c.idmap ? { idmap: c.idmap } : {}),
     ...(c.shifted ? { shifted: true } : {}),
+    ...(c.snapshots && (c.snapshots.schedule || c.snapshots.expiry) ? { snapshots: c.snapshots } : {}),
   };
   return `# vpsctl container ${c.id}: declared configuration (edit with \`vpsctl set\`)\n${stringify(doc)}`;
 }
@@ -109,9 +120,22 @@ function parseConfigText(text: string, file: string, expectId: string): Containe
   }
   if (!privileged && !idmap) throw invalid(`${file}: an unprivileged container needs an idmap`, 'recreate it, or set privileged: true if you know it is not a security boundary');
   if (d.shifted !== undefined && typeof d.shifted !== 'boolean') throw invalid(`${file}: shifted must be true or false`);
+  let snapshots: SnapshotPolicy | undefined;
+  if (d.snapshots !== undefined && d.snapshots !== null) {
+    const p = d.snapshots as Record<string, unknown>;
+    if (typeof p !== 'object' || Array.isArray(p)) throw invalid(`${file}: snapshots must be a mapping`);
+    for (const k of Object.keys(p)) if (k !== 'schedule' && k !== 'expiry') throw invalid(`${file}: unknown key snapshots.${k}`);
+    snapshots = {};
+    if (p.schedule !== undefined) snapshots.schedule = validateCron(String(p.schedule));
+    if (p.expiry !== undefined) {
+      parseDuration(String(p.expiry), `${file}: snapshots.expiry`);
+      snapshots.expiry = String(p.expiry);
+    }
+  }
   return {
     id,
     privileged,
+    ...(snapshots ? { snapshots } : {}),
     ...(idmap ? { idmap } : {}),
     ...(d.shifted ? { shifted: true } : {}),
     template: validateTemplateName(str('template')),

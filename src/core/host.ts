@@ -1,10 +1,17 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ExecaRunner, unmountUnder, type Runner } from '../sys/exec.js';
-import { exists, readText, sleep, writeFileAtomic } from '../sys/fs.js';
+import { exists, readText, removeInside, resolveInside, sleep, writeFileAtomic } from '../sys/fs.js';
+import { mountsOfDevice, pidAlive } from '../sys/proc.js';
+import { cronFile } from './cron.js';
+import { Snapshots } from './snapshots.js';
+import { Disks } from './disk.js';
 import { PACKAGE_ROOT } from '../sys/helpers.js';
 import { withLock } from '../sys/lock.js';
 import { ImageStore } from '../storage/image.js';
+import { Pool, type PoolInfo, type PoolInitOptions } from '../storage/pool.js';
+import { SnapHelper, type CloneResult, type FrozenCloneResult } from '../storage/vpssnap.js';
+import { SnapshotFiles } from '../storage/snapstore.js';
 import { Runtime } from '../runtime/runtime.js';
 import { enterArgv } from '../runtime/enter.js';
 import { runPassthrough } from '../sys/passthrough.js';
@@ -39,6 +46,36 @@ export interface CreateOptions {
   privileged?: boolean;
   /** Shift the image's ids into the container's range once, for kernels without idmapped mounts. */
   shiftIds?: boolean;
+}
+
+/** How `provision` makes a container (see there). */
+export interface ProvisionSpec {
+  /** For the `.partial` marker: what was making it. */
+  what: string;
+  hostname: string;
+  privileged: boolean;
+  /** Shift the image's plain ids into the new range (create --shift-ids). */
+  shiftIds?: boolean;
+  /** The image's ids are already shifted into this range (clone or import of a shifted container). */
+  shiftedFrom?: IdMap;
+  /** Remove SSH host keys so the copy makes its own at first boot (clone, import). */
+  freshHostKeys?: boolean;
+  /** How many progress steps `fill` reports (two more follow). */
+  steps: number;
+  /** Writes the new image to the given path. */
+  fill: (tmpImg: string) => Promise<void>;
+  base: Pick<ContainerConfig, 'template' | 'disk' | 'os' | 'init' | 'snapshots'>;
+  /** Runs once the image is in place, before the config makes the container exist. */
+  after?: (cfg: ContainerConfig) => Promise<void>;
+}
+
+/** SSH host keys of a copied container: removed, so that its first boot makes its own. */
+async function removeHostKeys(root: string): Promise<void> {
+  const dir = await resolveInside(root, 'etc/ssh').catch(() => undefined);
+  if (!dir) return;
+  for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
+    if (/^ssh_host_[a-z0-9]+_key(\.pub)?$/.test(f)) await removeInside(root, `etc/ssh/${f}`);
+  }
 }
 
 export type ContainerMode = 'unprivileged' | 'privileged';
@@ -122,6 +159,8 @@ export class Host {
   readonly runtime: Runtime;
   readonly templates: TemplateStore;
   readonly idmaps: IdAllocator;
+  readonly pool: Pool;
+  readonly snap: SnapHelper;
   private cgroupLayout?: CgroupLayout;
   progress: Progress;
 
@@ -133,7 +172,19 @@ export class Host {
     this.images = new ImageStore(this.sys);
     this.runtime = new Runtime(this.layout, this.sys);
     this.idmaps = new IdAllocator(this.layout.idmapDir(), this.settings);
+    this.pool = new Pool(this.layout, this.sys);
+    this.snap = new SnapHelper(this.sys);
     this.templates = new TemplateStore(this.layout, this.sys, this.images, recipesDir(PACKAGE_ROOT), this.settings.mirror, this.settings.cacheDir);
+  }
+
+  /** Snapshots: create, list, restore, delete, prune, mount, schedule. */
+  get snapshots(): Snapshots {
+    return new Snapshots(this);
+  }
+
+  /** Whole-disk work: clone, resize, compact, export, import. */
+  get disks(): Disks {
+    return new Disks(this);
   }
 
   get cgroups(): CgroupLayout {
@@ -141,18 +192,97 @@ export class Host {
     return this.cgroupLayout;
   }
 
-  private lock<T>(id: string, what: string, fn: () => Promise<T>): Promise<T> {
-    return withLock(this.layout.lockFile(id), what, id, fn);
+  /**
+   * Runs `fn` holding the container's lock. First puts right what a killed snapshot can leave:
+   * a filesystem still frozen (both vps-snap and its guardian SIGKILLed).
+   */
+  lock<T>(id: string, what: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(this.layout.lockFile(id), what, id, async () => {
+      await this.recoverFreeze(id);
+      return fn();
+    });
+  }
+
+  private async recoverFreeze(id: string): Promise<void> {
+    const marker = this.layout.frozenMarker(id);
+    const text = await readText(marker);
+    if (text === undefined) return;
+    let m: { pid?: number; guardian?: number; mount?: string; loop?: string } = {};
+    try {
+      m = JSON.parse(text) as typeof m;
+    } catch {
+      /* a marker cut short: thaw through the running state below */
+    }
+    // a snapshot whose vpsctl was killed may still be finishing: give it its time
+    for (let i = 0; i < 600 && [m.pid, m.guardian].some((p) => p && pidAlive(p)); i++) await sleep(100);
+    const { state } = await this.runtime.state(id);
+    const mount = state ? this.monitorView(id, state) : m.mount;
+    if (mount && (state || (m.loop && (await exists(m.loop))))) {
+      const thawed = await this.snap.thaw(mount, state?.loop ?? m.loop, marker).catch(() => false);
+      if (thawed) this.progress.warn(`container ${id}'s filesystem was left frozen by a killed snapshot; thawed it`);
+    }
+    await fsp.rm(marker, { force: true });
+  }
+
+  /** The container's root filesystem as its monitor mounted it (the host-side view). */
+  monitorView(id: string, state: RuntimeState): string {
+    return `/proc/${state.monitor_pid}/root${this.layout.rootfs(id)}`;
+  }
+
+  /**
+   * Copies a container's image to `dst` (which must not exist): a running container's
+   * filesystem is frozen for the copy (consistent), a stopped one is copied as it is.
+   * A reflink where the pool can share extents, else a sparse copy.
+   */
+  async copyImage(id: string, dst: string, state: RuntimeState | undefined, onProgress?: (done: number, total: number) => void): Promise<CloneResult & Partial<FrozenCloneResult>> {
+    const img = this.layout.image(id);
+    if (!state) return this.snap.clone(img, dst, onProgress);
+    const allocated = ((await fsp.stat(img)).blocks ?? 0) * 512;
+    // a copy at a slow 20 MB/s must finish inside the freeze; a reflink takes milliseconds
+    const maxFrozenMs = (await this.pool.canReflink()) ? 30_000 : 60_000 + allocated / 20_000;
+    return this.snap.frozenClone({ mount: this.monitorView(id, state), loop: state.loop, src: img, dst, marker: this.layout.frozenMarker(id), maxFrozenMs }, onProgress);
+  }
+
+  /** A progress reporter for a copy: a line every two seconds. */
+  copyProgress(what: string): (done: number, total: number) => void {
+    let last = Date.now();
+    return (done, total) => {
+      if (Date.now() - last < 2000) return;
+      last = Date.now();
+      this.progress.info(`  ${what}: ${formatSize(done)} of ${formatSize(total)}`);
+    };
   }
 
   // ---- templates ---------------------------------------------------------------------------
 
-  buildTemplate(name: string, opts: BuildOptions = {}): Promise<BuildResult> {
+  async buildTemplate(name: string, opts: BuildOptions = {}): Promise<BuildResult> {
+    await this.pool.ensure();
     return withLock(this.layout.templateLockFile(validateTemplateName(name)), 'template build', `template ${name}`, () => this.templates.build(name, opts, this.progress));
   }
 
-  listTemplates(): Promise<TemplateInfo[]> {
+  async listTemplates(): Promise<TemplateInfo[]> {
+    await this.pool.ensure();
     return this.templates.list();
+  }
+
+  // ---- the pool ------------------------------------------------------------------------------
+
+  /**
+   * `pool init`: with every container stopped and locked (their images move), and nothing in
+   * the pool attached to a loop device (a mounted snapshot).
+   */
+  initPool(opts: PoolInitOptions): Promise<PoolInfo> {
+    return withLock(this.layout.poolLockFile(), 'pool init', 'pool', async () => {
+      const ids = await this.ids();
+      const running: string[] = [];
+      for (const id of ids) if ((await this.runtime.state(id)).state) running.push(id);
+      if (running.length) throw wrongState(`containers are running: ${running.join(', ')}`, 'stop them first: pool init moves their images');
+      const loops = await this.sys.run('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'], { reject: false });
+      const inPool = loops.stdout.split('\n').map((l) => l.trim()).filter((f) => f.startsWith(`${this.settings.pool}/`));
+      if (inPool.length) throw wrongState(`files in the pool are attached to loop devices: ${inPool.join(', ')}`, 'unmount mounted snapshots first (vpsctl snapshot umount ID NAME)');
+      const hold = (i: number): Promise<PoolInfo> => (i < ids.length ? this.lock(ids[i], 'pool init', () => hold(i + 1)) : this.pool.init(opts, this.progress));
+      return hold(0);
+    });
   }
 
   // ---- containers --------------------------------------------------------------------------
@@ -178,76 +308,101 @@ export class Host {
   async create(id: string, opts: CreateOptions): Promise<ContainerStatus> {
     validateId(id);
     const hostname = validateHostname(opts.hostname ?? id);
+    await this.pool.ensure();
     const tpl = await this.templates.get(opts.template);
     const disk = opts.disk ?? 10 * 1024 ** 3;
     if (!Number.isSafeInteger(disk) || disk <= 0) throw invalid(`disk size must be positive`);
     if (disk < tpl.size) {
       throw invalid(`disk ${formatSize(disk)} is smaller than template ${tpl.name} (${formatSize(tpl.size)})`, `use --disk ${formatSize(Math.ceil(tpl.size / 1024 ** 3) * 1024 ** 3)} or more`);
     }
-    return this.lock(id, 'create', async () => {
-      const dir = this.layout.containerDir(id);
-      if (await exists(dir)) {
-        throw new VpsError(ExitCode.WRONG_STATE, `container ${id} already exists`, { hint: `pick another id, or remove it with: vpsctl destroy ${id}` });
+    return this.lock(id, 'create', () =>
+      this.provision(id, {
+        what: `create from ${tpl.name}`,
+        hostname,
+        privileged: !!opts.privileged,
+        shiftIds: opts.shiftIds,
+        steps: 2,
+        fill: async (tmpImg) => {
+          this.progress.step(1, 4, `cloning template ${tpl.name}`);
+          await this.snap.clone(this.layout.templateImage(tpl.name), tmpImg, this.copyProgress(`template ${tpl.name}`));
+          this.progress.step(2, 4, `growing the disk to ${formatSize(disk)}`);
+          await this.images.grow(tmpImg, disk);
+        },
+        base: { template: tpl.name, disk, os: { family: tpl.os, version: tpl.version, arch: tpl.arch }, init: '/sbin/init' },
+      }),
+    );
+  }
+
+  /**
+   * Makes a container around an image that `fill` writes to a temporary path: the one path of
+   * create, clone and import. It gets its own id range (unless privileged), its hostname and a
+   * fresh machine-id (and fresh SSH host keys at first boot when `freshHostKeys`), and its
+   * config. Nothing is half-made: a failure removes all of it, a crash leaves a `.partial`
+   * marker that `destroy` understands. The caller holds the container's lock.
+   */
+  async provision(id: string, spec: ProvisionSpec): Promise<ContainerStatus> {
+    await this.pool.ensure();
+    const dir = this.layout.containerDir(id);
+    if (await exists(dir)) {
+      throw new VpsError(ExitCode.WRONG_STATE, `container ${id} already exists`, { hint: `pick another id, or remove it with: vpsctl destroy ${id}` });
+    }
+    await this.pool.prepare();
+    await fsp.mkdir(this.layout.containersDir(), { recursive: true, mode: 0o700 });
+    await fsp.mkdir(dir, { mode: 0o700 });
+    // a half-made container is marked, so that a crash mid-create is recognisable and destroyable
+    await fsp.writeFile(path.join(dir, '.partial'), `${spec.what} by pid ${process.pid}\n`, { mode: 0o600 });
+    const img = this.layout.image(id);
+    const tmpImg = `${img}.partial`;
+    const mnt = path.join(this.layout.runDir(id), 'create-mnt');
+    const total = spec.steps + 2;
+    let mounted = false;
+    try {
+      let idmap: IdMap | undefined;
+      if (spec.privileged) {
+        this.progress.warn(`container ${id} is privileged: its root is the host's root, so it is not a security boundary; never give it to an untrusted tenant`);
+      } else {
+        idmap = await this.idmaps.allocate(id);
       }
-      await fsp.mkdir(this.layout.containersDir(), { recursive: true, mode: 0o700 });
-      await fsp.mkdir(this.layout.imagesDir(), { recursive: true, mode: 0o700 });
-      await fsp.mkdir(dir, { mode: 0o700 });
-      // a half-made container is marked, so that a crash mid-create is recognisable and destroyable
-      await fsp.writeFile(path.join(dir, '.partial'), `create from ${tpl.name} by pid ${process.pid}\n`, { mode: 0o600 });
-      const img = this.layout.image(id);
-      const tmpImg = `${img}.partial`;
-      const mnt = path.join(this.layout.runDir(id), 'create-mnt');
-      let mounted = false;
-      try {
-        let idmap: IdMap | undefined;
-        if (opts.privileged) {
-          this.progress.warn(`container ${id} is privileged: its root is the host's root, so it is not a security boundary; never give it to an untrusted tenant`);
-        } else {
-          idmap = await this.idmaps.allocate(id);
-        }
-        this.progress.step(1, 4, `cloning template ${tpl.name}`);
-        await this.images.clone(this.layout.templateImage(tpl.name), tmpImg);
-        this.progress.step(2, 4, `growing the disk to ${formatSize(disk)}`);
-        await this.images.grow(tmpImg, disk);
-        this.progress.step(3, 4, 'writing hostname and machine-id');
-        await fsp.mkdir(this.layout.runDir(id), { recursive: true, mode: 0o700 });
-        await this.images.mount(tmpImg, mnt);
-        mounted = true;
-        await applyPersonality(mnt, { hostname });
-        if (opts.shiftIds && idmap) {
-          this.progress.info(`shifting the image's ids into ${idmap.uid}-${idmap.uid + idmap.count - 1}`);
-          await shiftIds(mnt, idmap);
-        }
-        await this.images.umount(mnt);
-        mounted = false;
-        this.progress.step(4, 4, 'recording the configuration');
-        const cfg: ContainerConfig = {
-          id,
-          template: tpl.name,
-          hostname,
-          disk,
-          created: new Date().toISOString(),
-          os: { family: tpl.os, version: tpl.version, arch: tpl.arch },
-          init: '/sbin/init',
-          privileged: !!opts.privileged,
-          ...(idmap ? { idmap } : {}),
-          ...(opts.shiftIds && idmap ? { shifted: true } : {}),
-        };
-        await fsp.rename(tmpImg, img);
-        await writeFileAtomic(this.layout.configFile(id), renderConfig(cfg), 0o600);
-        await fsp.rm(path.join(dir, '.partial'));
-        await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
-        return this.statusOf(cfg);
-      } catch (e) {
-        if (mounted) await this.sys.run('umount', ['-l', '--', mnt], { reject: false });
-        await fsp.rm(tmpImg, { force: true });
-        await fsp.rm(img, { force: true });
-        await fsp.rm(dir, { recursive: true, force: true });
-        await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
-        await this.idmaps.release(id);
-        throw e;
+      await spec.fill(tmpImg);
+      this.progress.step(spec.steps + 1, total, `writing hostname and machine-id${spec.freshHostKeys ? ', clearing SSH host keys' : ''}`);
+      await fsp.mkdir(this.layout.runDir(id), { recursive: true, mode: 0o700 });
+      await this.images.mount(tmpImg, mnt);
+      mounted = true;
+      await applyPersonality(mnt, { hostname: spec.hostname });
+      if (spec.freshHostKeys) await removeHostKeys(mnt);
+      const shifted = !!idmap && (spec.shiftIds || !!spec.shiftedFrom);
+      if (shifted && idmap) {
+        this.progress.info(`shifting the image's ids into ${idmap.uid}-${idmap.uid + idmap.count - 1}`);
+        await shiftIds(mnt, idmap, spec.shiftedFrom);
       }
-    });
+      await this.images.umount(mnt);
+      mounted = false;
+      this.progress.step(total, total, 'recording the configuration');
+      const cfg: ContainerConfig = {
+        ...spec.base,
+        id,
+        hostname: spec.hostname,
+        created: new Date().toISOString(),
+        privileged: spec.privileged,
+        ...(idmap ? { idmap } : {}),
+        ...(shifted ? { shifted: true } : {}),
+      };
+      await fsp.rename(tmpImg, img);
+      await spec.after?.(cfg);
+      await writeFileAtomic(this.layout.configFile(id), renderConfig(cfg), 0o600);
+      await fsp.rm(path.join(dir, '.partial'));
+      await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
+      return this.statusOf(cfg);
+    } catch (e) {
+      if (mounted) await this.sys.run('umount', ['-l', '--', mnt], { reject: false });
+      await fsp.rm(tmpImg, { force: true });
+      await fsp.rm(img, { force: true });
+      await fsp.rm(this.layout.snapshotsDir(id), { recursive: true, force: true });
+      await fsp.rm(dir, { recursive: true, force: true });
+      await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
+      await this.idmaps.release(id);
+      throw e;
+    }
   }
 
   async start(id: string, opts: StartOptions = {}): Promise<StartResult> {
@@ -260,6 +415,7 @@ export class Host {
       const { state } = await this.runtime.state(id);
       if (state) throw wrongState(`container ${id} is already running (init pid ${state.init_pid})`, `stop it first: vpsctl stop ${id}`);
       await this.reconcile(id);
+      await this.pool.ensure();
       const img = this.layout.image(id);
       if (!(await exists(img))) throw notFound(`the disk image of container ${id} is missing (${img})`, `restore it, or remove the container with: vpsctl destroy ${id}`);
       await this.images.assertPlainImage(img);
@@ -345,14 +501,29 @@ export class Host {
         await this.halt(state, { force: true });
       }
       await this.reconcile(id);
+      await this.pool.ensure();
       // the range goes first: a crash below leaves a destroyable dir, never a leaked range
       await this.idmaps.release(id);
+      await this.snapshotsGone(id);
       await fsp.rm(this.layout.image(id), { force: true });
       await fsp.rm(`${this.layout.image(id)}.partial`, { force: true });
       await fsp.rm(dir, { recursive: true, force: true });
       await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
       return { id, destroyed: true as const };
     });
+  }
+
+  /** Destroy's part for snapshots: unmounts any mounted one, removes them and their schedule. */
+  private async snapshotsGone(id: string): Promise<void> {
+    const files = new SnapshotFiles(this.layout, id);
+    for (const f of await fsp.readdir(files.dir).catch(() => [] as string[])) {
+      if (!f.endsWith('.img')) continue;
+      for (const loop of await this.images.loopDevices(path.join(files.dir, f))) {
+        for (const m of mountsOfDevice(loop)) await this.sys.run('umount', ['--', m], { reject: false });
+      }
+    }
+    await fsp.rm(files.dir, { recursive: true, force: true });
+    await fsp.rm(cronFile(this.settings, id), { force: true });
   }
 
   /**

@@ -42,3 +42,16 @@ export function validateHostname(name: string): string {
   }
   return name;
 }
+
+/** Snapshot names: letters, digits, ".", "_", "-"; no leading dot, no "..", at most 64. */
+export const SNAPSHOT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function validateSnapshotName(name: string): string {
+  if (typeof name !== 'string' || !SNAPSHOT_RE.test(name) || name.includes('..') || /\.(img|yaml|partial)$/.test(name)) {
+    throw invalid(
+      `invalid snapshot name ${JSON.stringify(name)}`,
+      'a snapshot name is 1-64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit, without ".." (e.g. before-upgrade)',
+    );
+  }
+  return name;
+}

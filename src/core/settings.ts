@@ -23,11 +23,13 @@ export interface HostSettings {
   idmapSize: number;
   /** How many ranges the allocator may hand out. */
   idmapRanges: number;
+  /** Where `snapshot schedule` writes its cron entries. */
+  cronDir: string;
   /** Where the settings came from, for `host info`. */
   configFile?: string;
 }
 
-const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges']);
+const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir']);
 
 export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string {
   return env.VPSCTL_CONFIG || '/etc/vpsctl/vpsctl.yaml';
@@ -77,6 +79,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
     : raw.cache_dir
       ? absPath('cache_dir', raw.cache_dir, file)
       : '/var/cache/vpsctl';
+  const cronDir = env.VPSCTL_CRON_DIR
+    ? absPath('VPSCTL_CRON_DIR', env.VPSCTL_CRON_DIR, 'environment')
+    : raw.cron_dir
+      ? absPath('cron_dir', raw.cron_dir, file)
+      : '/etc/cron.d';
   const int = (key: string, env: string | undefined, dflt: number, min: number, max: number): number => {
     const v = env ?? raw[key];
     if (v === undefined) return dflt;
@@ -88,7 +95,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
   const idmapSize = int('idmap_size', env.VPSCTL_IDMAP_SIZE, 65_536, 65_536, 2 ** 24);
   const idmapRanges = int('idmap_ranges', env.VPSCTL_IDMAP_RANGES, Math.floor((2 ** 32 - 1 - idmapBase) / idmapSize), 1, 2 ** 20);
   if (idmapBase + idmapRanges * idmapSize > 2 ** 32 - 1) throw invalid(`${file}: idmap_base + idmap_ranges * idmap_size passes the 32-bit id space`);
-  return { root, pool, runDir, cgroupParent, mirror, cacheDir, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
+  return { root, pool, runDir, cgroupParent, mirror, cacheDir, cronDir, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
 }
 
 /** Every path vpsctl uses, built only from validated ids and names. */
@@ -118,6 +125,24 @@ export class Layout {
   templateMeta(name: string): string {
     return path.join(this.s.pool, 'templates', `${name}.yaml`);
   }
+  /** Snapshots of one container: `<name>.img` + `<name>.yaml` (listed only when both exist). */
+  snapshotsDir(id: string): string {
+    return path.join(this.s.pool, 'snapshots', id);
+  }
+  snapshotImage(id: string, name: string): string {
+    return path.join(this.snapshotsDir(id), `${name}.img`);
+  }
+  snapshotMeta(id: string, name: string): string {
+    return path.join(this.snapshotsDir(id), `${name}.yaml`);
+  }
+  /** What `pool init` made (fs, backing file or device); its presence means "mount the pool". */
+  poolRecord(): string {
+    return path.join(this.s.root, 'pool.yaml');
+  }
+  /** The sparse file an XFS pool lives in when `pool init` got no --device. */
+  poolFile(): string {
+    return path.join(this.s.root, 'pool.xfs');
+  }
   runDir(id: string): string {
     return path.join(this.s.runDir, id);
   }
@@ -133,6 +158,14 @@ export class Layout {
   }
   lockFile(id: string): string {
     return path.join(this.locksDir(), `${id}.lock`);
+  }
+  /** Written by vps-snap while a container's filesystem is frozen; a leftover means "thaw it". */
+  frozenMarker(id: string): string {
+    return path.join(this.locksDir(), `${id}.frozen`);
+  }
+  /** The pool's own lock: `pool init` against everything that writes into the pool. */
+  poolLockFile(): string {
+    return path.join(this.locksDir(), 'pool.lock');
   }
   /** Template locks: `template.NAME` (a dot cannot appear in a container id). */
   templateLockFile(name: string): string {

@@ -70,3 +70,19 @@ export function mountsUnder(dir: string): string[] {
     .filter((m): m is string => !!m && (m === dir || m.startsWith(`${dir}/`)))
     .sort((a, b) => b.length - a.length);
 }
+
+/** Mount points in our namespace whose source is `dev` (e.g. /dev/loop3). */
+export function mountsOfDevice(dev: string): string[] {
+  return (readTextSync('/proc/self/mountinfo') ?? '')
+    .split('\n')
+    .filter((l) => l.split(' - ')[1]?.split(' ')[1] === dev)
+    .map((l) => l.split(' ')[4]);
+}
+
+export const CAP_SYS_RESOURCE = 24;
+
+/** Whether this process holds a capability in its effective set (/proc/self/status CapEff). */
+export function hasCapability(cap: number): boolean {
+  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(readTextSync('/proc/self/status') ?? '')?.[1];
+  return hex !== undefined && ((BigInt(`0x${hex}`) >> BigInt(cap)) & 1n) === 1n;
+}
