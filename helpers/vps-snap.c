@@ -21,7 +21,8 @@
  *   zeroes, where that is refused) and leaves holes as holes. Note that copy_file_range
  *   may itself share extents on a reflink filesystem. DST and its directory are fsync()ed.
  *   On any failure (signals included) DST is removed. --progress writes "progress DONE
- *   TOTAL" lines (data bytes) on stderr at most every 250 ms, and one at the end.
+ *   TOTAL" lines (data bytes) on stderr at most every 250 ms and one at the end (none for a
+ *   reflink: it is one ioctl).
  *   {"method":"reflink"|"copy","size":APPARENT,"copied":DATA_BYTES,"ms":ELAPSED}
  *   (copied is 0 for a reflink: nothing was copied.)
  *

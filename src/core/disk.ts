@@ -322,6 +322,7 @@ export class Disks {
     for (const line of r.stdout.split('\n').filter(Boolean)) {
       const type = line[0];
       const name = line.split(/\s+/).slice(5).join(' ').replace(/^\.\//, '');
+      if (type === 'd' && (name === '' || name === '.' || name === './')) continue;
       if ((type !== '-' && type !== 'd') || !MEMBER_RE.test(name)) {
         throw invalid(`${src} holds a member vpsctl does not write: ${JSON.stringify(line.slice(0, 200))}`, 'only archives made by `vpsctl export` import');
       }

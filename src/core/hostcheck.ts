@@ -72,13 +72,18 @@ export function hostChecks(cgroups: CgroupLayout): HostCheckResult {
     ['mount', 'mount', true, 'mount images'],
     ['flock', 'util-linux', true, 'per-container locks'],
     ['debootstrap', 'debootstrap', true, 'build Debian templates'],
+    ['nsenter', 'util-linux', true, 'online disk resize and compact of running containers'],
+    ['fstrim', 'util-linux', true, 'compact'],
+    ['tar', 'tar', true, 'export and import'],
+    ['zstd', 'zstd', false, 'export and import'],
+    ['mkfs.xfs', 'xfsprogs', false, 'pool init (an XFS pool with reflink)'],
     ['nft', 'nftables', false, 'container networking (coming)'],
   ];
   for (const [tool, pkg, required, why] of tools) {
     const p = which(tool);
     add({ name: tool, status: p ? 'ok' : required ? 'missing' : 'warn', required, detail: p ?? `not found (${why})`, hint: `apt-get install ${pkg}` });
   }
-  for (const h of ['vps-spawn', 'vps-enter'] as const) {
+  for (const h of ['vps-spawn', 'vps-enter', 'vps-snap'] as const) {
     let p: string | undefined;
     try {
       p = helperPath(h);
