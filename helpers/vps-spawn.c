@@ -23,9 +23,10 @@
  *
  *  MONITOR  (daemon for the container's whole life; outside every container cgroup)
  *    setsid, stdio -> /dev/null + <run-dir>/monitor.log, close other fds;
- *    unshare(CLONE_NEWNS) + "/" rslave: the rootfs mount exists only in the monitor's and
- *    the container's mount namespaces, so when both die the kernel unmounts it and the
- *    LO_FLAGS_AUTOCLEAR loop device detaches itself (SECURITY.md R10);
+ *    unshare(CLONE_NEWNS) + "/" rslave, every other loop-backed mount detached from the copy
+ *    (so that it never pins another image or the pool): the rootfs mount exists only in
+ *    the monitor's and the container's mount namespaces, so when both die the kernel
+ *    unmounts it and the LO_FLAGS_AUTOCLEAR loop device detaches itself (SECURITY.md R10);
  *    checks the image (R8: a root-owned regular file with one link, not group/other
  *    writable), loop-attaches it (refusing one already attached), mounts it -t ext4
  *    nosuid,nodev,errors=remount-ro (the host-side view), creates the cgroups (an existing
@@ -519,6 +520,57 @@ static void loop_attach(int img_fd)
 	}
 	M.loop_path[0] = '\0';
 	die_code(VPS_ENORES, "no free loop device (lost the race %d times)", LOOP_RETRIES);
+}
+
+/* Undo "\ooo" escapes of a mountinfo field in place. */
+static void unescape_octal(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; r++) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+		    r[3] >= '0' && r[3] <= '7') {
+			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+			r += 3;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+}
+
+/* Our mount namespace is a copy of the host's, and where the host's mounts are private (no
+ * systemd to make "/" shared) the copy is not a slave of anything: every loop-backed mount
+ * the host had at this moment (another container's image mounted for a create, a mounted
+ * snapshot, the pool) would stay mounted in here after the host unmounts it, keeping its
+ * loop device attached and the image busy for as long as this container runs. Detach them
+ * all from our namespace; only our own image's mount stays. */
+static void drop_foreign_loop_mounts(void)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+
+	if (!f) {
+		log_warn("read mountinfo: %s", strerror(errno));
+		return;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		char *sep = strstr(line, " - ");
+		char mnt[VPS_PATH_MAX], src[64];
+
+		if (!sep || sscanf(sep + 3, "%*s %63s", src) != 1 ||
+		    !has_prefix(src, "/dev/loop") || strcmp(src, M.loop_path) == 0)
+			continue;
+		if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1)
+			continue;
+		unescape_octal(mnt);
+		if (umount2(mnt, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+			log_warn("detach %s (%s) from the monitor's namespace: %s", mnt, src,
+				 strerror(errno));
+	}
+	free(line);
+	fclose(f);
 }
 
 static void rootfs_mount(void)
@@ -1159,6 +1211,7 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 		loop_attach(img);
 	}
 	rootfs_mount();
+	drop_foreign_loop_mounts();
 	for (size_t i = 0; i < o->n_cg; i++)
 		cgroup_create(o, &o->cg[i]);
 	if (o->idmap)

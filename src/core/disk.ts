@@ -285,6 +285,8 @@ export class Disks {
             const dst = await fsp.lstat(disk);
             if (!dst.isFile()) throw invalid(`${src}: disk.img is not a regular file`);
             await this.host.images.info(disk); // an ext4 image, or a clear error
+            // checked before the host mounts it (to write the hostname): an archive is input
+            await this.host.images.check(disk, true);
             await fsp.chmod(disk, 0o600);
             await fsp.rename(disk, tmpImg);
           },

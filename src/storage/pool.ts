@@ -18,6 +18,8 @@ export interface PoolRecord {
   path: string;
   uuid: string;
   created: string;
+  /** Bytes the empty filesystem used (log, metadata): what `saved` leaves out. */
+  overhead: number;
 }
 
 export interface PoolInfo {
@@ -76,7 +78,7 @@ export class Pool {
     if (!d || d.fs !== 'xfs' || (d.source !== 'file' && d.source !== 'device') || typeof d.path !== 'string' || !path.isAbsolute(d.path)) {
       throw failed(`${this.layout.poolRecord()} is damaged`, { hint: 'repair it by hand (fs, source, path, uuid) or remove it to use the pool directory as it is' });
     }
-    return { fs: 'xfs', source: d.source, path: d.path, uuid: String(d.uuid ?? ''), created: String(d.created ?? '') };
+    return { fs: 'xfs', source: d.source, path: d.path, uuid: String(d.uuid ?? ''), created: String(d.created ?? ''), overhead: Number(d.overhead) || 0 };
   }
 
   isMounted(): boolean {
@@ -126,10 +128,10 @@ export class Pool {
     const size = opts.size ?? 100 * 1024 ** 3;
     let rec: PoolRecord;
     if (opts.device) {
-      rec = { fs, source: 'device', path: await this.checkDevice(opts.device, !!opts.force), uuid: '', created: new Date().toISOString() };
+      rec = { fs, source: 'device', path: await this.checkDevice(opts.device, !!opts.force), uuid: '', created: new Date().toISOString(), overhead: 0 };
     } else {
       if (size < MIN_POOL) throw invalid(`a pool of ${formatSize(size)} is too small`, `use --size ${formatSize(MIN_POOL)} or more`);
-      rec = { fs, source: 'file', path: this.layout.poolFile(), uuid: '', created: new Date().toISOString() };
+      rec = { fs, source: 'file', path: this.layout.poolFile(), uuid: '', created: new Date().toISOString(), overhead: 0 };
       await fsp.mkdir(this.layout.s.root, { recursive: true, mode: 0o700 });
       const under = await fsp.statfs(this.layout.s.root);
       if (size > under.bavail * under.bsize) {
@@ -150,6 +152,8 @@ export class Pool {
       rec.uuid = (await this.run.run('blkid', ['-o', 'value', '-s', 'UUID', rec.path], { reject: false })).stdout.trim();
       await fsp.mkdir(newDir, { mode: 0o700 });
       await this.run.run('mount', ['-t', 'xfs', '-o', `${rec.source === 'file' ? 'loop,' : ''}nodev,nosuid,noexec`, '--', rec.path, newDir]);
+      const empty = await fsp.statfs(newDir);
+      rec.overhead = (empty.blocks - empty.bfree) * empty.bsize;
       progress.step(2, 4, 'moving images, snapshots and templates into the pool');
       if (await exists(this.dir)) await this.copyTree(this.dir, newDir, progress);
       for (const d of SUBDIRS) await fsp.mkdir(path.join(newDir, d), { recursive: true, mode: 0o700 });
@@ -251,7 +255,7 @@ export class Pool {
       used,
       free: st.bavail * st.bsize,
       shared: usage.reduce((a, u) => a + u.shared, 0),
-      saved: probe.reflink ? Math.max(0, allocated - used) : 0,
+      saved: probe.reflink ? Math.max(0, allocated - (used - (rec?.overhead ?? 0))) : 0,
       images: imgs.length,
       snapshots: snaps.length,
       templates: tpls.length,

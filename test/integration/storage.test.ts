@@ -180,8 +180,11 @@ describe('snapshots of a running container', () => {
       expect(w.stderr).toMatch(/Read-only/);
       expect((await vpsctl(e, ['snapshot', 'delete', id, 'pinned'])).exitCode).toBe(5);
       expect((await json<Snap[]>(e, ['snapshot', 'list', id]))[0]).toMatchObject({ name: 'pinned', mounted: [dir] });
+      // a monitor started meanwhile copies the host's mounts: it must not keep this one alive
+      await ok(e, ['restart', id, '--wait', '--timeout', '180s']);
       await ok(e, ['snapshot', 'umount', id, 'pinned']);
       expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${dir} `);
+      expect(await until(() => loopsUnder(path.join(snapDir(e, id), 'pinned.img')), (l) => l.length === 0, 5_000)).toEqual([]);
       expect((await vpsctl(e, ['snapshot', 'umount', id, 'pinned'])).exitCode).toBe(5);
       expect((await vpsctl(e, ['snapshot', 'mount', id, 'pinned', e.root])).exitCode).toBe(2);
     } finally {
