@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * vpsctl benchmark: `npm run bench [-- --runs N --execs N --no-lxc --json]`.
+ * vpsctl benchmark: `npm run bench [-- --runs N --execs N --no-lxc --only lifecycle|storage --no-storage --json]`.
  *
  * Median of N runs (default 5) of the life of a container from the cached debian-12 template:
  *   create  `vpsctl create bench-I --template debian-12 --disk 4G`
@@ -10,6 +10,33 @@
  * and, when LXC is installed, the same steps with LXC on the same rootfs (the template image
  * mounted read-only and copied with `cp -a`, as LXC's dir backend does), plus a bare
  * `node -e 0` baseline, sampled alternately with `vpsctl exec` under the same load.
+ *
+ * Storage section (`--only storage` runs it alone, `--no-storage` skips it): a container
+ * holding 1 GiB of random data (`head -c 1G /dev/urandom > /root/ballast` inside), then
+ *   snapshot  `vpsctl snapshot create ID NAME --json` on the RUNNING container (frozen_ms
+ *             from its JSON: FIFREEZE to FITHAW), the snapshot deleted after each run
+ *   clone     `vpsctl clone ID ID-cK --json` (running source, frozen for the copy), the
+ *             clone destroyed after each run
+ *   helper    the same two operations by `helpers/vps-snap` directly (`snapshot --mount
+ *             /proc/MONITOR/root/... --loop ... --src IMG --dst F` and `clone --src IMG
+ *             --dst F`), i.e. without Node/oclif start-up (reported: `vpsctl --version`)
+ *             and vpsctl's bookkeeping: the raw cost of the copy itself
+ * on three stores:
+ *   reflink   its own state root /var/tmp/vpsctl-bench/reflink-root whose pool is made an XFS pool with
+ *             reflink by `vpsctl pool init --size 40G` (the template hard-linked into
+ *             <root>/pool/templates first: pool init moves it into the pool); the pool is
+ *             unmounted and its file removed at the end
+ *   plain     the lifecycle's state root, no pool init: the pool is a plain directory on the
+ *             host's filesystem under /var/tmp (ext4 here: no reflink, full sparse copies)
+ *   LXC       when installed and not --no-lxc: a STOPPED container with the dir backend (the same template
+ *             rootfs, `cp -a`) holding the same 1 GiB in rootfs/root/ballast, timed
+ *             `lxc-snapshot -P LXCPATH -n NAME` (each snapshot removed with -d afterwards)
+ *             and `lxc-copy -P LXCPATH -n NAME -N COPY` (the copy lxc-destroyed afterwards).
+ *             Both are rsync copies of the rootfs; neither fsyncs, vps-snap fsyncs its copy.
+ * `sync` runs between timed steps (untimed), so no step pays for the previous one's writeback.
+ * --storage-runs N times the reflink store N times (default: --runs); --copy-runs N times the
+ * stores that copy (plain, LXC), which take seconds each (default: the smaller of 3 and
+ * --storage-runs).
  *
  * Speed is measured, never asserted: the bench exits 0 when a target is missed and says so.
  * It exits 1 when a step fails, 2 on bad usage, 130/143 when interrupted.
@@ -50,7 +77,25 @@ const VPS_ENV = {
   // ids far from a real installation's and the tests' ranges
   VPSCTL_IDMAP_BASE: '3000000000',
   VPSCTL_IDMAP_RANGES: '64',
+  // destroy removes the container's snapshot cron entry: never one in the host's /etc/cron.d
+  VPSCTL_CRON_DIR: `${BASE}/cron.d`,
 };
+// the storage section's XFS pool: a state root of its own (under BASE, so that the leak checks
+// and the last-resort cleanup cover it), its own run dir and id ranges after the lifecycle's
+const REFLINK_ROOT = `${BASE}/reflink-root`;
+const REFLINK_RUN = `${RUN}-reflink`;
+const VPS_ENV_REFLINK = {
+  ...VPS_ENV,
+  VPSCTL_ROOT: REFLINK_ROOT,
+  VPSCTL_RUN_DIR: REFLINK_RUN,
+  VPSCTL_IDMAP_BASE: String(3000000000 + 64 * 65536),
+};
+const POOL_SIZE = '40G';
+const BALLAST = '1G';
+const BALLAST_BYTES = 1024 ** 3;
+const VPS_SNAP = path.join(REPO, 'helpers', 'vps-snap');
+const TARGET_SNAPSHOT_MS = 100;
+const TARGET_FROZEN_MS = 10; // "a few milliseconds"
 const DISK = '4G';
 const POLL_MS = 100; // what `vpsctl start --wait` waits between two `systemctl is-system-running` (src/core/host.ts)
 const TARGET_EXEC_VS_NODE = 1.5;
@@ -58,14 +103,24 @@ const TARGET_START_VS_LXC = 1.0;
 
 // ---- command line --------------------------------------------------------------------------
 
-const USAGE = `usage: npm run bench -- [--runs N] [--execs N] [--no-lxc] [--privileged] [--json]
+const USAGE = `usage: npm run bench -- [--runs N] [--execs N] [--no-lxc] [--privileged]
+                            [--only lifecycle|storage] [--no-storage]
+                            [--storage-runs N] [--copy-runs N] [--json]
 
   --runs N      container lifecycles per tool; the figures are medians (default 5)
   --execs N     exec calls timed per run, alternating with \`node -e 0\` (default 10)
   --no-lxc      skip the LXC comparison
+  --only S      run only one section: lifecycle (create/start/exec/stop) or storage
+                (snapshot and clone of a container holding 1 GiB, on an XFS reflink pool,
+                on a plain directory and with LXC's dir backend)
+  --no-storage  skip the storage section (same as --only lifecycle)
+  --storage-runs N  snapshots and clones timed on the reflink pool (default: --runs)
+  --copy-runs N     snapshots and clones timed where they are full copies: the plain
+                directory and LXC (default: the smaller of 3 and --storage-runs)
   --privileged  create the vpsctl containers with --privileged, as the LXC ones are
                 (default: vpsctl's default mode; the report says which it was)
-  --json        print one JSON object on stdout instead of the table (progress stays on stderr)
+  --json        print one JSON object on stdout instead of the table (progress stays on stderr;
+                npm prints its own banner on stdout: use \`npm run --silent bench -- --json\`)
 `;
 
 function parseCli(argv) {
@@ -78,6 +133,10 @@ function parseCli(argv) {
         execs: { type: 'string', default: '10' },
         'no-lxc': { type: 'boolean', default: false },
         privileged: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        'no-storage': { type: 'boolean', default: false },
+        'storage-runs': { type: 'string' },
+        'copy-runs': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -99,7 +158,28 @@ function parseCli(argv) {
     }
     return Number(s);
   };
-  return { runs: int('runs', v.runs, 100), execs: int('execs', v.execs, 1000), lxc: !v['no-lxc'], privileged: v.privileged, json: v.json };
+  if (v.only !== undefined && !['lifecycle', 'storage'].includes(v.only)) {
+    process.stderr.write(`bench: --only takes lifecycle or storage, got ${JSON.stringify(v.only)}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (v.only === 'storage' && v['no-storage']) {
+    process.stderr.write(`bench: --only storage and --no-storage leave nothing to run\n${USAGE}`);
+    process.exit(2);
+  }
+  const runs = int('runs', v.runs, 100);
+  const storageRuns = v['storage-runs'] === undefined ? runs : int('storage-runs', v['storage-runs'], 100);
+  const copyRuns = v['copy-runs'] === undefined ? Math.min(3, storageRuns) : int('copy-runs', v['copy-runs'], 100);
+  return {
+    runs,
+    execs: int('execs', v.execs, 1000),
+    lxc: !v['no-lxc'],
+    privileged: v.privileged,
+    json: v.json,
+    lifecycle: v.only !== 'storage',
+    storage: v.only !== 'lifecycle' && !v['no-storage'],
+    storageRuns,
+    copyRuns,
+  };
 }
 
 // ---- running things --------------------------------------------------------------------------
@@ -259,7 +339,8 @@ function readText(p) {
   }
 }
 
-const ourPath = (p) => p === BASE || p.startsWith(`${BASE}/`) || p === RUN || p.startsWith(`${RUN}/`);
+const OUR_DIRS = [BASE, RUN, REFLINK_RUN];
+const ourPath = (p) => OUR_DIRS.some((d) => p === d || p.startsWith(`${d}/`));
 
 /** Mount points of ours in our own mount namespace, deepest first. */
 function ourMounts() {
@@ -332,7 +413,7 @@ function ourProcesses() {
   for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     if (Number(pid) === process.pid) continue;
     const cmd = (readText(`/proc/${pid}/cmdline`) ?? '').replace(/\0/g, ' ');
-    if (!cmd.includes(`${RUN}/`) && !cmd.includes(`${BASE}/`)) continue;
+    if (!OUR_DIRS.some((d) => cmd.includes(`${d}/`))) continue;
     const stat = readText(`/proc/${pid}/stat`) ?? '';
     const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
     if (ppid === 1 || ppid === process.pid) out.push({ pid: Number(pid), cmd: cmd.trim() });
@@ -355,16 +436,23 @@ async function leaks() {
 async function cleanup(lxcStop) {
   cleaning = true;
   const problems = [];
-  // vpsctl containers: destroy --force kills a running one and tears its mounts, loop, cgroups down
-  let ids = [];
-  try {
-    ids = fs.readdirSync(path.join(ROOT, 'containers')).filter((n) => /^[a-z0-9-]+$/.test(n));
-  } catch {
-    /* none */
-  }
-  for (const id of ids) {
-    const r = await vpsctl(['destroy', id, '--force'], { timeoutMs: 60_000 });
-    if (r.code !== 0) problems.push(`vpsctl destroy ${id} --force exited ${r.code}: ${tail(r.stderr, 2)}`);
+  // vpsctl containers, in both state roots: destroy --force kills a running one and tears its
+  // mounts, loop, cgroups and snapshots down (in the reflink root it mounts the pool again if a
+  // killed bench left it unmounted; the pool is unmounted below with the other mounts of ours)
+  for (const [root, env] of [
+    [ROOT, VPS_ENV],
+    [REFLINK_ROOT, VPS_ENV_REFLINK],
+  ]) {
+    let ids = [];
+    try {
+      ids = fs.readdirSync(path.join(root, 'containers')).filter((n) => /^[a-z0-9-]+$/.test(n));
+    } catch {
+      /* none */
+    }
+    for (const id of ids) {
+      const r = await run(BIN, ['destroy', id, '--force'], { env, timeoutMs: 60_000 });
+      if (r.code !== 0) problems.push(`vpsctl destroy ${id} --force (root ${root}) exited ${r.code}: ${tail(r.stderr, 2)}`);
+    }
   }
   // LXC containers: kill (no clean shutdown needed), then destroy
   let names = [];
@@ -376,7 +464,8 @@ async function cleanup(lxcStop) {
   for (const n of names) {
     if (lxcStop) {
       await run(lxcStop, ['-P', LXCPATH, '-n', n, '-k'], { timeoutMs: 30_000 });
-      const r = await run(lxcStop.replace(/lxc-stop$/, 'lxc-destroy'), ['-P', LXCPATH, '-n', n], { timeoutMs: 60_000 });
+      // -s: with its snapshots (the storage section's lxc-snapshot)
+      const r = await run(lxcStop.replace(/lxc-stop$/, 'lxc-destroy'), ['-P', LXCPATH, '-n', n, '-s'], { timeoutMs: 120_000 });
       if (r.code !== 0 && fs.existsSync(path.join(LXCPATH, n))) problems.push(`lxc-destroy ${n} exited ${r.code}: ${tail(r.stderr, 2)}`);
     }
   }
@@ -416,7 +505,7 @@ async function cleanup(lxcStop) {
     }
   }
   if (ourMounts().length === 0) {
-    await run('rm', ['-rf', '--one-file-system', '--', BASE, RUN], { timeoutMs: 120_000 });
+    await run('rm', ['-rf', '--one-file-system', '--', BASE, RUN, REFLINK_RUN], { timeoutMs: 120_000 });
   }
   return problems;
 }
@@ -565,6 +654,248 @@ async function lxcRun(i, execs, t) {
   return { create, start, boot, exec: median(execMs), stop: stop.ms, exec_samples: execMs, state: last, how: after.stdout.trim().toLowerCase() || null };
 }
 
+// ---- storage: snapshots and clones of a container holding 1 GiB ------------------------------
+
+const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
+
+function parseJson(what, text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new StepFailed(`${what}: not JSON: ${tail(text, 3)}`);
+  }
+}
+
+/** `filefrag FILE` -> its number of extents (what FICLONE's cost grows with), or null. */
+async function extents(file) {
+  const r = await run('filefrag', ['--', file], { timeoutMs: 60_000 });
+  const m = /: (\d+) extents? found/.exec(r.stdout);
+  return m ? Number(m[1]) : null;
+}
+
+const allocatedBytes = (file) => {
+  try {
+    return fs.statSync(file).blocks * 512;
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * One vpsctl store (`reflink`: its own root, made an XFS pool by `pool init`; `plain`: the
+ * lifecycle's root, a plain directory): a running container with 1 GiB of random data, then
+ * timed snapshots and clones through vpsctl and through vps-snap directly. Everything it makes
+ * is removed by explicit id and path in `finally`; cleanup() is the last resort.
+ */
+async function vpsctlStorage(kind, runs, progress) {
+  const reflink = kind === 'reflink';
+  const env = reflink ? VPS_ENV_REFLINK : VPS_ENV;
+  const root = reflink ? REFLINK_ROOT : ROOT;
+  const runDir = reflink ? REFLINK_RUN : RUN;
+  const id = reflink ? 'stor-r' : 'stor-p';
+  const poolDir = path.join(root, 'pool');
+  const img = path.join(poolDir, 'images', `${id}.img`);
+  const vs = (what, args, o = {}) => step(`${kind}: ${what}`, BIN, args, { env, ...o });
+  const syncAll = () => run('sync', [], { timeoutMs: 300_000 });
+  const made = new Set(); // container ids of ours in this root, for the finally
+  const rawFiles = new Set();
+  const out = { kind, runs, container: id, state: 'running', snapshot: [], frozen: [], methods: [], clone: [], helper_snapshot: [], helper_freeze: [], helper_frozen: [], helper_snapshot_methods: [], helper_clone: [], helper_clone_methods: [] };
+  try {
+    if (reflink) {
+      // the template first: pool init moves what the pool directory holds into the new pool
+      const tdir = path.join(poolDir, 'templates');
+      fs.mkdirSync(tdir, { recursive: true, mode: 0o700 });
+      for (const f of [`${TEMPLATE}.img`, `${TEMPLATE}.yaml`]) {
+        const src = path.join(ROOT, 'pool', 'templates', f); // prepareTemplate() put it there
+        try {
+          fs.linkSync(src, path.join(tdir, f));
+        } catch {
+          await step('copy the template', 'cp', ['--reflink=auto', '--sparse=always', '--', src, path.join(tdir, f)], { timeoutMs: 300_000 });
+        }
+      }
+      progress(`storage: vpsctl pool init --size ${POOL_SIZE} in ${root} ...`);
+      const pi = await vs('pool init', ['pool', 'init', '--size', POOL_SIZE, '--json'], { timeoutMs: 600_000 });
+      out.pool_init_ms = pi.ms;
+    }
+    const info = parseJson('pool info', (await vs('pool info', ['pool', 'info', '--json'], { timeoutMs: 60_000 })).stdout);
+    out.pool = { path: info.path, fs: info.fs, reflink: info.reflink, managed: info.managed, source: info.source };
+    if (reflink && !info.reflink) throw new StepFailed(`reflink: pool init made a pool that cannot reflink (${info.fs}); the kernel or xfsprogs lack it?`);
+
+    progress(`storage: ${kind}: create and start ${id}, write ${BALLAST} of random data in it ...`);
+    made.add(id);
+    await vs('create', ['create', id, '--template', TEMPLATE, '--disk', DISK]);
+    await vs('start --wait', ['start', id, '--wait'], { timeoutMs: 180_000 });
+    const w = await vs('write the ballast', ['exec', id, '--', 'sh', '-c', `head -c ${BALLAST} /dev/urandom > /root/ballast && sync`], { timeoutMs: 600_000 });
+    out.ballast_write_ms = w.ms;
+    await syncAll();
+    out.image = { size: fs.statSync(img).size, allocated: allocatedBytes(img), extents: await extents(img) };
+
+    for (let k = 1; k <= runs; k++) {
+      const name = `bench-${k}`;
+      const r = await vs('snapshot create', ['snapshot', 'create', id, name, '--json'], { timeoutMs: 900_000 });
+      const j = parseJson('snapshot create', r.stdout);
+      out.snapshot.push(r.ms);
+      out.frozen.push(typeof j.frozen_ms === 'number' ? j.frozen_ms : null);
+      out.methods.push(j.method ?? null);
+      await vs('snapshot delete', ['snapshot', 'delete', id, name], { timeoutMs: 120_000 });
+      await syncAll();
+      progress(`storage: ${kind}: snapshot ${k}/${runs} ${fmtMs(r.ms)} (${j.method}, frozen ${fmtMs(j.frozen_ms)})`);
+    }
+    for (let k = 1; k <= runs; k++) {
+      const dst = `${id}-c${k}`;
+      made.add(dst);
+      const r = await vs('clone', ['clone', id, dst, '--json'], { timeoutMs: 900_000 });
+      await vs('destroy the clone', ['destroy', dst], { timeoutMs: 120_000 });
+      made.delete(dst);
+      await syncAll();
+      out.clone.push(r.ms);
+      progress(`storage: ${kind}: clone ${k}/${runs} ${fmtMs(r.ms)}`);
+    }
+
+    // the same two copies by the helper alone: no Node, no oclif, no lock, no config
+    const state = parseJson('state.json', readText(path.join(runDir, id, 'state.json')) ?? '');
+    const mount = `/proc/${state.monitor_pid}/root${path.join(runDir, id, 'rootfs')}`;
+    const marker = path.join(runDir, '.locks', `${id}.frozen`); // where vpsctl looks for a freeze to undo
+    for (let k = 1; k <= runs; k++) {
+      const dst = path.join(poolDir, `bench-raw-snapshot-${k}.img`);
+      rawFiles.add(dst);
+      const r = await step(`${kind}: vps-snap snapshot`, VPS_SNAP, ['snapshot', '--mount', mount, '--loop', state.loop, '--src', img, '--dst', dst, '--marker', marker], { timeoutMs: 900_000 });
+      const j = parseJson('vps-snap snapshot', r.stdout);
+      out.helper_snapshot.push(j.ms ?? r.ms);
+      out.helper_freeze.push(j.freeze_ms ?? null);
+      out.helper_frozen.push(j.frozen_ms ?? null);
+      out.helper_snapshot_methods.push(j.method ?? null);
+      fs.rmSync(dst, { force: true });
+      rawFiles.delete(dst);
+      await syncAll();
+    }
+    for (let k = 1; k <= runs; k++) {
+      const dst = path.join(poolDir, `bench-raw-clone-${k}.img`);
+      rawFiles.add(dst);
+      const r = await step(`${kind}: vps-snap clone`, VPS_SNAP, ['clone', '--src', img, '--dst', dst], { timeoutMs: 900_000 });
+      const j = parseJson('vps-snap clone', r.stdout);
+      out.helper_clone.push(j.ms ?? r.ms);
+      out.helper_clone_methods.push(j.method ?? null);
+      fs.rmSync(dst, { force: true });
+      rawFiles.delete(dst);
+      await syncAll();
+    }
+    progress(`storage: ${kind}: vps-snap snapshot ${fmtMs(median(out.helper_snapshot))} (FIFREEZE ${fmtMs(median(out.helper_freeze.filter((x) => x !== null)))}, frozen ${fmtMs(median(out.helper_frozen))}), vps-snap clone ${fmtMs(median(out.helper_clone))}`);
+    return out;
+  } finally {
+    // explicit teardown of what this store made; the bench's cleanup() is the safety net
+    for (const f of rawFiles) fs.rmSync(f, { force: true });
+    for (const c of [...made].reverse()) {
+      const r = await run(BIN, ['destroy', c, '--force'], { env, timeoutMs: 120_000 });
+      if (r.code !== 0) say(`  storage: vpsctl destroy ${c} --force exited ${r.code}: ${tail(r.stderr, 2)}`);
+    }
+    if (reflink) {
+      if (ourMounts().includes(poolDir)) {
+        const r = await run('umount', ['--', poolDir], { timeoutMs: 60_000 });
+        if (r.code !== 0) say(`  storage: umount ${poolDir} exited ${r.code}: ${tail(r.stderr, 2)} (cleanup tries again)`);
+      }
+      if (!ourMounts().includes(poolDir)) {
+        fs.rmSync(path.join(root, 'pool.xfs'), { force: true });
+        fs.rmSync(path.join(root, 'pool.yaml'), { force: true });
+      }
+    }
+  }
+}
+
+/** The storage tools of LXC, or null. */
+function lxcStorageTools() {
+  const t = {};
+  for (const n of ['lxc-snapshot', 'lxc-copy', 'lxc-destroy']) {
+    t[n] = which(n);
+    if (!t[n]) return null;
+  }
+  return t;
+}
+
+/** Snapshot names `lxc-snapshot -L` lists (`snap0 (/path/snaps) 2026:11:22 ...`). */
+async function lxcSnapshots(t, P) {
+  const r = await run(t['lxc-snapshot'], [...P, '-L'], { timeoutMs: 30_000 });
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0])
+    .filter((n) => n && /^snap\d+$/.test(n));
+}
+
+/**
+ * LXC's dir backend: a stopped container on the template's rootfs (cp -a, as lxcRun makes it)
+ * with the same 1 GiB in it; lxc-snapshot and lxc-copy timed, each result removed afterwards.
+ */
+async function lxcStorage(t, runs, progress) {
+  const name = 'stor-lxc';
+  const dir = path.join(LXCPATH, name);
+  const rootfs = path.join(dir, 'rootfs');
+  const P = ['-P', LXCPATH, '-n', name];
+  const syncAll = () => run('sync', [], { timeoutMs: 300_000 });
+  const copies = new Set();
+  const out = { runs, container: name, backend: 'dir', state: 'stopped', snapshot: [], copy: [] };
+  let made = false;
+  try {
+    progress(`storage: LXC: make ${name} (dir backend) with ${BALLAST} of random data in its rootfs ...`);
+    made = true;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    await step('LXC: cp -a the template rootfs', 'cp', ['-a', '--', TPL_MNT, rootfs], { timeoutMs: 600_000 });
+    fs.writeFileSync(path.join(rootfs, 'etc/hostname'), `${name}\n`);
+    fs.writeFileSync(path.join(dir, 'config'), lxcConfig(name, rootfs), { mode: 0o600 });
+    const w = await step('LXC: write the ballast', 'sh', ['-c', `head -c ${BALLAST} /dev/urandom > "$1" && sync`, 'sh', path.join(rootfs, 'root', 'ballast')], { timeoutMs: 600_000 });
+    out.ballast_write_ms = w.ms;
+    await syncAll();
+    const du = await run('du', ['-sb', '--', rootfs], { timeoutMs: 120_000 });
+    out.rootfs_bytes = Number(du.stdout.split(/\s/)[0]) || null;
+
+    for (let k = 1; k <= runs; k++) {
+      const r = await step('lxc-snapshot', t['lxc-snapshot'], P, { timeoutMs: 900_000 });
+      out.snapshot.push(r.ms);
+      for (const s of await lxcSnapshots(t, P)) await step('lxc-snapshot -d', t['lxc-snapshot'], [...P, '-d', s], { timeoutMs: 300_000 });
+      await syncAll();
+      progress(`storage: LXC: lxc-snapshot ${k}/${runs} ${fmtMs(r.ms)}`);
+    }
+    for (let k = 1; k <= runs; k++) {
+      const copy = `${name}-c${k}`;
+      copies.add(copy);
+      const r = await step('lxc-copy', t['lxc-copy'], [...P, '-N', copy], { timeoutMs: 900_000 });
+      await step('lxc-destroy the copy', t['lxc-destroy'], ['-P', LXCPATH, '-n', copy], { timeoutMs: 300_000 });
+      copies.delete(copy);
+      await syncAll();
+      out.copy.push(r.ms);
+      progress(`storage: LXC: lxc-copy ${k}/${runs} ${fmtMs(r.ms)}`);
+    }
+    return out;
+  } finally {
+    for (const c of copies) {
+      if (fs.existsSync(path.join(LXCPATH, c))) {
+        const r = await run(t['lxc-destroy'], ['-P', LXCPATH, '-n', c, '-s'], { timeoutMs: 300_000 });
+        if (r.code !== 0) say(`  storage: lxc-destroy ${c} exited ${r.code}: ${tail(r.stderr, 2)}`);
+      }
+    }
+    if (made && fs.existsSync(path.join(dir, 'config'))) {
+      const r = await run(t['lxc-destroy'], [...P, '-s'], { timeoutMs: 300_000 });
+      if (r.code !== 0) say(`  storage: lxc-destroy ${name} -s exited ${r.code}: ${tail(r.stderr, 2)}`);
+    }
+    if (made && fs.existsSync(dir) && !fs.existsSync(path.join(dir, 'config'))) fs.rmSync(dir, { recursive: true, force: true }); // a half-made one
+  }
+}
+
+/** `vpsctl --version`: what every vpsctl command pays before it does anything (Node + oclif). */
+async function cliFloor(n = 5) {
+  const xs = [];
+  for (let i = 0; i < n; i++) xs.push((await step('vpsctl --version', BIN, ['--version'], { env: VPS_ENV, timeoutMs: 30_000 })).ms);
+  return xs;
+}
+
+async function storageSection(opts, lxcT, progress) {
+  const res = { ballast_bytes: BALLAST_BYTES, storage_runs: opts.storageRuns, copy_runs: opts.copyRuns };
+  res.cli_floor_ms = await cliFloor();
+  res.reflink = await vpsctlStorage('reflink', opts.storageRuns, progress);
+  res.plain = await vpsctlStorage('plain', opts.copyRuns, progress);
+  res.lxc = lxcT ? await lxcStorage(lxcT, opts.copyRuns, progress) : null;
+  return res;
+}
+
 // ---- report ----------------------------------------------------------------------------------
 
 const STEPS = [
@@ -579,7 +910,101 @@ function summarize(runs, key) {
 }
 
 function buildReport(ctx) {
-  const { opts, template, vruns, lruns, lxcInfo, leftovers } = ctx;
+  const { opts, template, lxcInfo, leftovers } = ctx;
+  const life = opts.lifecycle ? buildLifecycle(ctx) : { vpsctl: null, lxc: null, baseline: null, ratios: null, targets: null };
+  return {
+    bench: 'vpsctl',
+    sections: { lifecycle: opts.lifecycle, storage: opts.storage },
+    runs: opts.lifecycle ? opts.runs : null,
+    execs_per_run: opts.lifecycle ? opts.execs : null,
+    template: { name: TEMPLATE, ...template, build_ms: r1(template.build_ms) },
+    host: {
+      kernel: os.release(),
+      cpus: os.cpus().length,
+      loadavg_at_start: ctx.loadStart.map(r2),
+      loadavg_at_end: os.loadavg().map(r2),
+      node: ctx.nodeVersion,
+      node_path: ctx.nodeBin,
+      cgroups: cgroupMode(),
+      pid1: (readText('/proc/1/comm') ?? '?').trim(),
+      orphan_reap_ms: r1(ctx.reapMs),
+      lxc: lxcInfo,
+    },
+    ...life,
+    storage: ctx.storage ? buildStorage(ctx.storage, lxcInfo) : null,
+    leftovers,
+  };
+}
+
+/** A list of timings -> { median_ms, runs_ms }. */
+const timing = (xs) => ({ median_ms: r1(median(xs.filter((x) => x !== null))), runs_ms: xs.map(r1) });
+const r3 = (x) => (x === null || x === undefined ? null : Math.round(x * 1000) / 1000);
+
+function buildStorage(st, lxcInfo) {
+  const vstore = (v) => ({
+    container: v.container,
+    state: v.state,
+    runs: v.runs,
+    pool: v.pool,
+    ...(v.pool_init_ms !== undefined ? { pool_init_ms: r1(v.pool_init_ms) } : {}),
+    ballast_write_ms: r1(v.ballast_write_ms),
+    image: v.image,
+    snapshot: { ...timing(v.snapshot), methods: v.methods, frozen_ms: { median_ms: r3(median(v.frozen.filter((x) => x !== null))), runs_ms: v.frozen.map(r3) } },
+    clone: { ...timing(v.clone) },
+    helper: {
+      snapshot: {
+        ...timing(v.helper_snapshot),
+        methods: v.helper_snapshot_methods,
+        // FIFREEZE itself: new writes inside already wait while it flushes the filesystem
+        freeze_ms: { median_ms: r3(median(v.helper_freeze.filter((x) => x !== null))), runs_ms: v.helper_freeze.map(r3) },
+        frozen_ms: { median_ms: r3(median(v.helper_frozen.filter((x) => x !== null))), runs_ms: v.helper_frozen.map(r3) },
+      },
+      clone: { ...timing(v.helper_clone), methods: v.helper_clone_methods },
+    },
+  });
+  const reflink = vstore(st.reflink);
+  const plain = vstore(st.plain);
+  const lxc = st.lxc
+    ? {
+        container: st.lxc.container,
+        backend: st.lxc.backend,
+        state: st.lxc.state,
+        runs: st.lxc.runs,
+        rootfs_bytes: st.lxc.rootfs_bytes,
+        ballast_write_ms: r1(st.lxc.ballast_write_ms),
+        snapshot: timing(st.lxc.snapshot),
+        copy: timing(st.lxc.copy),
+      }
+    : null;
+  const rat = (a, b) => r2(ratio(a, b));
+  const snapWall = reflink.snapshot.median_ms;
+  const snapHelper = reflink.helper.snapshot.median_ms;
+  const frozen = reflink.snapshot.frozen_ms.median_ms;
+  return {
+    ballast_bytes: st.ballast_bytes,
+    cli_floor: { what: 'vpsctl --version: Node + oclif start-up, paid by every vpsctl command', ...timing(st.cli_floor_ms) },
+    vpsctl_reflink: reflink,
+    vpsctl_plain: plain,
+    lxc,
+    ...(lxc ? {} : { lxc_skipped: lxcInfo.skipped ?? 'LXC has no lxc-snapshot/lxc-copy here' }),
+    ratios: {
+      snapshot_lxc_vs_vpsctl_reflink: lxc ? rat(lxc.snapshot.median_ms, reflink.snapshot.median_ms) : null,
+      snapshot_lxc_vs_vpsctl_plain: lxc ? rat(lxc.snapshot.median_ms, plain.snapshot.median_ms) : null,
+      clone_lxc_vs_vpsctl_reflink: lxc ? rat(lxc.copy.median_ms, reflink.clone.median_ms) : null,
+      clone_lxc_vs_vpsctl_plain: lxc ? rat(lxc.copy.median_ms, plain.clone.median_ms) : null,
+      snapshot_vpsctl_plain_vs_reflink: rat(plain.snapshot.median_ms, reflink.snapshot.median_ms),
+      clone_vpsctl_plain_vs_reflink: rat(plain.clone.median_ms, reflink.clone.median_ms),
+    },
+    targets: {
+      snapshot_reflink_under_100ms_wall: { target: `< ${TARGET_SNAPSHOT_MS} ms (vpsctl snapshot create, whole command)`, value: snapWall, met: snapWall === null ? null : snapWall < TARGET_SNAPSHOT_MS },
+      snapshot_reflink_under_100ms_helper: { target: `< ${TARGET_SNAPSHOT_MS} ms (vps-snap snapshot: syncfs, freeze, FICLONE, thaw, fsync)`, value: snapHelper, met: snapHelper === null ? null : snapHelper < TARGET_SNAPSHOT_MS },
+      frozen_few_ms_reflink: { target: `<= ${TARGET_FROZEN_MS} ms (frozen_ms of vpsctl snapshot create)`, value: frozen, met: frozen === null ? null : frozen <= TARGET_FROZEN_MS },
+    },
+  };
+}
+
+function buildLifecycle(ctx) {
+  const { vruns, lruns, lxcInfo } = ctx;
   const vps = {};
   const lxc = ctx.lxcUsed ? {} : null;
   const ratios = {};
@@ -609,22 +1034,6 @@ function buildReport(ctx) {
   const execTarget = ratios.exec_vpsctl_vs_node;
   const startTarget = ratios.start_vpsctl_vs_lxc;
   return {
-    bench: 'vpsctl',
-    runs: opts.runs,
-    execs_per_run: opts.execs,
-    template: { name: TEMPLATE, ...template, build_ms: r1(template.build_ms) },
-    host: {
-      kernel: os.release(),
-      cpus: os.cpus().length,
-      loadavg_at_start: ctx.loadStart.map(r2),
-      loadavg_at_end: os.loadavg().map(r2),
-      node: ctx.nodeVersion,
-      node_path: ctx.nodeBin,
-      cgroups: cgroupMode(),
-      pid1: (readText('/proc/1/comm') ?? '?').trim(),
-      orphan_reap_ms: r1(ctx.reapMs),
-      lxc: lxcInfo,
-    },
     vpsctl: vps,
     lxc,
     baseline: { node_e_0: { median_ms: r1(nodeMedian), samples_ms: nodeSamples.map(r1) }, vpsctl_exec_all_samples_median_ms: r1(execAll) },
@@ -638,7 +1047,6 @@ function buildReport(ctx) {
         ...(startTarget === null ? { why_not_measured: lxcInfo.skipped } : {}),
       },
     },
-    leftovers,
   };
 }
 
@@ -651,10 +1059,35 @@ function cgroupMode() {
 
 function table(rep) {
   const out = [];
+  const h = rep.host;
+  const tpl = `template ${rep.template.name} (${rep.template.source === 'cache' ? `hard-linked from ${rep.template.path}` : `built in ${fmtMs(rep.template.build_ms)}`})`;
+  if (rep.sections.lifecycle) out.push(`vpsctl bench: median of ${rep.runs} run${rep.runs > 1 ? 's' : ''} (exec: ${rep.execs_per_run} calls per run), ${tpl}`);
+  else out.push(`vpsctl bench (storage only), ${tpl}`);
+  out.push(`host: Linux ${h.kernel}, ${h.cpus} CPUs, cgroups ${h.cgroups}, node ${h.node}, ${h.lxc.version ? `LXC ${h.lxc.version}` : 'no LXC'}; load ${h.loadavg_at_start[0]} at start, ${h.loadavg_at_end[0]} at end`);
+  if (rep.sections.lifecycle) lifecycleTable(rep, out);
+  if (rep.storage) storageTable(rep.storage, out);
+  if (rep.leftovers.length) {
+    out.push('');
+    out.push('LEFT BEHIND on the host (remove by hand):');
+    for (const l of rep.leftovers) out.push(`  ${l}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** Rows of strings -> aligned lines: the first column left, the others right. */
+function grid(rows, out) {
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r) => r.map((c, j) => (j === 0 ? c.padEnd(w[j]) : c.padStart(w[j]))).join('   ').trimEnd();
+  out.push(line(rows[0]));
+  out.push(w.map((n) => '-'.repeat(n)).join('   '));
+  for (const r of rows.slice(1)) out.push(line(r));
+}
+
+const verdict = (x) => (x.met === null ? 'not measured' : x.met ? 'MET' : 'MISSED');
+
+function lifecycleTable(rep, out) {
   const lxc = rep.lxc;
   const h = rep.host;
-  out.push(`vpsctl bench: median of ${rep.runs} run${rep.runs > 1 ? 's' : ''} (exec: ${rep.execs_per_run} calls per run), template ${rep.template.name} (${rep.template.source === 'cache' ? `hard-linked from ${rep.template.path}` : `built in ${fmtMs(rep.template.build_ms)}`})`);
-  out.push(`host: Linux ${h.kernel}, ${h.cpus} CPUs, cgroups ${h.cgroups}, node ${h.node}, ${h.lxc.version ? `LXC ${h.lxc.version}` : 'no LXC'}; load ${h.loadavg_at_start[0]} at start, ${h.loadavg_at_end[0]} at end`);
   out.push(`containers: vpsctl ${rep.vpsctl.mode}${lxc ? `, LXC ${lxc.mode}` : ''}${lxc && lxc.mode !== rep.vpsctl.mode ? ' (not the same mode: see --privileged)' : ''}`);
   out.push('');
   const rows = [['step', 'vpsctl', ...(lxc ? ['LXC', 'vpsctl/LXC'] : [])]];
@@ -665,11 +1098,7 @@ function table(rep) {
       rows.push(['  of which systemd boot (systemd-analyze)', b(rep.vpsctl), ...(lxc ? [b(lxc), ''] : [])]);
     }
   }
-  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r) => r.map((c, j) => (j === 0 ? c.padEnd(w[j]) : c.padStart(w[j]))).join('   ');
-  out.push(line(rows[0]));
-  out.push(w.map((n) => '-'.repeat(n)).join('   '));
-  for (const r of rows.slice(1)) out.push(line(r));
+  grid(rows, out);
   out.push('');
   out.push(`baseline: node -e 0                   ${fmtMs(rep.baseline.node_e_0.median_ms)}`);
   out.push(`vpsctl exec (all samples) / node -e 0  ${fmtRatio(rep.ratios.exec_vpsctl_vs_node)}   (${fmtMs(rep.baseline.vpsctl_exec_all_samples_median_ms)} / ${fmtMs(rep.baseline.node_e_0.median_ms)})`);
@@ -680,17 +1109,56 @@ function table(rep) {
   out.push('');
   out.push('targets (measured, not asserted):');
   const t = rep.targets;
-  const verdict = (x) => (x.met === null ? 'not measured' : x.met ? 'MET' : 'MISSED');
   out.push(`  exec within ${TARGET_EXEC_VS_NODE}x of bare node:       ${verdict(t.exec_within_1_5x_of_node).padEnd(12)} (${fmtRatio(t.exec_within_1_5x_of_node.value)})`);
   out.push(
     `  start-to-running no slower than LXC: ${verdict(t.start_no_slower_than_lxc).padEnd(12)} (${t.start_no_slower_than_lxc.value === null ? h.lxc.skipped : fmtRatio(t.start_no_slower_than_lxc.value)})`,
   );
-  if (rep.leftovers.length) {
-    out.push('');
-    out.push('LEFT BEHIND on the host (remove by hand):');
-    for (const l of rep.leftovers) out.push(`  ${l}`);
+}
+
+function fmtBytes(n) {
+  if (n === null || n === undefined) return '?';
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
   }
-  return `${out.join('\n')}\n`;
+  return `${n.toFixed(i && n < 10 ? 1 : 0)} ${u[i]}`;
+}
+
+function storageTable(st, out) {
+  const R = st.vpsctl_reflink;
+  const Pl = st.vpsctl_plain;
+  const L = st.lxc;
+  out.push('');
+  out.push(`storage: snapshot and clone of a container holding ${fmtBytes(st.ballast_bytes)} of random data; medians of ${R.runs} (reflink), ${Pl.runs} (plain)${L ? `, ${L.runs} (LXC)` : ''} runs`);
+  out.push(`  vpsctl reflink: ${R.pool.fs}${R.pool.reflink ? ' with reflink' : ' WITHOUT reflink'} (vpsctl pool init --size ${POOL_SIZE} in ${fmtMs(R.pool_init_ms)}), image ${fmtBytes(R.image.size)}, ${fmtBytes(R.image.allocated)} allocated in ${R.image.extents ?? '?'} extents`);
+  out.push(`  vpsctl plain:   the pool directory on ${Pl.pool.fs}${Pl.pool.reflink ? ' with reflink' : ' (no reflink: sparse copies)'}, image ${fmtBytes(Pl.image.size)}, ${fmtBytes(Pl.image.allocated)} allocated in ${Pl.image.extents ?? '?'} extents`);
+  out.push(`  vpsctl containers RUNNING (snapshot and clone freeze their filesystem)${L ? `; LXC ${L.backend} backend, container STOPPED (rootfs ${fmtBytes(L.rootfs_bytes)})` : `; LXC: ${st.lxc_skipped}`}`);
+  out.push('');
+  const ra = st.ratios;
+  const dash = '-';
+  const rows = [['operation', 'vpsctl reflink', 'vpsctl plain', 'LXC', 'LXC/reflink', 'LXC/plain']];
+  const rr = (l, a, b) => (l === null || l === undefined ? [dash, dash] : [fmtRatio(ratio(l, a)), fmtRatio(ratio(l, b))]);
+  rows.push(['snapshot (snapshot create | lxc-snapshot)', fmtMs(R.snapshot.median_ms), fmtMs(Pl.snapshot.median_ms), L ? fmtMs(L.snapshot.median_ms) : dash, L ? fmtRatio(ra.snapshot_lxc_vs_vpsctl_reflink) : dash, L ? fmtRatio(ra.snapshot_lxc_vs_vpsctl_plain) : dash]);
+  rows.push(['  frozen_ms (FIFREEZE to FITHAW)', fmtMs(R.snapshot.frozen_ms.median_ms), fmtMs(Pl.snapshot.frozen_ms.median_ms), L ? 'stopped' : dash, '', '']);
+  rows.push(['  vps-snap snapshot alone (no Node/oclif)', fmtMs(R.helper.snapshot.median_ms), fmtMs(Pl.helper.snapshot.median_ms), '', ...rr(L?.snapshot.median_ms, R.helper.snapshot.median_ms, Pl.helper.snapshot.median_ms)]);
+  rows.push(['    of which FIFREEZE (writes wait already)', fmtMs(R.helper.snapshot.freeze_ms.median_ms), fmtMs(Pl.helper.snapshot.freeze_ms.median_ms), '', '', '']);
+  rows.push(['    of which frozen (FIFREEZE to FITHAW)', fmtMs(R.helper.snapshot.frozen_ms.median_ms), fmtMs(Pl.helper.snapshot.frozen_ms.median_ms), '', '', '']);
+  rows.push(['clone (vpsctl clone | lxc-copy)', fmtMs(R.clone.median_ms), fmtMs(Pl.clone.median_ms), L ? fmtMs(L.copy.median_ms) : dash, L ? fmtRatio(ra.clone_lxc_vs_vpsctl_reflink) : dash, L ? fmtRatio(ra.clone_lxc_vs_vpsctl_plain) : dash]);
+  rows.push(['  vps-snap clone alone (the copy itself)', fmtMs(R.helper.clone.median_ms), fmtMs(Pl.helper.clone.median_ms), '', ...rr(L?.copy.median_ms, R.helper.clone.median_ms, Pl.helper.clone.median_ms)]);
+  grid(rows, out);
+  out.push('');
+  out.push(`vpsctl --version (Node + oclif start-up, in every vpsctl command): ${fmtMs(st.cli_floor.median_ms)}`);
+  const stall = R.helper.snapshot.freeze_ms.median_ms === null ? null : R.helper.snapshot.freeze_ms.median_ms + R.helper.snapshot.frozen_ms.median_ms;
+  out.push(`note: frozen_ms counts from FIFREEZE's return, but writes inside wait from its start (it flushes the filesystem first): on the reflink pool the guest's writes stall ~${fmtMs(stall)} (vps-snap: FIFREEZE + frozen)`);
+  out.push(`copy methods: snapshot ${[...new Set(R.snapshot.methods)].join('/')} (reflink pool), ${[...new Set(Pl.snapshot.methods)].join('/')} (plain); vps-snap fsyncs its copy, LXC's rsync does not`);
+  out.push('');
+  out.push('storage targets (measured, not asserted):');
+  const t = st.targets;
+  out.push(`  snapshot on a reflink pool < ${TARGET_SNAPSHOT_MS} ms, whole vpsctl command: ${verdict(t.snapshot_reflink_under_100ms_wall).padEnd(12)} (${fmtMs(t.snapshot_reflink_under_100ms_wall.value)})`);
+  out.push(`  snapshot on a reflink pool < ${TARGET_SNAPSHOT_MS} ms, vps-snap alone:        ${verdict(t.snapshot_reflink_under_100ms_helper).padEnd(12)} (${fmtMs(t.snapshot_reflink_under_100ms_helper.value)})`);
+  out.push(`  container frozen <= ${TARGET_FROZEN_MS} ms (reflink pool):                  ${verdict(t.frozen_few_ms_reflink).padEnd(12)} (${fmtMs(t.frozen_few_ms_reflink.value)})`);
 }
 
 // ---- main ------------------------------------------------------------------------------------
@@ -719,7 +1187,8 @@ async function main() {
     say('bench: vpsctl runs real containers (loop devices, cgroups, namespaces): run it as root');
     process.exit(1);
   }
-  if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'fastexec.js'))) {
+  // what bin/vpsctl loads (its exec fast path) and what the storage section runs directly
+  if (!['dist/index.js', 'dist/core/quick-exec.js', 'oclif.manifest.json', 'helpers/vps-snap'].every((f) => fs.existsSync(path.join(REPO, f)))) {
     say('bench: vpsctl is not built: run `npm run build` (or use `npm run bench`, which builds first)');
     process.exit(1);
   }
@@ -764,7 +1233,7 @@ async function main() {
   let exitCode = 0;
   let report = null;
   try {
-    if (fs.existsSync(BASE) || fs.existsSync(RUN) || ourCgroups().length) {
+    if (fs.existsSync(BASE) || fs.existsSync(RUN) || fs.existsSync(REFLINK_RUN) || ourCgroups().length) {
       say('cleaning up what an earlier, interrupted bench left ...');
       for (const p of await cleanup(lxcStopTool)) say(`  ${p}`);
       cleaning = false;
@@ -781,7 +1250,7 @@ async function main() {
 
     const vruns = [];
     const lruns = [];
-    for (let i = 1; i <= opts.runs; i++) {
+    for (let i = 1; opts.lifecycle && i <= opts.runs; i++) {
       // alternate which goes first, so that neither always runs on a warmer (or busier) host
       const order = lxcT && i % 2 === 0 ? ['lxc', 'vpsctl'] : ['vpsctl', 'lxc'];
       for (const which_ of order) {
@@ -796,8 +1265,14 @@ async function main() {
         }
       }
     }
-    const reapMs = await orphanReapMs();
-    report = { opts, template, vruns, lruns, lxcInfo, lxcUsed: !!lxcT, loadStart, nodeVersion, nodeBin, reapMs };
+    const reapMs = opts.lifecycle ? await orphanReapMs() : null;
+    let storage = null;
+    if (opts.storage) {
+      const lxcS = lxcT ? lxcStorageTools() : null;
+      if (lxcT && !lxcS) say('storage: this LXC has no lxc-snapshot or lxc-copy: the storage section runs without LXC');
+      storage = await storageSection(opts, lxcS, say);
+    }
+    report = { opts, template, vruns, lruns, lxcInfo, lxcUsed: !!lxcT, loadStart, nodeVersion, nodeBin, reapMs, storage };
   } catch (e) {
     if (e instanceof Interrupted) {
       exitCode = interrupted === 'SIGINT' ? 130 : interrupted === 'SIGHUP' ? 129 : 143;
