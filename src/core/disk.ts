@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { SnapshotFiles, parseSnapshotMeta, renderSnapshotMeta, type SnapshotMeta } from '../storage/snapstore.js';
 import { poolFull } from '../storage/vpssnap.js';
+import { NO_REFLINK_HINT } from '../storage/pool.js';
 import { exists, readText, writeFileAtomic } from '../sys/fs.js';
 import { SNAPSHOT_RE, validateHostname, validateId, validateSnapshotName } from './ids.js';
 import { parseConfig, renderConfig } from './config.js';
@@ -91,7 +92,10 @@ export class Disks {
             this.host.progress.step(1, 3, `cloning the image of ${from}`);
             try {
               if (opts.snapshot !== undefined) await this.host.snap.clone(snaps.image(opts.snapshot), tmpImg, this.host.copyProgress('image'));
-              else await this.host.copyImage(src, tmpImg, state, this.host.copyProgress('image'));
+              else {
+                const r = await this.host.copyImage(src, tmpImg, state, this.host.copyProgress('image'));
+                if (r.method === 'copy') this.host.progress.info(`hint: ${NO_REFLINK_HINT}`);
+              }
             } catch (e) {
               if (e instanceof VpsError && e.exitCode === ExitCode.NO_RESOURCES) throw poolFull(`the clone ${dst} was not made (${e.message})`, e);
               throw e;

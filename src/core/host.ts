@@ -207,7 +207,7 @@ export class Host {
     const marker = this.layout.frozenMarker(id);
     const text = await readText(marker);
     if (text === undefined) return;
-    let m: { pid?: number; guardian?: number; mount?: string; loop?: string } = {};
+    let m: { pid?: number; guardian?: number } = {};
     try {
       m = JSON.parse(text) as typeof m;
     } catch {
@@ -215,10 +215,15 @@ export class Host {
     }
     // a snapshot whose vpsctl was killed may still be finishing: give it its time
     for (let i = 0; i < 600 && [m.pid, m.guardian].some((p) => p && pidAlive(p)); i++) await sleep(100);
+    // stopped: its filesystem is unmounted, nothing is left to thaw
     const { state } = await this.runtime.state(id);
-    const mount = state ? this.monitorView(id, state) : m.mount;
-    if (mount && (state || (m.loop && (await exists(m.loop))))) {
-      const thawed = await this.snap.thaw(mount, state?.loop ?? m.loop, marker).catch(() => false);
+    if (state) {
+      const mount = this.monitorView(id, state);
+      const thawed = await this.snap.thaw(mount, state.loop, marker).catch((e: unknown) => {
+        throw failed(`container ${id}'s filesystem may be left frozen by a killed snapshot, and thawing it failed: ${(e as Error).message}`, {
+          hint: `thaw it by hand: ${PACKAGE_ROOT}/helpers/vps-snap thaw --mount ${mount} --loop ${state.loop} --marker ${marker}`,
+        });
+      });
       if (thawed) this.progress.warn(`container ${id}'s filesystem was left frozen by a killed snapshot; thawed it`);
     }
     await fsp.rm(marker, { force: true });

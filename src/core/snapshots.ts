@@ -126,6 +126,7 @@ export class Snapshots {
         pinned: !!opts.noExpiry,
         scheduled: !!opts.scheduled,
         method: r.method,
+        freeze_ms: r.freeze_ms ?? null,
         frozen_ms: r.frozen_ms ?? null,
         disk: cfg.disk,
       };
@@ -162,12 +163,22 @@ export class Snapshots {
     await this.host.config(id);
     await this.existing(id, name);
     await this.host.pool.ensure();
-    let { state } = await this.host.runtime.state(id);
+    const { state } = await this.host.runtime.state(id);
     if (state && !opts.stop) throw wrongState(`container ${id} is running`, `stop it first, or use: vpsctl snapshot restore ${id} ${name} --stop`);
     const restart = !!state;
     if (state) await this.host.stop(id);
-    const disk = await this.host.lock(id, 'snapshot restore', async () => {
-      ({ state } = await this.host.runtime.state(id));
+    const disk = await this.restoreLocked(id, name).catch(async (e: unknown) => {
+      // the old disk is untouched when a restore fails: bring the container back as it was
+      if (restart) await this.host.start(id).catch(() => undefined);
+      throw e;
+    });
+    if (restart) await this.host.start(id);
+    return { id, name, restarted: restart, disk };
+  }
+
+  private restoreLocked(id: string, name: string): Promise<number> {
+    return this.host.lock(id, 'snapshot restore', async () => {
+      const { state } = await this.host.runtime.state(id);
       if (state) throw wrongState(`container ${id} was started again meanwhile`, 'stop it and retry');
       const cfg = await this.host.config(id);
       await this.existing(id, name);
@@ -190,8 +201,6 @@ export class Snapshots {
       if (size !== cfg.disk) await writeFileAtomic(this.host.layout.configFile(id), renderConfig({ ...cfg, disk: size }), 0o600);
       return size;
     });
-    if (restart) await this.host.start(id);
-    return { id, name, restarted: restart, disk };
   }
 
   async delete(id: string, name: string): Promise<{ id: string; name: string; freed: number }> {

@@ -202,7 +202,7 @@ export class Pool {
     if (mounted) throw wrongState(`${dev} is mounted`, 'unmount it first, or pick an unused device');
     const sig = await this.run.run('blkid', ['-p', '-o', 'value', '-s', 'TYPE', dev], { reject: false });
     if (sig.exitCode === 0 && sig.stdout.trim() && !force) {
-      throw wrongState(`${dev} holds a ${sig.stdout.trim()} filesystem`, 'use --force to wipe it and make the pool there');
+      throw wrongState(`${dev} holds a filesystem (${sig.stdout.trim()})`, 'use --force to wipe it and make the pool there');
     }
     return dev;
   }
@@ -216,7 +216,7 @@ export class Pool {
         await fsp.mkdir(dst, { recursive: true, mode: 0o700 });
         await this.copyTree(src, dst, progress);
       } else if (e.isFile() && e.name.endsWith('.img')) {
-        let last = 0;
+        let last = Date.now();
         const r = await this.snap.clone(src, dst, (done, total) => {
           if (Date.now() - last > 2000) progress.info(`  ${e.name}: ${formatSize(done)} of ${formatSize(total)}`);
           last = Date.now();

@@ -24,13 +24,15 @@ export interface SnapshotMeta {
   /** Taken by `snapshot schedule`'s cron entry. */
   scheduled: boolean;
   method: CloneMethod;
+  /** How long FIFREEZE took: new writes inside already wait while it flushes. */
+  freeze_ms: number | null;
   /** How long the container's filesystem was frozen (running containers). */
   frozen_ms: number | null;
   /** The container's disk size when it was taken. */
   disk: number;
 }
 
-const KEYS = new Set(['name', 'id', 'created', 'description', 'state', 'expiry', 'pinned', 'scheduled', 'method', 'frozen_ms', 'disk']);
+const KEYS = new Set(['name', 'id', 'created', 'description', 'state', 'expiry', 'pinned', 'scheduled', 'method', 'freeze_ms', 'frozen_ms', 'disk']);
 
 export function renderSnapshotMeta(m: SnapshotMeta): string {
   return `# vpsctl snapshot ${m.name} of container ${m.id}\n${stringify({ ...m, disk: formatSize(m.disk) })}`;
@@ -61,6 +63,7 @@ export function parseSnapshotMeta(text: string, file: string, id: string, name: 
     pinned: d.pinned === true,
     scheduled: d.scheduled === true,
     method: d.method === 'reflink' ? 'reflink' : 'copy',
+    freeze_ms: typeof d.freeze_ms === 'number' ? d.freeze_ms : null,
     frozen_ms: typeof d.frozen_ms === 'number' ? d.frozen_ms : null,
     disk: parseSize(String(d.disk ?? '0'), `${file}: disk`),
   };

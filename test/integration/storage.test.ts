@@ -43,7 +43,9 @@ const names = async (env: Env, id: string): Promise<string[]> => (await json<Sna
 
 /** A write inside the container finishes (its filesystem is not frozen), within the timeout. */
 async function writable(env: Env, id: string, timeoutMs = 20_000): Promise<boolean> {
-  const r = await execa('timeout', [`${timeoutMs / 1000}`, path.join(process.cwd(), 'bin', 'vpsctl'), 'exec', id, '--', 'sh', '-c', 'echo probe > /root/probe && sync /root/probe'], { env: env.env, reject: false });
+  // KILL: vpsctl exec forwards a TERM to the command inside and waits for it, which a frozen
+  // filesystem holds in D state
+  const r = await execa('timeout', ['-s', 'KILL', `${timeoutMs / 1000}`, path.join(process.cwd(), 'bin', 'vpsctl'), 'exec', id, '--', 'sh', '-c', 'echo probe > /root/probe && sync /root/probe'], { env: env.env, reject: false, stdio: 'ignore' }); // a stuck vps-enter keeps pipes open
   return r.exitCode === 0;
 }
 
@@ -199,6 +201,8 @@ describe('snapshots of a running container', () => {
       execa(path.join(process.cwd(), 'bin', 'vpsctl'), ['snapshot', 'create', id, name], { env: { ...e.env, VPS_SNAP_TEST_HOLD_FROZEN_MS: '4000' }, reject: false });
     const frozenPids = async (): Promise<{ pid: number; guardian: number }> => {
       await until(() => existsSync(marker()), (v) => v, 20_000, 20);
+      // the marker is written just before FIFREEZE: wait until a write inside really blocks
+      expect(await until(() => writable(e, id, 1000), (w) => !w, 5_000, 0)).toBe(false);
       return JSON.parse(readFileSync(marker(), 'utf8')) as { pid: number; guardian: number };
     };
 

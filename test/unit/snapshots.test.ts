@@ -47,6 +47,7 @@ const snap = (name: string, created: string, extra: Partial<SnapshotMeta> = {}):
   pinned: false,
   scheduled: false,
   method: 'reflink',
+  freeze_ms: 0.5,
   frozen_ms: 1,
   disk: 1024 ** 3,
   ...extra,

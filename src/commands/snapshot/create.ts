@@ -58,7 +58,7 @@ export default class SnapshotCreate extends VpsCommand<SnapshotCreated | AllResu
     if (!args.id) throw invalid('no container id given', 'usage: vpsctl snapshot create ID [NAME], or --all');
     const s = await host.snapshots.create(args.id, { ...opts, name: args.name });
     if (!this.jsonEnabled()) {
-      const frozen = s.frozen_ms !== null ? `, frozen ${s.frozen_ms.toFixed(1)} ms` : '';
+      const frozen = s.frozen_ms !== null ? `, writes held ${((s.freeze_ms ?? 0) + s.frozen_ms).toFixed(1)} ms` : '';
       this.log(`snapshot ${s.name} of ${s.id} taken (${s.method}${frozen}${s.expiry ? `, expires ${s.expiry.replace(/\.\d+Z$/, 'Z')}` : ''})`);
       if (s.pruned.length) this.log(`removed: ${s.pruned.join(', ')}`);
       if (s.hint) this.log(`hint: ${s.hint}`);
