@@ -49,7 +49,7 @@
  *   of both processes while frozen leaves DIR frozen: `vps-snap thaw` recovers.
  *   {"method":M,"size":N,"copied":N,"freeze_ms":F,"frozen_ms":Z,"ms":TOTAL} (ms: 3 decimals,
  *   CLOCK_MONOTONIC; freeze_ms is FIFREEZE itself, frozen_ms FIFREEZE return to FITHAW).
- *   Test hook: VPS_SNAP_TEST_HOLD_FROZEN_MS=N (0..600000) sleeps N ms while frozen, after
+ *   Test hook: VPS_SNAP_TEST_HOLD_FROZEN_MS=N (0..10000) sleeps N ms while frozen, after
  *   the clone and before the thaw, so tests can kill -9 us at the worst moment.
  *
  * thaw: FITHAW on DIR (with the DIR/LOOP check when --loop is given), remove the marker.
@@ -612,8 +612,8 @@ static long hold_ms_from_env(void)
 		return 0;
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno || !*s || *end || v < 0 || v > 600000)
-		die_code(VPS_EUSAGE, "VPS_SNAP_TEST_HOLD_FROZEN_MS must be 0..600000");
+	if (errno || !*s || *end || v < 0 || v > 10000)
+		die_code(VPS_EUSAGE, "VPS_SNAP_TEST_HOLD_FROZEN_MS must be 0..10000");
 	return v;
 }
 

@@ -565,6 +565,11 @@ static void drop_foreign_loop_mounts(void)
 		if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1)
 			continue;
 		unescape_octal(mnt);
+		/* never a parent of our own mount ("/" or the run dir on a loop-backed host) */
+		size_t n = strlen(mnt);
+		if (strcmp(mnt, "/") == 0 ||
+		    (strncmp(M.o->rootfs, mnt, n) == 0 && M.o->rootfs[n] == '/'))
+			continue;
 		if (umount2(mnt, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 			log_warn("detach %s (%s) from the monitor's namespace: %s", mnt, src,
 				 strerror(errno));

@@ -15,11 +15,14 @@ export default class Import extends VpsCommand<Result> {
     file: Args.string({ description: 'archive written by vpsctl export', required: true }),
     id: Args.string({ description: 'id for the container [default: the id in the archive]', parse: async (s) => validateId(s) }),
   };
-  static override flags = { hostname: Flags.string({ description: 'hostname [default: the archived one, or ID when given]', helpValue: 'NAME', parse: async (s) => validateHostname(s) }) };
+  static override flags = {
+    hostname: Flags.string({ description: 'hostname [default: the archived one, or ID when given]', helpValue: 'NAME', parse: async (s) => validateHostname(s) }),
+    privileged: Flags.boolean({ description: 'accept an archive of a privileged container (root inside is root on the host: NOT a security boundary)' }),
+  };
 
   async run(): Promise<Result> {
     const { args, flags } = await this.parse(Import);
-    const r = await realHost(this.progress()).disks.import(args.file, args.id, { hostname: flags.hostname });
+    const r = await realHost(this.progress()).disks.import(args.file, args.id, { hostname: flags.hostname, privileged: flags.privileged });
     if (!this.jsonEnabled()) this.log(`imported container ${r.id}${r.snapshots.length ? ` with ${r.snapshots.length} snapshots` : ''}; start it with: vpsctl start ${r.id}`);
     return r;
   }

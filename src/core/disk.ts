@@ -1,14 +1,14 @@
-import { promises as fsp } from 'node:fs';
+import { constants as C, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { SnapshotFiles, parseSnapshotMeta, renderSnapshotMeta, type SnapshotMeta } from '../storage/snapstore.js';
 import { poolFull } from '../storage/vpssnap.js';
 import { NO_REFLINK_HINT } from '../storage/pool.js';
 import { exists, readText, writeFileAtomic } from '../sys/fs.js';
-import { SNAPSHOT_RE, validateHostname, validateId, validateSnapshotName } from './ids.js';
+import { validateHostname, validateId, validateSnapshotName } from './ids.js';
 import { parseConfig, renderConfig } from './config.js';
 import { ExitCode, VpsError, failed, hostNotReady, invalid, notFound, wrongState } from './errors.js';
-import { CAP_SYS_RESOURCE, hasCapability } from '../sys/proc.js';
+import { CAP_SYS_RESOURCE, hasCapability, processLive, which } from '../sys/proc.js';
 import type { ContainerStatus, Host } from './host.js';
 import { formatSize } from './units.js';
 
@@ -173,6 +173,7 @@ export class Disks {
         await this.host.sys.run('nsenter', [`--target=${state.monitor_pid}`, '--mount', '--', 'fstrim', this.host.layout.rootfs(id)]);
       } else {
         const mnt = path.join(this.host.layout.runDir(id), 'compact-mnt');
+        await this.host.reconcile(id); // a killed compact's mount goes first
         await this.host.images.check(img);
         await this.host.images.mount(img, mnt);
         try {
@@ -193,6 +194,7 @@ export class Disks {
    */
   async export(id: string, file: string, opts: { snapshots?: boolean; force?: boolean } = {}): Promise<ExportResult> {
     await this.host.config(id);
+    needZstd();
     const out = path.resolve(file);
     const parent = await fsp.stat(path.dirname(out)).catch(() => undefined);
     if (!parent?.isDirectory()) throw invalid(`${path.dirname(out)} is not a directory`);
@@ -209,6 +211,11 @@ export class Disks {
       const tmpOut = `${out}.partial`;
       await fsp.rm(stage, { recursive: true, force: true });
       await fsp.rm(frozen, { force: true });
+      // ours, made here (O_EXCL, no symlink followed): only ours is ever removed
+      const fh = await fsp.open(tmpOut, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600).catch((e: NodeJS.ErrnoException) => {
+        throw e.code === 'EEXIST' ? wrongState(`${tmpOut} exists (another export to the same file, or a killed one)`, `remove it if no export is running: rm ${tmpOut}`) : e;
+      });
+      await fh.close();
       try {
         await fsp.mkdir(path.join(stage, 'snapshots'), { recursive: true, mode: 0o700 });
         const { state } = await this.host.runtime.state(id);
@@ -253,27 +260,43 @@ export class Disks {
    * extracted (only the names and types vpsctl writes), the config is validated, and the
    * container gets an id range of this host.
    */
-  async import(file: string, newId?: string, opts: { hostname?: string } = {}): Promise<ContainerStatus & { snapshots: string[] }> {
+  async import(file: string, newId?: string, opts: { hostname?: string; privileged?: boolean } = {}): Promise<ContainerStatus & { snapshots: string[] }> {
     const src = path.resolve(file);
     const st = await fsp.stat(src).catch(() => undefined);
     if (!st?.isFile()) throw notFound(`${src} is not a file`);
     if (newId !== undefined) validateId(newId);
+    needZstd();
     await this.host.pool.ensure();
     await this.host.pool.prepare();
-    const members = await this.listMembers(src);
+    // opened once: tar reads it through our descriptor, so a file swapped meanwhile is not read
+    const fh = await fsp.open(src, C.O_RDONLY | C.O_NOFOLLOW);
+    try {
+      return await this.importFrom(`/proc/${process.pid}/fd/${fh.fd}`, src, newId, opts);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async importFrom(archive: string, src: string, newId: string | undefined, opts: { hostname?: string; privileged?: boolean }): Promise<ContainerStatus & { snapshots: string[] }> {
+    const members = await this.listMembers(archive, src);
     for (const need of ['vpsctl-export.yaml', 'config.yaml', 'disk.img']) {
       if (!members.has(need)) throw invalid(`${src} is not a vpsctl export: it has no ${need}`);
     }
-    const stage = await fsp.mkdtemp(path.join(this.host.layout.imagesDir(), '.import-'));
+    await sweepDead(this.host.layout.imagesDir(), '.import-');
+    const stage = await fsp.mkdtemp(path.join(this.host.layout.imagesDir(), `.import-${process.pid}-`));
     try {
-      await this.extract(src, stage, ['vpsctl-export.yaml', 'config.yaml']);
+      await this.extract(archive, src, stage, ['vpsctl-export.yaml', 'config.yaml']);
       const manifest = parseYaml(await fsp.readFile(path.join(stage, 'vpsctl-export.yaml'), 'utf8')) as ExportManifest;
       if (manifest?.format !== FORMAT) throw invalid(`${src} is an export of format ${JSON.stringify(manifest?.format)}, this vpsctl reads ${FORMAT}`);
       const oldId = validateId(String(manifest.id));
       const cfg = parseConfig(await fsp.readFile(path.join(stage, 'config.yaml'), 'utf8'), `${src}:config.yaml`, oldId);
       const id = newId ?? oldId;
       const hostname = opts.hostname ?? (id === oldId ? cfg.hostname : id);
-      const snapNames = [...members].map((m) => /^snapshots\/(.+)\.img$/.exec(m)?.[1]).filter((n): n is string => !!n && SNAPSHOT_RE.test(n));
+      const snapNames = [...members].map((m) => /^snapshots\/(.+)\.img$/.exec(m)?.[1]).filter((n): n is string => !!n);
+      snapNames.forEach((n) => validateSnapshotName(n));
+      if (cfg.privileged && !opts.privileged) {
+        throw invalid(`${src} holds a privileged container (its root would be the host's root)`, 'import it with --privileged if you mean it; it is not a security boundary');
+      }
       return await this.host.lock(id, 'import', async () => {
         const status = await this.host.provision(id, {
           what: `import of ${path.basename(src)}`,
@@ -284,14 +307,17 @@ export class Disks {
           steps: 1,
           fill: async (tmpImg) => {
             this.host.progress.step(1, 3, `unpacking ${path.basename(src)}`);
-            await this.extract(src, stage, [...members].filter((m) => m === 'disk.img' || m.startsWith('snapshots/')));
+            await this.extract(archive, src, stage, [...members].filter((m) => m === 'disk.img' || m.startsWith('snapshots/')));
+            // an archive is input: every image is a plain file and a clean ext4 before the host mounts any
+            for (const f of ['disk.img', ...snapNames.map((n) => `snapshots/${n}.img`)]) {
+              const p = path.join(stage, f);
+              const fst = await fsp.lstat(p);
+              if (!fst.isFile()) throw invalid(`${src}: ${f} is not a regular file`);
+              await fsp.chmod(p, 0o600);
+              await this.host.images.info(p);
+              await this.host.images.check(p, true);
+            }
             const disk = path.join(stage, 'disk.img');
-            const dst = await fsp.lstat(disk);
-            if (!dst.isFile()) throw invalid(`${src}: disk.img is not a regular file`);
-            await this.host.images.info(disk); // an ext4 image, or a clear error
-            // checked before the host mounts it (to write the hostname): an archive is input
-            await this.host.images.check(disk, true);
-            await fsp.chmod(disk, 0o600);
             await fsp.rename(disk, tmpImg);
           },
           base: { template: cfg.template, disk: cfg.disk, os: cfg.os, init: cfg.init },
@@ -307,7 +333,6 @@ export class Disks {
               const text = await readText(metaPath);
               if (text === undefined) continue;
               const meta = parseSnapshotMeta(text, `${src}:snapshots/${name}.yaml`, oldId, name);
-              await fsp.chmod(path.join(stage, 'snapshots', `${name}.img`), 0o600);
               await fsp.rename(path.join(stage, 'snapshots', `${name}.img`), files.image(name));
               await writeFileAtomic(files.meta(name), renderSnapshotMeta({ ...meta, id }), 0o600);
             }
@@ -321,8 +346,8 @@ export class Disks {
   }
 
   /** Lists the archive and refuses it whole unless every member is a file or directory vpsctl writes. */
-  private async listMembers(src: string): Promise<Set<string>> {
-    const r = await this.host.sys.run('tar', ['--list', '--verbose', '--use-compress-program=zstd -d -q', '-f', src], { reject: false });
+  private async listMembers(archive: string, src: string): Promise<Set<string>> {
+    const r = await this.host.sys.run('tar', ['--list', '--verbose', '--use-compress-program=zstd -d -q', '-f', archive], { reject: false });
     if (r.exitCode !== 0) throw invalid(`${src} is not a readable zstd tar archive: ${r.stderr.trim().split('\n').pop()}`);
     const names = new Set<string>();
     for (const line of r.stdout.split('\n').filter(Boolean)) {
@@ -337,12 +362,25 @@ export class Disks {
     return names;
   }
 
-  private async extract(src: string, dir: string, members: string[]): Promise<void> {
-    const r = await this.host.sys.run('tar', ['--extract', '--use-compress-program=zstd -d -q', '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir', '-f', src, '-C', dir, ...members], { reject: false });
+  private async extract(archive: string, src: string, dir: string, members: string[]): Promise<void> {
+    const r = await this.host.sys.run('tar', ['--extract', '--use-compress-program=zstd -d -q', '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir', '-f', archive, '-C', dir, ...members], { reject: false });
     if (r.exitCode !== 0) {
       if (/No space left/.test(r.stderr)) throw poolFull(`unpacking ${path.basename(src)}`);
       throw invalid(`${src} could not be unpacked: ${r.stderr.trim().split('\n').pop()}`);
     }
+  }
+}
+
+/** export and import need zstd (tar runs it): exit 6 with what to install, not a tar error. */
+function needZstd(): void {
+  if (!which('zstd')) throw hostNotReady('zstd is not installed (export archives are zstd-compressed)', 'apt-get install zstd');
+}
+
+/** Removes `<prefix><pid>-*` leftovers of import runs whose process is gone. */
+async function sweepDead(dir: string, prefix: string): Promise<void> {
+  for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(f.startsWith(prefix) ? f.slice(prefix.length).split('-')[0] : NaN);
+    if (Number.isInteger(pid) && !processLive(pid)) await fsp.rm(path.join(dir, f), { recursive: true, force: true });
   }
 }
 

@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ExecaRunner, unmountUnder, type Runner } from '../sys/exec.js';
 import { exists, readText, removeInside, resolveInside, sleep, writeFileAtomic } from '../sys/fs.js';
-import { mountsOfDevice, pidAlive } from '../sys/proc.js';
+import { mountsOfDevice, processLive } from '../sys/proc.js';
 import { cronFile } from './cron.js';
 import { Snapshots } from './snapshots.js';
 import { Disks } from './disk.js';
@@ -213,8 +213,13 @@ export class Host {
     } catch {
       /* a marker cut short: thaw through the running state below */
     }
-    // a snapshot whose vpsctl was killed may still be finishing: give it its time
-    for (let i = 0; i < 600 && [m.pid, m.guardian].some((p) => p && pidAlive(p)); i++) await sleep(100);
+    // a snapshot whose vpsctl was killed may still be finishing: give it its time, and never
+    // thaw under a copy that is still running (it would make that copy inconsistent)
+    const live = (): number[] => [m.pid, m.guardian].filter((p): p is number => !!p && processLive(p));
+    for (let i = 0; i < 600 && live().length; i++) await sleep(100);
+    if (live().length) {
+      throw new VpsError(ExitCode.LOCKED, `a snapshot of container ${id} is still copying (vps-snap pid ${live().join(', ')})`, { hint: 'wait for it to finish and retry' });
+    }
     // stopped: its filesystem is unmounted, nothing is left to thaw
     const { state } = await this.runtime.state(id);
     if (state) {
@@ -241,10 +246,15 @@ export class Host {
    */
   async copyImage(id: string, dst: string, state: RuntimeState | undefined, onProgress?: (done: number, total: number) => void): Promise<CloneResult & Partial<FrozenCloneResult>> {
     const img = this.layout.image(id);
-    if (!state) return this.snap.clone(img, dst, onProgress);
+    if (!state) {
+      // a killed compact or create may have left it mounted on the host: never copy it so
+      await this.reconcile(id);
+      return this.snap.clone(img, dst, onProgress);
+    }
     const allocated = ((await fsp.stat(img)).blocks ?? 0) * 512;
     // a copy at a slow 20 MB/s must finish inside the freeze; a reflink takes milliseconds
-    const maxFrozenMs = (await this.pool.canReflink()) ? 30_000 : 60_000 + allocated / 20_000;
+    // (capped at the helper's limit of an hour: a plain pool freezes a big container for long)
+    const maxFrozenMs = (await this.pool.canReflink()) ? 30_000 : Math.min(3_600_000, 60_000 + allocated / 20_000);
     return this.snap.frozenClone({ mount: this.monitorView(id, state), loop: state.loop, src: img, dst, marker: this.layout.frozenMarker(id), maxFrozenMs }, onProgress);
   }
 
@@ -285,7 +295,12 @@ export class Host {
       const loops = await this.sys.run('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'], { reject: false });
       const inPool = loops.stdout.split('\n').map((l) => l.trim()).filter((f) => f.startsWith(`${this.settings.pool}/`));
       if (inPool.length) throw wrongState(`files in the pool are attached to loop devices: ${inPool.join(', ')}`, 'unmount mounted snapshots first (vpsctl snapshot umount ID NAME)');
-      const hold = (i: number): Promise<PoolInfo> => (i < ids.length ? this.lock(ids[i], 'pool init', () => hold(i + 1)) : this.pool.init(opts, this.progress));
+      const hold = async (i: number): Promise<PoolInfo> => {
+        if (i < ids.length) return this.lock(ids[i], 'pool init', () => hold(i + 1));
+        // every container locked now: one started between the check above and its lock?
+        for (const id of ids) if ((await this.runtime.state(id)).state) throw wrongState(`container ${id} was started meanwhile`, 'stop it and retry');
+        return this.pool.init(opts, this.progress);
+      };
       return hold(0);
     });
   }
@@ -347,6 +362,7 @@ export class Host {
    */
   async provision(id: string, spec: ProvisionSpec): Promise<ContainerStatus> {
     await this.pool.ensure();
+    if (await exists(`${this.settings.pool}.new`)) throw new VpsError(ExitCode.LOCKED, 'a pool init is moving the pool', { hint: 'wait for it to finish and retry' });
     const dir = this.layout.containerDir(id);
     if (await exists(dir)) {
       throw new VpsError(ExitCode.WRONG_STATE, `container ${id} already exists`, { hint: `pick another id, or remove it with: vpsctl destroy ${id}` });
@@ -412,7 +428,16 @@ export class Host {
 
   async start(id: string, opts: StartOptions = {}): Promise<StartResult> {
     await this.config(id); // a missing container is reported before any lock file is made
-    const res = await this.lock(id, 'start', async () => {
+    const res = await this.lock(id, 'start', () => this.startLocked(id, opts));
+    if (opts.waitMs !== undefined) {
+      (res as StartResult).system_state = await this.waitSystemRunning(id, opts.waitMs);
+    }
+    return res;
+  }
+
+  /** start's work, for a caller that holds the container's lock. */
+  async startLocked(id: string, opts: StartOptions = {}): Promise<StartResult> {
+    {
       const cfg = await this.config(id); // read again under the lock: a destroy+create may have run
       for (const f of opts.allowMissing ?? []) {
         this.progress.warn(`starting ${id} without requiring ${f}: if the host lacks it, the container runs without that protection`);
@@ -434,11 +459,7 @@ export class Host {
       ];
       const r = await this.runtime.spawn(cfg, img, extra);
       return { id, state: 'running' as const, init_pid: r.init_pid, monitor_pid: r.monitor_pid, loop: r.loop };
-    });
-    if (opts.waitMs !== undefined) {
-      (res as StartResult).system_state = await this.waitSystemRunning(id, opts.waitMs);
     }
-    return res;
   }
 
   /** Polls `systemctl is-system-running` inside until it is running or degraded. */
@@ -463,16 +484,19 @@ export class Host {
 
   async stop(id: string, opts: StopOptions = {}): Promise<StopResult> {
     await this.config(id);
-    return this.lock(id, 'stop', async () => {
-      const { state } = await this.runtime.state(id);
-      if (!state) {
-        await this.reconcile(id);
-        throw wrongState(`container ${id} is not running`);
-      }
-      const how = await this.halt(state, opts);
+    return this.lock(id, 'stop', () => this.stopLocked(id, opts));
+  }
+
+  /** stop's work, for a caller that holds the container's lock. */
+  async stopLocked(id: string, opts: StopOptions = {}): Promise<StopResult> {
+    const { state } = await this.runtime.state(id);
+    if (!state) {
       await this.reconcile(id);
-      return { id, state: 'stopped' as const, how };
-    });
+      throw wrongState(`container ${id} is not running`);
+    }
+    const how = await this.halt(state, opts);
+    await this.reconcile(id);
+    return { id, state: 'stopped' as const, how };
   }
 
   private async halt(state: RuntimeState, opts: StopOptions): Promise<StopResult['how']> {

@@ -165,42 +165,47 @@ export class Snapshots {
     await this.host.pool.ensure();
     const { state } = await this.host.runtime.state(id);
     if (state && !opts.stop) throw wrongState(`container ${id} is running`, `stop it first, or use: vpsctl snapshot restore ${id} ${name} --stop`);
-    const restart = !!state;
-    if (state) await this.host.stop(id);
-    const disk = await this.restoreLocked(id, name).catch(async (e: unknown) => {
-      // the old disk is untouched when a restore fails: bring the container back as it was
-      if (restart) await this.host.start(id).catch(() => undefined);
-      throw e;
-    });
-    if (restart) await this.host.start(id);
-    return { id, name, restarted: restart, disk };
-  }
-
-  private restoreLocked(id: string, name: string): Promise<number> {
+    // one lock over stop, restore and start: nothing else gets in between
     return this.host.lock(id, 'snapshot restore', async () => {
-      const { state } = await this.host.runtime.state(id);
-      if (state) throw wrongState(`container ${id} was started again meanwhile`, 'stop it and retry');
-      const cfg = await this.host.config(id);
-      await this.existing(id, name);
-      const img = this.host.layout.image(id);
-      const tmp = `${img}.partial`;
-      await fsp.rm(tmp, { force: true });
+      const running = (await this.host.runtime.state(id)).state;
+      if (running && !opts.stop) throw wrongState(`container ${id} was started meanwhile`, 'stop it and retry');
+      if (running) await this.host.stopLocked(id);
+      let disk: number;
       try {
-        this.host.progress.info(`restoring ${id} from snapshot ${name}`);
-        await this.host.snap.clone(this.files(id).image(name), tmp, this.host.copyProgress(`snapshot ${name}`));
-        // the disk keeps its configured size: a snapshot from before a grow is grown again
-        const fsSize = (await this.host.images.info(tmp)).size;
-        if (fsSize < cfg.disk) await this.host.images.grow(tmp, cfg.disk);
-        await fsp.rename(tmp, img);
+        disk = await this.restoreImage(id, name);
       } catch (e) {
-        await fsp.rm(tmp, { force: true });
-        if (e instanceof VpsError && e.exitCode === ExitCode.NO_RESOURCES) throw poolFull(`snapshot ${name} was not restored (${e.message})`, e);
+        // a failed restore leaves the old disk as it was: bring the container back on it
+        if (running) await this.host.startLocked(id).catch((s: Error) => this.host.progress.warn(`container ${id} stays stopped: ${s.message}`));
         throw e;
       }
-      const size = (await fsp.stat(img)).size;
-      if (size !== cfg.disk) await writeFileAtomic(this.host.layout.configFile(id), renderConfig({ ...cfg, disk: size }), 0o600);
-      return size;
+      if (running) await this.host.startLocked(id);
+      return { id, name, restarted: !!running, disk };
     });
+  }
+
+  /** Puts the snapshot's image in place of the container's (stopped, under its lock). */
+  private async restoreImage(id: string, name: string): Promise<number> {
+    const cfg = await this.host.config(id);
+    await this.existing(id, name);
+    await this.host.reconcile(id);
+    const img = this.host.layout.image(id);
+    const tmp = `${img}.partial`;
+    await fsp.rm(tmp, { force: true });
+    try {
+      this.host.progress.info(`restoring ${id} from snapshot ${name}`);
+      await this.host.snap.clone(this.files(id).image(name), tmp, this.host.copyProgress(`snapshot ${name}`));
+      // the disk keeps its configured size: a snapshot from before a grow is grown again
+      const fsSize = (await this.host.images.info(tmp)).size;
+      if (fsSize < cfg.disk) await this.host.images.grow(tmp, cfg.disk);
+      await fsp.rename(tmp, img);
+    } catch (e) {
+      await fsp.rm(tmp, { force: true });
+      if (e instanceof VpsError && e.exitCode === ExitCode.NO_RESOURCES) throw poolFull(`snapshot ${name} was not restored (${e.message})`, e);
+      throw e;
+    }
+    const size = (await fsp.stat(img)).size;
+    if (size !== cfg.disk) await writeFileAtomic(this.host.layout.configFile(id), renderConfig({ ...cfg, disk: size }), 0o600);
+    return size;
   }
 
   async delete(id: string, name: string): Promise<{ id: string; name: string; freed: number }> {
@@ -239,13 +244,22 @@ export class Snapshots {
     await this.host.pool.ensure();
     const list = ids === 'all' ? await this.host.ids() : ids.map(validateId);
     const out: Pruned[] = [];
+    const failedIds: string[] = [];
     for (const id of list) {
-      await this.host.config(id);
-      out.push(...(await this.host.lock(id, 'snapshot prune', async () => {
-        await this.files(id).sweep();
-        return this.pruneLocked(id, opts);
-      })));
+      try {
+        await this.host.config(id);
+        out.push(...(await this.host.lock(id, 'snapshot prune', async () => {
+          await this.files(id).sweep();
+          return this.pruneLocked(id, opts);
+        })));
+      } catch (e) {
+        if (ids !== 'all') throw e;
+        // --all goes on past one container it cannot prune now (locked, half-made)
+        this.host.progress.warn(`prune of ${id} skipped: ${(e as Error).message}`);
+        failedIds.push(id);
+      }
     }
+    if (failedIds.length) throw new VpsError(ExitCode.FAILED, `pruned the others, but not: ${failedIds.join(', ')}`, { hint: 'retry those when their operations have finished' });
     return out;
   }
 

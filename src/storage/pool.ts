@@ -104,7 +104,9 @@ export class Pool {
     }
     await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
     const opts = `${rec.source === 'file' ? 'loop,' : ''}nodev,nosuid,noexec`;
+    if (this.isMounted()) return; // another vpsctl got here first
     const r = await this.run.run('mount', ['-t', rec.fs, '-o', opts, '--', src, this.dir], { reject: false });
+    if (r.exitCode !== 0 && this.isMounted()) return; // ... or while we tried (the same filesystem refuses a second mount)
     if (r.exitCode !== 0) {
       throw hostNotReady(`cannot mount the storage pool ${src} on ${this.dir}: ${r.stderr.trim().split('\n').pop()}`, `check it with: xfs_repair -n ${src}`);
     }
@@ -141,6 +143,8 @@ export class Pool {
     const newDir = `${this.dir}.new`;
     const oldDir = `${this.dir}.old`;
     await this.clearLeftovers(newDir, oldDir);
+    // a pool file without a record is what a killed init left
+    if (rec.source === 'file') await fsp.rm(rec.path, { force: true });
     try {
       progress.step(1, 4, `making an XFS filesystem with reflink on ${rec.path}`);
       if (rec.source === 'file') {
@@ -160,14 +164,16 @@ export class Pool {
       await fsp.chmod(newDir, 0o700);
       await this.run.run('umount', ['--', newDir]);
       progress.step(3, 4, `mounting the pool on ${this.dir}`);
+      // the record first: from here a crash leaves a pool that the next command mounts
+      await writeFileAtomic(this.layout.poolRecord(), `# vpsctl storage pool (vpsctl pool init): mounted on ${this.dir} on first use after a reboot\n${stringify(rec)}`, 0o600);
       if (await exists(this.dir)) await fsp.rename(this.dir, oldDir);
       await fsp.mkdir(this.dir, { mode: 0o700 });
       await this.mount(rec);
-      await writeFileAtomic(this.layout.poolRecord(), `# vpsctl storage pool (vpsctl pool init): mounted on ${this.dir} on first use after a reboot\n${stringify(rec)}`, 0o600);
     } catch (e) {
       await unmountUnder(this.run, newDir);
       await fsp.rm(newDir, { recursive: true, force: true });
-      if (this.isMounted() && !(await exists(this.layout.poolRecord()))) await this.run.run('umount', ['--', this.dir], { reject: false });
+      if (this.isMounted()) await this.run.run('umount', ['--', this.dir], { reject: false });
+      await fsp.rm(this.layout.poolRecord(), { force: true });
       if (await exists(oldDir)) {
         await fsp.rm(this.dir, { recursive: true, force: true });
         await fsp.rename(oldDir, this.dir);
@@ -218,8 +224,9 @@ export class Pool {
       } else if (e.isFile() && e.name.endsWith('.img')) {
         let last = Date.now();
         const r = await this.snap.clone(src, dst, (done, total) => {
-          if (Date.now() - last > 2000) progress.info(`  ${e.name}: ${formatSize(done)} of ${formatSize(total)}`);
+          if (Date.now() - last < 2000) return;
           last = Date.now();
+          progress.info(`  ${e.name}: ${formatSize(done)} of ${formatSize(total)}`);
         });
         progress.info(`  ${path.relative(this.dir, src)}: ${formatSize(r.copied)} copied`);
       } else if (e.isFile()) {

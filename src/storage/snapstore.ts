@@ -131,7 +131,7 @@ export class SnapshotFiles {
     for (const f of await fsp.readdir(this.dir).catch(() => [] as string[])) {
       const p = `${this.dir}/${f}`;
       const orphan = f.endsWith('.img') && !(await exists(p.replace(/\.img$/, '.yaml')));
-      if (f.endsWith('.partial') || orphan || /^\.export-/.test(f)) {
+      if (f.endsWith('.partial') || orphan) {
         await fsp.rm(p, { recursive: true, force: true });
         removed.push(f);
       }

@@ -22,6 +22,13 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** A process that exists and is not a zombie (pid reuse aside: for short-lived helpers). */
+export function processLive(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  const stat = readTextSync(`/proc/${pid}/stat`);
+  return stat !== undefined && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
+
 /**
  * Is this the very process we started (same pid and start time), and still running? A zombie
  * counts as gone: it has exited and torn down, and only waits for a slow reaper (on hosts

@@ -24,7 +24,7 @@ export default class SnapshotCreate extends VpsCommand<SnapshotCreated | AllResu
   static override flags = {
     all: Flags.boolean({ description: 'snapshot every container; exit 1 if any failed' }),
     description: Flags.string({ char: 'd', description: 'what this snapshot is for', helpValue: 'TEXT' }),
-    keep: Flags.integer({ description: 'afterwards keep only the N newest snapshots (pinned ones aside)', min: 0, helpValue: 'N' }),
+    keep: Flags.integer({ description: 'afterwards keep only the N newest snapshots (pinned ones aside)', min: 1, helpValue: 'N' }),
     expiry: durationFlag({ description: 'remove it this long after it is taken (prune or the next snapshot create)' }),
     'no-expiry': Flags.boolean({ description: 'a snapshot that must stay: never removed by prune, --keep or expiry', exclusive: ['expiry'] }),
     scheduled: Flags.boolean({ description: "taken by the schedule's cron entry: the container's snapshots.expiry applies" }),
