@@ -1,7 +1,6 @@
 import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { readText, removeInside, resolveInside, writeInside } from '../sys/fs.js';
+import { readInside, removeInside, resolveInside, writeInside } from '../sys/fs.js';
 
 /** What /etc/os-release (or an older fallback) says about a tree. */
 export interface OsInfo {
@@ -31,7 +30,7 @@ export async function detectOs(root: string): Promise<OsInfo> {
   for (const rel of ['etc/os-release', 'usr/lib/os-release']) {
     let text: string | undefined;
     try {
-      text = await readText(await resolveInside(root, rel));
+      text = await readInside(root, rel);
     } catch {
       text = undefined; // a symlink: Debian's /etc/os-release links to ../usr/lib/os-release
     }
@@ -45,7 +44,7 @@ export async function detectOs(root: string): Promise<OsInfo> {
       };
     }
   }
-  const dv = await readText(path.join(root, 'etc/debian_version')).catch(() => undefined);
+  const dv = await readInside(root, 'etc/debian_version').catch(() => undefined);
   if (dv) return { id: 'debian', version: dv.trim().split('.')[0], like: [], prettyName: `Debian ${dv.trim()}` };
   return { id: 'unknown', version: '', like: [], prettyName: 'unknown' };
 }
@@ -80,7 +79,7 @@ async function applyCommon(root: string, input: PersonalityInput, os: OsInfo): P
   await writeInside(root, 'etc/hostname', `${input.hostname}\n`);
   wrote.push('/etc/hostname');
   const hostsRel = 'etc/hosts';
-  const old = (await readText(await resolveInside(root, hostsRel))) ?? '';
+  const old = (await readInside(root, hostsRel).catch(() => undefined)) ?? '';
   const keep = old
     .split('\n')
     .filter((l) => l.trim() !== '' && !/^127\.0\.1\.1\s/.test(l) && !/# vpsctl$/.test(l));

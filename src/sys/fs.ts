@@ -80,6 +80,32 @@ export async function writeInside(root: string, rel: string, data: string, mode 
   }
 }
 
+/**
+ * Reads a small text file inside a container tree: never through a symlink, only a regular
+ * file (a FIFO would hang us, a device feed us forever), at most `max` bytes. A tenant owns
+ * these trees; undefined when the file is missing.
+ */
+export async function readInside(root: string, rel: string, max = 256 * 1024): Promise<string | undefined> {
+  const target = await resolveInside(root, rel);
+  let fh;
+  try {
+    fh = await fsp.open(target, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error(`${rel} in the container tree is not a regular file`);
+    if (st.size > max) throw new Error(`${rel} in the container tree is larger than ${max} bytes`);
+    const buf = Buffer.alloc(st.size);
+    const { bytesRead } = await fh.read(buf, 0, st.size, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
 export async function removeInside(root: string, rel: string): Promise<void> {
   const target = await resolveInside(root, rel, { finalMayBeLink: true });
   await fsp.rm(target, { force: true });

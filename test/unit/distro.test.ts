@@ -1,4 +1,5 @@
 import { mkdtempSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { applyPersonality, detectOs, parseOsRelease } from '../../src/distro/index.js';
@@ -69,5 +70,19 @@ describe('the Debian personality', () => {
     symlinkSync(outside, path.join(root, 'etc'));
     await expect(applyPersonality(root, { hostname: 'x' })).rejects.toThrow(/symlink/);
     expect(existsSync(path.join(outside, 'hostname'))).toBe(false);
+  });
+});
+
+describe('a hostile tree (clone and import run the personality on tenant trees)', () => {
+  it('a FIFO or a device in place of a file read neither hangs nor feeds forever', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'fifo-'));
+    mkdirSync(path.join(root, 'etc'), { recursive: true });
+    execFileSync('mkfifo', [path.join(root, 'etc', 'os-release'), path.join(root, 'etc', 'hosts')]);
+    symlinkSync('/dev/zero', path.join(root, 'etc', 'debian_version'));
+    const os = await detectOs(root); // must return, not block on the FIFO
+    expect(os.id).toBe('unknown');
+    await applyPersonality(root, { hostname: 'h1' });
+    expect(lstatSync(path.join(root, 'etc', 'hosts')).isFile()).toBe(true);
+    expect(readFileSync(path.join(root, 'etc', 'hosts'), 'utf8')).toMatch(/127\.0\.1\.1\th1/);
   });
 });
