@@ -10,14 +10,18 @@
  *    mm belongs to the host's user namespace, so not even the container's root can);
  *    open /proc/PID/ns/{user,ipc,uts,net,cgroup,pid,mnt} up front and read the init's
  *    Seccomp mode and CapBnd from /proc/PID/status.
- * 3. Join the container's cgroups (write our pid to HOSTDIR/cgroup.procs, as the host's
- *    root), then, when the container has its own user namespace, setns into it FIRST and
- *    become its root (setresgid/setgroups/setresuid 0: HOSTUID on the host), then setns
- *    ipc, uts, net, cgroup, pid, mnt; open the cwd below the container's root with
+ * 3. Open the container's cgroup directories, setns(pid) (for the child to be born in).
+ * 4. fork while still in the host's cgroups, so that a container at its pids limit stays
+ *    reachable (moving a task into a full pids cgroup is allowed, forking in one is not);
+ *    write the child's pid into each HOSTDIR/cgroup.procs as the host's root, then let it
+ *    go. The parent never enters the container. The child: when the container has its
+ *    own user namespace, setns into it FIRST and become its root
+ *    (setresgid/setgroups/setresuid 0: HOSTUID on the host), then setns ipc, uts, net,
+ *    cgroup, mnt; open the cwd below the container's root with
  *    openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), fchdir to it and check getcwd()
  *    (CVE-2024-21626: never keep a host cwd; a tenant's /root -> /proc/self/fd/N link
  *    is refused).
- * 4. fork (setns(pid) only applies to children). The child closes every fd above 2,
+ *    Then it closes every fd above 2,
  *    gets a clean environment, takes the container init's confinement (confine.c: the
  *    same capability bounding set, R7, and the same seccomp filter when init has one,
  *    R6) and execvp()s CMD (127 not found, 126 cannot execute).
@@ -55,7 +59,8 @@
 extern char **environ;
 
 static const char *const ns_order[] = { "ipc", "uts", "net", "cgroup", "pid", "mnt" };
-#define N_NS (sizeof(ns_order) / sizeof(ns_order[0]))
+#define NS_PID 4 /* index of "pid" above */
+#define N_NS   (sizeof(ns_order) / sizeof(ns_order[0]))
 
 static const int fwd_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH };
 #define N_FWD (sizeof(fwd_signals) / sizeof(fwd_signals[0]))
@@ -252,6 +257,41 @@ static void read_confinement(int proc, int user_fd, struct confinement *c)
 	c->cap_bnd = strtoull(p + 8, NULL, 16);
 }
 
+/* The child, once it is in the container's cgroups: the user namespace first (the others
+ * belong to it), then ipc, uts, net, cgroup, mnt (pid: born in it); the cwd strictly below
+ * the container's root. */
+static void enter_namespaces(const struct opts *o, const struct confinement *conf, int user_fd,
+			     int ns_fd[N_NS])
+{
+	char buf[VPS_PATH_MAX];
+
+	if (conf->userns) {
+		if (setns(user_fd, CLONE_NEWUSER) < 0)
+			die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL,
+					    "setns user");
+		if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
+			die_with_error("become root of the container's user namespace");
+	}
+	for (size_t i = 0; i < N_NS; i++) {
+		if (i == NS_PID)
+			continue;
+		if (setns(ns_fd[i], 0) < 0)
+			die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL, "setns %s",
+					    ns_order[i]);
+	}
+	/* setns(mnt) put us at the container's root; resolve the cwd strictly below it */
+	{
+		cleanup_fd int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		const char *rel = o->cwd[1] ? o->cwd + 1 : ".";
+		cleanup_fd int cwd = root < 0 ? -1 : open_in_root(root, rel, O_PATH | O_DIRECTORY);
+		if (cwd < 0 || fchdir(cwd) < 0)
+			die_code_with_error(errno == ENOENT ? VPS_ENOTFOUND : VPS_EFAIL, "chdir %s",
+					    o->cwd);
+	}
+	if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
+		die("working directory is outside the container");
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -290,42 +330,18 @@ int main(int argc, char **argv)
 	}
 	read_confinement(proc, user_fd, &conf);
 
-	snprintf(pidbuf, sizeof(pidbuf), "%d", getpid());
+	/* opened now, as the host's root in the host's namespaces: the child is moved into
+	 * them through these (cgroupfs checks the opener's credentials and namespace) */
+	int cg_fd[MAX_CGROUPS];
 	for (size_t i = 0; i < o.n_cg; i++) {
-		cleanup_fd int fd =
-			open(o.cgroups[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		int r = fd < 0 ? -errno : write_file_at(fd, "cgroup.procs", pidbuf);
-		if (r < 0) {
-			errno = -r;
-			die_errno_mapped("join cgroup %s", o.cgroups[i]);
-		}
+		cg_fd[i] = open(o.cgroups[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (cg_fd[i] < 0)
+			die_errno_mapped("open cgroup %s", o.cgroups[i]);
 	}
 
-	/* the user namespace first: the others belong to it */
-	if (conf.userns) {
-		if (setns(user_fd, CLONE_NEWUSER) < 0)
-			die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL,
-					    "setns user");
-		if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
-			die_with_error("become root of the container's user namespace");
-	}
-	for (size_t i = 0; i < N_NS; i++) {
-		if (setns(ns_fd[i], 0) < 0)
-			die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL, "setns %s",
-					    ns_order[i]);
-		close(ns_fd[i]);
-	}
-	/* setns(mnt) put us at the container's root; resolve the cwd strictly below it */
-	{
-		cleanup_fd int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		const char *rel = o.cwd[1] ? o.cwd + 1 : ".";
-		cleanup_fd int cwd = root < 0 ? -1 : open_in_root(root, rel, O_PATH | O_DIRECTORY);
-		if (cwd < 0 || fchdir(cwd) < 0)
-			die_code_with_error(errno == ENOENT ? VPS_ENOTFOUND : VPS_EFAIL, "chdir %s",
-					    o.cwd);
-	}
-	if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
-		die("working directory is outside the container");
+	/* the pid namespace applies to children only: the child is born in it */
+	if (setns(ns_fd[NS_PID], CLONE_NEWPID) < 0)
+		die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL, "setns pid");
 
 	/* block the forwarded signals until child_pid is known */
 	sigemptyset(&fwd);
@@ -333,11 +349,39 @@ int main(int argc, char **argv)
 		sigaddset(&fwd, fwd_signals[i]);
 	sigprocmask(SIG_BLOCK, &fwd, &old);
 	fflush(NULL);
+	/* fork while still in the host's cgroups: a container at its pids limit (a fork bomb)
+	 * stays reachable, since moving a task into a full pids cgroup is allowed, forking
+	 * inside one is not. The child waits until it has been moved. */
+	int go[2];
+	if (pipe2(go, O_CLOEXEC) < 0)
+		die_with_error("pipe");
 	child_pid = fork();
 	if (child_pid < 0)
 		die_errno_mapped("fork");
-	if (child_pid == 0)
+	if (child_pid == 0) {
+		char c;
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(VPS_EFAIL); /* the parent could not move us: it reports why */
+		enter_namespaces(&o, &conf, user_fd, ns_fd);
 		run_child(&o, &conf);
+	}
+	close(go[0]);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", child_pid);
+	for (size_t i = 0; i < o.n_cg; i++) {
+		int r = write_file_at(cg_fd[i], "cgroup.procs", pidbuf);
+		if (r < 0) {
+			kill(child_pid, SIGKILL);
+			errno = -r;
+			die_errno_mapped("join cgroup %s", o.cgroups[i]);
+		}
+		close(cg_fd[i]);
+	}
+	if (write(go[1], "g", 1) != 1)
+		die_with_error("start the command");
+	close(go[1]);
+	for (size_t i = 0; i < N_NS; i++)
+		close(ns_fd[i]);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = forward_signal;
