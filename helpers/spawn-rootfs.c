@@ -259,6 +259,34 @@ static void apply_masks(int root)
 	}
 }
 
+/* lxcfs's per-container views of /proc (meminfo with the cgroup's memory limit, ...), bound
+ * read-only over the container's own files before the masks. The source is a host path,
+ * reachable because we have not pivoted yet; a file lxcfs does not serve is skipped. */
+static void setup_lxcfs(const struct opts *o, int root)
+{
+	static const char *const files[] = { "meminfo", "cpuinfo",   "stat", "uptime",
+					     "loadavg", "diskstats", "swaps" };
+	char src[VPS_PATH_MAX + 32], what[64];
+
+	for (size_t i = 0; o->lxcfs && i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(src, sizeof(src), "%s/proc/%s", o->lxcfs, files[i]);
+		cleanup_fd int s = open(src, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+		if (s < 0) {
+			log_warn("lxcfs: %s: %s", src, strerror(errno));
+			continue;
+		}
+		snprintf(what, sizeof(what), "proc/%s", files[i]);
+		cleanup_fd int fd = target(root, what, 0, true);
+		if (fd < 0)
+			continue;
+		cleanup_fd int tree = clone_mount(s,
+						  MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+							  MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+						  src);
+		move_onto(tree, fd, what);
+	}
+}
+
 void rootfs_build(const struct opts *o, int rootfs_fd, int pty_master, int pty_slave)
 {
 	char bad[VPS_PATH_MAX];
@@ -278,6 +306,7 @@ void rootfs_build(const struct opts *o, int rootfs_fd, int pty_master, int pty_s
 
 	cleanup_fd int proc = target(root, "proc", 0555, false);
 	mount_fd(proc, "proc", "proc", MNT_NSNDNE, NULL, "/proc");
+	setup_lxcfs(o, root);
 	cleanup_fd int sys = target(root, "sys", 0555, false);
 	mount_fd(sys, "sysfs", "sysfs", MS_RDONLY | MNT_NSNDNE, NULL, "/sys");
 	setup_cgroupfs(o, root);

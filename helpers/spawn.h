@@ -20,6 +20,8 @@ struct cgroup_arg {
 
 struct opts {
 	const char *id, *image, *rootfs, *run_dir, *hostname, *init;
+	const char *lxcfs;    /* --lxcfs DIR: bind DIR/proc/{meminfo,...} over the container's */
+	unsigned long nofile; /* --nofile N: init's RLIMIT_NOFILE (0: the default below) */
 	bool readonly;
 	struct cgroup_arg cg[MAX_CGROUPS];
 	size_t n_cg;

@@ -5,6 +5,12 @@
  *             [--cgroup MOUNTNAME:OPTIONS:HOSTDIR]... [--init /sbin/init] [--readonly-image]
  *             [--userns HOSTUID:HOSTGID:COUNT [--no-idmap]]
  *             [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...
+ *             [--nofile N] [--lxcfs DIR]
+ *
+ * --nofile sets init's RLIMIT_NOFILE (soft and hard; exit 6 if the host cannot give it).
+ * --lxcfs DIR binds DIR/proc/{meminfo,cpuinfo,stat,uptime,loadavg,diskstats,swaps} (lxcfs's
+ * per-cgroup views) read-only over the container's /proc files, so free, top and uptime
+ * inside show the container's limits; a file lxcfs does not serve is skipped.
  *
  * Without --userns the container shares the host's user namespace ("privileged": its root
  * is the host's root, held back only by the confinement below). With --userns its root is
@@ -188,7 +194,8 @@ static noreturn_fn void usage(int code)
 		"       [--cgroup MOUNTNAME:OPTIONS:HOSTDIR]... [--init /sbin/init] "
 		"[--readonly-image]\n"
 		"       [--userns HOSTUID:HOSTGID:COUNT [--no-idmap]]\n"
-		"       [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...\n",
+		"       [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...\n"
+		"       [--nofile N] [--lxcfs DIR]\n",
 		prog_name);
 	exit(code);
 }
@@ -299,7 +306,15 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			parse_cgroup(o, arg_value(argc, argv, &i));
 		else if (strcmp(a, "--readonly-image") == 0)
 			o->readonly = true;
-		else if (strcmp(a, "--userns") == 0)
+		else if (strcmp(a, "--lxcfs") == 0)
+			o->lxcfs = arg_value(argc, argv, &i);
+		else if (strcmp(a, "--nofile") == 0) {
+			char *end;
+			errno = 0;
+			o->nofile = strtoul(arg_value(argc, argv, &i), &end, 10);
+			if (errno || *end || o->nofile < 64 || o->nofile > 1048576)
+				die_code(VPS_EUSAGE, "--nofile wants 64..1048576");
+		} else if (strcmp(a, "--userns") == 0)
 			parse_userns(o, arg_value(argc, argv, &i));
 		else if (strcmp(a, "--no-idmap") == 0)
 			no_idmap = true;
@@ -321,6 +336,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		die_code(VPS_EUSAGE, "invalid --id");
 	if (!valid_hostname(o->hostname))
 		die_code(VPS_EUSAGE, "invalid --hostname");
+	if (o->lxcfs && !valid_abs_path(o->lxcfs))
+		die_code(VPS_EUSAGE, "--lxcfs must be an absolute path");
 	if (!valid_abs_path(o->image) || !valid_abs_path(o->rootfs) ||
 	    !valid_abs_path(o->run_dir) || !valid_abs_path(o->init) ||
 	    strcmp(o->rootfs, "/") == 0 || strcmp(o->run_dir, "/") == 0)
@@ -748,6 +765,18 @@ static void reset_rlimits(void)
 	struct rlimit nofile = { .rlim_cur = 1024, .rlim_max = 524288 };
 	char buf[32];
 
+	if (M.o->nofile) {
+		/* the plan's open-files limit, soft and hard: refused if the host cannot give it */
+		struct rlimit want = { .rlim_cur = M.o->nofile, .rlim_max = M.o->nofile };
+		if (setrlimit(RLIMIT_NOFILE, &want) < 0) {
+			getrlimit(RLIMIT_NOFILE, &nofile);
+			die_code(VPS_EHOST,
+				 "cannot set the open-files limit to %lu: %s (hard limit here: "
+				 "%llu)",
+				 M.o->nofile, strerror(errno), (unsigned long long)nofile.rlim_max);
+		}
+		return;
+	}
 	if (read_file_at(AT_FDCWD, "/proc/sys/fs/nr_open", buf, sizeof(buf)) > 0 &&
 	    strtoull(buf, NULL, 10) < nofile.rlim_max)
 		nofile.rlim_max = strtoull(buf, NULL, 10);

@@ -3,6 +3,8 @@ import { invalid } from '../core/errors.js';
 import { WAIVABLE_FEATURES } from '../core/host.js';
 import { validateId, validateSnapshotName, validateTemplateName } from '../core/ids.js';
 import { parseDuration, parseSize } from '../core/units.js';
+import { LIMIT_KEYS, parseLimit, type LimitKey, type Limits } from '../limits/limits.js';
+import { Resources } from '../core/resources.js';
 
 /** A container id argument, validated before anything else happens. */
 export const idArg = Args.string({
@@ -50,3 +52,34 @@ export const snapshotArg = Args.string({
   required: true,
   parse: async (s) => validateSnapshotName(s),
 });
+
+/** One flag per resource limit, shared by `create` and `set` (sizes need a unit; `max` = none). */
+const limitFlag = (key: LimitKey, description: string, helpValue: string) =>
+  Flags.string({ description, helpValue, parse: async (s) => (parseLimit(key, s, Resources.hostShape()), s) });
+
+export const limitFlags = {
+  memory: limitFlag('memory', 'memory limit (hard; e.g. 512M, 2G; max = none)', 'SIZE'),
+  swap: limitFlag('swap', 'swap the container may use on top of --memory', 'SIZE'),
+  'memory-low': limitFlag('memory_low', 'memory reservation (soft limit kept under pressure)', 'SIZE'),
+  cpus: limitFlag('cpus', 'CPU time in cores, fractions allowed (0.5 = half a core)', 'N'),
+  'cpu-weight': limitFlag('cpu_weight', 'relative CPU share, 1-10000 (100 = normal)', 'N'),
+  cpuset: limitFlag('cpuset', 'host cores it may run on (e.g. 0-1,3)', 'LIST'),
+  pids: limitFlag('pids', 'tasks (processes and threads) at most', 'N'),
+  'io-weight': limitFlag('io_weight', 'relative block IO share, 1-10000 (100 = normal)', 'N'),
+  'io-read-bps': limitFlag('io_read_bps', 'disk read bytes per second (e.g. 50M)', 'SIZE'),
+  'io-write-bps': limitFlag('io_write_bps', 'disk write bytes per second', 'SIZE'),
+  'io-read-iops': limitFlag('io_read_iops', 'disk read operations per second', 'N'),
+  'io-write-iops': limitFlag('io_write_iops', 'disk write operations per second', 'N'),
+  nofile: limitFlag('nofile', "open-files limit of the container's init", 'N'),
+  strict: Flags.boolean({ description: 'refuse, rather than warn, when memory limits overcommit the host' }),
+};
+
+/** The limits the flags name (each flag's text was validated against the host when parsed). */
+export function limitsFromFlags(flags: Record<string, unknown>): Limits {
+  const out: Limits = {};
+  for (const k of LIMIT_KEYS) {
+    const v = flags[k.replace(/_/g, '-')];
+    if (typeof v === 'string') (out as Record<string, unknown>)[k] = parseLimit(k, v);
+  }
+  return out;
+}

@@ -1,3 +1,5 @@
+import type { Limits } from '../limits/limits.js';
+import { formatSize } from '../core/units.js';
 /** Renders rows as an aligned table for people; `--json` prints the objects instead. */
 export function table<T>(rows: T[], columns: { header: string; get: (r: T) => string | number | null | undefined }[]): string {
   const cells = rows.map((r) => columns.map((c) => String(c.get(r) ?? '-')));
@@ -10,4 +12,14 @@ export function table<T>(rows: T[], columns: { header: string; get: (r: T) => st
 export function details(pairs: [string, string | number | null | undefined][]): string {
   const w = Math.max(...pairs.map(([k]) => k.length));
   return pairs.map(([k, v]) => `${`${k}:`.padEnd(w + 1)} ${v ?? '-'}`).join('\n');
+}
+
+/** `memory 512M, swap 256M, cpus 0.5, pids 200`: a container's limits on one line. */
+export function describeLimits(l: Limits): string {
+  const parts = (Object.keys(l) as (keyof Limits)[]).map((k) => {
+    const v = l[k];
+    const text = v === null ? 'max' : ['memory', 'swap', 'memory_low', 'io_read_bps', 'io_write_bps'].includes(k) && typeof v === 'number' ? formatSize(v) : String(v);
+    return `${k.replace(/_/g, '-')} ${text}`;
+  });
+  return parts.join(', ') || 'none';
 }

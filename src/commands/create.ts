@@ -1,16 +1,17 @@
 import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
-import { idArg, sizeFlag, templateFlag } from '../cli/flags.js';
+import { idArg, limitFlags, limitsFromFlags, sizeFlag, templateFlag } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import { details } from '../cli/render.js';
 import type { ContainerStatus } from '../core/host.js';
 import { validateHostname } from '../core/ids.js';
 import { formatSize } from '../core/units.js';
+import { describeLimits } from '../cli/render.js';
 
 export default class Create extends VpsCommand<ContainerStatus> {
   static override summary = 'Create a container from an OS template.';
   static override description =
-    'Clones the template image into the pool, grows it to --disk, and writes the hostname and a fresh machine-id. The container gets its own range of 65536 host ids for its user namespace (unprivileged), unless --privileged. A failed create leaves nothing behind.';
+    'Clones the template image into the pool, grows it to --disk, and writes the hostname and a fresh machine-id. Limits default to --memory 1G --pids 4096; the sum of memory limits is checked against the host (a warning, or a refusal with --strict). The container gets its own range of 65536 host ids for its user namespace (unprivileged), unless --privileged. A failed create leaves nothing behind.';
   static override examples = [
     '<%= config.bin %> create 101 --template debian-12', '<%= config.bin %> create web-1 --template debian-12 --disk 20G --hostname web-1.example.net',
   ];
@@ -21,6 +22,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
     hostname: Flags.string({ description: 'hostname inside the container [default: the id]', helpValue: 'NAME', parse: async (s) => validateHostname(s) }),
     privileged: Flags.boolean({ description: 'no user namespace: root inside is root on the host (NOT a security boundary)' }),
     'shift-ids': Flags.boolean({ description: "shift the image's ids into the container's range once, for kernels without idmapped mounts", exclusive: ['privileged'] }),
+    ...limitFlags,
   };
 
   async run(): Promise<ContainerStatus> {
@@ -31,6 +33,8 @@ export default class Create extends VpsCommand<ContainerStatus> {
       hostname: flags.hostname,
       privileged: flags.privileged,
       shiftIds: flags['shift-ids'],
+      limits: limitsFromFlags(flags),
+      strict: flags.strict,
     });
     if (!this.jsonEnabled()) {
       this.log(`created container ${st.id}`);
@@ -40,6 +44,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
           ['hostname', st.hostname],
           ['disk', formatSize(st.disk)],
           ['mode', st.idmap ? `${st.mode} (root is host uid ${st.idmap.uid})` : st.mode],
+          ['limits', describeLimits(st.limits)],
           ['image', st.image],
         ]),
       );

@@ -1,27 +1,54 @@
+import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
-import { idArg, sizeFlag } from '../cli/flags.js';
+import { idArg, limitFlags, limitsFromFlags, sizeFlag } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
+import { describeLimits } from '../cli/render.js';
 import { invalid } from '../core/errors.js';
 import type { ResizeResult } from '../core/disk.js';
+import type { SetLimitsResult } from '../core/resources.js';
 import { formatSize } from '../core/units.js';
 
-type Result = { id: string; changed: boolean; disk?: ResizeResult };
+type Result = { id: string; changed: boolean; disk?: ResizeResult; limits?: SetLimitsResult };
 
 export default class SetCmd extends VpsCommand<Result> {
-  static override summary = "Change a container's settings.";
+  static override summary = "Change a container's disk size and resource limits.";
   static override description =
-    '--disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get).';
-  static override examples = ['<%= config.bin %> set 101 --disk 20G', '<%= config.bin %> set 101 --disk 8G   # stopped, shrink'];
+    'Limits apply to a running container at once; --save also writes them to its config, so that they survive a restart (as vzctl set --save). On a stopped container they are always saved. --disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get). A set that changes nothing says so.';
+  static override examples = [
+    '<%= config.bin %> set 101 --memory 2G --swap 512M --cpus 1.5 --save',
+    '<%= config.bin %> set 101 --pids 400 --cpuset 0-1',
+    '<%= config.bin %> set 101 --disk 20G',
+  ];
   static override args = { id: idArg };
-  static override flags = { disk: sizeFlag({ description: 'new disk size (K, M, G, T)' }) };
+  static override flags = {
+    disk: sizeFlag({ description: 'new disk size (K, M, G, T)' }),
+    ...limitFlags,
+    save: Flags.boolean({ description: 'also write the limits to the config (they then survive a restart)' }),
+  };
 
   async run(): Promise<Result> {
     const { args, flags } = await this.parse(SetCmd);
-    if (flags.disk === undefined) throw invalid('nothing to set', 'usage: vpsctl set ID --disk SIZE');
-    const r = await realHost(this.progress()).disks.resize(args.id, flags.disk);
-    if (!this.jsonEnabled()) {
-      this.log(r.changed ? `disk of ${r.id}: ${formatSize(r.previous)} -> ${formatSize(r.disk)}${r.online ? ' (online)' : ''}` : `disk of ${r.id} is already ${formatSize(r.disk)}: nothing changed`);
+    const limits = limitsFromFlags(flags);
+    if (flags.disk === undefined && Object.keys(limits).length === 0) throw invalid('nothing to set', 'usage: vpsctl set ID [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save]; see vpsctl set --help');
+    const host = realHost(this.progress());
+    const out: Result = { id: args.id, changed: false };
+    if (Object.keys(limits).length) {
+      const r = await host.resources.set(args.id, limits, { save: flags.save, strict: flags.strict });
+      out.limits = r;
+      out.changed ||= r.changed.length > 0 || r.saved;
+      if (!this.jsonEnabled()) {
+        if (!r.changed.length && !r.saved) this.log(`limits of ${r.id} already so: nothing changed`);
+        else this.log(`limits of ${r.id}: ${describeLimits(limits)}${r.live ? ' (applied now)' : ''}${r.saved ? ' (saved)' : r.live ? ' (not saved: a restart goes back to the saved ones; add --save to keep them)' : ''}`);
+      }
     }
-    return { id: r.id, changed: r.changed, disk: r };
+    if (flags.disk !== undefined) {
+      const r = await host.disks.resize(args.id, flags.disk);
+      out.disk = r;
+      out.changed ||= r.changed;
+      if (!this.jsonEnabled()) {
+        this.log(r.changed ? `disk of ${r.id}: ${formatSize(r.previous)} -> ${formatSize(r.disk)}${r.online ? ' (online)' : ''}` : `disk of ${r.id} is already ${formatSize(r.disk)}: nothing changed`);
+      }
+    }
+    return out;
   }
 }

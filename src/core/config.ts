@@ -2,6 +2,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { VpsError, ExitCode, failed } from './errors.js';
 import { validateHostname, validateId, validateTemplateName } from './ids.js';
 import { validateCron } from './cron.js';
+import { parseLimits, renderLimits, type Limits } from '../limits/limits.js';
 import { formatSize, parseDuration, parseSize } from './units.js';
 
 /** A container's declared configuration: `<root>/containers/<id>/config.yaml`. */
@@ -25,6 +26,8 @@ export interface ContainerConfig {
   shifted?: boolean;
   /** Scheduled snapshots (`vpsctl snapshot schedule`): when, and how long they are kept. */
   snapshots?: SnapshotPolicy;
+  /** Resource limits, applied at every start (`vpsctl set ... --save` changes them). */
+  limits?: Limits;
 }
 
 export interface SnapshotPolicy {
@@ -42,7 +45,7 @@ export interface IdMap {
   count: number;
 }
 
-const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots']);
+const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots', 'limits']);
 
 export function renderConfig(c: ContainerConfig): string {
   const doc = {
@@ -57,6 +60,7 @@ export function renderConfig(c: ContainerConfig): string {
     ...(c.idmap ? { idmap: c.idmap } : {}),
     ...(c.shifted ? { shifted: true } : {}),
     ...(c.snapshots && (c.snapshots.schedule || c.snapshots.expiry) ? { snapshots: c.snapshots } : {}),
+    ...(c.limits && Object.keys(c.limits).length ? { limits: renderLimits(c.limits) } : {}),
   };
   return `# vpsctl container ${c.id}: declared configuration (edit with \`vpsctl set\`)\n${stringify(doc)}`;
 }
@@ -132,10 +136,12 @@ function parseConfigText(text: string, file: string, expectId: string): Containe
       snapshots.expiry = String(p.expiry);
     }
   }
+  const limits = d.limits === undefined ? undefined : parseLimits(d.limits);
   return {
     id,
     privileged,
     ...(snapshots ? { snapshots } : {}),
+    ...(limits && Object.keys(limits).length ? { limits } : {}),
     ...(idmap ? { idmap } : {}),
     ...(d.shifted ? { shifted: true } : {}),
     template: validateTemplateName(str('template')),

@@ -102,7 +102,7 @@ export class Disks {
             }
             disk = (await fsp.stat(tmpImg)).size;
           },
-          base: { template: cfg.template, disk, os: cfg.os, init: cfg.init },
+          base: { template: cfg.template, disk, os: cfg.os, init: cfg.init, limits: cfg.limits },
           after: async (c) => {
             c.disk = disk;
           },
@@ -320,7 +320,7 @@ export class Disks {
             const disk = path.join(stage, 'disk.img');
             await fsp.rename(disk, tmpImg);
           },
-          base: { template: cfg.template, disk: cfg.disk, os: cfg.os, init: cfg.init },
+          base: { template: cfg.template, disk: cfg.disk, os: cfg.os, init: cfg.init, limits: cfg.limits },
           after: async (c) => {
             c.disk = (await fsp.stat(this.host.layout.image(id))).size;
             if (cfg.shifted && cfg.idmap && snapNames.length) {

@@ -6,6 +6,12 @@ import { mountsOfDevice, processLive } from '../sys/proc.js';
 import { cronFile } from './cron.js';
 import { Snapshots } from './snapshots.js';
 import { Disks } from './disk.js';
+import { Resources } from './resources.js';
+import { DEFAULT_LIMITS, type Limits } from '../limits/limits.js';
+
+/** Where lxcfs serves its /proc files (Debian's lxcfs package mounts it here). */
+const LXCFS_DIR = '/var/lib/lxcfs';
+const LXCFS_MEMINFO = `${LXCFS_DIR}/proc/meminfo`;
 import { PACKAGE_ROOT } from '../sys/helpers.js';
 import { withLock } from '../sys/lock.js';
 import { ImageStore } from '../storage/image.js';
@@ -46,6 +52,10 @@ export interface CreateOptions {
   privileged?: boolean;
   /** Shift the image's ids into the container's range once, for kernels without idmapped mounts. */
   shiftIds?: boolean;
+  /** Resource limits on top of DEFAULT_LIMITS. */
+  limits?: Limits;
+  /** Refuse (exit 7) rather than warn when memory limits overcommit the host. */
+  strict?: boolean;
 }
 
 /** How `provision` makes a container (see there). */
@@ -64,7 +74,7 @@ export interface ProvisionSpec {
   steps: number;
   /** Writes the new image to the given path. */
   fill: (tmpImg: string) => Promise<void>;
-  base: Pick<ContainerConfig, 'template' | 'disk' | 'os' | 'init' | 'snapshots'>;
+  base: Pick<ContainerConfig, 'template' | 'disk' | 'os' | 'init' | 'snapshots' | 'limits'>;
   /** Runs once the image is in place, before the config makes the container exist. */
   after?: (cfg: ContainerConfig) => Promise<void>;
 }
@@ -105,6 +115,8 @@ export interface ContainerStatus extends ContainerSummary {
   uptime_s: number | null;
   loop: string | null;
   image: string;
+  /** Saved limits (config.yaml); `vpsctl set` without --save changes only the live ones. */
+  limits: Limits;
 }
 
 export interface StartOptions {
@@ -180,6 +192,11 @@ export class Host {
   /** Snapshots: create, list, restore, delete, prune, mount, schedule. */
   get snapshots(): Snapshots {
     return new Snapshots(this);
+  }
+
+  /** Resource limits and usage. */
+  get resources(): Resources {
+    return new Resources(this);
   }
 
   /** Whole-disk work: clone, resize, compact, export, import. */
@@ -335,6 +352,8 @@ export class Host {
     if (disk < tpl.size) {
       throw invalid(`disk ${formatSize(disk)} is smaller than template ${tpl.name} (${formatSize(tpl.size)})`, `use --disk ${formatSize(Math.ceil(tpl.size / 1024 ** 3) * 1024 ** 3)} or more`);
     }
+    const limits: Limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
+    await this.resources.overcommit(id, limits.memory, !!opts.strict);
     return this.lock(id, 'create', () =>
       this.provision(id, {
         what: `create from ${tpl.name}`,
@@ -348,7 +367,7 @@ export class Host {
           this.progress.step(2, 4, `growing the disk to ${formatSize(disk)}`);
           await this.images.grow(tmpImg, disk);
         },
-        base: { template: tpl.name, disk, os: { family: tpl.os, version: tpl.version, arch: tpl.arch }, init: '/sbin/init' },
+        base: { template: tpl.name, disk, os: { family: tpl.os, version: tpl.version, arch: tpl.arch }, init: '/sbin/init', limits },
       }),
     );
   }
@@ -451,13 +470,30 @@ export class Host {
       await this.images.assertPlainImage(img);
       // replays the journal after an unclean stop; quick on a clean filesystem
       await this.images.check(img);
+      const limits = cfg.limits ?? {};
+      // the limits go into the cgroups first; the monitor reuses those leaves as they are
+      await this.resources.apply(id, limits);
+      const lxcfs = await exists(LXCFS_MEMINFO).catch(() => false);
       const extra = [
         ...spawnCgroupArgs(this.cgroups, this.settings.cgroupParent, id),
+        ...(limits.nofile ? ['--nofile', String(limits.nofile)] : []),
+        ...(lxcfs ? ['--lxcfs', LXCFS_DIR] : []),
         ...(cfg.privileged || !cfg.idmap ? [] : ['--userns', `${cfg.idmap.uid}:${cfg.idmap.gid}:${cfg.idmap.count}`]),
         ...(cfg.shifted ? ['--no-idmap'] : []),
         ...(opts.allowMissing ?? []).flatMap((f) => ['--unsafe-allow-missing', f]),
       ];
-      const r = await this.runtime.spawn(cfg, img, extra);
+      let r;
+      try {
+        r = await this.runtime.spawn(cfg, img, extra);
+      } catch (e) {
+        await this.reconcile(id).catch(() => undefined); // the pre-made cgroups go too
+        throw e;
+      }
+      // IO limits name the loop device, which exists only now
+      if (['io_read_bps', 'io_write_bps', 'io_read_iops', 'io_write_iops'].some((k) => limits[k as keyof Limits] !== undefined)) {
+        const { state: st } = await this.runtime.state(id);
+        if (st) await this.resources.apply(id, { io_read_bps: limits.io_read_bps, io_write_bps: limits.io_write_bps, io_read_iops: limits.io_read_iops, io_write_iops: limits.io_write_iops }, Resources.loopDevice(st));
+      }
       return { id, state: 'running' as const, init_pid: r.init_pid, monitor_pid: r.monitor_pid, loop: r.loop };
     }
   }
@@ -639,6 +675,7 @@ export class Host {
       uptime_s: state ? Math.max(0, Math.round(Date.now() / 1000 - state.started)) : null,
       loop: state?.loop ?? null,
       image: this.layout.image(cfg.id),
+      limits: cfg.limits ?? {},
     };
   }
 

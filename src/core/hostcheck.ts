@@ -83,7 +83,7 @@ export function hostChecks(cgroups: CgroupLayout): HostCheckResult {
     const p = which(tool);
     add({ name: tool, status: p ? 'ok' : required ? 'missing' : 'warn', required, detail: p ?? `not found (${why})`, hint: `apt-get install ${pkg}` });
   }
-  for (const h of ['vps-spawn', 'vps-enter', 'vps-snap'] as const) {
+  for (const h of ['vps-spawn', 'vps-enter', 'vps-snap', 'vps-limit'] as const) {
     let p: string | undefined;
     try {
       p = helperPath(h);
@@ -92,6 +92,14 @@ export function hostChecks(cgroups: CgroupLayout): HostCheckResult {
     }
     add({ name: `helper ${h}`, status: p ? 'ok' : 'missing', required: true, detail: p ?? 'not built', hint: 'npm run build (needs make and gcc)' });
   }
+  const lxcfs = existsSync('/var/lib/lxcfs/proc/meminfo');
+  add({
+    name: 'lxcfs',
+    status: lxcfs ? 'ok' : 'warn',
+    required: false,
+    detail: lxcfs ? 'serving /var/lib/lxcfs: containers see their own memory, CPUs and uptime' : 'not running: free, top and uptime inside containers show the host',
+    hint: 'apt-get install lxcfs (and systemctl start lxcfs, or run bin/setup)',
+  });
   const inotify = Number((readTextSync('/proc/sys/fs/inotify/max_user_instances') ?? '0').trim());
   add({
     name: 'inotify instances',

@@ -25,11 +25,13 @@ export interface HostSettings {
   idmapRanges: number;
   /** Where `snapshot schedule` writes its cron entries. */
   cronDir: string;
+  /** Memory limits may add up to the host's memory times this (create/set warn, --strict refuses). */
+  overcommitRatio: number;
   /** Where the settings came from, for `host info`. */
   configFile?: string;
 }
 
-const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir']);
+const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'overcommit_ratio']);
 
 export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string {
   return env.VPSCTL_CONFIG || '/etc/vpsctl/vpsctl.yaml';
@@ -91,11 +93,14 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
     if (!Number.isSafeInteger(n) || n < min || n > max) throw invalid(`${file}: ${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
     return n;
   };
+  const ratioText = env.VPSCTL_OVERCOMMIT_RATIO ?? raw.overcommit_ratio;
+  const overcommitRatio = ratioText === undefined ? 1.5 : Number(ratioText);
+  if (!Number.isFinite(overcommitRatio) || overcommitRatio < 0.1 || overcommitRatio > 100) throw invalid(`${file}: overcommit_ratio must be a number from 0.1 to 100, got ${JSON.stringify(ratioText)}`);
   const idmapBase = int('idmap_base', env.VPSCTL_IDMAP_BASE, 1_000_000, 65_536, 2 ** 32 - 2 * 65_536);
   const idmapSize = int('idmap_size', env.VPSCTL_IDMAP_SIZE, 65_536, 65_536, 2 ** 24);
   const idmapRanges = int('idmap_ranges', env.VPSCTL_IDMAP_RANGES, Math.floor((2 ** 32 - 1 - idmapBase) / idmapSize), 1, 2 ** 20);
   if (idmapBase + idmapRanges * idmapSize > 2 ** 32 - 1) throw invalid(`${file}: idmap_base + idmap_ranges * idmap_size passes the 32-bit id space`);
-  return { root, pool, runDir, cgroupParent, mirror, cacheDir, cronDir, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
+  return { root, pool, runDir, cgroupParent, mirror, cacheDir, cronDir, overcommitRatio, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
 }
 
 /** Every path vpsctl uses, built only from validated ids and names. */

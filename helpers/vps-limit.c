@@ -1,0 +1,1410 @@
+/* vps-limit — a container's resource limits, in cgroup v1 or v2.
+ *
+ *   vps-limit apply  --id ID --parent NAME [--cgroup-root DIR] [LIMITS]
+ *   vps-limit usage  --id ID --parent NAME [--cgroup-root DIR]
+ *   vps-limit remove --id ID --parent NAME [--cgroup-root DIR]
+ *   vps-limit detect [--cgroup-root DIR]
+ *
+ * A container's cgroup is <parent>/<id> in each hierarchy. vps-spawn reuses an idle leaf
+ * with its settings, so vpsctl runs `apply` before a start (to make the leaves and set the
+ * limits) and on a running container (to change them live).
+ *
+ * ID is ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$, NAME ^[a-z0-9][a-z0-9._-]{0,62}$, DIR an
+ * absolute path (default /sys/fs/cgroup). Success prints ONE line of JSON on stdout; failure
+ * prints one line "vps-limit: message" on stderr and exits with a code of exit-codes.h:
+ * 2 bad usage or value (nothing written), 3 no such cgroup, 5 cgroup still has tasks,
+ * 6 no cgroup hierarchy under DIR, 1 anything else (a write the kernel refused: the file,
+ * the value and errno are named).
+ *
+ * Layout: DIR/cgroup.controllers exists -> v2 (unified) at DIR. Otherwise v1, one hierarchy
+ * per controller directory: DIR/memory, DIR/cpu, DIR/cpuacct (either may instead be
+ * DIR/cpu,cpuacct or DIR/cpuacct,cpu; symlinks are resolved), DIR/cpuset, DIR/pids,
+ * DIR/blkio. The same rule serves fake trees of plain directories (tests).
+ *
+ * detect: {"mode":"v1"|"v2","controllers":[...]} (v2: DIR/cgroup.controllers; v1: the
+ *   controller directories found, in the order above).
+ *
+ * apply LIMITS (all validated before anything is made or written; sizes are decimal bytes):
+ *   --memory BYTES|max   at least 16 MiB. v2 memory.max; v1 memory.limit_in_bytes (max: -1)
+ *   --swap BYTES|max     swap on top of memory. v2 memory.swap.max; v1
+ *                        memory.memsw.limit_in_bytes = memory + swap (memory from --memory
+ *                        or the current limit; -1 when either is max). The kernel wants
+ *                        memsw >= memory at every step: memsw is written first when memory
+ *                        rises, memory first when it falls. v1 --memory without --swap keeps
+ *                        the current swap allowance (memsw - memory) when memsw is limited.
+ *   --memory-low BYTES   v2 memory.low; v1 memory.soft_limit_in_bytes
+ *   --cpus FLOAT|max     0.01..1024 (at most 6 decimals); period 100000 us,
+ *                        quota round(cpus * 100000). v2 cpu.max "QUOTA 100000" or
+ *                        "max 100000"; v1 cpu.cfs_period_us 100000, then cpu.cfs_quota_us
+ *                        QUOTA or -1
+ *   --cpu-weight N       1..10000 (100 is the default share). v2 cpu.weight; v1 cpu.shares
+ *                        max(2, N * 1024 / 100)
+ *   --cpuset LIST        "0-1,3": CPUs 0..8191, ranges a-b with a <= b. v2 cpuset.cpus; v1
+ *                        cpuset.cpus, after filling an empty cpuset.cpus/mems of <parent> from
+ *                        DIR/cpuset's, and then an empty leaf cpuset.mems from <parent>'s
+ *   --pids N|max         1..4194304. pids.max
+ *   --io-weight N        1..10000. v2 io.weight "default N"; v1 blkio.weight, else
+ *                        blkio.bfq.weight: N / 10 clamped to 10..1000
+ *   --io-device MAJ:MIN  with one or more of --io-rbps, --io-wbps, --io-riops, --io-wiops
+ *                        N|max (N >= 1): v2 io.max "MAJ:MIN rbps=N wiops=max" (the given
+ *                        keys); v1 blkio.throttle.{read,write}_{bps,iops}_device "MAJ:MIN N"
+ *                        (max: 0)
+ *   Makes DIR/<parent>/<id> (v2) or CTRL/<parent>/<id> in each v1 hierarchy a limit needs
+ *   (EEXIST is fine). v2 first enables the needed controllers listed in DIR/cgroup.controllers
+ *   and DIR/<parent>/cgroup.controllers by writing "+cpuset +cpu ..." (in cgroup.controllers
+ *   order, only those not yet enabled) to DIR/cgroup.subtree_control and
+ *   DIR/<parent>/cgroup.subtree_control. A limit is skipped, not failed, when its controller
+ *   is missing or a file it needs does not exist (swap accounting off, no CFQ/BFQ, ...).
+ *   Files are opened O_WRONLY|O_CLOEXEC|O_NOFOLLOW, plus O_CREAT|O_TRUNC only in a fake tree
+ *   (--cgroup-root given and statfs is not cgroupfs), where every file counts as present.
+ *   Values are written without a newline.
+ *   {"mode":M,"written":{"FILE":"VALUE",...},"skipped":[{"limit":"swap","why":"..."}]}
+ *   FILE is relative to DIR ("memory/vpsctl/101/memory.limit_in_bytes"), in write order.
+ *
+ * usage: {"mode":M,"memory":{"current":N,"max":N,"swap_current":N,"swap_max":N,"low":N},
+ *   "cpu":{"usage_usec":N,"quota_usec":N,"period_usec":N,"weight":N},"cpuset":"LIST",
+ *   "pids":{"current":N,"max":N},"io":{"rbytes":N,"wbytes":N,"rios":N,"wios":N}}
+ *   Any value is null when its file is missing or says unlimited ("max", -1, >= 2^62).
+ *   v2: memory.current/max/swap.current/swap.max/low, cpu.stat usage_usec, cpu.max,
+ *   cpu.weight, cpuset.cpus, pids.current/max, io.stat summed over devices. v1:
+ *   memory.usage_in_bytes, limit_in_bytes, memsw.usage - usage, memsw.limit - limit,
+ *   soft_limit_in_bytes, cpuacct.usage / 1000, cpu.cfs_quota_us, cfs_period_us,
+ *   cpu.shares * 100 / 1024, cpuset.cpus, pids.current/max, and the Read/Write totals of
+ *   blkio.throttle.io_service_bytes and io_serviced. Exit 3 when no hierarchy has the leaf.
+ *
+ * remove: rmdir the leaf in each hierarchy, nothing else (in a fake tree its regular files
+ *   go first). Missing is fine; EBUSY (tasks or sub-cgroups) is exit 5 after trying all.
+ *   {"removed":["/sys/fs/cgroup/memory/vpsctl/101",...]}
+ */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#define DEFAULT_ROOT "/sys/fs/cgroup"
+#define CPU_PERIOD   100000L
+#define MIN_MEMORY   (16ULL << 20)
+#define MAX_BYTES    (1ULL << 60) /* 1 EiB: above it is a typo, not a limit */
+#define V1_UNLIMITED (1ULL << 62) /* v1 reads back PAGE_COUNTER_MAX pages as bytes */
+#define UNLIMITED    (-1LL)       /* "max" in a parsed value */
+#define MAX_PIDS     4194304L     /* PID_MAX_LIMIT */
+#define MAX_CPU      8191UL
+#define VAL_MAX      320
+#define MAX_WRITES   32
+#define OUT_MAX      65536
+#define NAME_MAX_LEN 63
+#define CPUSET_MAX   256
+#define CONTROLS_MAX 4096
+
+/* ---- hierarchies ---- */
+
+enum ctl { C_MEMORY, C_CPU, C_CPUACCT, C_CPUSET, C_PIDS, C_IO, N_CTL };
+static const char *const ctl_names[N_CTL] = {
+	"memory", "cpu", "cpuacct", "cpuset", "pids", "blkio"
+};
+static const char *const v2_names[N_CTL] = { "memory", "cpu", NULL, "cpuset", "pids", "io" };
+/* v1 directory names to try for each controller, in order */
+static const char *const v1_dirs[N_CTL][3] = {
+	{ "memory", NULL, NULL },
+	{ "cpu", "cpu,cpuacct", "cpuacct,cpu" },
+	{ "cpuacct", "cpu,cpuacct", "cpuacct,cpu" },
+	{ "cpuset", NULL, NULL },
+	{ "pids", NULL, NULL },
+	{ "blkio", NULL, NULL },
+};
+
+enum level { L_CTL, L_PARENT, L_LEAF, N_LEVEL };
+
+struct hier {
+	bool present, fake, leaf_existed;
+	char abs[VPS_PATH_MAX]; /* the hierarchy's directory, symlinks resolved */
+	char rel[VPS_PATH_MAX]; /* the same, relative to the root ("" for the root itself) */
+	int fd[N_LEVEL];
+};
+
+struct ctx {
+	const char *root, *parent, *id;
+	bool root_given, v2;
+	int root_fd;
+	struct hier h[N_CTL]; /* v2: only h[0], the root */
+};
+
+/* ---- limits ---- */
+
+enum lim { L_MEMORY, L_SWAP, L_MEMLOW, L_CPUS, L_CPUW, L_CPUSET, L_PIDS, L_IOW, L_IODEV, N_LIM };
+static const char *const lim_names[N_LIM] = { "memory", "swap",       "memory-low",
+					      "cpus",   "cpu-weight", "cpuset",
+					      "pids",   "io-weight",  "io-device" };
+static const enum ctl lim_ctl[N_LIM] = { C_MEMORY, C_MEMORY, C_MEMORY, C_CPU, C_CPU,
+					 C_CPUSET, C_PIDS,   C_IO,     C_IO };
+
+enum io_key { IO_RBPS, IO_WBPS, IO_RIOPS, IO_WIOPS, N_IO };
+static const char *const io_opts[N_IO] = { "--io-rbps", "--io-wbps", "--io-riops", "--io-wiops" };
+static const char *const io_v2_keys[N_IO] = { "rbps", "wbps", "riops", "wiops" };
+static const char *const io_v1_files[N_IO] = { "blkio.throttle.read_bps_device",
+					       "blkio.throttle.write_bps_device",
+					       "blkio.throttle.read_iops_device",
+					       "blkio.throttle.write_iops_device" };
+
+struct limits {
+	bool set[N_LIM];
+	long long memory, swap, memory_low; /* bytes or UNLIMITED */
+	long quota;                         /* us per CPU_PERIOD or UNLIMITED */
+	long cpu_weight, pids, io_weight;   /* pids: UNLIMITED for max */
+	char cpuset[CPUSET_MAX];
+	unsigned long io_major, io_minor;
+	bool io_set[N_IO];
+	long long io[N_IO];
+};
+
+struct write {
+	enum lim lim;
+	int h;
+	enum level level;
+	const char *file;
+	char val[VAL_MAX];
+};
+
+/* Writes with lim N_LIM enable controllers (v2 cgroup.subtree_control): never skipped. */
+struct plan {
+	struct write w[MAX_WRITES];
+	size_t n, done;
+	bool skipped[N_LIM + 1];
+	char why[N_LIM][VPS_ERRMSG_MAX];
+};
+
+static char out[OUT_MAX];
+
+static noreturn_fn void usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+		"usage: %s apply  --id ID --parent NAME [--cgroup-root DIR] [--memory BYTES|max]\n"
+		"                 [--swap BYTES|max] [--memory-low BYTES] [--cpus FLOAT|max]\n"
+		"                 [--cpu-weight N] [--cpuset LIST] [--pids N|max] [--io-weight N]\n"
+		"                 [--io-device MAJ:MIN [--io-rbps N|max] [--io-wbps N|max]\n"
+		"                  [--io-riops N|max] [--io-wiops N|max]]\n"
+		"       %s usage  --id ID --parent NAME [--cgroup-root DIR]\n"
+		"       %s remove --id ID --parent NAME [--cgroup-root DIR]\n"
+		"       %s detect [--cgroup-root DIR]\n",
+		prog_name, prog_name, prog_name, prog_name);
+	exit(code);
+}
+
+/* ---- output ---- */
+
+static void emit(const char *fmt, ...) printf_fn(1, 2);
+static void emit(const char *fmt, ...)
+{
+	size_t n = strlen(out);
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(out + n, sizeof(out) - n, fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= sizeof(out) - n)
+		die("output too long");
+}
+
+static void emit_str(const char *s)
+{
+	emit("\"");
+	json_escape(out, sizeof(out), s);
+	if (strlen(out) + 2 >= sizeof(out))
+		die("output too long");
+	emit("\"");
+}
+
+/* "key":N or "key":null, with a leading comma unless first */
+static void emit_num(const char *key, bool ok, unsigned long long v, bool first)
+{
+	if (ok)
+		emit("%s\"%s\":%llu", first ? "" : ",", key, v);
+	else
+		emit("%s\"%s\":null", first ? "" : ",", key);
+}
+
+static void finish_output(void)
+{
+	if (fputs(out, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) == EOF)
+		die_with_error("write stdout");
+}
+
+/* ---- parsing, all strict ---- */
+
+static bool valid_name(const char *s)
+{
+	size_t n = strnlen(s, NAME_MAX_LEN + 1);
+
+	if (n == 0 || n > NAME_MAX_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || !(c == '.' || c == '_' || c == '-')))
+			return false;
+	}
+	return true;
+}
+
+/* 1..19 decimal digits, nothing else. */
+static bool parse_u64(const char *s, unsigned long long *v)
+{
+	char *end;
+	size_t n = strnlen(s, 21);
+
+	if (n == 0 || n > 19)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+static long long parse_bytes(const char *opt, const char *s, unsigned long long min, bool max_ok)
+{
+	unsigned long long v;
+
+	if (max_ok && strcmp(s, "max") == 0)
+		return UNLIMITED;
+	if (!parse_u64(s, &v))
+		die_code(VPS_EUSAGE, "%s %.64s: not a byte count (decimal bytes%s)", opt, s,
+			 max_ok ? " or max" : "");
+	if (v < min)
+		die_code(VPS_EUSAGE, "%s %s: below the minimum of %llu bytes (%llu MiB)", opt, s,
+			 min, min >> 20);
+	if (v > MAX_BYTES)
+		die_code(VPS_EUSAGE, "%s %s: above the maximum of %llu bytes (1 EiB)", opt, s,
+			 MAX_BYTES);
+	return (long long)v;
+}
+
+static long parse_range(const char *opt, const char *s, long min, long max, bool max_ok)
+{
+	unsigned long long v;
+
+	if (max_ok && strcmp(s, "max") == 0)
+		return UNLIMITED;
+	if (!parse_u64(s, &v))
+		die_code(VPS_EUSAGE, "%s %.64s: not a number%s", opt, s, max_ok ? " or max" : "");
+	if (v < (unsigned long long)min || v > (unsigned long long)max)
+		die_code(VPS_EUSAGE, "%s %s: out of range (%ld..%ld)", opt, s, min, max);
+	return (long)v;
+}
+
+/* "0.5", "2", "1.25" (at most 6 decimals) or "max" -> quota in us per CPU_PERIOD. */
+static long parse_cpus(const char *s)
+{
+	unsigned long long whole = 0, micro = 0, scale = 1000000;
+	const char *p = s;
+	size_t digits = 0;
+
+	if (strcmp(s, "max") == 0)
+		return UNLIMITED;
+	for (; *p >= '0' && *p <= '9' && digits < 5; p++, digits++)
+		whole = whole * 10 + (unsigned long long)(*p - '0');
+	if (digits == 0 || (*p >= '0' && *p <= '9'))
+		goto bad;
+	micro = whole * 1000000;
+	if (*p == '.') {
+		digits = 0;
+		for (p++; *p >= '0' && *p <= '9' && digits < 6; p++, digits++) {
+			scale /= 10;
+			micro += (unsigned long long)(*p - '0') * scale;
+		}
+		if (digits == 0)
+			goto bad;
+	}
+	if (*p)
+		goto bad;
+	if (micro == 0)
+		die_code(VPS_EUSAGE, "--cpus %s: must be more than 0", s);
+	if (micro > 1024ULL * 1000000)
+		die_code(VPS_EUSAGE, "--cpus %s: at most 1024", s);
+	if (micro < 10000)
+		die_code(VPS_EUSAGE, "--cpus %s: at least 0.01 (the kernel's 1 ms quota)", s);
+	return (long)((micro + 5) / 10);
+bad:
+	die_code(VPS_EUSAGE, "--cpus %.64s: not a number of CPUs (e.g. 0.5, 2, 1.25) or max", s);
+}
+
+/* "0-1,3": numbers 0..MAX_CPU, ranges a-b with a <= b, separated by single commas. */
+static void check_cpuset(const char *s)
+{
+	const char *p = s;
+
+	if (strnlen(s, CPUSET_MAX) >= CPUSET_MAX)
+		die_code(VPS_EUSAGE, "--cpuset: longer than %d characters", CPUSET_MAX - 1);
+	for (;;) {
+		unsigned long a = 0, b;
+		size_t d = 0;
+
+		for (; *p >= '0' && *p <= '9' && d < 5; p++, d++)
+			a = a * 10 + (unsigned long)(*p - '0');
+		if (d == 0 || a > MAX_CPU)
+			goto bad;
+		b = a;
+		if (*p == '-') {
+			b = 0;
+			d = 0;
+			for (p++; *p >= '0' && *p <= '9' && d < 5; p++, d++)
+				b = b * 10 + (unsigned long)(*p - '0');
+			if (d == 0 || b > MAX_CPU)
+				goto bad;
+			if (a > b)
+				die_code(VPS_EUSAGE, "--cpuset %s: range %lu-%lu runs backwards", s,
+					 a, b);
+		}
+		if (*p == '\0')
+			return;
+		if (*p++ != ',')
+			goto bad;
+	}
+bad:
+	die_code(VPS_EUSAGE, "--cpuset %.64s: not a CPU list of 0..%lu (e.g. 0-1,3)", s, MAX_CPU);
+}
+
+static void parse_device(const char *s, struct limits *l)
+{
+	const char *colon = strchr(s, ':');
+	char maj[24];
+	unsigned long long a, b;
+
+	if (!colon || (size_t)(colon - s) >= sizeof(maj))
+		goto bad;
+	snprintf(maj, sizeof(maj), "%.*s", (int)(colon - s), s);
+	if (!parse_u64(maj, &a) || !parse_u64(colon + 1, &b) || a > 4095 || b > 1048575)
+		goto bad;
+	l->io_major = (unsigned long)a;
+	l->io_minor = (unsigned long)b;
+	return;
+bad:
+	die_code(VPS_EUSAGE, "--io-device %.64s: not MAJ:MIN (e.g. 8:0)", s);
+}
+
+/* ---- options ---- */
+
+struct args {
+	const char *id, *parent, *root;
+	struct limits l;
+	bool io_device;
+};
+
+static void once(bool *seen, const char *opt)
+{
+	if (*seen)
+		die_code(VPS_EUSAGE, "%s given twice", opt);
+	*seen = true;
+}
+
+/* The limit an option like "--memory" sets, or -1. */
+static int lim_of(const char *opt)
+{
+	if (strncmp(opt, "--", 2) != 0)
+		return -1;
+	for (int k = 0; k < L_IODEV; k++)
+		if (strcmp(opt + 2, lim_names[k]) == 0)
+			return k;
+	return -1;
+}
+
+static void parse_args(int argc, char **argv, bool limits, bool needs_id, struct args *a)
+{
+	struct limits *l = &a->l;
+	bool seen_id = false, seen_parent = false, seen_root = false;
+
+	for (int i = 2; i < argc; i++) {
+		const char *opt = argv[i], *v;
+		int k;
+
+		if (strcmp(opt, "--help") == 0)
+			usage(0);
+		if (needs_id && strcmp(opt, "--id") == 0) {
+			once(&seen_id, opt);
+			a->id = arg_value(argc, argv, &i);
+			continue;
+		}
+		if (needs_id && strcmp(opt, "--parent") == 0) {
+			once(&seen_parent, opt);
+			a->parent = arg_value(argc, argv, &i);
+			continue;
+		}
+		if (strcmp(opt, "--cgroup-root") == 0) {
+			once(&seen_root, opt);
+			a->root = arg_value(argc, argv, &i);
+			continue;
+		}
+		if (!limits)
+			die_code(VPS_EUSAGE, "unknown option %.64s for %s", opt, argv[1]);
+		if (strcmp(opt, "--io-device") == 0) {
+			once(&a->io_device, opt);
+			parse_device(arg_value(argc, argv, &i), l);
+			continue;
+		}
+		for (k = 0; k < N_IO && strcmp(opt, io_opts[k]) != 0; k++)
+			;
+		if (k < N_IO) {
+			once(&l->io_set[k], opt);
+			v = arg_value(argc, argv, &i);
+			l->io[k] = parse_bytes(opt, v, 1, true);
+			continue;
+		}
+		k = lim_of(opt);
+		if (k < 0)
+			die_code(VPS_EUSAGE, "unknown option %.64s", opt);
+		once(&l->set[k], opt);
+		v = arg_value(argc, argv, &i);
+		switch ((enum lim)k) {
+		case L_MEMORY:
+			l->memory = parse_bytes(opt, v, MIN_MEMORY, true);
+			break;
+		case L_SWAP:
+			l->swap = parse_bytes(opt, v, 0, true);
+			break;
+		case L_MEMLOW:
+			l->memory_low = parse_bytes(opt, v, 0, false);
+			break;
+		case L_CPUS:
+			l->quota = parse_cpus(v);
+			break;
+		case L_CPUW:
+			l->cpu_weight = parse_range(opt, v, 1, 10000, false);
+			break;
+		case L_CPUSET:
+			check_cpuset(v);
+			snprintf(l->cpuset, sizeof(l->cpuset), "%s", v);
+			break;
+		case L_PIDS:
+			l->pids = parse_range(opt, v, 1, MAX_PIDS, true);
+			break;
+		case L_IOW:
+			l->io_weight = parse_range(opt, v, 1, 10000, false);
+			break;
+		case L_IODEV:
+		case N_LIM:
+			break;
+		}
+	}
+	if (limits) {
+		bool any_rate = false;
+		for (int k = 0; k < N_IO; k++)
+			any_rate |= l->io_set[k];
+		if (any_rate && !a->io_device)
+			die_code(VPS_EUSAGE,
+				 "--io-rbps/--io-wbps/--io-riops/--io-wiops need --io-device");
+		if (a->io_device && !any_rate)
+			die_code(VPS_EUSAGE, "--io-device needs one of --io-rbps, --io-wbps, "
+					     "--io-riops, --io-wiops");
+		l->set[L_IODEV] = a->io_device;
+	}
+	if (needs_id) {
+		if (!a->id)
+			die_code(VPS_EUSAGE, "%s needs --id", argv[1]);
+		if (!a->parent)
+			die_code(VPS_EUSAGE, "%s needs --parent", argv[1]);
+		if (!valid_id(a->id))
+			die_code(VPS_EUSAGE,
+				 "bad --id \"%.64s\": want ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+				 a->id);
+		if (!valid_name(a->parent))
+			die_code(VPS_EUSAGE,
+				 "bad --parent \"%.64s\": want ^[a-z0-9][a-z0-9._-]{0,62}$",
+				 a->parent);
+	}
+	if (a->root && !valid_abs_path(a->root))
+		die_code(VPS_EUSAGE, "--cgroup-root %.64s: not an absolute path without \"..\"",
+			 a->root);
+}
+
+/* ---- layout ---- */
+
+static bool is_cgroupfs(const char *path)
+{
+	struct statfs sf;
+
+	if (statfs(path, &sf) < 0)
+		return false;
+	return sf.f_type == CGROUP_SUPER_MAGIC || sf.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+static void init_hier(struct ctx *c, struct hier *h, const char *abs, const char *root_real)
+{
+	size_t n = strlen(root_real);
+
+	h->present = true;
+	for (int i = 0; i < N_LEVEL; i++)
+		h->fd[i] = -1;
+	snprintf(h->abs, sizeof(h->abs), "%s", abs);
+	if (strcmp(abs, root_real) == 0)
+		h->rel[0] = '\0';
+	else if (strncmp(abs, root_real, n) == 0 && abs[n] == '/')
+		snprintf(h->rel, sizeof(h->rel), "%s", abs + n + 1);
+	else
+		snprintf(h->rel, sizeof(h->rel), "%s", abs);
+	h->fake = c->root_given && !is_cgroupfs(abs);
+}
+
+/* Find the hierarchies; with need, a v1 root without any is exit 6. */
+static void detect_layout(struct ctx *c, bool need)
+{
+	char root_real[PATH_MAX], p[PATH_MAX + 32], real[PATH_MAX];
+	bool found = false;
+	struct stat st;
+
+	c->root_fd = open(c->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->root_fd < 0)
+		die_code_with_error(errno == ENOENT || errno == ENOTDIR ? VPS_EHOST : VPS_EFAIL,
+				    "cgroup root %s", c->root);
+	if (!realpath(c->root, root_real))
+		die_with_error("resolve %s", c->root);
+	if (fstatat(c->root_fd, "cgroup.controllers", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		c->v2 = true;
+		init_hier(c, &c->h[0], root_real, root_real);
+		return;
+	}
+	for (int k = 0; k < N_CTL; k++) {
+		for (int j = 0; j < 3 && v1_dirs[k][j]; j++) {
+			if (fstatat(c->root_fd, v1_dirs[k][j], &st, 0) < 0 || !S_ISDIR(st.st_mode))
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", root_real, v1_dirs[k][j]);
+			if (!realpath(p, real) || strlen(real) >= VPS_PATH_MAX)
+				continue;
+			init_hier(c, &c->h[k], real, root_real);
+			found = true;
+			break;
+		}
+	}
+	if (need && !found)
+		die_code(VPS_EHOST, "no cgroup hierarchy under %s", c->root);
+}
+
+static int open_dir_at(int dfd, const char *name)
+{
+	return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/* Open the hierarchy's directory, <parent> and <id>; with make, mkdir the last two first.
+ * Without make, fd[L_LEAF] stays -1 when the leaf does not exist. */
+static void open_hier(struct ctx *c, struct hier *h, bool make)
+{
+	if (h->fd[L_CTL] < 0)
+		h->fd[L_CTL] = open(h->abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (h->fd[L_CTL] < 0)
+		die_errno_mapped("open %s", h->abs);
+	if (make && mkdirat(h->fd[L_CTL], c->parent, 0755) < 0 && errno != EEXIST)
+		die_errno_mapped("mkdir %s/%s", h->abs, c->parent);
+	h->fd[L_PARENT] = open_dir_at(h->fd[L_CTL], c->parent);
+	if (h->fd[L_PARENT] < 0) {
+		if (!make && errno == ENOENT)
+			return;
+		die_errno_mapped("open %s/%s", h->abs, c->parent);
+	}
+	if (make) {
+		if (mkdirat(h->fd[L_PARENT], c->id, 0755) == 0)
+			h->leaf_existed = false;
+		else if (errno == EEXIST)
+			h->leaf_existed = true;
+		else
+			die_errno_mapped("mkdir %s/%s/%s", h->abs, c->parent, c->id);
+	}
+	h->fd[L_LEAF] = open_dir_at(h->fd[L_PARENT], c->id);
+	if (h->fd[L_LEAF] < 0 && (make || errno != ENOENT))
+		die_errno_mapped("open %s/%s/%s", h->abs, c->parent, c->id);
+	if (!make && h->fd[L_LEAF] >= 0)
+		h->leaf_existed = true;
+}
+
+/* "memory/vpsctl/101/memory.max": the file's path relative to the root. */
+static void rel_path(const struct ctx *c, const struct hier *h, enum level lv, const char *file,
+		     char *buf, size_t cap)
+{
+	const char *sep = h->rel[0] ? "/" : "";
+
+	if (lv == L_CTL)
+		snprintf(buf, cap, "%s%s%s", h->rel, sep, file);
+	else if (lv == L_PARENT)
+		snprintf(buf, cap, "%s%s%s/%s", h->rel, sep, c->parent, file);
+	else
+		snprintf(buf, cap, "%s%s%s/%s/%s", h->rel, sep, c->parent, c->id, file);
+}
+
+static bool exists_at(int dfd, const char *file)
+{
+	struct stat st;
+
+	return dfd >= 0 && fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+/* ---- reading ---- */
+
+/* The file's first line, trimmed. false when missing or unreadable. */
+static bool read_line(int dfd, const char *file, char *buf, size_t cap)
+{
+	ssize_t n;
+
+	if (dfd < 0 || (n = read_file_at(dfd, file, buf, cap)) < 0)
+		return false;
+	buf[strcspn(buf, "\n")] = '\0';
+	return true;
+}
+
+static bool read_u64(int dfd, const char *file, unsigned long long *v)
+{
+	char buf[64];
+
+	return read_line(dfd, file, buf, sizeof(buf)) && parse_u64(buf, v);
+}
+
+/* A signed value: -1 or N. */
+static bool read_s64(int dfd, const char *file, long long *v)
+{
+	char buf[64];
+	unsigned long long u;
+
+	bool neg;
+
+	if (!read_line(dfd, file, buf, sizeof(buf)))
+		return false;
+	neg = buf[0] == '-';
+	if (!parse_u64(buf + neg, &u) || u > LLONG_MAX)
+		return false;
+	*v = neg ? -(long long)u : (long long)u;
+	return true;
+}
+
+/* Whitespace-separated words of a file, each with a leading '+' dropped, joined by ' '. */
+static bool read_words(int dfd, const char *file, char *buf, size_t cap)
+{
+	char raw[CONTROLS_MAX], *save = NULL;
+	ssize_t n;
+
+	buf[0] = '\0';
+	if (dfd < 0 || (n = read_file_at(dfd, file, raw, sizeof(raw))) < 0)
+		return false;
+	for (char *w = strtok_r(raw, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+		size_t o = strlen(buf);
+		snprintf(buf + o, cap - o, "%s%s", o ? " " : "", w[0] == '+' ? w + 1 : w);
+	}
+	return true;
+}
+
+static bool has_word(const char *words, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = words; (p = strstr(p, w)); p += n)
+		if ((p == words || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+/* ---- apply: the plan ---- */
+
+static void skip(struct plan *pl, enum lim l, const char *fmt, ...) printf_fn(3, 4);
+static void skip(struct plan *pl, enum lim l, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (pl->skipped[l])
+		return;
+	pl->skipped[l] = true;
+	va_start(ap, fmt);
+	vsnprintf(pl->why[l], sizeof(pl->why[l]), fmt, ap);
+	va_end(ap);
+}
+
+static void add(struct plan *pl, enum lim l, int h, enum level lv, const char *file,
+		const char *fmt, ...) printf_fn(6, 7);
+static void add(struct plan *pl, enum lim l, int h, enum level lv, const char *file,
+		const char *fmt, ...)
+{
+	struct write *w;
+	va_list ap;
+
+	if (pl->n >= MAX_WRITES)
+		die("too many writes planned");
+	w = &pl->w[pl->n++];
+	w->lim = l;
+	w->h = h;
+	w->level = lv;
+	w->file = file;
+	va_start(ap, fmt);
+	vsnprintf(w->val, sizeof(w->val), fmt, ap);
+	va_end(ap);
+}
+
+static void fmt_limit(char *buf, size_t cap, long long v, const char *unlimited)
+{
+	if (v == UNLIMITED)
+		snprintf(buf, cap, "%s", unlimited);
+	else
+		snprintf(buf, cap, "%lld", v);
+}
+
+/* Enable the controllers needed below dfd: "+a +b" in cgroup.controllers order. */
+static void enable_controllers(struct ctx *c, struct plan *pl, const struct limits *l,
+			       enum level lv, const char *fallback)
+{
+	struct hier *h = &c->h[0];
+	int dfd = h->fd[lv];
+	char avail[CONTROLS_MAX], enabled[CONTROLS_MAX], add_list[CONTROLS_MAX] = "";
+	char rel[VPS_PATH_MAX + 64], *save = NULL;
+
+	rel_path(c, h, lv, "cgroup.controllers", rel, sizeof(rel));
+	if (!read_words(dfd, "cgroup.controllers", avail, sizeof(avail))) {
+		if (!h->fake || !fallback)
+			die_errno_mapped("read %s", rel);
+		snprintf(avail, sizeof(avail), "%s", fallback); /* a fake <parent>: as enabled */
+	}
+	for (int k = 0; k < N_LIM; k++) {
+		const char *name = v2_names[lim_ctl[k]];
+		if (l->set[k] && !has_word(avail, name))
+			skip(pl, (enum lim)k, "controller %s not in %s", name, rel);
+	}
+	read_words(dfd, "cgroup.subtree_control", enabled, sizeof(enabled));
+	for (char *w = strtok_r(avail, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		bool needed = false;
+		for (int k = 0; k < N_LIM; k++)
+			needed |= l->set[k] && !pl->skipped[k] &&
+				  strcmp(v2_names[lim_ctl[k]], w) == 0;
+		if (needed && !has_word(enabled, w)) {
+			size_t o = strlen(add_list);
+			snprintf(add_list + o, sizeof(add_list) - o, "%s+%s", o ? " " : "", w);
+		}
+	}
+	if (add_list[0])
+		add(pl, N_LIM, 0, lv, "cgroup.subtree_control", "%s", add_list);
+}
+
+static void plan_v2(struct ctx *c, struct plan *pl, const struct limits *l)
+{
+	struct hier *h = &c->h[0];
+	char v[32], io[VAL_MAX];
+
+	if (l->set[L_MEMORY]) {
+		fmt_limit(v, sizeof(v), l->memory, "max");
+		add(pl, L_MEMORY, 0, L_LEAF, "memory.max", "%s", v);
+	}
+	if (l->set[L_SWAP] && !pl->skipped[L_SWAP]) {
+		if (!h->fake && !exists_at(h->fd[L_LEAF], "memory.swap.max"))
+			skip(pl, L_SWAP, "memory.swap.max does not exist: swap accounting is off");
+		fmt_limit(v, sizeof(v), l->swap, "max");
+		add(pl, L_SWAP, 0, L_LEAF, "memory.swap.max", "%s", v);
+	}
+	if (l->set[L_MEMLOW])
+		add(pl, L_MEMLOW, 0, L_LEAF, "memory.low", "%lld", l->memory_low);
+	if (l->set[L_CPUS]) {
+		fmt_limit(v, sizeof(v), l->quota, "max");
+		add(pl, L_CPUS, 0, L_LEAF, "cpu.max", "%s %ld", v, CPU_PERIOD);
+	}
+	if (l->set[L_CPUW])
+		add(pl, L_CPUW, 0, L_LEAF, "cpu.weight", "%ld", l->cpu_weight);
+	if (l->set[L_CPUSET])
+		add(pl, L_CPUSET, 0, L_LEAF, "cpuset.cpus", "%s", l->cpuset);
+	if (l->set[L_PIDS]) {
+		fmt_limit(v, sizeof(v), l->pids, "max");
+		add(pl, L_PIDS, 0, L_LEAF, "pids.max", "%s", v);
+	}
+	if (l->set[L_IOW]) {
+		if (!h->fake && !exists_at(h->fd[L_LEAF], "io.weight"))
+			skip(pl, L_IOW,
+			     "io.weight does not exist: no I/O cost model in this kernel");
+		add(pl, L_IOW, 0, L_LEAF, "io.weight", "default %ld", l->io_weight);
+	}
+	if (l->set[L_IODEV]) {
+		snprintf(io, sizeof(io), "%lu:%lu", l->io_major, l->io_minor);
+		for (int k = 0; k < N_IO; k++) {
+			size_t o = strlen(io);
+			if (!l->io_set[k])
+				continue;
+			fmt_limit(v, sizeof(v), l->io[k], "max");
+			snprintf(io + o, sizeof(io) - o, " %s=%s", io_v2_keys[k], v);
+		}
+		add(pl, L_IODEV, 0, L_LEAF, "io.max", "%s", io);
+	}
+}
+
+/* A v1 memory limit of the leaf; ULLONG_MAX for unlimited. */
+static unsigned long long cur_limit(const struct ctx *c, const struct hier *h, const char *file)
+{
+	unsigned long long v = 0;
+	char rel[VPS_PATH_MAX + 64];
+
+	if (!h->leaf_existed)
+		return ULLONG_MAX; /* a new cgroup starts unlimited */
+	if (!read_u64(h->fd[L_LEAF], file, &v)) {
+		if (h->fake)
+			return ULLONG_MAX; /* an empty fake file */
+		rel_path(c, h, L_LEAF, file, rel, sizeof(rel));
+		die("cannot read %s", rel);
+	}
+	return v >= V1_UNLIMITED ? ULLONG_MAX : v;
+}
+
+static void plan_v1_memory(struct ctx *c, struct plan *pl, const struct limits *l)
+{
+	struct hier *h = &c->h[C_MEMORY];
+	const char *memsw = "memory.memsw.limit_in_bytes";
+	bool have_memsw = h->fake || exists_at(h->fd[L_LEAF], memsw);
+	unsigned long long cur_mem, new_mem, new_memsw = 0;
+	bool write_memsw = false, memsw_first = false;
+	enum lim memsw_lim = l->set[L_SWAP] ? L_SWAP : L_MEMORY;
+	char mv[VAL_MAX];
+
+	if (!l->set[L_MEMORY] && !l->set[L_SWAP])
+		return;
+	cur_mem = cur_limit(c, h, "memory.limit_in_bytes");
+	new_mem = !l->set[L_MEMORY]        ? cur_mem
+		  : l->memory == UNLIMITED ? ULLONG_MAX
+					   : (unsigned long long)l->memory;
+	if (l->set[L_SWAP] && !have_memsw) {
+		skip(pl, L_SWAP, "%s does not exist: swap accounting is off (swapaccount=1)",
+		     memsw);
+	} else if (l->set[L_SWAP]) {
+		write_memsw = true;
+		new_memsw = new_mem == ULLONG_MAX || l->swap == UNLIMITED
+				    ? ULLONG_MAX
+				    : new_mem + (unsigned long long)l->swap;
+	} else if (have_memsw) {
+		/* --memory alone keeps the swap allowance memsw - memory, when there is one */
+		unsigned long long cur_memsw = cur_limit(c, h, memsw);
+		if (cur_memsw != ULLONG_MAX && cur_mem != ULLONG_MAX && cur_memsw >= cur_mem) {
+			write_memsw = true;
+			new_memsw = new_mem == ULLONG_MAX ? ULLONG_MAX
+							  : new_mem + (cur_memsw - cur_mem);
+		}
+	}
+	memsw_first = write_memsw && l->set[L_MEMORY] && new_mem > cur_mem; /* raising */
+	if (new_mem == ULLONG_MAX)
+		snprintf(mv, sizeof(mv), "-1");
+	else
+		snprintf(mv, sizeof(mv), "%llu", new_mem);
+	if (write_memsw && memsw_first)
+		add(pl, memsw_lim, C_MEMORY, L_LEAF, memsw, "%lld",
+		    new_memsw == ULLONG_MAX ? -1LL : (long long)new_memsw);
+	if (l->set[L_MEMORY])
+		add(pl, L_MEMORY, C_MEMORY, L_LEAF, "memory.limit_in_bytes", "%s", mv);
+	if (write_memsw && !memsw_first)
+		add(pl, memsw_lim, C_MEMORY, L_LEAF, memsw, "%lld",
+		    new_memsw == ULLONG_MAX ? -1LL : (long long)new_memsw);
+}
+
+/* v1 cpuset: <parent> gets the root's cpus/mems where empty, the leaf the requested cpus
+ * and <parent>'s mems where empty. A cpuset cgroup with empty mems takes no task. */
+static void plan_v1_cpuset(struct ctx *c, struct plan *pl, const struct limits *l)
+{
+	struct hier *h = &c->h[C_CPUSET];
+	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+	char root_v[2][CPUSET_MAX * 4], par_v[2][CPUSET_MAX * 4], leaf_mems[CPUSET_MAX * 4];
+
+	for (int i = 0; i < 2; i++) {
+		if (!read_line(h->fd[L_CTL], files[i], root_v[i], sizeof(root_v[i])))
+			root_v[i][0] = '\0';
+		if (!read_line(h->fd[L_PARENT], files[i], par_v[i], sizeof(par_v[i])))
+			par_v[i][0] = '\0';
+		if (!par_v[i][0] && root_v[i][0]) {
+			add(pl, L_CPUSET, C_CPUSET, L_PARENT, files[i], "%s", root_v[i]);
+			memcpy(par_v[i], root_v[i], sizeof(par_v[i]));
+		}
+	}
+	add(pl, L_CPUSET, C_CPUSET, L_LEAF, "cpuset.cpus", "%s", l->cpuset);
+	if (!read_line(h->fd[L_LEAF], "cpuset.mems", leaf_mems, sizeof(leaf_mems)))
+		leaf_mems[0] = '\0';
+	if (!leaf_mems[0] && par_v[1][0])
+		add(pl, L_CPUSET, C_CPUSET, L_LEAF, "cpuset.mems", "%s", par_v[1]);
+}
+
+static void plan_v1(struct ctx *c, struct plan *pl, const struct limits *l)
+{
+	struct hier *blk = &c->h[C_IO];
+
+	plan_v1_memory(c, pl, l);
+	if (l->set[L_MEMLOW])
+		add(pl, L_MEMLOW, C_MEMORY, L_LEAF, "memory.soft_limit_in_bytes", "%lld",
+		    l->memory_low);
+	if (l->set[L_CPUS]) {
+		add(pl, L_CPUS, C_CPU, L_LEAF, "cpu.cfs_period_us", "%ld", CPU_PERIOD);
+		add(pl, L_CPUS, C_CPU, L_LEAF, "cpu.cfs_quota_us", "%ld",
+		    l->quota == UNLIMITED ? -1L : l->quota);
+	}
+	if (l->set[L_CPUW]) {
+		long shares = l->cpu_weight * 1024 / 100;
+		add(pl, L_CPUW, C_CPU, L_LEAF, "cpu.shares", "%ld", shares < 2 ? 2 : shares);
+	}
+	if (l->set[L_CPUSET])
+		plan_v1_cpuset(c, pl, l);
+	if (l->set[L_PIDS]) {
+		if (l->pids == UNLIMITED)
+			add(pl, L_PIDS, C_PIDS, L_LEAF, "pids.max", "max");
+		else
+			add(pl, L_PIDS, C_PIDS, L_LEAF, "pids.max", "%ld", l->pids);
+	}
+	if (l->set[L_IOW]) {
+		long w = l->io_weight / 10;
+		const char *file = "blkio.weight";
+		w = w < 10 ? 10 : w > 1000 ? 1000 : w;
+		if (!exists_at(blk->fd[L_LEAF], file) &&
+		    exists_at(blk->fd[L_LEAF], "blkio.bfq.weight"))
+			file = "blkio.bfq.weight";
+		else if (!blk->fake && !exists_at(blk->fd[L_LEAF], file))
+			skip(pl, L_IOW,
+			     "neither blkio.weight nor blkio.bfq.weight exists "
+			     "(no CFQ/BFQ I/O scheduler)");
+		add(pl, L_IOW, C_IO, L_LEAF, file, "%ld", w);
+	}
+	if (l->set[L_IODEV]) {
+		for (int k = 0; k < N_IO; k++)
+			if (l->io_set[k])
+				add(pl, L_IODEV, C_IO, L_LEAF, io_v1_files[k], "%lu:%lu %lld",
+				    l->io_major, l->io_minor, l->io[k] == UNLIMITED ? 0 : l->io[k]);
+	}
+}
+
+/* Why the kernel may refuse a value, for the error message. */
+static const char *hint(const char *file, int err)
+{
+	if (err == EBUSY && has_prefix(file, "memory."))
+		return "memory in use exceeds the new limit";
+	if (err == EINVAL && strcmp(file, "memory.limit_in_bytes") == 0)
+		return "above the memory+swap limit (give --swap too)";
+	if (err == EINVAL && strcmp(file, "memory.memsw.limit_in_bytes") == 0)
+		return "memory+swap below the memory limit";
+	if (err == EINVAL && strcmp(file, "cpuset.cpus") == 0)
+		return "CPUs offline or outside the parent cgroup's cpuset";
+	if ((err == EINVAL || err == ENODEV) &&
+	    (has_prefix(file, "blkio.throttle") || strcmp(file, "io.max") == 0))
+		return "no such block device, or not a whole disk";
+	if (err == EINVAL && has_prefix(file, "cpu.cfs_"))
+		return "refused by the CPU bandwidth of the parent cgroup";
+	if ((err == EBUSY || err == EOPNOTSUPP) && strcmp(file, "cgroup.subtree_control") == 0)
+		return "the cgroup has processes of its own (no internal processes in v2)";
+	return NULL;
+}
+
+static void do_write(struct ctx *c, const struct write *w)
+{
+	struct hier *h = &c->h[w->h];
+	int flags = O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (h->fake ? O_CREAT | O_TRUNC : 0);
+	char rel[VPS_PATH_MAX + 64];
+	const char *why;
+	int r;
+
+	rel_path(c, h, w->level, w->file, rel, sizeof(rel));
+	cleanup_fd int fd = openat(h->fd[w->level], w->file, flags, 0644);
+	r = fd < 0 ? -errno : write_all(fd, w->val, strlen(w->val));
+	if (r < 0) {
+		why = hint(w->file, -r);
+		die_code(VPS_EFAIL, "write %s = \"%s\": %s%s%s", rel, w->val, strerror(-r),
+			 why ? ": " : "", why ? why : "");
+	}
+	emit("%s\"", out[strlen(out) - 1] == '{' ? "" : ",");
+	json_escape(out, sizeof(out), rel);
+	emit("\":");
+	emit_str(w->val);
+}
+
+/* Before anything is written: a limit needing a file the kernel lacks is skipped whole. */
+static void check_files(struct ctx *c, struct plan *pl)
+{
+	char rel[VPS_PATH_MAX + 64];
+
+	for (size_t i = pl->done; i < pl->n; i++) {
+		const struct write *w = &pl->w[i];
+		struct hier *h = &c->h[w->h];
+		if (w->lim == N_LIM || pl->skipped[w->lim] || h->fake ||
+		    exists_at(h->fd[w->level], w->file))
+			continue;
+		rel_path(c, h, w->level, w->file, rel, sizeof(rel));
+		skip(pl, w->lim, "%s does not exist", rel);
+	}
+}
+
+static void write_planned(struct ctx *c, struct plan *pl)
+{
+	for (; pl->done < pl->n; pl->done++)
+		if (!pl->skipped[pl->w[pl->done].lim])
+			do_write(c, &pl->w[pl->done]);
+}
+
+static void apply_v2(struct ctx *c, struct plan *pl, const struct limits *l)
+{
+	struct hier *h = &c->h[0];
+	char enabled[CONTROLS_MAX];
+
+	h->fd[L_CTL] = open(h->abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (h->fd[L_CTL] < 0)
+		die_errno_mapped("open %s", h->abs);
+	/* Each level's subtree_control is written before the next level is looked at: the
+	 * controllers <parent> offers, and the files of the leaf, follow from it. */
+	enable_controllers(c, pl, l, L_CTL, NULL);
+	write_planned(c, pl);
+	open_hier(c, h, true);
+	read_words(h->fd[L_CTL], "cgroup.subtree_control", enabled, sizeof(enabled));
+	enable_controllers(c, pl, l, L_PARENT, enabled);
+	write_planned(c, pl);
+	plan_v2(c, pl, l);
+	check_files(c, pl);
+	write_planned(c, pl);
+}
+
+static void apply_v1(struct ctx *c, struct plan *pl, const struct limits *l)
+{
+	for (int k = 0; k < N_LIM; k++) {
+		struct hier *h = &c->h[lim_ctl[k]];
+		if (!l->set[k])
+			continue;
+		if (!h->present)
+			skip(pl, (enum lim)k, "no %s hierarchy under %s", ctl_names[lim_ctl[k]],
+			     c->root);
+		else if (h->fd[L_CTL] < 0)
+			open_hier(c, h, true);
+	}
+	plan_v1(c, pl, l);
+	check_files(c, pl);
+	write_planned(c, pl);
+}
+
+static int cmd_apply(struct ctx *c, const struct limits *l)
+{
+	struct plan pl;
+	bool first = true;
+
+	memset(&pl, 0, sizeof(pl));
+	detect_layout(c, true);
+	emit("{\"mode\":\"%s\",\"written\":{", c->v2 ? "v2" : "v1");
+	if (c->v2)
+		apply_v2(c, &pl, l);
+	else
+		apply_v1(c, &pl, l);
+	emit("},\"skipped\":[");
+	for (int k = 0; k < N_LIM; k++) {
+		if (!pl.skipped[k] || !l->set[k])
+			continue;
+		emit("%s{\"limit\":\"%s\",\"why\":", first ? "" : ",", lim_names[k]);
+		emit_str(pl.why[k]);
+		emit("}");
+		first = false;
+	}
+	emit("]}");
+	finish_output();
+	return 0;
+}
+
+/* ---- usage ---- */
+
+/* Sum "key=N" words over the lines of a v2 io.stat. */
+static bool sum_io_stat(int dfd, unsigned long long sums[4])
+{
+	static const char *const keys[] = { "rbytes=", "wbytes=", "rios=", "wios=" };
+	char buf[65536], *save = NULL;
+
+	if (dfd < 0 || read_file_at(dfd, "io.stat", buf, sizeof(buf)) < 0)
+		return false;
+	for (char *w = strtok_r(buf, " \n", &save); w; w = strtok_r(NULL, " \n", &save)) {
+		for (int k = 0; k < 4; k++) {
+			unsigned long long v;
+			if (has_prefix(w, keys[k]) && parse_u64(w + strlen(keys[k]), &v))
+				sums[k] += v;
+		}
+	}
+	return true;
+}
+
+/* Sum the "MAJ:MIN Read N" and "MAJ:MIN Write N" lines of a v1 blkio stat file. */
+static bool sum_blkio(int dfd, const char *file, unsigned long long *rd, unsigned long long *wr)
+{
+	char buf[65536], *save = NULL;
+
+	if (dfd < 0 || read_file_at(dfd, file, buf, sizeof(buf)) < 0)
+		return false;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char dev[32], op[16], num[32], extra;
+		unsigned long long v;
+		if (sscanf(line, "%31s %15s %31s %c", dev, op, num, &extra) != 3 ||
+		    !parse_u64(num, &v))
+			continue;
+		if (strcmp(op, "Read") == 0)
+			*rd += v;
+		else if (strcmp(op, "Write") == 0)
+			*wr += v;
+	}
+	return true;
+}
+
+/* "key N" in a flat-keyed file (cpu.stat). */
+static bool read_key(int dfd, const char *file, const char *key, unsigned long long *v)
+{
+	char buf[4096], *save = NULL;
+	size_t n = strlen(key);
+
+	if (dfd < 0 || read_file_at(dfd, file, buf, sizeof(buf)) < 0)
+		return false;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (strncmp(line, key, n) == 0 && line[n] == ' ')
+			return parse_u64(line + n + 1, v);
+	return false;
+}
+
+static void emit_cpuset(int dfd)
+{
+	char buf[CPUSET_MAX * 4];
+
+	emit(",\"cpuset\":");
+	if (read_line(dfd, "cpuset.cpus", buf, sizeof(buf)))
+		emit_str(buf);
+	else
+		emit("null");
+}
+
+static void usage_v2(struct ctx *c)
+{
+	int d = c->h[0].fd[L_LEAF];
+	unsigned long long v = 0, io[4] = { 0, 0, 0, 0 };
+	char buf[128], q[64];
+	long long period = 0;
+	bool ok;
+
+	emit("{\"mode\":\"v2\",\"memory\":{");
+	ok = read_u64(d, "memory.current", &v);
+	emit_num("current", ok, v, true);
+	ok = read_u64(d, "memory.max", &v);
+	emit_num("max", ok, v, false);
+	ok = read_u64(d, "memory.swap.current", &v);
+	emit_num("swap_current", ok, v, false);
+	ok = read_u64(d, "memory.swap.max", &v);
+	emit_num("swap_max", ok, v, false);
+	ok = read_u64(d, "memory.low", &v);
+	emit_num("low", ok, v, false);
+	emit("},\"cpu\":{");
+	ok = read_key(d, "cpu.stat", "usage_usec", &v);
+	emit_num("usage_usec", ok, v, true);
+	q[0] = '\0';
+	if (read_line(d, "cpu.max", buf, sizeof(buf)) && sscanf(buf, "%63s %lld", q, &period) != 2)
+		q[0] = '\0';
+	ok = parse_u64(q, &v);
+	emit_num("quota_usec", ok, v, false);
+	emit_num("period_usec", q[0] && period > 0, (unsigned long long)period, false);
+	ok = read_u64(d, "cpu.weight", &v);
+	emit_num("weight", ok, v, false);
+	emit("}");
+	emit_cpuset(d);
+	emit(",\"pids\":{");
+	ok = read_u64(d, "pids.current", &v);
+	emit_num("current", ok, v, true);
+	ok = read_u64(d, "pids.max", &v);
+	emit_num("max", ok, v, false);
+	emit("},\"io\":{");
+	ok = sum_io_stat(d, io);
+	emit_num("rbytes", ok, io[0], true);
+	emit_num("wbytes", ok, io[1], false);
+	emit_num("rios", ok, io[2], false);
+	emit_num("wios", ok, io[3], false);
+	emit("}}");
+}
+
+static void usage_v1(struct ctx *c)
+{
+	int mem = c->h[C_MEMORY].fd[L_LEAF], cpu = c->h[C_CPU].fd[L_LEAF];
+	int acct = c->h[C_CPUACCT].fd[L_LEAF], blk = c->h[C_IO].fd[L_LEAF];
+	unsigned long long use = 0, lim = 0, swuse = 0, swlim = 0, v = 0;
+	unsigned long long rb = 0, wb = 0, ri = 0, wi = 0;
+	bool has_use, has_lim, ok, ok2;
+	long long s = 0;
+
+	emit("{\"mode\":\"v1\",\"memory\":{");
+	has_use = read_u64(mem, "memory.usage_in_bytes", &use);
+	emit_num("current", has_use, use, true);
+	has_lim = read_u64(mem, "memory.limit_in_bytes", &lim) && lim < V1_UNLIMITED;
+	emit_num("max", has_lim, lim, false);
+	ok = has_use && read_u64(mem, "memory.memsw.usage_in_bytes", &swuse);
+	emit_num("swap_current", ok, ok && swuse > use ? swuse - use : 0, false);
+	ok = has_lim && read_u64(mem, "memory.memsw.limit_in_bytes", &swlim) &&
+	     swlim < V1_UNLIMITED && swlim >= lim;
+	emit_num("swap_max", ok, ok ? swlim - lim : 0, false);
+	ok = read_u64(mem, "memory.soft_limit_in_bytes", &v) && v < V1_UNLIMITED;
+	emit_num("low", ok, v, false);
+	emit("},\"cpu\":{");
+	ok = read_u64(acct, "cpuacct.usage", &v);
+	emit_num("usage_usec", ok, v / 1000, true);
+	ok = read_s64(cpu, "cpu.cfs_quota_us", &s) && s >= 0;
+	emit_num("quota_usec", ok, (unsigned long long)s, false);
+	ok = read_u64(cpu, "cpu.cfs_period_us", &v);
+	emit_num("period_usec", ok, v, false);
+	ok = read_u64(cpu, "cpu.shares", &v);
+	emit_num("weight", ok, v * 100 / 1024, false);
+	emit("}");
+	emit_cpuset(c->h[C_CPUSET].fd[L_LEAF]);
+	emit(",\"pids\":{");
+	ok = read_u64(c->h[C_PIDS].fd[L_LEAF], "pids.current", &v);
+	emit_num("current", ok, v, true);
+	ok = read_u64(c->h[C_PIDS].fd[L_LEAF], "pids.max", &v);
+	emit_num("max", ok, v, false);
+	emit("},\"io\":{");
+	ok = sum_blkio(blk, "blkio.throttle.io_service_bytes", &rb, &wb);
+	ok2 = sum_blkio(blk, "blkio.throttle.io_serviced", &ri, &wi);
+	emit_num("rbytes", ok, rb, true);
+	emit_num("wbytes", ok, wb, false);
+	emit_num("rios", ok2, ri, false);
+	emit_num("wios", ok2, wi, false);
+	emit("}}");
+}
+
+static int cmd_usage(struct ctx *c)
+{
+	bool found = false;
+
+	detect_layout(c, true);
+	for (int k = 0; k < N_CTL; k++) {
+		if (!c->h[k].present)
+			continue;
+		open_hier(c, &c->h[k], false);
+		found |= c->h[k].fd[L_LEAF] >= 0;
+	}
+	if (!found)
+		die_code(VPS_ENOTFOUND, "no cgroup %s/%s under %s", c->parent, c->id, c->root);
+	if (c->v2)
+		usage_v2(c);
+	else
+		usage_v1(c);
+	finish_output();
+	return 0;
+}
+
+/* ---- remove ---- */
+
+/* A fake tree's leaf holds plain files; cgroupfs removes its own with the directory. */
+static void unlink_files(int dfd)
+{
+	cleanup_dir DIR *d = NULL;
+	struct dirent *de;
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		cleanup_fdp(&fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (de->d_type == DT_REG)
+			unlinkat(dfd, de->d_name, 0);
+}
+
+static int cmd_remove(struct ctx *c)
+{
+	char busy[VPS_PATH_MAX + 128] = "";
+	bool first = true;
+
+	detect_layout(c, true);
+	emit("{\"removed\":[");
+	for (int k = 0; k < N_CTL; k++) {
+		struct hier *h = &c->h[k];
+		char path[VPS_PATH_MAX + 128];
+		bool dup = false;
+		if (!h->present)
+			continue;
+		for (int j = 0; j < k; j++)
+			dup |= c->h[j].present && strcmp(c->h[j].abs, h->abs) == 0;
+		if (dup)
+			continue;
+		open_hier(c, h, false);
+		if (h->fd[L_LEAF] < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/%s", h->abs, c->parent, c->id);
+		if (h->fake)
+			unlink_files(h->fd[L_LEAF]);
+		if (unlinkat(h->fd[L_PARENT], c->id, AT_REMOVEDIR) < 0) {
+			if (errno == ENOENT)
+				continue;
+			if (errno != EBUSY && errno != ENOTEMPTY)
+				die_with_error("rmdir %s", path);
+			if (!busy[0])
+				snprintf(busy, sizeof(busy), "%s", path);
+			continue;
+		}
+		emit("%s", first ? "" : ",");
+		emit_str(path);
+		first = false;
+	}
+	if (busy[0])
+		die_code(VPS_ESTATE, "cgroup %s still has tasks (or sub-cgroups)", busy);
+	emit("]}");
+	finish_output();
+	return 0;
+}
+
+/* ---- detect ---- */
+
+static int cmd_detect(struct ctx *c)
+{
+	char words[CONTROLS_MAX], *save = NULL;
+	bool first = true;
+
+	detect_layout(c, false);
+	emit("{\"mode\":\"%s\",\"controllers\":[", c->v2 ? "v2" : "v1");
+	if (c->v2) {
+		if (!read_words(c->root_fd, "cgroup.controllers", words, sizeof(words)))
+			die_with_error("read %s/cgroup.controllers", c->root);
+		for (char *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+			emit("%s", first ? "" : ",");
+			emit_str(w);
+			first = false;
+		}
+	} else {
+		for (int k = 0; k < N_CTL; k++) {
+			if (!c->h[k].present)
+				continue;
+			emit("%s\"%s\"", first ? "" : ",", ctl_names[k]);
+			first = false;
+		}
+	}
+	emit("]}");
+	finish_output();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+	struct args a;
+	struct ctx c;
+
+	prog_name = "vps-limit";
+	memset(&a, 0, sizeof(a));
+	memset(&c, 0, sizeof(c));
+	for (int k = 0; k < N_CTL; k++)
+		for (int i = 0; i < N_LEVEL; i++)
+			c.h[k].fd[i] = -1;
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
+		usage(0);
+	if (argc < 2)
+		usage(VPS_EUSAGE);
+	if (strcmp(cmd, "apply") == 0)
+		parse_args(argc, argv, true, true, &a);
+	else if (strcmp(cmd, "usage") == 0 || strcmp(cmd, "remove") == 0)
+		parse_args(argc, argv, false, true, &a);
+	else if (strcmp(cmd, "detect") == 0)
+		parse_args(argc, argv, false, false, &a);
+	else
+		die_code(VPS_EUSAGE, "unknown command %.64s (apply, usage, remove, detect)", cmd);
+	c.root = a.root ? a.root : DEFAULT_ROOT;
+	c.root_given = a.root != NULL;
+	c.parent = a.parent;
+	c.id = a.id;
+	if (cmd[0] == 'a')
+		return cmd_apply(&c, &a.l);
+	if (cmd[0] == 'u')
+		return cmd_usage(&c);
+	if (cmd[0] == 'r')
+		return cmd_remove(&c);
+	return cmd_detect(&c);
+}

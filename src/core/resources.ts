@@ -1,0 +1,188 @@
+import { promises as fsp, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { changedKeys, limitArgs, type HostShape, type LimitKey, type Limits } from '../limits/limits.js';
+import { runHelperJson } from '../sys/helpers.js';
+import { writeFileAtomic, sleep } from '../sys/fs.js';
+import { renderConfig, type ContainerConfig } from './config.js';
+import { ExitCode, VpsError } from './errors.js';
+import type { Host } from './host.js';
+import type { RuntimeState } from './types.js';
+import { formatSize } from './units.js';
+
+/** What `vps-limit usage` reads back from the container's cgroups. */
+export interface CgroupUsage {
+  mode: 'v1' | 'v2';
+  memory: { current: number | null; max: number | null; swap_current: number | null; swap_max: number | null; low: number | null };
+  cpu: { usage_usec: number | null; quota_usec: number | null; period_usec: number | null; weight: number | null };
+  cpuset: string | null;
+  pids: { current: number | null; max: number | null };
+  io: { rbytes: number | null; wbytes: number | null; rios: number | null; wios: number | null };
+}
+
+export interface SetLimitsResult {
+  id: string;
+  /** The keys whose values changed. */
+  changed: LimitKey[];
+  /** Applied to the running container. */
+  live: boolean;
+  /** Written to config.yaml (with --save, or always for a stopped container). */
+  saved: boolean;
+  limits: Limits;
+  /** Set when the sum of memory limits passes the host's memory times the ratio. */
+  overcommit?: string;
+}
+
+export interface ContainerStats {
+  id: string;
+  cpu_percent: number | null;
+  memory_used: number | null;
+  memory_limit: number | null;
+  swap_used: number | null;
+  swap_limit: number | null;
+  pids: number | null;
+  pids_limit: number | null;
+  io_read: number | null;
+  io_write: number | null;
+  disk_used: number | null;
+  disk_size: number;
+  uptime_s: number;
+}
+
+/** Resource limits and usage of containers, through helpers/vps-limit. */
+export class Resources {
+  constructor(private readonly host: Host) {}
+
+  /** The host as limits see it: its online CPUs. */
+  static hostShape(): HostShape {
+    return { cpus: availableParallelism() };
+  }
+
+  private base(id: string): string[] {
+    return ['--id', id, '--parent', this.host.settings.cgroupParent];
+  }
+
+  /** Writes limits into the container's cgroups (made if missing); the monitor reuses them. */
+  async apply(id: string, limits: Limits, ioDevice?: string): Promise<void> {
+    const args = limitArgs(limits, ioDevice);
+    if (args.length === 0) return;
+    const r = await runHelperJson<{ skipped?: { limit: string; why: string }[] }>(this.host.sys, 'vps-limit', ['apply', ...this.base(id), ...args]);
+    for (const s of r.skipped ?? []) this.host.progress.warn(`limit ${s.limit} of ${id} not applied: ${s.why}`);
+  }
+
+  /** The container's loop device as MAJ:MIN, for IO limits on it. */
+  static loopDevice(state: RuntimeState): string {
+    const rdev = statSync(state.loop).rdev;
+    return `${Math.floor(rdev / 256) & 0xfff}:${(rdev & 0xff) | ((rdev >> 12) & 0xfff00)}`;
+  }
+
+  usage(id: string): Promise<CgroupUsage> {
+    return runHelperJson<CgroupUsage>(this.host.sys, 'vps-limit', ['usage', ...this.base(id)]);
+  }
+
+  async remove(id: string): Promise<void> {
+    await runHelperJson(this.host.sys, 'vps-limit', ['remove', ...this.base(id)]);
+  }
+
+  /**
+   * `set`: applies changed limits to a running container now; with `save` (or on a stopped
+   * container) writes them to config.yaml, so the next start applies them too.
+   */
+  async set(id: string, changes: Limits, opts: { save?: boolean; strict?: boolean } = {}): Promise<SetLimitsResult> {
+    await this.host.config(id);
+    return this.host.lock(id, 'set', async () => {
+      const cfg = await this.host.config(id);
+      const { state } = await this.host.runtime.state(id);
+      // live: compare with what runs now (the saved limits, or an unsaved set since the start)
+      const current = { ...(cfg.limits ?? {}), ...(state ? await this.liveLimits(id) : {}) };
+      const changed = changedKeys(state ? current : (cfg.limits ?? {}), changes);
+      const merged: Limits = { ...(cfg.limits ?? {}), ...changes };
+      const overcommit = changes.memory !== undefined ? await this.overcommit(id, changes.memory, !!opts.strict) : undefined;
+      const saveNow = !!opts.save || !state;
+      const savedChanged = changedKeys(cfg.limits ?? {}, changes).length > 0;
+      if (state && changed.length) {
+        const only = Object.fromEntries(changed.map((k) => [k, changes[k]])) as Limits;
+        if (only.swap !== undefined && only.memory === undefined && merged.memory !== undefined) only.memory = merged.memory;
+        await this.apply(id, only, Resources.loopDevice(state));
+      }
+      if (saveNow && savedChanged) await writeFileAtomic(this.host.layout.configFile(id), renderConfig({ ...cfg, limits: merged }), 0o600);
+      return { id, changed, live: !!state && changed.length > 0, saved: saveNow && savedChanged, limits: merged, ...(overcommit ? { overcommit } : {}) };
+    });
+  }
+
+  /** What the kernel enforces now, in the terms of Limits (for "nothing changed"). */
+  private async liveLimits(id: string): Promise<Limits> {
+    const u = await this.usage(id).catch(() => undefined);
+    if (!u) return {};
+    const out: Limits = {};
+    if (u.memory.max !== undefined) out.memory = u.memory.max;
+    if (u.pids.max !== undefined) out.pids = u.pids.max;
+    if (u.cpu.period_usec) out.cpus = u.cpu.quota_usec === null ? null : Math.round((u.cpu.quota_usec / u.cpu.period_usec) * 100) / 100;
+    return out;
+  }
+
+  /**
+   * The overcommit guard: the sum of memory limits (this container's new one included) against
+   * the host's memory times `overcommit_ratio`. Returns a warning, or throws (exit 7) when strict.
+   */
+  async overcommit(id: string, memory: number | null | undefined, strict: boolean): Promise<string | undefined> {
+    if (!memory) return undefined;
+    let sum = memory;
+    for (const other of await this.host.ids()) {
+      if (other === id) continue;
+      const m = await this.host.config(other).then((c) => c.limits?.memory ?? 0, () => 0);
+      sum += m ?? 0;
+    }
+    const { default: si } = await import('systeminformation');
+    const total = (await si.mem()).total;
+    const ratio = this.host.settings.overcommitRatio;
+    if (sum <= total * ratio) return undefined;
+    const msg = `memory limits would add up to ${formatSize(sum)}, more than the host's ${formatSize(total)} x ${ratio} (overcommit_ratio)`;
+    if (strict) throw new VpsError(ExitCode.NO_RESOURCES, msg, { hint: 'lower --memory, or raise overcommit_ratio in /etc/vpsctl/vpsctl.yaml' });
+    this.host.progress.warn(msg);
+    return msg;
+  }
+
+  /** Usage of running containers: CPU from two samples `intervalMs` apart. */
+  async stats(ids: string[], intervalMs = 500): Promise<ContainerStats[]> {
+    const running: { cfg: ContainerConfig; state: RuntimeState }[] = [];
+    for (const id of ids) {
+      const cfg = await this.host.config(id);
+      const { state } = await this.host.runtime.state(id);
+      if (state) running.push({ cfg, state });
+    }
+    const first = await Promise.all(running.map(({ cfg }) => this.usage(cfg.id).catch(() => undefined)));
+    const t0 = process.hrtime.bigint();
+    if (running.length) await sleep(intervalMs);
+    const second = await Promise.all(running.map(({ cfg }) => this.usage(cfg.id).catch(() => undefined)));
+    const elapsedUs = Number(process.hrtime.bigint() - t0) / 1000;
+    const out: ContainerStats[] = [];
+    for (const [i, { cfg, state }] of running.entries()) {
+      const a = first[i];
+      const b = second[i];
+      let disk: number | null = null;
+      try {
+        const s = await fsp.statfs(`/proc/${state.init_pid}/root/`);
+        disk = (s.blocks - s.bfree) * s.bsize;
+      } catch {
+        disk = null;
+      }
+      const du = a?.cpu.usage_usec != null && b?.cpu.usage_usec != null ? b.cpu.usage_usec - a.cpu.usage_usec : null;
+      out.push({
+        id: cfg.id,
+        cpu_percent: du === null ? null : Math.round((du / elapsedUs) * 1000) / 10,
+        memory_used: b?.memory.current ?? null,
+        memory_limit: b?.memory.max ?? null,
+        swap_used: b?.memory.swap_current ?? null,
+        swap_limit: b?.memory.swap_max ?? null,
+        pids: b?.pids.current ?? null,
+        pids_limit: b?.pids.max ?? null,
+        io_read: b?.io.rbytes ?? null,
+        io_write: b?.io.wbytes ?? null,
+        disk_used: disk,
+        disk_size: cfg.disk,
+        uptime_s: Math.max(0, Math.round(Date.now() / 1000 - state.started)),
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,81 @@
+import { VpsError } from '../../src/core/errors.js';
+import { changedKeys, limitArgs, parseCpuset, parseLimit, parseLimits, renderLimits } from '../../src/limits/limits.js';
+import { parseConfig, renderConfig } from '../../src/core/config.js';
+
+const host = { cpus: 4 };
+const code = (fn: () => unknown): number | undefined => {
+  try {
+    fn();
+  } catch (e) {
+    return (e as VpsError).exitCode;
+  }
+  return undefined;
+};
+
+describe('limit values', () => {
+  it.each([
+    ['memory', '512M', 512 * 1024 ** 2],
+    ['memory', '2G', 2 * 1024 ** 3],
+    ['memory', 'max', null],
+    ['swap', '256M', 256 * 1024 ** 2],
+    ['cpus', '0.5', 0.5],
+    ['cpus', '4', 4],
+    ['cpu_weight', '200', 200],
+    ['cpuset', '0-1,3', '0-1,3'],
+    ['pids', '200', 200],
+    ['pids', 'unlimited', null],
+    ['io_read_bps', '10M', 10 * 1024 ** 2],
+    ['io_read_bps', '1048576', 1048576],
+    ['io_write_iops', '100', 100],
+    ['nofile', '65536', 65536],
+  ] as const)('%s %s', (k, text, want) => expect(parseLimit(k, text, host)).toEqual(want));
+
+  it.each([
+    ['memory', '-5M'],
+    ['memory', '512'],
+    ['memory', '8M'],
+    ['memory', 'lots'],
+    ['swap', '0M'],
+    ['cpus', '0'],
+    ['cpus', '0.001'],
+    ['cpus', '5'],
+    ['cpus', '-1'],
+    ['cpus', '1e3'],
+    ['cpu_weight', '0'],
+    ['cpu_weight', '10001'],
+    ['cpu_weight', 'max'],
+    ['cpuset', '4'],
+    ['cpuset', '1-0'],
+    ['cpuset', '0,,1'],
+    ['cpuset', 'a'],
+    ['pids', '0'],
+    ['pids', '15'],
+    ['nofile', '10'],
+  ] as const)('refuses %s %s (exit 2)', (k, text) => expect(code(() => parseLimit(k, text, host))).toBe(2));
+
+  it('parses cpusets into cores', () => {
+    expect(parseCpuset('0-2,5')).toEqual([0, 1, 2, 5]);
+    expect(parseCpuset('3,1')).toEqual([1, 3]);
+  });
+});
+
+describe('limits in config.yaml and for vps-limit', () => {
+  const l = { memory: 512 * 1024 ** 2, swap: null, cpus: 0.5, pids: 200, cpuset: '0-1', io_read_bps: 10 * 1024 ** 2 };
+  it('round-trip through the config', () => {
+    expect(renderLimits(l)).toEqual({ memory: '512M', swap: 'max', cpus: 0.5, pids: 200, cpuset: '0-1', io_read_bps: '10M' });
+    expect(parseLimits(renderLimits(l))).toEqual(l);
+    const base = 'id: "1"\ntemplate: t\nhostname: h\ndisk: 2G\ncreated: "2026-11-22T00:00:00Z"\nprivileged: true\n';
+    const cfg = parseConfig(`${base}limits:\n  memory: 512M\n  pids: 200\n`, 'f', '1');
+    expect(cfg.limits).toEqual({ memory: 512 * 1024 ** 2, pids: 200 });
+    expect(parseConfig(renderConfig(cfg), 'f', '1').limits).toEqual(cfg.limits);
+    expect(code(() => parseConfig(`${base}limits:\n  memroy: 1G\n`, 'f', '1'))).toBe(1);
+    expect(code(() => parseConfig(`${base}limits:\n  cpus: 0\n`, 'f', '1'))).toBe(1);
+  });
+  it('become helper arguments; IO limits only with the loop device', () => {
+    expect(limitArgs(l)).toEqual(['--memory', String(512 * 1024 ** 2), '--swap', 'max', '--cpus', '0.5', '--cpuset', '0-1', '--pids', '200']);
+    expect(limitArgs(l, '7:3').slice(-4)).toEqual(['--io-device', '7:3', '--io-rbps', String(10 * 1024 ** 2)]);
+  });
+  it('know what changed', () => {
+    expect(changedKeys({ memory: 1, pids: 2 }, { memory: 1, pids: 3, cpus: 1 })).toEqual(['cpus', 'pids']);
+  });
+});
