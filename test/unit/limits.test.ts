@@ -1,16 +1,9 @@
-import { VpsError } from '../../src/core/errors.js';
+import { exitCodeOf } from './exit-code.js';
 import { changedKeys, limitArgs, parseCpuset, parseLimit, parseLimits, renderLimits } from '../../src/limits/limits.js';
 import { parseConfig, renderConfig } from '../../src/core/config.js';
 
 const host = { cpus: 4 };
-const code = (fn: () => unknown): number | undefined => {
-  try {
-    fn();
-  } catch (e) {
-    return (e as VpsError).exitCode;
-  }
-  return undefined;
-};
+const code = exitCodeOf;
 
 describe('limit values', () => {
   it.each([

@@ -1,18 +1,11 @@
 import { validateSnapshotName } from '../../src/core/ids.js';
 import { validateCron } from '../../src/core/cron.js';
 import { cronEntry } from '../../src/core/snapshots.js';
-import { VpsError } from '../../src/core/errors.js';
+import { exitCodeOf } from './exit-code.js';
 import { defaultSnapshotName, parseSnapshotMeta, pruneSelection, renderSnapshotMeta, type SnapshotMeta } from '../../src/storage/snapstore.js';
 import { parseConfig, renderConfig } from '../../src/core/config.js';
 
-const code = (fn: () => unknown): number | undefined => {
-  try {
-    fn();
-  } catch (e) {
-    return (e as VpsError).exitCode;
-  }
-  return undefined;
-};
+const code = exitCodeOf;
 
 describe('snapshot names', () => {
   it.each(['a', 'before-upgrade', '20261122-101530', 'v1.2_final', 'x'.repeat(64)])('accepts %s', (n) => expect(validateSnapshotName(n)).toBe(n));
