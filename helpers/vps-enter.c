@@ -271,6 +271,10 @@ static void enter_namespaces(const struct opts *o, const struct confinement *con
 					    "setns user");
 		if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
 			die_with_error("become root of the container's user namespace");
+		/* a uid change resets "dumpable" to fs.suid_dumpable: never let the container's
+		 * root ptrace us while we still hold host fds and the host's root and cwd */
+		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+			die_with_error("PR_SET_DUMPABLE");
 	}
 	for (size_t i = 0; i < N_NS; i++) {
 		if (i == NS_PID)
@@ -361,6 +365,10 @@ int main(int argc, char **argv)
 	if (child_pid == 0) {
 		char c;
 		close(go[1]);
+		/* the child needs none of the host-side handles: only the namespaces' */
+		for (size_t i = 0; i < o.n_cg; i++)
+			close(cg_fd[i]);
+		close(proc);
 		if (read(go[0], &c, 1) != 1)
 			_exit(VPS_EFAIL); /* the parent could not move us: it reports why */
 		enter_namespaces(&o, &conf, user_fd, ns_fd);
@@ -377,6 +385,7 @@ int main(int argc, char **argv)
 		}
 		close(cg_fd[i]);
 	}
+	signal(SIGPIPE, SIG_IGN); /* a child that died already is reported, not a silent kill */
 	if (write(go[1], "g", 1) != 1)
 		die_with_error("start the command");
 	close(go[1]);

@@ -44,7 +44,8 @@
  *                        DIR/cpuset's, and then an empty leaf cpuset.mems from <parent>'s
  *   --pids N|max         1..4194304. pids.max
  *   --io-weight N        1..10000. v2 io.weight "default N"; v1 blkio.weight, else
- *                        blkio.bfq.weight: N / 10 clamped to 10..1000
+ *                        blkio.bfq.weight: N*5 clamped to 10..1000 (blkio.weight, default
+ *                        500), N clamped to 1..1000 (blkio.bfq.weight, default 100)
  *   --io-device MAJ:MIN  with one or more of --io-rbps, --io-wbps, --io-riops, --io-wiops
  *                        N|max (N >= 1): v2 io.max "MAJ:MIN rbps=N wiops=max" (the given
  *                        keys); v1 blkio.throttle.{read,write}_{bps,iops}_device "MAJ:MIN N"
@@ -951,13 +952,16 @@ static void plan_v1(struct ctx *c, struct plan *pl, const struct limits *l)
 			add(pl, L_PIDS, C_PIDS, L_LEAF, "pids.max", "%ld", l->pids);
 	}
 	if (l->set[L_IOW]) {
-		long w = l->io_weight / 10;
+		/* 100 is the default share: blkio.weight's default is 500 (N*5, 10..1000, as
+		 * systemd maps it), blkio.bfq.weight's is 100 (N, 1..1000) */
+		long w = l->io_weight * 5;
 		const char *file = "blkio.weight";
 		w = w < 10 ? 10 : w > 1000 ? 1000 : w;
 		if (!exists_at(blk->fd[L_LEAF], file) &&
-		    exists_at(blk->fd[L_LEAF], "blkio.bfq.weight"))
+		    exists_at(blk->fd[L_LEAF], "blkio.bfq.weight")) {
 			file = "blkio.bfq.weight";
-		else if (!blk->fake && !exists_at(blk->fd[L_LEAF], file))
+			w = l->io_weight > 1000 ? 1000 : l->io_weight;
+		} else if (!blk->fake && !exists_at(blk->fd[L_LEAF], file))
 			skip(pl, L_IOW,
 			     "neither blkio.weight nor blkio.bfq.weight exists "
 			     "(no CFQ/BFQ I/O scheduler)");

@@ -20,7 +20,8 @@ export default class Stats extends VpsCommand<ContainerStats[]> {
   async run(): Promise<ContainerStats[]> {
     const { argv, flags } = await this.parse(Stats);
     const host = realHost(this.progress());
-    const ids = argv.length ? (argv as string[]).map(validateId) : (await host.list()).filter((c) => c.state === 'running').map((c) => c.id);
+    const named = (argv as string[]).map(validateId);
+    const ids = async (): Promise<string[]> => (named.length ? named : (await host.list()).filter((c) => c.state === 'running').map((c) => c.id));
     const sz = (n: number | null): string => (n === null ? '-' : formatSize(n));
     const render = (rows: ContainerStats[]): string =>
       table(rows, [
@@ -35,7 +36,7 @@ export default class Stats extends VpsCommand<ContainerStats[]> {
         { header: 'UPTIME', get: (r) => formatDuration(r.uptime_s * 1000) },
       ]);
     for (;;) {
-      const rows = await host.resources.stats(ids, flags.interval);
+      const rows = await host.resources.stats(await ids(), flags.interval);
       if (!flags.watch) {
         if (!this.jsonEnabled()) this.log(rows.length ? render(rows) : 'no running containers');
         return rows;

@@ -1,6 +1,7 @@
 import { promises as fsp, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { changedKeys, limitArgs, type HostShape, type LimitKey, type Limits } from '../limits/limits.js';
+import { changedKeys, limitArgs, parseCpuset, type HostShape, type LimitKey, type Limits } from '../limits/limits.js';
+import { readTextSync } from '../sys/proc.js';
 import { runHelperJson } from '../sys/helpers.js';
 import { writeFileAtomic, sleep } from '../sys/fs.js';
 import { renderConfig, type ContainerConfig } from './config.js';
@@ -54,7 +55,16 @@ export class Resources {
 
   /** The host as limits see it: its online CPUs. */
   static hostShape(): HostShape {
-    return { cpus: availableParallelism() };
+    // the kernel's list, not this process's affinity: cores may be offline or numbered with gaps
+    const text = readTextSync('/sys/devices/system/cpu/online')?.trim();
+    let online: number[] = [];
+    try {
+      online = text ? parseCpuset(text) : [];
+    } catch {
+      online = [];
+    }
+    if (online.length === 0) online = Array.from({ length: availableParallelism() }, (_, i) => i);
+    return { cpus: online.length, online };
   }
 
   private base(id: string): string[] {
@@ -101,8 +111,9 @@ export class Resources {
       const savedChanged = changedKeys(cfg.limits ?? {}, changes).length > 0;
       if (state && changed.length) {
         const only = Object.fromEntries(changed.map((k) => [k, changes[k]])) as Limits;
-        if (only.swap !== undefined && only.memory === undefined && merged.memory !== undefined) only.memory = merged.memory;
         await this.apply(id, only, Resources.loopDevice(state));
+        // init's open-files limit is set when it starts: say so rather than pretend
+        if (only.nofile !== undefined && !saveNow) this.host.progress.warn(`--nofile takes effect at the next start; add --save to keep it`);
       }
       if (saveNow && savedChanged) await writeFileAtomic(this.host.layout.configFile(id), renderConfig({ ...cfg, limits: merged }), 0o600);
       return { id, changed, live: !!state && changed.length > 0, saved: saveNow && savedChanged, limits: merged, ...(overcommit ? { overcommit } : {}) };
@@ -113,10 +124,15 @@ export class Resources {
   private async liveLimits(id: string): Promise<Limits> {
     const u = await this.usage(id).catch(() => undefined);
     if (!u) return {};
+    // every key the kernel reports back; IO limits are not read back, so they always apply
     const out: Limits = {};
     if (u.memory.max !== undefined) out.memory = u.memory.max;
+    if (u.memory.swap_max !== undefined && u.memory.swap_max !== null) out.swap = u.memory.swap_max;
+    if (u.memory.low !== undefined && u.memory.low !== null && u.memory.low > 0) out.memory_low = u.memory.low;
     if (u.pids.max !== undefined) out.pids = u.pids.max;
-    if (u.cpu.period_usec) out.cpus = u.cpu.quota_usec === null ? null : Math.round((u.cpu.quota_usec / u.cpu.period_usec) * 100) / 100;
+    if (u.cpu.period_usec) out.cpus = u.cpu.quota_usec === null ? null : u.cpu.quota_usec / u.cpu.period_usec;
+    if (u.cpu.weight !== null && u.cpu.weight !== undefined) out.cpu_weight = u.cpu.weight;
+    if (u.cpuset) out.cpuset = u.cpuset;
     return out;
   }
 
@@ -125,15 +141,16 @@ export class Resources {
    * the host's memory times `overcommit_ratio`. Returns a warning, or throws (exit 7) when strict.
    */
   async overcommit(id: string, memory: number | null | undefined, strict: boolean): Promise<string | undefined> {
-    if (!memory) return undefined;
-    let sum = memory;
-    for (const other of await this.host.ids()) {
-      if (other === id) continue;
-      const m = await this.host.config(other).then((c) => c.limits?.memory ?? 0, () => 0);
-      sum += m ?? 0;
-    }
+    if (memory === undefined) return undefined;
     const { default: si } = await import('systeminformation');
     const total = (await si.mem()).total;
+    // a container without a memory limit may take all of the host's
+    let sum = memory ?? total;
+    for (const other of await this.host.ids()) {
+      if (other === id) continue;
+      const m = await this.host.config(other).then((c) => c.limits?.memory, () => 0);
+      sum += m === undefined || m === null ? total : m;
+    }
     const ratio = this.host.settings.overcommitRatio;
     if (sum <= total * ratio) return undefined;
     const msg = `memory limits would add up to ${formatSize(sum)}, more than the host's ${formatSize(total)} x ${ratio} (overcommit_ratio)`;
@@ -152,7 +169,7 @@ export class Resources {
     }
     const first = await Promise.all(running.map(({ cfg }) => this.usage(cfg.id).catch(() => undefined)));
     const t0 = process.hrtime.bigint();
-    if (running.length) await sleep(intervalMs);
+    await sleep(intervalMs);
     const second = await Promise.all(running.map(({ cfg }) => this.usage(cfg.id).catch(() => undefined)));
     const elapsedUs = Number(process.hrtime.bigint() - t0) / 1000;
     const out: ContainerStats[] = [];

@@ -38,15 +38,30 @@ export type LimitKey = (typeof LIMIT_KEYS)[number];
 export const MEMORY_FLOOR = 32 * 1024 ** 2;
 export const PIDS_FLOOR = 16;
 
-/** Defaults a new container gets (SECURITY.md R12): a plan always has RAM and a task cap. */
-export const DEFAULT_LIMITS: Limits = { memory: 1024 ** 3, pids: 4096 };
+/** Defaults a new container gets (SECURITY.md R12): a plan always has RAM, no swap unless sold, and a task cap. */
+export const DEFAULT_LIMITS: Limits = { memory: 1024 ** 3, swap: 0, pids: 4096 };
 
 const SIZE_KEYS = new Set<LimitKey>(['memory', 'swap', 'memory_low', 'io_read_bps', 'io_write_bps']);
 const UNLIMITED = new Set(['max', 'unlimited', 'none']);
 
 export interface HostShape {
-  /** Online CPUs of the host (for --cpus and --cpuset). */
+  /** How many CPUs are online (for --cpus). */
   cpus: number;
+  /** Which cores are online (for --cpuset): numbering may have gaps. */
+  online: number[];
+}
+
+/** `0-3,6`: the shortest list for a set of cores. */
+export function formatCpuset(cores: number[]): string {
+  const sorted = [...new Set(cores)].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    out.push(j > i ? `${sorted[i]}-${sorted[j]}` : String(sorted[i]));
+    i = j;
+  }
+  return out.join(',');
 }
 
 /** Parses a cpuset list (`0-1,3`) into its cores; throws a usage error naming the problem. */
@@ -59,8 +74,8 @@ export function parseCpuset(text: string, host?: HostShape): number[] {
     for (let c = a; c <= b; c++) cores.add(c);
   }
   if (host) {
-    const bad = [...cores].filter((c) => c >= host.cpus);
-    if (bad.length) throw invalid(`cpuset ${text} names core ${bad.join(', ')}, but the host has cores 0-${host.cpus - 1}`);
+    const bad = [...cores].filter((c) => !host.online.includes(c));
+    if (bad.length) throw invalid(`cpuset ${text} names core ${bad.join(', ')}, but the host's online cores are ${formatCpuset(host.online)}`);
   }
   return [...cores].sort((x, y) => x - y);
 }
@@ -73,9 +88,12 @@ export function parseLimit(key: LimitKey, text: string, host?: HostShape): Limit
   const s = String(text).trim();
   const flag = `--${key.replace(/_/g, '-')}`;
   if (UNLIMITED.has(s.toLowerCase())) {
-    if (key === 'cpu_weight' || key === 'io_weight' || key === 'nofile') throw invalid(`${flag} takes a number, not ${JSON.stringify(s)}`);
+    if (key === 'cpu_weight' || key === 'io_weight' || key === 'nofile' || key === 'memory_low') throw invalid(`${flag} takes a value, not ${JSON.stringify(s)}`);
+    // every online core: the way back from a narrower cpuset
+    if (key === 'cpuset') return host ? formatCpuset(host.online) : null;
     return null;
   }
+  if (key === 'swap' && /^0+[KMGT]?B?$/i.test(s)) return 0;
   if (SIZE_KEYS.has(key)) {
     if (!/[KMGT]/i.test(s) && key !== 'io_read_bps' && key !== 'io_write_bps') {
       throw invalid(`${flag} ${JSON.stringify(s)} has no unit`, `say what you mean: e.g. ${flag} 512M or ${flag} 2G`);
@@ -142,7 +160,7 @@ export function limitArgs(l: Limits, ioDevice?: string): string[] {
   const v = (x: number | string | null | undefined): string => (x === null ? 'max' : String(x));
   if (l.memory !== undefined) a.push('--memory', v(l.memory));
   if (l.swap !== undefined) a.push('--swap', v(l.swap));
-  if (l.memory_low !== undefined) a.push('--memory-low', v(l.memory_low ?? 0));
+  if (l.memory_low !== undefined && l.memory_low !== null) a.push('--memory-low', v(l.memory_low));
   if (l.cpus !== undefined) a.push('--cpus', v(l.cpus));
   if (l.cpu_weight !== undefined) a.push('--cpu-weight', v(l.cpu_weight));
   if (l.cpuset !== undefined && l.cpuset !== null) a.push('--cpuset', l.cpuset);

@@ -327,8 +327,10 @@ describe('vps-limit on this host, cgroup v1 for real', () => {
     expect(read(path.join(dir('pids'), 'pids.max'))).toBe('50');
     const weight = ['blkio.weight', 'blkio.bfq.weight'].find((f) => existsSync(path.join(dir('blkio'), f)));
     if (weight) {
-      expect(r.written[`blkio/${PARENT}/${ID}/${weight}`]).toBe('50');
-      expect(read(path.join(dir('blkio'), weight))).toMatch(/^(default )?50$/);
+      // --io-weight 500 (5x normal): blkio.weight 500*5 clamped to 1000, blkio.bfq.weight 500
+      const want = weight === 'blkio.weight' ? '1000' : '500';
+      expect(r.written[`blkio/${PARENT}/${ID}/${weight}`]).toBe(want);
+      expect(read(path.join(dir('blkio'), weight))).toMatch(new RegExp(`^(default )?${want}$`));
     } else {
       expect(r.skipped.map((s) => s.limit)).toContain('io-weight');
     }

@@ -1,8 +1,8 @@
 import { exitCodeOf } from './exit-code.js';
-import { changedKeys, limitArgs, parseCpuset, parseLimit, parseLimits, renderLimits } from '../../src/limits/limits.js';
+import { changedKeys, formatCpuset, limitArgs, parseCpuset, parseLimit, parseLimits, renderLimits } from '../../src/limits/limits.js';
 import { parseConfig, renderConfig } from '../../src/core/config.js';
 
-const host = { cpus: 4 };
+const host = { cpus: 4, online: [0, 1, 2, 3] };
 const code = exitCodeOf;
 
 describe('limit values', () => {
@@ -17,6 +17,8 @@ describe('limit values', () => {
     ['cpuset', '0-1,3', '0-1,3'],
     ['pids', '200', 200],
     ['pids', 'unlimited', null],
+    ['cpuset', 'max', '0-3'],
+    ['swap', '0', 0],
     ['io_read_bps', '10M', 10 * 1024 ** 2],
     ['io_read_bps', '1048576', 1048576],
     ['io_write_iops', '100', 100],
@@ -28,7 +30,7 @@ describe('limit values', () => {
     ['memory', '512'],
     ['memory', '8M'],
     ['memory', 'lots'],
-    ['swap', '0M'],
+    ['swap', '-1M'],
     ['cpus', '0'],
     ['cpus', '0.001'],
     ['cpus', '5'],
@@ -44,8 +46,14 @@ describe('limit values', () => {
     ['pids', '0'],
     ['pids', '15'],
     ['nofile', '10'],
+    ['memory_low', 'max'],
   ] as const)('refuses %s %s (exit 2)', (k, text) => expect(code(() => parseLimit(k, text, host))).toBe(2));
 
+  it('checks cpusets against the online cores, gaps included', () => {
+    expect(exitCodeOf(() => parseLimit('cpuset', '1', { cpus: 2, online: [0, 2] }))).toBe(2);
+    expect(parseLimit('cpuset', '2', { cpus: 2, online: [0, 2] })).toBe('2');
+    expect(formatCpuset([0, 1, 2, 5, 7, 8])).toBe('0-2,5,7-8');
+  });
   it('parses cpusets into cores', () => {
     expect(parseCpuset('0-2,5')).toEqual([0, 1, 2, 5]);
     expect(parseCpuset('3,1')).toEqual([1, 3]);
