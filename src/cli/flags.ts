@@ -1,4 +1,6 @@
 import { Args, Flags } from '@oclif/core';
+import { existsSync, promises as fsp } from 'node:fs';
+import type { Identity } from '../core/host.js';
 import { invalid } from '../core/errors.js';
 import { WAIVABLE_FEATURES } from '../core/host.js';
 import { validateId, validateSnapshotName, validateTemplateName } from '../core/ids.js';
@@ -80,6 +82,46 @@ export function limitsFromFlags(flags: Record<string, unknown>): Limits {
   for (const k of LIMIT_KEYS) {
     const v = flags[k.replace(/_/g, '-')];
     if (typeof v === 'string') (out as Record<string, unknown>)[k] = parseLimit(k, v);
+  }
+  return out;
+}
+
+/** What create and set write into the guest OS besides limits (the hostname is each command's own flag). */
+export const identityFlags = {
+  nameserver: Flags.string({ description: 'DNS server for the container (repeatable, IPv4 or IPv6)', helpValue: 'IP', multiple: true }),
+  searchdomain: Flags.string({ description: 'DNS search domain (repeatable)', helpValue: 'DOMAIN', multiple: true }),
+  userpasswd: Flags.string({ description: "set a user's password in the container's /etc/shadow (SHA-512 crypt; repeatable)", helpValue: 'USER:PASSWORD', multiple: true }),
+  'ssh-key': Flags.string({ description: "add the public keys in FILE to root's (or USER's) authorized_keys (repeatable)", helpValue: '[USER:]FILE', multiple: true }),
+};
+
+/** The identity the flags ask for; reads the key files (the admin's, on the host). */
+export async function identityFromFlags(flags: { nameserver?: string[]; searchdomain?: string[]; userpasswd?: string[]; 'ssh-key'?: string[] }): Promise<Identity> {
+  const out: Identity = {};
+  if (flags.nameserver?.length) out.nameservers = flags.nameserver;
+  if (flags.searchdomain?.length) out.searchDomains = flags.searchdomain;
+  if (flags.userpasswd?.length) {
+    out.users = flags.userpasswd.map((up) => {
+      const i = up.indexOf(':');
+      if (i <= 0) throw invalid(`--userpasswd ${JSON.stringify(up.slice(0, 40))} is not USER:PASSWORD`);
+      return { name: up.slice(0, i), password: up.slice(i + 1) };
+    });
+  }
+  if (flags['ssh-key']?.length) {
+    const byUser = new Map<string, string[]>();
+    for (const spec of flags['ssh-key']) {
+      const m = /^([a-z_][a-z0-9_-]{0,31}):(.+)$/.exec(spec);
+      const [user, file] = m && !existsSync(spec) ? [m[1], m[2]] : ['root', spec];
+      let text: string;
+      try {
+        text = await fsp.readFile(file, 'utf8');
+      } catch (e) {
+        throw invalid(`--ssh-key: cannot read ${file}: ${(e as Error).message}`);
+      }
+      const keys = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+      if (keys.length === 0) throw invalid(`--ssh-key: ${file} holds no public key`);
+      byUser.set(user, [...(byUser.get(user) ?? []), ...keys]);
+    }
+    out.sshKeys = [...byUser].map(([user, keys]) => ({ user, keys }));
   }
   return out;
 }

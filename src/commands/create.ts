@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
-import { idArg, limitFlags, limitsFromFlags, sizeFlag, templateFlag } from '../cli/flags.js';
+import { idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, sizeFlag, templateFlag } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import { details } from '../cli/render.js';
 import type { ContainerStatus } from '../core/host.js';
@@ -23,6 +23,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
     privileged: Flags.boolean({ description: 'no user namespace: root inside is root on the host (NOT a security boundary)' }),
     'shift-ids': Flags.boolean({ description: "shift the image's ids into the container's range once, for kernels without idmapped mounts", exclusive: ['privileged'] }),
     ...limitFlags,
+    ...identityFlags,
   };
 
   async run(): Promise<ContainerStatus> {
@@ -35,6 +36,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
       shiftIds: flags['shift-ids'],
       limits: limitsFromFlags(flags),
       strict: flags.strict,
+      identity: await identityFromFlags(flags),
     });
     if (!this.jsonEnabled()) {
       this.log(`created container ${st.id}`);

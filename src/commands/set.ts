@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
-import { idArg, limitFlags, limitsFromFlags, sizeFlag } from '../cli/flags.js';
+import { idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, sizeFlag } from '../cli/flags.js';
+import { validateHostname } from '../core/ids.js';
 import { realHost } from '../cli/host.js';
 import { describeLimits } from '../cli/render.js';
 import { invalid } from '../core/errors.js';
@@ -8,10 +9,10 @@ import type { ResizeResult } from '../core/disk.js';
 import type { SetLimitsResult } from '../core/resources.js';
 import { formatSize } from '../core/units.js';
 
-type Result = { id: string; changed: boolean; disk?: ResizeResult; limits?: SetLimitsResult };
+type Result = { id: string; changed: boolean; disk?: ResizeResult; limits?: SetLimitsResult; identity?: { live: boolean; wrote: string[]; notes: string[] } };
 
 export default class SetCmd extends VpsCommand<Result> {
-  static override summary = "Change a container's disk size and resource limits.";
+  static override summary = "Change a container's hostname, DNS, passwords, SSH keys, resource limits and disk size.";
   static override description =
     'Limits apply to a running container at once; --save also writes them to its config, so that they survive a restart (as vzctl set --save). On a stopped container they are always saved. --disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get). A set that changes nothing says so.';
   static override examples = [
@@ -24,14 +25,27 @@ export default class SetCmd extends VpsCommand<Result> {
     disk: sizeFlag({ description: 'new disk size (K, M, G, T)' }),
     ...limitFlags,
     save: Flags.boolean({ description: 'also write the limits to the config (they then survive a restart)' }),
+    hostname: Flags.string({ description: 'new hostname (set live in a running container)', helpValue: 'NAME', parse: async (s) => validateHostname(s) }),
+    ...identityFlags,
   };
 
   async run(): Promise<Result> {
     const { args, flags } = await this.parse(SetCmd);
     const limits = limitsFromFlags(flags);
-    if (flags.disk === undefined && Object.keys(limits).length === 0) throw invalid('nothing to set', 'usage: vpsctl set ID [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save]; see vpsctl set --help');
+    const identity = await identityFromFlags(flags);
+    const who = flags.hostname !== undefined || Object.keys(identity).length > 0;
+    if (flags.disk === undefined && Object.keys(limits).length === 0 && !who) throw invalid('nothing to set', 'usage: vpsctl set ID [--hostname NAME] [--nameserver IP] [--userpasswd U:P] [--ssh-key FILE] [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save]; see vpsctl set --help');
     const host = realHost(this.progress());
     const out: Result = { id: args.id, changed: false };
+    if (who) {
+      const r = await host.setIdentity(args.id, { ...identity, ...(flags.hostname ? { hostname: flags.hostname } : {}) });
+      out.identity = { live: r.live, wrote: r.result.wrote, notes: r.result.notes };
+      out.changed = true;
+      if (!this.jsonEnabled()) {
+        this.log(`${r.live ? 'in the running' : 'in the stopped'} container ${r.id} (${r.result.personality}): wrote ${r.result.wrote.join(', ') || 'nothing'}`);
+        for (const n of r.result.notes) this.log(`note: ${n}`);
+      }
+    }
     if (Object.keys(limits).length) {
       const r = await host.resources.set(args.id, limits, { save: flags.save, strict: flags.strict });
       out.limits = r;

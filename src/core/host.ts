@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ExecaRunner, unmountUnder, type Runner } from '../sys/exec.js';
-import { exists, readText, removeInside, resolveInside, sleep, writeFileAtomic } from '../sys/fs.js';
+import { exists, readText, sleep, writeFileAtomic } from '../sys/fs.js';
 import { mountsOfDevice, processLive } from '../sys/proc.js';
 import { cronFile } from './cron.js';
 import { Snapshots } from './snapshots.js';
@@ -24,7 +24,10 @@ import { runPassthrough } from '../sys/passthrough.js';
 import { containerCgroupDirs, detectCgroups, existingCgroups, memoryUsage, removeCgroupTree, spawnCgroupArgs, type CgroupLayout } from '../limits/cgroups.js';
 import { TemplateStore, type BuildOptions, type BuildResult, type TemplateInfo } from '../templates/store.js';
 import { recipesDir } from '../templates/recipe.js';
-import { applyPersonality } from '../distro/index.js';
+import { applyPersonality, applyPersonalityTo, type PersonalityResult } from '../distro/index.js';
+import type { PersonalityInput } from '../distro/input.js';
+import { HostTree } from '../distro/tree.js';
+import { ContainerTree } from './container-tree.js';
 import { parseConfig, renderConfig, type ContainerConfig, type IdMap } from './config.js';
 import { IdAllocator } from './idmap.js';
 import { shiftIds } from '../storage/shift.js';
@@ -56,6 +59,7 @@ export interface CreateOptions {
   limits?: Limits;
   /** Refuse (exit 7) rather than warn when memory limits overcommit the host. */
   strict?: boolean;
+  identity?: Identity;
 }
 
 /** How `provision` makes a container (see there). */
@@ -77,16 +81,12 @@ export interface ProvisionSpec {
   base: Pick<ContainerConfig, 'template' | 'disk' | 'os' | 'init' | 'snapshots' | 'limits'>;
   /** Runs once the image is in place, before the config makes the container exist. */
   after?: (cfg: ContainerConfig) => Promise<void>;
+  /** DNS, passwords, SSH keys to write along with the hostname (create). */
+  identity?: Identity;
 }
 
-/** SSH host keys of a copied container: removed, so that its first boot makes its own. */
-async function removeHostKeys(root: string): Promise<void> {
-  const dir = await resolveInside(root, 'etc/ssh').catch(() => undefined);
-  if (!dir) return;
-  for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
-    if (/^ssh_host_[a-z0-9]+_key(\.pub)?$/.test(f)) await removeInside(root, `etc/ssh/${f}`);
-  }
-}
+/** What `create` and `set` write into a container's OS besides its hostname. */
+export type Identity = Pick<PersonalityInput, 'nameservers' | 'searchDomains' | 'users' | 'sshKeys'>;
 
 export type ContainerMode = 'unprivileged' | 'privileged';
 /** Confinement features `start --unsafe-allow-missing` may waive (SECURITY.md R11). */
@@ -141,6 +141,8 @@ export interface ExecOptions {
   env?: string[];
   /** Capture stdout and stderr instead of passing the caller's through. */
   capture?: boolean;
+  /** With capture: what the command reads on stdin (else it reads nothing). */
+  input?: string;
 }
 
 export interface ExecResult {
@@ -297,6 +299,39 @@ export class Host {
     return this.templates.list();
   }
 
+  // ---- template import (issue 6) ----
+  // `template import/download/remove/info`; the importer loads only when one of them runs.
+
+  async importTemplate(source: string, opts: import('../templates/import.js').ImportOptions = {}): Promise<BuildResult> {
+    await this.pool.ensure();
+    return (await this.templateImporter()).import(source, opts);
+  }
+
+  async downloadTemplate(dist: string, release: string, opts: import('../templates/import.js').DownloadOptions = {}): Promise<BuildResult> {
+    await this.pool.ensure();
+    return (await this.templateImporter()).download(dist, release, opts);
+  }
+
+  /** Containers are clones, so none depends on a template; a build or import of it (its lock) blocks removal. */
+  async removeTemplate(name: string): Promise<{ name: string; removed: string[] }> {
+    await this.pool.ensure();
+    return withLock(this.layout.templateLockFile(validateTemplateName(name)), 'template remove', `template ${name}`, () => this.templates.remove(name));
+  }
+
+  async templateInfo(name: string): Promise<import('../templates/import.js').TemplateDetails> {
+    await this.pool.ensure();
+    const { templateDetails } = await import('../templates/import.js');
+    return templateDetails(await this.templates.get(name), this.layout.templateImage(name));
+  }
+
+  private async templateImporter(): Promise<import('../templates/import.js').TemplateImporter> {
+    const { TemplateImporter } = await import('../templates/import.js');
+    return new TemplateImporter(this.templates, this.layout, this.sys, this.progress, (name, fn) =>
+      withLock(this.layout.templateLockFile(validateTemplateName(name)), 'template import', `template ${name}`, fn),
+    );
+  }
+  // ---- end template import (issue 6) ----
+
   // ---- the pool ------------------------------------------------------------------------------
 
   /**
@@ -368,6 +403,7 @@ export class Host {
           await this.images.grow(tmpImg, disk);
         },
         base: { template: tpl.name, disk, os: { family: tpl.os, version: tpl.version, arch: tpl.arch }, init: '/sbin/init', limits },
+        identity: opts.identity,
       }),
     );
   }
@@ -408,8 +444,7 @@ export class Host {
       await fsp.mkdir(this.layout.runDir(id), { recursive: true, mode: 0o700 });
       await this.images.mount(tmpImg, mnt);
       mounted = true;
-      await applyPersonality(mnt, { hostname: spec.hostname });
-      if (spec.freshHostKeys) await removeHostKeys(mnt);
+      await applyPersonality(mnt, { ...(spec.identity ?? {}), hostname: spec.hostname, freshHostKeys: !!spec.freshHostKeys });
       const shifted = !!idmap && (spec.shiftIds || !!spec.shiftedFrom);
       if (shifted && idmap) {
         this.progress.info(`shifting the image's ids into ${idmap.uid}-${idmap.uid + idmap.count - 1}`);
@@ -471,8 +506,6 @@ export class Host {
       // replays the journal after an unclean stop; quick on a clean filesystem
       await this.images.check(img);
       const limits = cfg.limits ?? {};
-      // the limits go into the cgroups first; the monitor reuses those leaves as they are
-      await this.resources.apply(id, limits);
       const lxcfs = await exists(LXCFS_MEMINFO).catch(() => false);
       const extra = [
         ...spawnCgroupArgs(this.cgroups, this.settings.cgroupParent, id),
@@ -484,15 +517,24 @@ export class Host {
       ];
       let r;
       try {
+        // the limits go into the cgroups first; the monitor reuses those leaves as they are
+        await this.resources.apply(id, limits);
         r = await this.runtime.spawn(cfg, img, extra);
       } catch (e) {
         await this.reconcile(id).catch(() => undefined); // the pre-made cgroups go too
         throw e;
       }
-      // IO limits name the loop device, which exists only now
+      // IO limits name the loop device, which exists only now: a container that cannot get
+      // them does not run without them
       if (['io_read_bps', 'io_write_bps', 'io_read_iops', 'io_write_iops'].some((k) => limits[k as keyof Limits] !== undefined)) {
         const { state: st } = await this.runtime.state(id);
-        if (st) await this.resources.apply(id, { io_read_bps: limits.io_read_bps, io_write_bps: limits.io_write_bps, io_read_iops: limits.io_read_iops, io_write_iops: limits.io_write_iops }, Resources.loopDevice(st));
+        try {
+          if (st) await this.resources.apply(id, { io_read_bps: limits.io_read_bps, io_write_bps: limits.io_write_bps, io_read_iops: limits.io_read_iops, io_write_iops: limits.io_write_iops }, Resources.loopDevice(st));
+        } catch (e) {
+          if (st) await this.halt(st, { force: true }).catch(() => undefined);
+          await this.reconcile(id).catch(() => undefined);
+          throw e;
+        }
       }
       return { id, state: 'running' as const, init_pid: r.init_pid, monitor_pid: r.monitor_pid, loop: r.loop };
     }
@@ -679,6 +721,43 @@ export class Host {
     };
   }
 
+  /**
+   * `set --hostname/--nameserver/--userpasswd/--ssh-key`: writes them the way the container's
+   * OS reads them. A stopped container's image is mounted on the host for it (nothing runs in
+   * it, so nothing races the writes, and no write follows a link); a running one is changed
+   * by commands run inside it (its own kernel view confines them), and its hostname is set live.
+   */
+  async setIdentity(id: string, change: Identity & { hostname?: string }): Promise<{ id: string; live: boolean; result: PersonalityResult }> {
+    await this.config(id);
+    return this.lock(id, 'set', async () => {
+      const cfg = await this.config(id);
+      const hostname = change.hostname ?? cfg.hostname;
+      const input: PersonalityInput = { ...change, hostname, keepMachineId: true };
+      const { state } = await this.runtime.state(id);
+      let result: PersonalityResult;
+      if (state) {
+        result = await applyPersonalityTo(new ContainerTree(this, id), input);
+        if (change.hostname) await this.exec(id, ['hostname', hostname], { capture: true });
+      } else {
+        await this.pool.ensure();
+        await this.reconcile(id);
+        const img = this.layout.image(id);
+        await this.images.assertPlainImage(img);
+        await this.images.check(img);
+        const mnt = path.join(this.layout.runDir(id), 'set-mnt');
+        await this.images.mount(img, mnt);
+        try {
+          result = await applyPersonalityTo(new HostTree(mnt), input);
+        } finally {
+          await this.images.umount(mnt).catch(() => this.sys.run('umount', ['-l', '--', mnt], { reject: false }));
+          await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
+        }
+      }
+      if (change.hostname && change.hostname !== cfg.hostname) await writeFileAtomic(this.layout.configFile(id), renderConfig({ ...cfg, hostname }), 0o600);
+      return { id, live: !!state, result };
+    });
+  }
+
   /** The running state, or a wrong-state error that says so. */
   async running(id: string): Promise<RuntimeState> {
     await this.config(id);
@@ -697,7 +776,7 @@ export class Host {
     const dirs = containerCgroupDirs(this.cgroups, this.settings.cgroupParent, id).map((c) => c.dir);
     const { file, args } = enterArgv(st, dirs, cmd, opts);
     if (!opts.capture) return { id, exitCode: await runPassthrough(file, args) };
-    const r = await this.sys.run(file, args, { reject: false, stdio: ['ignore', 'pipe', 'pipe'] });
+    const r = await this.sys.run(file, args, { reject: false, ...(opts.input !== undefined ? { input: opts.input } : { stdio: ['ignore', 'pipe', 'pipe'] }) });
     return { id, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
   }
 }

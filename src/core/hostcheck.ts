@@ -72,6 +72,7 @@ export function hostChecks(cgroups: CgroupLayout): HostCheckResult {
     ['mount', 'mount', true, 'mount images'],
     ['flock', 'util-linux', true, 'per-container locks'],
     ['debootstrap', 'debootstrap', true, 'build Debian templates'],
+    ['dnf', 'dnf', false, 'build CentOS/AlmaLinux/Rocky templates'],
     ['nsenter', 'util-linux', true, 'online disk resize and compact of running containers'],
     ['fstrim', 'util-linux', true, 'compact'],
     ['tar', 'tar', true, 'export and import'],

@@ -18,8 +18,11 @@ export interface Recipe {
   version: string;
   codename?: string;
   arch: string;
-  builder: 'debootstrap';
-  debootstrap: { suite: string; variant: string; components: string[]; mirror: string };
+  builder: 'debootstrap' | 'dnf';
+  /** debootstrap recipes (Debian, Ubuntu); dnf ones carry a neutral copy (mirror 'default'). */
+  debootstrap: { suite: string; variant: string; components: string[]; mirror: string; keyring?: string };
+  /** dnf recipes (the EL family): repos under the mirror's root, and the distro's GPG keys there. */
+  dnf?: { releasever: string; mirror: 'required'; repos: { id: string; path: string }[]; gpgKeys: string[] };
   packages: string[];
   files: RecipeFile[];
   remove: string[];
@@ -27,8 +30,8 @@ export interface Recipe {
   machineId: 'empty';
 }
 
-const TOP = new Set(['name', 'description', 'os', 'version', 'codename', 'arch', 'builder', 'debootstrap', 'packages', 'files', 'remove', 'mask', 'machine_id']);
-const PKG_RE = /^[a-z0-9][a-z0-9+.-]+$/;
+const TOP = new Set(['name', 'description', 'os', 'version', 'codename', 'arch', 'builder', 'debootstrap', 'dnf', 'packages', 'files', 'remove', 'mask', 'machine_id']);
+const PKG_RE = /^[A-Za-z0-9][A-Za-z0-9+._-]+$/;
 const ABS_RE = /^\/[A-Za-z0-9._@/+-]+$/;
 const UNIT_RE = /^[A-Za-z0-9@._:-]+\.(service|socket|mount|target|timer|path|automount|swap)$/;
 
@@ -60,14 +63,34 @@ export function parseRecipe(text: string, file: string): Recipe {
   };
   const name = s('name');
   if (!TEMPLATE_RE.test(name)) fail(file, `name ${JSON.stringify(name)} is not a valid template name`);
-  if (d.builder !== 'debootstrap') fail(file, `builder ${JSON.stringify(d.builder)} is not supported here (debootstrap)`);
-  const db = d.debootstrap as Record<string, unknown>;
+  if (d.builder !== 'debootstrap' && d.builder !== 'dnf') fail(file, `builder ${JSON.stringify(d.builder)} is not supported (debootstrap, dnf)`);
+  let dnf: Recipe['dnf'];
+  if (d.builder === 'dnf') {
+    const x = d.dnf as Record<string, unknown>;
+    if (!x || typeof x !== 'object') fail(file, 'dnf: section missing');
+    const releasever = s('dnf.releasever', x.releasever);
+    if (!/^[0-9][0-9a-z.-]*$/.test(releasever)) fail(file, 'dnf.releasever is not a release');
+    if (x.mirror !== 'required') fail(file, 'dnf.mirror must be "required" (the URL comes from --mirror or mirrors: in the host settings)');
+    if (!Array.isArray(x.repos) || x.repos.length === 0) fail(file, 'dnf.repos must be a non-empty list');
+    const repos = x.repos.map((r: Record<string, unknown>, i: number) => {
+      const id = s(`dnf.repos[${i}].id`, r?.id);
+      const rp = s(`dnf.repos[${i}].path`, r?.path);
+      if (!/^[a-z0-9_-]+$/.test(id)) fail(file, `dnf.repos[${i}].id is not a repo id`);
+      if (!/^[A-Za-z0-9._/-]+$/.test(rp) || rp.includes('..') || rp.startsWith('/')) fail(file, `dnf.repos[${i}].path must be relative to the mirror`);
+      return { id, path: rp };
+    });
+    dnf = { releasever, mirror: 'required', repos, gpgKeys: list('dnf.gpg_keys', /^[A-Za-z0-9._-]+$/, x.gpg_keys) };
+    if (dnf.gpgKeys.length === 0) fail(file, 'dnf.gpg_keys: a dnf recipe must name the distro\'s GPG keys');
+  }
+  const db = (d.builder === 'dnf' ? { suite: 'none', mirror: 'default' } : d.debootstrap) as Record<string, unknown>;
   if (!db || typeof db !== 'object') fail(file, 'debootstrap: section missing');
   const suite = s('debootstrap.suite', db.suite);
   if (!/^[a-z0-9-]+$/.test(suite)) fail(file, 'debootstrap.suite is not a suite name');
   const variant = s('debootstrap.variant', db.variant ?? 'minbase');
   if (!['minbase', 'buildd', 'fakechroot', '-'].includes(variant)) fail(file, `debootstrap.variant ${variant} is unknown`);
   const mirror = s('debootstrap.mirror', db.mirror ?? 'host');
+  const keyring = db.keyring === undefined ? undefined : s('debootstrap.keyring', db.keyring);
+  if (keyring !== undefined && (!ABS_RE.test(keyring) || keyring.includes('..'))) fail(file, 'debootstrap.keyring must be an absolute path on the host (e.g. /usr/share/keyrings/ubuntu-archive-keyring.gpg)');
   if (mirror !== 'host' && mirror !== 'default') fail(file, 'debootstrap.mirror must be "host" or "default" (set a URL with --mirror or in /etc/vpsctl/vpsctl.yaml)');
   const files: RecipeFile[] = [];
   if (d.files !== undefined) {
@@ -87,8 +110,9 @@ export function parseRecipe(text: string, file: string): Recipe {
     version: s('version'),
     codename: d.codename === undefined ? undefined : s('codename'),
     arch: s('arch', d.arch ?? 'amd64'),
-    builder: 'debootstrap',
-    debootstrap: { suite, variant, components: list('debootstrap.components', /^[a-z0-9-]+$/, db.components ?? ['main']), mirror },
+    builder: d.builder,
+    ...(dnf ? { dnf } : {}),
+    debootstrap: { suite, variant, components: list('debootstrap.components', /^[a-z0-9-]+$/, db.components ?? ['main']), mirror, ...(keyring ? { keyring } : {}) },
     packages: list('packages', PKG_RE),
     files,
     remove: list('remove', ABS_RE),

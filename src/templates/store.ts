@@ -10,6 +10,7 @@ import { unmountUnder, type Runner } from '../sys/exec.js';
 import { which } from '../sys/proc.js';
 import { exists, readText, removeInside, resolveInside, writeFileAtomic, writeInside } from '../sys/fs.js';
 import type { ImageStore } from '../storage/image.js';
+import { debootstrapArgv, dnfArgv, resolveMirror } from './builders.js';
 import { hostDebianMirror, loadRecipe, type Recipe } from './recipe.js';
 
 /** Metadata stored beside each template image: `<pool>/templates/<name>.yaml`. */
@@ -27,7 +28,26 @@ export interface TemplateInfo {
   /** Bytes in use inside it. */
   used: number;
   packages: string[];
+  /** Templates made by `template import`/`download` (absent for recipe builds): what the archives were. */
+  import?: TemplateImportRecord;
 }
+
+/** Where an imported template came from (`template info` shows it). */
+export interface TemplateImportRecord {
+  /** `openvz`: a precreated template tarball; `lxc`: an LXC image (meta + rootfs tarballs). */
+  format: 'openvz' | 'lxc';
+  /** The file or URL given (for `download`: the image's directory on the server). */
+  from: string;
+  /** Each archive read: its name, size and SHA-256, as verified before unpacking. */
+  files: { name: string; size: number; sha256: string }[];
+  /** The flavour in an OpenVZ template name (`minimal`), or the LXC image variant. */
+  flavour?: string;
+  /** The LXC image's serial or creation date, when the image says. */
+  serial?: string;
+}
+
+/** What a template's metadata records besides what `pack` measures (name, created, size, used). */
+export type TemplateMeta = Omit<TemplateInfo, 'name' | 'created' | 'size' | 'used'>;
 
 export interface BuildOptions {
   force?: boolean;
@@ -81,9 +101,9 @@ export class TemplateStore {
 
   /** Picks the mirror: --mirror, host config, the host's own apt sources, else debootstrap's default. */
   async mirrorFor(recipe: Recipe, override?: string): Promise<string | undefined> {
-    if (override) return override;
-    if (this.settingsMirror) return this.settingsMirror;
-    if (recipe.debootstrap.mirror === 'default') return undefined;
+    if (override || recipe.os !== 'debian' || this.settingsMirror || recipe.debootstrap.mirror === 'default') {
+      return resolveMirror(recipe, { override, settingsMirror: this.settingsMirror });
+    }
     const sources: { name: string; text: string }[] = [];
     const main = await readText('/etc/apt/sources.list');
     if (main) sources.push({ name: 'sources.list', text: main });
@@ -91,7 +111,7 @@ export class TemplateStore {
       const t = await readText(path.join('/etc/apt/sources.list.d', n));
       if (t) sources.push({ name: n, text: t });
     }
-    return recipe.os === 'debian' ? hostDebianMirror(sources) : undefined;
+    return resolveMirror(recipe, { hostDebian: hostDebianMirror(sources) });
   }
 
   async build(name: string, opts: BuildOptions, progress: Progress): Promise<BuildResult> {
@@ -102,27 +122,20 @@ export class TemplateStore {
       progress.info(`template ${name} is already built (use --force to rebuild)`);
       return { template: await this.get(name), built: false, image: img };
     }
-    await this.requireTools(['debootstrap', 'mkfs.ext4', 'e2fsck']);
+    await this.requireTools([recipe.builder === 'dnf' ? 'dnf' : 'debootstrap', 'mkfs.ext4', 'e2fsck']);
     await fsp.mkdir(this.layout.templatesDir(), { recursive: true, mode: 0o700 });
     await this.cleanupStale(name);
     const work = path.join(this.layout.templatesDir(), `.build-${name}-${randomBytes(4).toString('hex')}`);
     const rootfs = path.join(work, 'rootfs');
-    const tmpImg = path.join(work, `${name}.img`);
     const steps = 5;
     try {
       await fsp.mkdir(rootfs, { recursive: true, mode: 0o755 });
       const mirror = await this.mirrorFor(recipe, opts.mirror);
+      if (recipe.builder === 'dnf') {
+        await this.runDnf(recipe, rootfs, mirror as string, progress, steps);
+      } else {
       progress.step(1, steps, `debootstrap ${recipe.debootstrap.suite} (${recipe.debootstrap.variant}, ${recipe.packages.length} extra packages) from ${mirror ?? "debootstrap's default mirror"}`);
-      const args = [
-        `--variant=${recipe.debootstrap.variant}`,
-        `--arch=${recipe.arch}`,
-        `--components=${recipe.debootstrap.components.join(',')}`,
-        ...(recipe.packages.length ? [`--include=${recipe.packages.join(',')}`] : []),
-        ...(this.cacheDir ? [`--cache-dir=${path.join(this.cacheDir, 'debootstrap')}`] : []),
-        recipe.debootstrap.suite,
-        rootfs,
-        ...(mirror ? [mirror] : []),
-      ];
+      const args = debootstrapArgv(recipe, rootfs, mirror, this.cacheDir ? path.join(this.cacheDir, 'debootstrap') : undefined);
       if (this.cacheDir) await fsp.mkdir(path.join(this.cacheDir, 'debootstrap'), { recursive: true, mode: 0o755 });
       let n = 0;
       const r = await this.run.run('debootstrap', args, {
@@ -142,37 +155,101 @@ export class TemplateStore {
           hint: 'check the mirror (--mirror URL) and the network; the build left nothing behind',
         });
       }
+      }
       progress.step(2, steps, 'configuring the tree for a container');
       await this.configure(rootfs, recipe);
-      progress.step(3, steps, 'packing the ext4 image');
-      const du = await this.run.run('du', ['-s', '-x', '--block-size=1', rootfs]);
-      const used = Number(du.stdout.split(/\s/)[0]);
-      // room for the journal and inode tables, then some; containers grow it at create
-      const size = Math.ceil((used * 1.3 + 256 * 1024 ** 2) / 1024 ** 2) * 1024 ** 2;
-      await this.images.mkfsFromDir(rootfs, tmpImg, size);
-      progress.step(4, steps, 'checking the image');
-      await this.images.check(tmpImg, true);
-      const fsInfo = await this.images.info(tmpImg);
-      progress.step(5, steps, 'recording the template');
-      const info: TemplateInfo = {
+      return await this.pack(
         name,
-        description: recipe.description,
-        os: recipe.os,
-        version: recipe.version,
-        arch: recipe.arch,
-        created: new Date().toISOString(),
-        source: `debootstrap ${recipe.debootstrap.suite}${mirror ? ` ${mirror}` : ''}`,
-        size: fsInfo.size,
-        used: fsInfo.used,
-        packages: recipe.packages,
-      };
-      await fsp.chmod(tmpImg, 0o600);
-      await fsp.rename(tmpImg, img);
-      await writeFileAtomic(this.layout.templateMeta(name), `# vpsctl template ${name}\n${stringify(info)}`, 0o600);
-      return { template: info, built: true, image: img };
+        rootfs,
+        work,
+        {
+          description: recipe.description,
+          os: recipe.os,
+          version: recipe.version,
+          arch: recipe.arch,
+          source: recipe.builder === 'dnf' ? `dnf ${recipe.name} ${mirror}` : `debootstrap ${recipe.debootstrap.suite}${mirror ? ` ${mirror}` : ''}`,
+          packages: recipe.packages,
+        },
+        progress,
+        { first: 3, total: steps },
+      );
     } finally {
       await this.cleanupWork(work);
     }
+  }
+
+  /** The EL family's builder: dnf --installroot from the recipe's repos under the mirror. */
+  private async runDnf(recipe: Recipe, rootfs: string, mirror: string, progress: Progress, steps: number): Promise<void> {
+    progress.step(1, steps, `dnf install of ${recipe.packages.length} packages into a fresh tree from ${mirror}`);
+    const cache = this.cacheDir ? path.join(this.cacheDir, 'dnf') : undefined;
+    if (cache) await fsp.mkdir(cache, { recursive: true, mode: 0o755 });
+    const r = await this.run.run('dnf', dnfArgv(recipe, rootfs, mirror, cache), {
+      reject: false,
+      onLine: (line) => {
+        if (/^(Installing|Downloading Packages|Running transaction|Complete!)/.test(line)) progress.info(`  ${line.trim()}`);
+      },
+    });
+    if (r.exitCode !== 0) {
+      throw new VpsError(ExitCode.FAILED, `dnf failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join('; ')}`, {
+        hint: 'check the mirror (--mirror URL: the root holding the repos) and the network; the build left nothing behind',
+      });
+    }
+  }
+
+  /**
+   * Packs a prepared tree into the template cache: an ext4 image sized to the tree, checked,
+   * then `<pool>/templates/NAME.img` and its metadata `NAME.yaml` (what list() and get() read).
+   * The image is made in `work` and renamed into place, so a failure leaves the cache as it
+   * was. Shared by `build` and `template import`; the caller holds the template's lock.
+   */
+  async pack(name: string, rootfs: string, work: string, meta: TemplateMeta, progress: Progress, step: { first: number; total: number }): Promise<BuildResult> {
+    validateTemplateName(name);
+    const img = this.layout.templateImage(name);
+    const tmpImg = path.join(work, `${name}.img`);
+    progress.step(step.first, step.total, 'packing the ext4 image');
+    const du = await this.run.run('du', ['-s', '-x', '--block-size=1', rootfs]);
+    const used = Number(du.stdout.split(/\s/)[0]);
+    // room for the journal and inode tables, then some; containers grow it at create
+    const size = Math.ceil((used * 1.3 + 256 * 1024 ** 2) / 1024 ** 2) * 1024 ** 2;
+    await this.images.mkfsFromDir(rootfs, tmpImg, size);
+    progress.step(step.first + 1, step.total, 'checking the image');
+    await this.images.check(tmpImg, true);
+    const fsInfo = await this.images.info(tmpImg);
+    progress.step(step.first + 2, step.total, 'recording the template');
+    const info: TemplateInfo = { name, ...meta, created: new Date().toISOString(), size: fsInfo.size, used: fsInfo.used };
+    // the metadata's key order stays as it was for recipe builds
+    const ordered: TemplateInfo = {
+      name,
+      description: info.description,
+      os: info.os,
+      version: info.version,
+      arch: info.arch,
+      created: info.created,
+      source: info.source,
+      size: info.size,
+      used: info.used,
+      packages: info.packages,
+      ...(info.import ? { import: info.import } : {}),
+    };
+    await fsp.chmod(tmpImg, 0o600);
+    await fsp.rename(tmpImg, img);
+    await writeFileAtomic(this.layout.templateMeta(name), `# vpsctl template ${name}\n${stringify(ordered)}`, 0o600);
+    return { template: ordered, built: true, image: img };
+  }
+
+  /**
+   * Removes a template from the cache: its image and metadata (a broken entry too). Containers
+   * are clones, so none depends on it; the caller holds the template's lock.
+   */
+  async remove(name: string): Promise<{ name: string; removed: string[] }> {
+    validateTemplateName(name);
+    const files = [this.layout.templateImage(name), this.layout.templateMeta(name)];
+    const present: string[] = [];
+    for (const f of files) if (await exists(f)) present.push(f);
+    if (!present.length) throw notFound(`template ${name} is not in the cache`, 'see `vpsctl template list`');
+    // the metadata first: list() and get() see an entry only while both are there
+    for (const f of [...files].reverse()) await fsp.rm(f, { force: true });
+    return { name, removed: present };
   }
 
   /** Applies the recipe's files, removals and masks to a fresh tree. */
@@ -199,7 +276,7 @@ export class TemplateStore {
   }
 
   /** Unmounts whatever debootstrap left mounted in the work dir, then removes it (never crossing a mount). */
-  private async cleanupWork(work: string): Promise<void> {
+  async cleanupWork(work: string): Promise<void> {
     await unmountUnder(this.run, work);
     await this.run.run('rm', ['-rf', '--one-file-system', '--', work], { reject: false });
   }

@@ -5,7 +5,7 @@
 import { execa } from 'execa';
 import { existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { BIN, TEMPLATE, TEMPLATE_CACHE, TEST_BASE, TEST_RUN_BASE } from './harness';
+import { BIN, TEMPLATES, TEMPLATE_CACHE, TEST_BASE, TEST_RUN_BASE } from './harness';
 
 export default async function globalSetup(): Promise<void> {
   if (process.getuid?.() !== 0) {
@@ -13,14 +13,16 @@ export default async function globalSetup(): Promise<void> {
   }
   mkdirSync(TEST_BASE, { recursive: true, mode: 0o700 });
   mkdirSync(TEST_RUN_BASE, { recursive: true, mode: 0o700 });
-  const img = path.join(TEMPLATE_CACHE, 'pool', 'templates', `${TEMPLATE}.img`);
-  if (!existsSync(img)) {
-    process.stderr.write(`\nbuilding the ${TEMPLATE} test template once for this machine into ${TEMPLATE_CACHE} ...\n`);
-    const r = await execa(BIN, ['template', 'build', TEMPLATE], {
+  // Debian 12 is every test's template; 11 and 13 are booted by templates.test.ts
+  for (const name of TEMPLATES) {
+    const img = path.join(TEMPLATE_CACHE, 'pool', 'templates', `${name}.img`);
+    if (existsSync(img)) continue;
+    process.stderr.write(`\nbuilding the ${name} test template once for this machine into ${TEMPLATE_CACHE} ...\n`);
+    const r = await execa(BIN, ['template', 'build', name], {
       env: { VPSCTL_ROOT: TEMPLATE_CACHE, VPSCTL_RUN_DIR: path.join(TEST_RUN_BASE, 'template-build') },
       stdio: ['ignore', 'inherit', 'inherit'],
       reject: false,
     });
-    if (r.exitCode !== 0) throw new Error(`could not build the ${TEMPLATE} test template (exit ${r.exitCode}); see above`);
+    if (r.exitCode !== 0) throw new Error(`could not build the ${name} test template (exit ${r.exitCode}); see above`);
   }
 }

@@ -15,6 +15,8 @@ export const BIN = path.join(REPO, 'bin', 'vpsctl');
 /** One template build per machine, reused by every run (CI included). */
 export const TEMPLATE_CACHE = process.env.VPSCTL_TEST_TEMPLATE_ROOT || '/var/cache/vpsctl/test-root';
 export const TEMPLATE = 'debian-12';
+/** Built once per machine by the global setup: debian-12 for every test, 11 and 13 for the template tests. */
+export const TEMPLATES = ['debian-12', 'debian-11', 'debian-13'];
 /** Everything a test run makes lives under these, which the leak check scans. */
 export const TEST_BASE = '/var/tmp/vpsctl-test';
 export const TEST_RUN_BASE = '/run/vpsctl-test';
@@ -28,14 +30,14 @@ export interface Env {
   env: Record<string, string>;
 }
 
-/** A fresh state root with the cached template linked into its pool. */
-export function makeEnv(): Env {
+/** A fresh state root with the cached template(s) linked into its pool. */
+export function makeEnv(templates: string[] = [TEMPLATE]): Env {
   const tag = randomBytes(3).toString('hex');
   const root = path.join(TEST_BASE, tag);
   const run = path.join(TEST_RUN_BASE, tag);
   const tdir = path.join(root, 'pool', 'templates');
   mkdirSync(tdir, { recursive: true, mode: 0o700 });
-  for (const f of [`${TEMPLATE}.img`, `${TEMPLATE}.yaml`]) {
+  for (const f of templates.flatMap((t) => [`${t}.img`, `${t}.yaml`])) {
     const src = path.join(TEMPLATE_CACHE, 'pool', 'templates', f);
     try {
       linkSync(src, path.join(tdir, f));

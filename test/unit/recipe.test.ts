@@ -29,7 +29,8 @@ describe('recipe validation', () => {
     ['a path escaping the tree', `${base}files: [{path: /etc/../../x, content: a}]\n`, /files\[0\]\.path/],
     ['a relative path', `${base}remove: [etc/x]\n`, /remove\[0\]/],
     ['a package with shell in it', `${base}packages: ["vim; rm -rf /"]\n`, /packages\[0\]/],
-    ['another builder', base.replace('debootstrap\n', 'dnf\n'), /builder/],
+    ['another builder', base.replace('debootstrap\n', 'pacstrap\n'), /builder/],
+    ['a dnf builder without its section', base.replace('debootstrap\n', 'dnf\n'), /dnf/],
     ['a URL mirror in the recipe', base.replace('{suite: bookworm}', '{suite: bookworm, mirror: "http://x"}'), /mirror/],
   ])('refuses %s', (_what, text, re) => expect(() => parseRecipe(text, 'r')).toThrow(re));
 });

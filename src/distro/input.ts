@@ -1,0 +1,161 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import { invalid } from '../core/errors.js';
+
+/** How the container's interface reaches its gateway. */
+export type NetworkMode = 'bridged' | 'routed';
+
+/** The container's network, as each personality writes it in its OS's own format. */
+export interface NetworkInput {
+  /** The interface inside the container, e.g. `eth0`. */
+  iface: string;
+  /** Addresses with prefix length, IPv4 and IPv6 (`192.0.2.10/24`, `2001:db8::10/64`). */
+  addresses: string[];
+  gateway4?: string;
+  gateway6?: string;
+  /**
+   * `bridged` (the default): the gateway is on the addresses' subnet. `routed`: the host
+   * routes each address to the container (a /32 or /128 on a veth) and the gateway is the
+   * host's end, outside any subnet the container has, so it is declared on-link. A bridged
+   * gateway outside every subnet of its family is treated as on-link too, since it could
+   * not be reached otherwise.
+   */
+  mode?: NetworkMode;
+}
+
+export interface PersonalityInput {
+  hostname: string;
+  /** DNS servers, IPv4 or IPv6, in order. */
+  nameservers?: string[];
+  searchDomains?: string[];
+  /** Passwords to set (SHA-512 crypt into /etc/shadow); the users must exist in the image. */
+  users?: { name: string; password: string }[];
+  /** SSH public keys to add (deduplicated) to each user's ~/.ssh/authorized_keys. */
+  sshKeys?: { user: string; keys: string[] }[];
+  network?: NetworkInput;
+  /** Remove the SSH host keys, so that the first boot makes new ones (clone, import). */
+  freshHostKeys?: boolean;
+  /** `set` on an existing container: its machine-id stays what it is. */
+  keepMachineId?: boolean;
+}
+
+/** An address with its prefix, parsed. */
+export interface Cidr {
+  address: string;
+  prefix: number;
+  family: 4 | 6;
+}
+
+/** `192.0.2.10/24` -> { address, prefix, family }; throws an exit-2 error when it is not one. */
+export function parseCidr(text: string): Cidr {
+  const m = /^([^/\s]+)\/(\d{1,3})$/.exec(text);
+  const family = m ? (isIPv4(m[1]) ? 4 : isPlainIPv6(m[1]) ? 6 : 0) : 0;
+  const prefix = m ? Number(m[2]) : -1;
+  if (!m || family === 0 || prefix > (family === 4 ? 32 : 128)) {
+    throw invalid(`${JSON.stringify(text)} is not an address with a prefix length`, 'give e.g. 192.0.2.10/24 or 2001:db8::10/64');
+  }
+  return { address: m[1], prefix, family: family as 4 | 6 };
+}
+
+/** IPv6 without a zone (`fe80::1%eth0` has no place in a config file we write). */
+const isPlainIPv6 = (s: string): boolean => !s.includes('%') && isIPv6(s);
+
+/** An IPv4 or IPv6 address's family, 0 when it is neither. */
+export const ipFamily = (s: string): 0 | 4 | 6 => (isIPv4(s) ? 4 : isPlainIPv6(s) ? 6 : 0);
+
+/** The 128-bit (or 32-bit) value of an address, for subnet checks. */
+function ipBits(address: string, family: 4 | 6): bigint {
+  if (family === 4) return address.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
+  let text = address;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text); // ::ffff:192.0.2.1
+  if (v4) {
+    const n = ipBits(v4[1], 4);
+    text = text.slice(0, -v4[1].length) + `${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g || '0', 16)), 0n);
+}
+
+/** Whether `address` is inside `net`'s subnet (same family only). */
+export function inSubnet(address: string, net: Cidr): boolean {
+  const family = ipFamily(address);
+  if (family !== net.family) return false;
+  const width = family === 4 ? 32 : 128;
+  const shift = BigInt(width - net.prefix);
+  return ipBits(address, family) >> shift === ipBits(net.address, family) >> shift;
+}
+
+/** An IPv6 link-local address (fe80::/10): always reachable on the link, with the interface named. */
+export const isLinkLocal6 = (address: string): boolean => ipFamily(address) === 6 && (ipBits(address, 6) >> 118n) === 0x3fan;
+
+/** A DNS name (RFC 1123 labels): what a hostname or a search domain may be. */
+const LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+export function isDnsName(name: string): boolean {
+  return name.length > 0 && name.length <= 253 && name.split('.').every((l) => LABEL.test(l));
+}
+
+export const USERNAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** Interface names become file names (`ifcfg-eth0`): the kernel's 15 characters, no slash, not `.`/`..`. */
+const IFACE = /^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,15}$/;
+
+/** The key types an authorized_keys line may carry (OpenSSH's names). */
+const KEY_TYPE = /^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com|ssh-(rsa|ed25519)-cert-v01@openssh\.com|ecdsa-sha2-nistp(256|384|521)-cert-v01@openssh\.com)$/;
+
+/**
+ * The identity of an authorized_keys line: its key type and base-64 blob (options in front
+ * and the comment behind do not make another key). Undefined when the line has no key.
+ */
+export function sshKeyId(line: string): string | undefined {
+  const words = line.trim().split(/\s+/);
+  for (let i = 0; i + 1 < words.length; i++) {
+    if (KEY_TYPE.test(words[i]) && /^[A-Za-z0-9+/]+={0,3}$/.test(words[i + 1])) return `${words[i]} ${words[i + 1]}`;
+  }
+  return undefined;
+}
+
+/**
+ * Checks a personality's input before anything is written (exit 2 on a bad value), so that
+ * a typo never leaves a container half-configured. Returns nothing; throws the first problem.
+ */
+export function validatePersonalityInput(input: PersonalityInput): void {
+  if (!isDnsName(input.hostname)) {
+    throw invalid(`hostname ${JSON.stringify(input.hostname)} is not valid`, 'use letters, digits and hyphens in dot-separated labels of at most 63 characters');
+  }
+  for (const ns of input.nameservers ?? []) {
+    if (!ipFamily(ns)) throw invalid(`nameserver ${JSON.stringify(ns)} is not an IPv4 or IPv6 address`);
+  }
+  for (const d of input.searchDomains ?? []) {
+    if (!isDnsName(d)) throw invalid(`search domain ${JSON.stringify(d)} is not a valid domain name`);
+  }
+  for (const u of input.users ?? []) {
+    if (!USERNAME.test(u.name)) throw invalid(`user name ${JSON.stringify(u.name)} is not valid`, 'a user name matches ^[a-z_][a-z0-9_-]{0,31}$');
+    if (typeof u.password !== 'string' || u.password === '') throw invalid(`the password for ${u.name} is empty`);
+    if (u.password.includes('\0')) throw invalid(`the password for ${u.name} contains a NUL byte`);
+  }
+  for (const k of input.sshKeys ?? []) {
+    if (!USERNAME.test(k.user)) throw invalid(`user name ${JSON.stringify(k.user)} is not valid`, 'a user name matches ^[a-z_][a-z0-9_-]{0,31}$');
+    for (const key of k.keys) {
+      // eslint-disable-next-line no-control-regex
+      if (/[\x00-\x08\x0a-\x1f\x7f]/.test(key) || !sshKeyId(key)) {
+        throw invalid(`not an SSH public key for ${k.user}: ${JSON.stringify(key.slice(0, 40))}`, 'give one line of a .pub file, e.g. ssh-ed25519 AAAA... comment');
+      }
+    }
+  }
+  const net = input.network;
+  if (net) {
+    if (!IFACE.test(net.iface)) throw invalid(`interface name ${JSON.stringify(net.iface)} is not valid`, 'at most 15 letters, digits, _ . -');
+    if (net.mode !== undefined && net.mode !== 'bridged' && net.mode !== 'routed') throw invalid(`network mode ${JSON.stringify(net.mode)} is neither bridged nor routed`);
+    if (net.addresses.length === 0) throw invalid(`no address for ${net.iface}`);
+    const cidrs = net.addresses.map(parseCidr);
+    if (net.gateway4 !== undefined) {
+      if (ipFamily(net.gateway4) !== 4) throw invalid(`IPv4 gateway ${JSON.stringify(net.gateway4)} is not an IPv4 address`);
+      if (!cidrs.some((c) => c.family === 4)) throw invalid(`an IPv4 gateway but no IPv4 address for ${net.iface}`);
+    }
+    if (net.gateway6 !== undefined) {
+      if (ipFamily(net.gateway6) !== 6) throw invalid(`IPv6 gateway ${JSON.stringify(net.gateway6)} is not an IPv6 address`);
+      if (!cidrs.some((c) => c.family === 6)) throw invalid(`an IPv6 gateway but no IPv6 address for ${net.iface}`);
+    }
+  }
+}
