@@ -216,25 +216,24 @@ export class TemplateStore {
     await this.images.check(tmpImg, true);
     const fsInfo = await this.images.info(tmpImg);
     progress.step(step.first + 2, step.total, 'recording the template');
-    const info: TemplateInfo = { name, ...meta, created: new Date().toISOString(), size: fsInfo.size, used: fsInfo.used };
-    // the metadata's key order stays as it was for recipe builds
-    const ordered: TemplateInfo = {
+    // the keys in the order recipe builds always wrote them; `import` only for imports
+    const info: TemplateInfo = {
       name,
-      description: info.description,
-      os: info.os,
-      version: info.version,
-      arch: info.arch,
-      created: info.created,
-      source: info.source,
-      size: info.size,
-      used: info.used,
-      packages: info.packages,
-      ...(info.import ? { import: info.import } : {}),
+      description: meta.description,
+      os: meta.os,
+      version: meta.version,
+      arch: meta.arch,
+      created: new Date().toISOString(),
+      source: meta.source,
+      size: fsInfo.size,
+      used: fsInfo.used,
+      packages: meta.packages,
+      ...(meta.import ? { import: meta.import } : {}),
     };
     await fsp.chmod(tmpImg, 0o600);
     await fsp.rename(tmpImg, img);
-    await writeFileAtomic(this.layout.templateMeta(name), `# vpsctl template ${name}\n${stringify(ordered)}`, 0o600);
-    return { template: ordered, built: true, image: img };
+    await writeFileAtomic(this.layout.templateMeta(name), `# vpsctl template ${name}\n${stringify(info)}`, 0o600);
+    return { template: info, built: true, image: img };
   }
 
   /**
