@@ -188,7 +188,7 @@ export class Host {
     this.idmaps = new IdAllocator(this.layout.idmapDir(), this.settings);
     this.pool = new Pool(this.layout, this.sys);
     this.snap = new SnapHelper(this.sys);
-    this.templates = new TemplateStore(this.layout, this.sys, this.images, recipesDir(PACKAGE_ROOT), this.settings.mirror, this.settings.cacheDir);
+    this.templates = new TemplateStore(this.layout, this.sys, this.images, recipesDir(PACKAGE_ROOT), this.settings.mirror, this.settings.cacheDir, this.settings.mirrors);
   }
 
   /** Snapshots: create, list, restore, delete, prune, mount, schedule. */

@@ -13,8 +13,10 @@ export interface HostSettings {
   runDir: string;
   /** Name of the cgroup under each hierarchy that holds the containers' cgroups. */
   cgroupParent: string;
-  /** Debian/Ubuntu mirror for template builds; default: the host's own apt sources. */
+  /** Debian mirror for template builds; default: the host's own apt sources. */
   mirror?: string;
+  /** A mirror per OS for the other recipes (`mirrors: {ubuntu: URL, almalinux: URL}`). */
+  mirrors: Record<string, string>;
   /** debootstrap package cache shared by builds (speeds up rebuilds). */
   cacheDir: string;
   /** First host id handed to containers' user namespaces. */
@@ -31,7 +33,7 @@ export interface HostSettings {
   configFile?: string;
 }
 
-const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'overcommit_ratio']);
+const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'overcommit_ratio', 'mirrors']);
 
 export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string {
   return env.VPSCTL_CONFIG || '/etc/vpsctl/vpsctl.yaml';
@@ -76,6 +78,15 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
   if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(cgroupParent)) throw invalid(`cgroup_parent ${JSON.stringify(cgroupParent)} is not a simple name`);
   const mirror = env.VPSCTL_MIRROR ?? (raw.mirror as string | undefined);
   if (mirror !== undefined && !/^(https?|file):\/\/[^\s'"]+$/.test(mirror)) throw invalid(`mirror ${JSON.stringify(mirror)} is not an http(s) or file URL`);
+  const mirrors: Record<string, string> = {};
+  if (raw.mirrors !== undefined) {
+    if (!raw.mirrors || typeof raw.mirrors !== 'object' || Array.isArray(raw.mirrors)) throw invalid(`${file}: mirrors must be a mapping of OS to URL`);
+    for (const [os, url] of Object.entries(raw.mirrors as Record<string, unknown>)) {
+      if (!/^[a-z][a-z0-9-]{0,30}$/.test(os)) throw invalid(`${file}: mirrors: ${JSON.stringify(os)} is not an OS name`);
+      if (typeof url !== 'string' || !/^(https?|file):\/\/[^\s'"]+$/.test(url)) throw invalid(`${file}: mirrors.${os} is not an http(s) or file URL`);
+      mirrors[os] = url;
+    }
+  }
   const cacheDir = env.VPSCTL_CACHE_DIR
     ? absPath('VPSCTL_CACHE_DIR', env.VPSCTL_CACHE_DIR, 'environment')
     : raw.cache_dir
@@ -100,7 +111,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
   const idmapSize = int('idmap_size', env.VPSCTL_IDMAP_SIZE, 65_536, 65_536, 2 ** 24);
   const idmapRanges = int('idmap_ranges', env.VPSCTL_IDMAP_RANGES, Math.floor((2 ** 32 - 1 - idmapBase) / idmapSize), 1, 2 ** 20);
   if (idmapBase + idmapRanges * idmapSize > 2 ** 32 - 1) throw invalid(`${file}: idmap_base + idmap_ranges * idmap_size passes the 32-bit id space`);
-  return { root, pool, runDir, cgroupParent, mirror, cacheDir, cronDir, overcommitRatio, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
+  return { root, pool, runDir, cgroupParent, mirror, mirrors, cacheDir, cronDir, overcommitRatio, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
 }
 
 /** Every path vpsctl uses, built only from validated ids and names. */

@@ -69,6 +69,8 @@ export class TemplateStore {
     private readonly recipes: string,
     private readonly settingsMirror?: string,
     private readonly cacheDir?: string,
+    /** Host settings `mirrors:`: a mirror per OS (ubuntu, centos, almalinux, rocky, debian). */
+    private readonly mirrors: Record<string, string> = {},
   ) {}
 
   async list(): Promise<TemplateInfo[]> {
@@ -101,8 +103,8 @@ export class TemplateStore {
 
   /** Picks the mirror: --mirror, host config, the host's own apt sources, else debootstrap's default. */
   async mirrorFor(recipe: Recipe, override?: string): Promise<string | undefined> {
-    if (override || recipe.os !== 'debian' || this.settingsMirror || recipe.debootstrap.mirror === 'default') {
-      return resolveMirror(recipe, { override, settingsMirror: this.settingsMirror });
+    if (override || recipe.os !== 'debian' || this.settingsMirror || this.mirrors.debian || recipe.debootstrap.mirror === 'default') {
+      return resolveMirror(recipe, { override, settingsMirror: this.settingsMirror, mirrors: this.mirrors });
     }
     const sources: { name: string; text: string }[] = [];
     const main = await readText('/etc/apt/sources.list');

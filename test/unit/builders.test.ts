@@ -1,8 +1,10 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseRecipe } from '../../src/templates/recipe.js';
 import { debootstrapArgv, dnfArgv, resolveMirror } from '../../src/templates/builders.js';
 import { exitCodeOf } from './exit-code.js';
+import { loadSettings } from '../../src/core/settings.js';
 
 const dir = path.join(process.cwd(), 'templates');
 const recipe = (name: string) => parseRecipe(readFileSync(path.join(dir, `${name}.yaml`), 'utf8'), `${name}.yaml`);
@@ -75,5 +77,19 @@ describe('dnf command lines', () => {
     expect(exitCodeOf(() => parseRecipe(base.replace(/gpg_keys: \[.*\]/, 'gpg_keys: []'), 'x'))).toBe(2);
     expect(exitCodeOf(() => parseRecipe(base.replace('9/BaseOS/x86_64/os', '../../etc'), 'x'))).toBe(2);
     expect(exitCodeOf(() => parseRecipe(base.replace('mirror: required', 'mirror: http://x'), 'x'))).toBe(2);
+  });
+});
+
+describe('mirrors in the host settings', () => {
+  const file = (text: string): string => {
+    const f = path.join(mkdtempSync(path.join(tmpdir(), 'settings-')), 'vpsctl.yaml');
+    writeFileSync(f, text);
+    return f;
+  };
+  it('reads a mirror per OS, and refuses a non-URL', async () => {
+    const s = loadSettings({ VPSCTL_CONFIG: file('mirrors:\n  almalinux: http://alma.example/almalinux\n  ubuntu: http://u.example/ubuntu\n') });
+    expect(s.mirrors).toEqual({ almalinux: 'http://alma.example/almalinux', ubuntu: 'http://u.example/ubuntu' });
+    expect(resolveMirror(recipe('almalinux-9'), { mirrors: s.mirrors })).toBe('http://alma.example/almalinux');
+    expect(exitCodeOf(() => loadSettings({ VPSCTL_CONFIG: file('mirrors:\n  ubuntu: "ftp://x; rm"\n') }))).toBe(2);
   });
 });
