@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import type { Options as ExecaOptions } from 'execa';
 import { ExitCode, VpsError } from '../core/errors.js';
 import { mountsUnder } from './proc.js';
@@ -113,4 +115,34 @@ export async function unmountUnder(run: Runner, dir: string): Promise<string[]> 
   const mounts = mountsUnder(dir);
   for (const m of mounts) await run.run('umount', ['-l', '--', m], { reject: false });
   return mounts;
+}
+
+/** A program used as a stream filter: write to `input`, read `output`. */
+export interface Filter {
+  input: Writable;
+  output: Readable;
+  /** Resolves with undefined on success, or why it failed (exit status, signal, stderr tail). */
+  done: Promise<string | undefined>;
+  kill: () => void;
+}
+
+/**
+ * Runs `prog args` as a streaming filter (a decompressor: nothing goes through a temporary
+ * file, and the caller can cut a stream off as it reads). Array argv, never a shell.
+ */
+export function spawnFilter(prog: string, args: readonly string[]): Filter {
+  const child = spawn(prog, [...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    if (stderr.length < 4096) stderr += d.toString();
+  });
+  child.stdout.on('error', () => undefined);
+  const done = new Promise<string | undefined>((resolve) => {
+    child.on('error', (e) => resolve(`${prog} could not run: ${e.message}`));
+    child.on('close', (code, signal) => {
+      const why = stderr.trim().split('\n').slice(-2).join('; ');
+      resolve(code === 0 ? undefined : `${prog} ${signal ? `was killed by ${signal}` : `exited ${code}`}${why ? `: ${why}` : ''}`);
+    });
+  });
+  return { input: child.stdin, output: child.stdout, done, kill: () => child.kill('SIGKILL') };
 }

@@ -15,7 +15,6 @@
 import { constants as C, promises as fsp, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -26,7 +25,7 @@ import type { Layout } from '../core/settings.js';
 import type { Progress } from '../core/types.js';
 import { formatSize } from '../core/units.js';
 import { detectOs, type OsInfo } from '../distro/index.js';
-import type { Runner } from '../sys/exec.js';
+import { spawnFilter, type Runner } from '../sys/exec.js';
 import { exists, resolveInside, writeInside } from '../sys/fs.js';
 import { processLive, which } from '../sys/proc.js';
 import { checkUrl, fetchText, fetchToFile, imageBaseUrl, indexUrl, isUrl, parseIndex, parseSha256Sums, pickImage, resolveServer } from './download.js';
@@ -434,20 +433,7 @@ function decompressor(c: Compression): Decompressor {
   }
   needDecompressor(c);
   const { prog } = PROGRAM[c];
-  const child = spawn(prog, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    if (stderr.length < 4096) stderr += d.toString();
-  });
-  child.stdout.on('error', () => undefined);
-  const done = new Promise<string | undefined>((resolve) => {
-    child.on('error', (e) => resolve(`${prog} could not run: ${e.message}`));
-    child.on('close', (code, signal) => {
-      const why = stderr.trim().split('\n').slice(-2).join('; ');
-      resolve(code === 0 ? undefined : `${prog} ${signal ? `was killed by ${signal}` : `exited ${code}`}${why ? `: ${why}` : ''}`);
-    });
-  });
-  return { input: child.stdin, output: child.stdout, done, kill: () => child.kill('SIGKILL') };
+  return spawnFilter(prog, ['-d', '-c', '-q']);
 }
 
 export interface ScanOptions extends TarCheckOptions {
