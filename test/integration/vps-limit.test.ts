@@ -9,6 +9,7 @@ import { execa, type Result, type ResultPromise } from 'execa';
 import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { REPO, TEST_BASE, listingOf, until } from './harness.js';
+import type { CgroupUsage } from '../../src/core/resources.js';
 
 const LIMIT = path.join(REPO, 'helpers', 'vps-limit');
 const BASE = path.join(TEST_BASE, `limit-${process.pid}`);
@@ -27,14 +28,8 @@ interface Apply {
   skipped: Array<{ limit: string; why: string }>;
 }
 
-interface Usage {
-  mode: 'v1' | 'v2';
-  memory: { current: number | null; max: number | null; swap_current: number | null; swap_max: number | null; low: number | null };
-  cpu: { usage_usec: number | null; quota_usec: number | null; period_usec: number | null; weight: number | null };
-  cpuset: string | null;
-  pids: { current: number | null; max: number | null };
-  io: { rbytes: number | null; wbytes: number | null; rios: number | null; wios: number | null };
-}
+/** What `usage` prints: the shape src/core/resources.ts reads. */
+type Usage = CgroupUsage;
 
 async function limit(args: string[]): Promise<Result> {
   return execa(LIMIT, args, { reject: false, timeout: 30_000 });
