@@ -1,6 +1,6 @@
 import { classifyOs, detectOsIn, type OsInfo } from './detect.js';
 import { validatePersonalityInput, type PersonalityInput } from './input.js';
-import { newResult, PERSONALITIES, type Personality, type PersonalityResult } from './personality.js';
+import { newResult, PERSONALITIES, prepareTemplateTree, type Personality, type PersonalityResult } from './personality.js';
 import { HostTree, StagedTree, type Tree } from './tree.js';
 
 /**
@@ -68,4 +68,11 @@ export async function applyPersonalityTo(tree: Tree, input: PersonalityInput, op
 /** The same on a stopped container's tree mounted at `root` (create, clone, import). */
 export function applyPersonality(root: string, input: PersonalityInput, opts: ApplyOptions = {}): Promise<PersonalityResult> {
   return applyPersonalityTo(new HostTree(root), input, opts);
+}
+
+/** Makes an unpacked tree at `root` a template (template import); returns the OS it holds. */
+export async function prepareTemplate(root: string): Promise<{ os: OsInfo; result: PersonalityResult }> {
+  const tree = new HostTree(root);
+  const os = await detectOsIn(tree);
+  return { os, result: await prepareTemplateTree(tree, os) };
 }

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { notFound } from '../core/errors.js';
 import { hashPassword } from './crypt.js';
-import type { OsInfo, PersonalityName } from './detect.js';
+import { classifyOs, type OsInfo, type PersonalityName } from './detect.js';
 import { sshKeyId, type PersonalityInput } from './input.js';
 import { MARK, planNetwork, renderIfcfg, renderIfupdown, renderNetplan, renderNetworkd, renderNmKeyfile, type NetPlan } from './network.js';
 import type { Tree } from './tree.js';
@@ -534,4 +534,30 @@ export const PERSONALITIES: Record<PersonalityName, Personality> = { debian, ubu
 /** A fresh result for a run: a new machine-id, nothing written yet. */
 export function newResult(os: OsInfo, personality: PersonalityName): PersonalityResult {
   return { os, personality, machineId: randomBytes(16).toString('hex'), wrote: [], removed: [], notes: [] };
+}
+
+/** The drop-in Debian-family templates give ssh.service: host keys made at first boot. */
+const SSH_HOSTKEYS_DROPIN = '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n';
+
+/**
+ * Makes an unpacked tree a template the way the recipe builder does (template import): an
+ * empty /etc/machine-id (each container gets its own at create), no SSH host keys, and on
+ * a Debian-style ssh.service the drop-in that makes them at first boot. Through the Tree:
+ * the tree is untrusted.
+ */
+export async function prepareTemplateTree(tree: Tree, os: OsInfo): Promise<PersonalityResult> {
+  const run: Run = { tree, input: { hostname: 'localhost' }, os, res: newResult(os, classifyOs(os)) };
+  await put(run, 'etc/machine-id', '', 0o444);
+  await removeSshHostKeys(run);
+  const debianSsh = (await tree.exists('lib/systemd/system/ssh.service')) || (await tree.exists('usr/lib/systemd/system/ssh.service'));
+  const dropin = 'etc/systemd/system/ssh.service.d/vpsctl-hostkeys.conf';
+  if (debianSsh && !(await tree.exists(dropin))) {
+    try {
+      await tree.mkdir('etc/systemd/system/ssh.service.d');
+      await put(run, dropin, SSH_HOSTKEYS_DROPIN);
+    } catch (e) {
+      run.res.notes.push(`the SSH host key drop-in was not added: ${(e as Error).message}`);
+    }
+  }
+  return run.res;
 }

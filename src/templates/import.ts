@@ -24,9 +24,9 @@ import { validateTemplateName } from '../core/ids.js';
 import type { Layout } from '../core/settings.js';
 import type { Progress } from '../core/types.js';
 import { formatSize } from '../core/units.js';
-import { detectOs, type OsInfo } from '../distro/index.js';
+import type { OsInfo } from '../distro/detect.js';
 import { spawnFilter, type Runner } from '../sys/exec.js';
-import { exists, resolveInside, writeInside } from '../sys/fs.js';
+import { exists } from '../sys/fs.js';
 import { processLive, which } from '../sys/proc.js';
 import { checkUrl, fetchText, fetchToFile, imageBaseUrl, indexUrl, isUrl, parseIndex, parseSha256Sums, pickImage, resolveServer } from './download.js';
 import type { BuildResult, TemplateImportRecord, TemplateInfo, TemplateMeta, TemplateStore } from './store.js';
@@ -701,41 +701,21 @@ export async function existsInTree(root: string, rel: string): Promise<boolean> 
   return true;
 }
 
-const SSH_DROPIN = '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n';
+/** What the distro layer does to an unpacked tree to make it a template (Host passes it in). */
+export type PrepareTemplate = (root: string) => Promise<{ os: OsInfo; result: { removed: string[]; notes: string[] } }>;
 
 /**
- * Makes an unpacked tree a template the way the builder does: no SSH host keys (each
- * container makes its own at first boot: Debian's ssh.service gets the builder's drop-in that
- * runs `ssh-keygen -A`) and an empty /etc/machine-id (each container gets its own at create).
- * Every write goes through resolveInside/writeInside: the tree is untrusted.
+ * Checks that an unpacked tree is a bootable system's root, then has the distro layer make it
+ * a template (empty machine-id, no SSH host keys, keys made at first boot).
  */
-export async function prepareTree(root: string, progress: Progress, label: string): Promise<OsInfo> {
+export async function prepareTree(root: string, progress: Progress, label: string, prepare: PrepareTemplate): Promise<OsInfo> {
   if (!(await existsInTree(root, 'sbin/init'))) throw refusal(label, 'it holds no /sbin/init: it is not the root filesystem of a system that boots', AFTER_UNPACK);
   const etc = await fsp.lstat(path.join(root, 'etc')).catch(() => undefined);
   if (!etc?.isDirectory()) throw refusal(label, 'its /etc is not a directory', AFTER_UNPACK);
-  const os = await detectOs(root);
-  await writeInside(root, 'etc/machine-id', '', 0o444);
-  const sshDir = await resolveInside(root, 'etc/ssh').catch(() => undefined);
-  const removed: string[] = [];
-  if (sshDir) {
-    for (const f of await fsp.readdir(sshDir).catch(() => [] as string[])) {
-      if (/^ssh_host_[a-z0-9]+_key(\.pub)?$/.test(f)) {
-        await fsp.rm(await resolveInside(root, `etc/ssh/${f}`, { finalMayBeLink: true }), { force: true });
-        removed.push(f);
-      }
-    }
-  }
-  if (removed.length) progress.info(`  removed the SSH host keys (${removed.length} files): each container makes its own`);
-  const debianSsh = (await existsInTree(root, 'lib/systemd/system/ssh.service')) || (await existsInTree(root, 'usr/lib/systemd/system/ssh.service'));
-  if (debianSsh) {
-    try {
-      const dir = await resolveInside(root, 'etc/systemd/system/ssh.service.d');
-      await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
-      if (!(await exists(path.join(dir, 'vpsctl-hostkeys.conf')))) await writeInside(root, 'etc/systemd/system/ssh.service.d/vpsctl-hostkeys.conf', SSH_DROPIN);
-    } catch (e) {
-      progress.warn(`could not add the SSH host key drop-in: ${(e as Error).message}`);
-    }
-  }
+  const { os, result } = await prepare(root);
+  const keys = result.removed.filter((f) => f.startsWith('/etc/ssh/'));
+  if (keys.length) progress.info(`  removed the SSH host keys (${keys.length} files): each container makes its own`);
+  for (const n of result.notes) progress.warn(n);
   return os;
 }
 
@@ -808,6 +788,7 @@ export class TemplateImporter {
     private readonly progress: Progress,
     /** Runs `fn` holding the template's lock (the one `template build` takes). */
     private readonly lock: <T>(name: string, fn: () => Promise<T>) => Promise<T>,
+    private readonly prepare: PrepareTemplate,
   ) {}
 
   /** `template import SOURCE [ROOTFS]`. */
@@ -1082,7 +1063,7 @@ export class TemplateImporter {
         throw failed(`tar could not unpack ${c.source.label}: ${r.stderr.trim().split('\n').slice(-3).join('; ')}`);
       }
       this.progress.step(3, total, 'preparing the tree for containers');
-      const os = await prepareTree(rootfs, this.progress, c.source.label);
+      const os = await prepareTree(rootfs, this.progress, c.source.label, this.prepare);
       this.progress.info(`  ${os.prettyName}`);
       return this.store.pack(name, rootfs, work, meta(os), this.progress, { first: 4, total });
     });
