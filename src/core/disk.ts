@@ -206,8 +206,8 @@ export class Disks {
       const cfg = await this.host.config(id);
       const files = new SnapshotFiles(this.host.layout, id);
       const snaps = await files.list();
-      const stage = path.join(this.host.layout.imagesDir(), `.export-${id}`);
-      const frozen = path.join(this.host.layout.imagesDir(), `.export-${id}.img`);
+      const stage = this.host.layout.exportStage(id);
+      const frozen = this.host.layout.exportFrozenImage(id);
       const tmpOut = `${out}.partial`;
       await fsp.rm(stage, { recursive: true, force: true });
       await fsp.rm(frozen, { force: true });

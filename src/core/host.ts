@@ -24,7 +24,7 @@ import { runPassthrough } from '../sys/passthrough.js';
 import { containerCgroupDirs, detectCgroups, existingCgroups, memoryUsage, removeCgroupTree, spawnCgroupArgs, type CgroupLayout } from '../limits/cgroups.js';
 import { TemplateStore, type BuildOptions, type BuildResult, type TemplateInfo } from '../templates/store.js';
 import { recipesDir } from '../templates/recipe.js';
-import { applyPersonality, applyPersonalityTo, type PersonalityResult } from '../distro/index.js';
+import { applyPersonality, applyPersonalityTo, prepareTemplate, type PersonalityResult } from '../distro/index.js';
 import type { PersonalityInput } from '../distro/input.js';
 import { HostTree } from '../distro/tree.js';
 import { ContainerTree } from './container-tree.js';
@@ -34,7 +34,7 @@ import { shiftIds } from '../storage/shift.js';
 import { ExitCode, VpsError, failed, invalid, notFound, wrongState } from './errors.js';
 import { validateHostname, validateId, validateTemplateName } from './ids.js';
 import { Layout, loadSettings, type HostSettings } from './settings.js';
-import { silentProgress, type ContainerState, type Progress, type RuntimeState } from './types.js';
+import { copyReporter, silentProgress, type ContainerState, type Progress, type RuntimeState } from './types.js';
 import { formatSize } from './units.js';
 
 export type { BuildResult, TemplateInfo } from '../templates/store.js';
@@ -279,12 +279,7 @@ export class Host {
 
   /** A progress reporter for a copy: a line every two seconds. */
   copyProgress(what: string): (done: number, total: number) => void {
-    let last = Date.now();
-    return (done, total) => {
-      if (Date.now() - last < 2000) return;
-      last = Date.now();
-      this.progress.info(`  ${what}: ${formatSize(done)} of ${formatSize(total)}`);
-    };
+    return copyReporter(this.progress, what);
   }
 
   // ---- templates ---------------------------------------------------------------------------
@@ -328,6 +323,7 @@ export class Host {
     const { TemplateImporter } = await import('../templates/import.js');
     return new TemplateImporter(this.templates, this.layout, this.sys, this.progress, (name, fn) =>
       withLock(this.layout.templateLockFile(validateTemplateName(name)), 'template import', `template ${name}`, fn),
+      prepareTemplate,
     );
   }
   // ---- end template import (issue 6) ----
@@ -417,7 +413,14 @@ export class Host {
    */
   async provision(id: string, spec: ProvisionSpec): Promise<ContainerStatus> {
     await this.pool.ensure();
-    if (await exists(`${this.settings.pool}.new`)) throw new VpsError(ExitCode.LOCKED, 'a pool init is moving the pool', { hint: 'wait for it to finish and retry' });
+    if (await exists(`${this.settings.pool}.new`)) {
+      // a pool init holds the pool lock while it moves the pool; a .new without it is what a
+      // killed init left (the next init clears it), and must not block creates forever
+      await withLock(this.layout.poolLockFile(), 'create', 'pool', async () => undefined).catch((e: unknown) => {
+        if (e instanceof VpsError && e.exitCode === ExitCode.LOCKED) throw new VpsError(ExitCode.LOCKED, 'a pool init is moving the pool', { hint: 'wait for it to finish and retry' });
+        throw e;
+      });
+    }
     const dir = this.layout.containerDir(id);
     if (await exists(dir)) {
       throw new VpsError(ExitCode.WRONG_STATE, `container ${id} already exists`, { hint: `pick another id, or remove it with: vpsctl destroy ${id}` });
@@ -614,6 +617,9 @@ export class Host {
       await this.snapshotsGone(id);
       await fsp.rm(this.layout.image(id), { force: true });
       await fsp.rm(`${this.layout.image(id)}.partial`, { force: true });
+      // what a killed export left (export clears its own only on its next run)
+      await fsp.rm(this.layout.exportStage(id), { recursive: true, force: true });
+      await fsp.rm(this.layout.exportFrozenImage(id), { force: true });
       await fsp.rm(dir, { recursive: true, force: true });
       await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
       return { id, destroyed: true as const };

@@ -1,7 +1,7 @@
 import { promises as fsp, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { changedKeys, limitArgs, parseCpuset, type HostShape, type LimitKey, type Limits } from '../limits/limits.js';
-import { readTextSync } from '../sys/proc.js';
+import { devNumber, readTextSync } from '../sys/proc.js';
 import { runHelperJson } from '../sys/helpers.js';
 import { writeFileAtomic, sleep } from '../sys/fs.js';
 import { renderConfig, type ContainerConfig } from './config.js';
@@ -81,8 +81,7 @@ export class Resources {
 
   /** The container's loop device as MAJ:MIN, for IO limits on it. */
   static loopDevice(state: RuntimeState): string {
-    const rdev = statSync(state.loop).rdev;
-    return `${Math.floor(rdev / 256) & 0xfff}:${(rdev & 0xff) | ((rdev >> 12) & 0xfff00)}`;
+    return devNumber(statSync(state.loop).rdev);
   }
 
   usage(id: string): Promise<CgroupUsage> {

@@ -132,6 +132,13 @@ export class Layout {
   image(id: string): string {
     return path.join(this.s.pool, 'images', `${id}.img`);
   }
+  /** export's work: symlinks to what goes into the archive, and a running container's frozen copy. */
+  exportStage(id: string): string {
+    return path.join(this.s.pool, 'images', `.export-${id}`);
+  }
+  exportFrozenImage(id: string): string {
+    return path.join(this.s.pool, 'images', `.export-${id}.img`);
+  }
   templatesDir(): string {
     return path.join(this.s.pool, 'templates');
   }

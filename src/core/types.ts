@@ -1,3 +1,5 @@
+import { formatSize } from './units.js';
+
 /** Progress for long work (template builds, copies): goes to stderr, never to stdout. */
 export interface Progress {
   step(n: number, total: number, message: string): void;
@@ -21,4 +23,14 @@ export interface RuntimeState {
   init_pid: number;
   loop: string;
   started: number;
+}
+
+/** A copy's progress as a line every two seconds: `  WHAT: 1.2G of 4.0G`. */
+export function copyReporter(progress: Progress, what: string): (done: number, total: number) => void {
+  let last = Date.now();
+  return (done, total) => {
+    if (Date.now() - last < 2000) return;
+    last = Date.now();
+    progress.info(`  ${what}: ${formatSize(done)} of ${formatSize(total)}`);
+  };
 }

@@ -22,19 +22,9 @@ function spaceOr(message: string, stderr: string): VpsError {
   return new VpsError(ExitCode.FAILED, message);
 }
 
-/** Per-container ext4 images: clone, grow, check, pack. Talks to the system through a Runner. */
+/** Per-container ext4 images: grow, check, pack, mount (copies go through vps-snap). Talks to the system through a Runner. */
 export class ImageStore {
   constructor(private readonly run: Runner) {}
-
-  /**
-   * Clones an image: a reflink where the pool can share extents, else a sparse copy.
-   * (`cp --reflink=auto --sparse=always` does both; snapshots get their own helper later.)
-   */
-  async clone(src: string, dst: string): Promise<void> {
-    const r = await this.run.run('cp', ['--reflink=auto', '--sparse=always', '--', src, dst], { reject: false });
-    if (r.exitCode !== 0) throw spaceOr(`could not copy ${src}: ${r.stderr.trim().split('\n').pop()}`, r.stderr);
-    await fsp.chmod(dst, 0o600);
-  }
 
   /**
    * An image must be a plain root-owned file of its own before anything mounts it (R8, R10):

@@ -3,11 +3,11 @@ import * as path from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { failed, hostNotReady, invalid, wrongState } from '../core/errors.js';
 import type { Layout } from '../core/settings.js';
-import type { Progress } from '../core/types.js';
+import { copyReporter, type Progress } from '../core/types.js';
 import { formatSize } from '../core/units.js';
 import { unmountUnder, type Runner } from '../sys/exec.js';
 import { exists, readText, writeFileAtomic } from '../sys/fs.js';
-import { mountsUnder } from '../sys/proc.js';
+import { devNumber, mountsUnder } from '../sys/proc.js';
 import { SnapHelper } from './vpssnap.js';
 
 /** What `pool init` made: `<root>/pool.yaml`. */
@@ -204,7 +204,7 @@ export class Pool {
     const st = await fsp.stat(dev).catch(() => undefined);
     if (!st) throw invalid(`device ${dev} does not exist`);
     if (!st.isBlockDevice()) throw invalid(`${dev} is not a block device`);
-    const mounted = (await fsp.readFile('/proc/self/mountinfo', 'utf8')).split('\n').some((l) => l.split(' ')[2] === `${Math.floor(st.rdev / 256)}:${st.rdev % 256}`);
+    const mounted = (await fsp.readFile('/proc/self/mountinfo', 'utf8')).split('\n').some((l) => l.split(' ')[2] === devNumber(st.rdev));
     if (mounted) throw wrongState(`${dev} is mounted`, 'unmount it first, or pick an unused device');
     const sig = await this.run.run('blkid', ['-p', '-o', 'value', '-s', 'TYPE', dev], { reject: false });
     if (sig.exitCode === 0 && sig.stdout.trim() && !force) {
@@ -222,12 +222,7 @@ export class Pool {
         await fsp.mkdir(dst, { recursive: true, mode: 0o700 });
         await this.copyTree(src, dst, progress);
       } else if (e.isFile() && e.name.endsWith('.img')) {
-        let last = Date.now();
-        const r = await this.snap.clone(src, dst, (done, total) => {
-          if (Date.now() - last < 2000) return;
-          last = Date.now();
-          progress.info(`  ${e.name}: ${formatSize(done)} of ${formatSize(total)}`);
-        });
+        const r = await this.snap.clone(src, dst, copyReporter(progress, e.name));
         progress.info(`  ${path.relative(this.dir, src)}: ${formatSize(r.copied)} copied`);
       } else if (e.isFile()) {
         await fsp.copyFile(src, dst, C.COPYFILE_EXCL);

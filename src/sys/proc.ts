@@ -93,3 +93,10 @@ export function hasCapability(cap: number): boolean {
   const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(readTextSync('/proc/self/status') ?? '')?.[1];
   return hex !== undefined && ((BigInt(`0x${hex}`) >> BigInt(cap)) & 1n) === 1n;
 }
+
+/** `MAJ:MIN` of a device number (st_rdev), as mountinfo and the cgroup IO files write it. */
+export function devNumber(rdev: number): string {
+  const major = Math.floor(rdev / 256) & 0xfff;
+  const minor = (rdev & 0xff) | (Math.floor(rdev / 4096) & 0xfff00);
+  return `${major}:${minor}`;
+}
