@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { existsSync, promises as fsp } from 'node:fs';
+import { exists, readText } from '../sys/fs.js';
 import type { Identity } from '../core/host.js';
 import { invalid } from '../core/errors.js';
 import { WAIVABLE_FEATURES } from '../core/host.js';
@@ -110,13 +110,14 @@ export async function identityFromFlags(flags: { nameserver?: string[]; searchdo
     const byUser = new Map<string, string[]>();
     for (const spec of flags['ssh-key']) {
       const m = /^([a-z_][a-z0-9_-]{0,31}):(.+)$/.exec(spec);
-      const [user, file] = m && !existsSync(spec) ? [m[1], m[2]] : ['root', spec];
-      let text: string;
+      const [user, file] = m && !(await exists(spec)) ? [m[1], m[2]] : ['root', spec];
+      let text: string | undefined;
       try {
-        text = await fsp.readFile(file, 'utf8');
+        text = await readText(file);
       } catch (e) {
         throw invalid(`--ssh-key: cannot read ${file}: ${(e as Error).message}`);
       }
+      if (text === undefined) throw invalid(`--ssh-key: ${file} does not exist`);
       const keys = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
       if (keys.length === 0) throw invalid(`--ssh-key: ${file} holds no public key`);
       byUser.set(user, [...(byUser.get(user) ?? []), ...keys]);

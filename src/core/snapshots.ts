@@ -1,9 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { which } from '../sys/proc.js';
 import { exists, writeFileAtomic } from '../sys/fs.js';
 import { PACKAGE_ROOT } from '../sys/helpers.js';
-import { mountsOfDevice } from '../sys/proc.js';
+import { mountsOfDevice, which } from '../sys/proc.js';
 import { NO_REFLINK_HINT } from '../storage/pool.js';
 import { SnapshotFiles, defaultSnapshotName, pruneSelection, type SnapshotMeta } from '../storage/snapstore.js';
 import { poolFull } from '../storage/vpssnap.js';
