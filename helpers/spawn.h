@@ -21,6 +21,7 @@ struct cgroup_arg {
 struct opts {
 	const char *id, *image, *rootfs, *run_dir, *hostname, *init;
 	const char *lxcfs;    /* --lxcfs DIR: bind DIR/proc/{meminfo,...} over the container's */
+	const char *net_helper, *net_spec; /* --net-helper PATH --net-spec FILE: vps-net up per boot */
 	unsigned long nofile; /* --nofile N: init's RLIMIT_NOFILE (0: the default below) */
 	bool readonly;
 	struct cgroup_arg cg[MAX_CGROUPS];

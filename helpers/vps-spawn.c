@@ -5,12 +5,16 @@
  *             [--cgroup MOUNTNAME:OPTIONS:HOSTDIR]... [--init /sbin/init] [--readonly-image]
  *             [--userns HOSTUID:HOSTGID:COUNT [--no-idmap]]
  *             [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...
- *             [--nofile N] [--lxcfs DIR]
+ *             [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]
  *
  * --nofile sets init's RLIMIT_NOFILE (soft and hard; exit 6 if the host cannot give it).
  * --lxcfs DIR binds DIR/proc/{meminfo,cpuinfo,stat,uptime,loadavg,diskstats,swaps} (lxcfs's
  * per-cgroup views) read-only over the container's /proc files, so free, top and uptime
  * inside show the container's limits; a file lxcfs does not serve is skipped.
+ * --net-helper PATH --net-spec FILE: at every boot, once init sits in its new network
+ * namespace and before SYNC_GO, the monitor runs `PATH up --pid INIT --spec FILE`
+ * (helpers/vps-net: loopback up, the veth pair made straight into the namespace) and
+ * waits for it; a failure is the boot's failure, with the helper's exit code and message.
  *
  * Without --userns the container shares the host's user namespace ("privileged": its root
  * is the host's root, held back only by the confinement below). With --userns its root is
@@ -195,7 +199,7 @@ static noreturn_fn void usage(int code)
 		"[--readonly-image]\n"
 		"       [--userns HOSTUID:HOSTGID:COUNT [--no-idmap]]\n"
 		"       [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...\n"
-		"       [--nofile N] [--lxcfs DIR]\n",
+		"       [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]\n",
 		prog_name);
 	exit(code);
 }
@@ -308,6 +312,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			o->readonly = true;
 		else if (strcmp(a, "--lxcfs") == 0)
 			o->lxcfs = arg_value(argc, argv, &i);
+		else if (strcmp(a, "--net-helper") == 0)
+			o->net_helper = arg_value(argc, argv, &i);
+		else if (strcmp(a, "--net-spec") == 0)
+			o->net_spec = arg_value(argc, argv, &i);
 		else if (strcmp(a, "--nofile") == 0) {
 			char *end;
 			errno = 0;
@@ -338,6 +346,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		die_code(VPS_EUSAGE, "invalid --hostname");
 	if (o->lxcfs && !valid_abs_path(o->lxcfs))
 		die_code(VPS_EUSAGE, "--lxcfs must be an absolute path");
+	if (!o->net_helper != !o->net_spec)
+		die_code(VPS_EUSAGE, "--net-helper and --net-spec go together");
+	if (o->net_helper && (!valid_abs_path(o->net_helper) || !valid_abs_path(o->net_spec)))
+		die_code(VPS_EUSAGE, "--net-helper and --net-spec must be absolute paths");
 	if (!valid_abs_path(o->image) || !valid_abs_path(o->rootfs) ||
 	    !valid_abs_path(o->run_dir) || !valid_abs_path(o->init) ||
 	    strcmp(o->rootfs, "/") == 0 || strcmp(o->run_dir, "/") == 0)
@@ -1025,6 +1037,80 @@ static void init_answer(ssize_t n, struct sync_msg *m, const char *waiting_for)
 		die_with_error("sync: recv");
 }
 
+#define NET_HELPER_TIMEOUT 20000 /* ms */
+
+/* The container's network for this boot: `vps-net up --pid PID --spec FILE`, run by the
+ * monitor (the host's root, in the host's network namespace) while init waits for SYNC_GO.
+ * Its last stderr line and exit code become the boot's error. */
+static void net_up(pid_t pid)
+{
+	char pidbuf[16], err[VPS_ERRMSG_MAX] = "", *nl;
+	int pfd[2], st = 0;
+	size_t len = 0;
+	ssize_t n;
+	pid_t c;
+
+	if (!M.o->net_helper)
+		return;
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		die_errno_mapped("pipe");
+	c = fork();
+	if (c < 0)
+		die_errno_mapped("fork vps-net");
+	if (c == 0) {
+		char *const argv[] = { (char *)"vps-net",
+				       (char *)"up",
+				       (char *)"--pid",
+				       pidbuf,
+				       (char *)"--spec",
+				       (char *)M.o->net_spec,
+				       NULL };
+		char *const envp[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		reset_signals();
+		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
+		    dup2(pfd[1], 2) < 0)
+			_exit(VPS_EFAIL);
+		execve(M.o->net_helper, argv, envp);
+		dprintf(2, "vps-net: cannot run %s: %s\n", M.o->net_helper, strerror(errno));
+		_exit(errno == ENOENT ? VPS_EHOST : VPS_EFAIL);
+	}
+	close(pfd[1]);
+	for (;;) {
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		int r = poll(&p, 1, NET_HELPER_TIMEOUT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			kill(c, SIGKILL);
+			break;
+		}
+		if (len + 1 >= sizeof(err))
+			len = 0; /* keep the tail: the last line is the message */
+		n = read(pfd[0], err + len, sizeof(err) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		err[len] = '\0';
+	}
+	close(pfd[0]);
+	while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return;
+	while (len > 0 && err[len - 1] == '\n')
+		err[--len] = '\0';
+	nl = strrchr(err, '\n');
+	die_code(WIFEXITED(st) && WEXITSTATUS(st) >= 1 && WEXITSTATUS(st) <= 7 ? WEXITSTATUS(st)
+									       : VPS_EFAIL,
+		 "network: %s", err[0] ? (nl ? nl + 1 : err) : "vps-net did not finish");
+}
+
 /* Stage, clone init, (userns) write its id maps, attach it to the cgroups, SYNC_GO, wait
  * for exec (EOF) or SYNC_ERROR. */
 static void start_init(void)
@@ -1071,6 +1157,7 @@ static void start_init(void)
 			die_with_error("sync: send SYNC_USERMAP_ACK");
 	}
 	cgroups_attach(M.o, pid);
+	net_up(pid);
 	m = (struct sync_msg){ .type = SYNC_GO };
 	if (send(M.sync_fd, &m, sizeof(m), MSG_NOSIGNAL) != sizeof(m))
 		die_with_error("sync: send SYNC_GO");

@@ -1,0 +1,1031 @@
+/* vps-net — the host's side of container networking, over rtnetlink (no ip(8), no libmnl).
+ *
+ *   vps-net bridge      --name BR --mac MAC [--addr CIDR]... [--mtu N]
+ *   vps-net up          --pid PID --spec FILE [--configure-guest]
+ *   vps-net down        --host-if NAME
+ *   vps-net addr        --pid PID --dev NAME add|del CIDR
+ *   vps-net route       --dev NAME add|del CIDR
+ *   vps-net neigh-proxy --dev NAME add|del ADDR
+ *   vps-net gateway     --pid PID --dev NAME [--onlink] GW
+ *
+ * Values are checked here again: NAME, BR [A-Za-z0-9_.-]{1,15}, not ".", "..", "all",
+ * "default"; MAC XX:XX:XX:XX:XX:XX, unicast, not zero; CIDR a.b.c.d/N (N 1..32) or IPV6/N
+ * (1..128), a route's without bits set past N; ADDR, GW without /N; no unspecified, loopback,
+ * multicast or class E address; PID 1..INT_MAX, not in our network namespace; MTU 68..65535.
+ * Only /proc/PID/ns/net, FILE and /proc/sys/net/ipv6/conf/NAME/{accept_ra,proxy_ndp} are
+ * opened. Success prints ONE line of JSON on stdout; failure one line "vps-net: message" on
+ * stderr and an exit code of exit-codes.h: 2 bad usage or value, a bad FILE, a link of the
+ * name but of the wrong kind; 3 not found (process, bridge, device); 6 host not ready (no
+ * veth, bridge or IPv6 in the kernel: EOPNOTSUPP, EAFNOSUPPORT); 7 out of resources; 1 other.
+ *
+ * bridge: create bridge BR here if missing, IFLA_ADDRESS = MAC (so its MAC never changes as
+ *   ports come and go), --mtu; an existing bridge is kept as it is, another kind refused (2).
+ *   0 to .../conf/BR/accept_ra if there is IPv6 (tenants' router advertisements must never
+ *   configure the host); BR up; each CIDR added (IPv6 nodad; one already there is fine; an
+ *   IPv6 one on a host without IPv6 is skipped with a warning).
+ *   {"bridge":"BR","created":true|false,"ifindex":N}
+ * up: the network of PID (a container's init). FILE: a regular file of root's, not writable by
+ *   group or others, 64 KiB at most (O_NOFOLLOW, fstat); `key value` lines, blank lines and
+ *   `#` comments skipped; an unknown key, a bad value or a key twice (but addr): 2.
+ *     mode none|bridged|routed (required)     host_if NAME  host's end (bridged, routed)
+ *     peer_if NAME  container's end (eth0)    mac MAC       its MAC (bridged, routed)
+ *     bridge BR     (bridged; else ignored)   mtu N         both ends
+ *     addr CIDR     the container's addresses (64 at most)  gw4 ADDR, gw6 ADDR  its gateways
+ *   1. In PID's namespace `lo` goes up, in every mode; mode none stops here: {"mode":"none"}
+ *   2. Bridged: BR must exist (3) and be a bridge (2). A veth host_if here is a stale one and
+ *      is deleted (its peer with it); a link host_if of another kind: 2.
+ *   3. ONE RTM_NEWLINK makes the pair: host_if here (bridged: IFLA_MASTER = BR), its peer
+ *      (VETH_INFO_PEER) peer_if with MAC straight inside PID's namespace (IFLA_NET_NS_FD).
+ *      From here on a failure deletes host_if again before the exit.
+ *   4. 0 to .../conf/HOST_IF/accept_ra. Bridged: the port neither learns (a tenant's frames
+ *      never teach the bridge a MAC, whatever their source, link-local group frames such as
+ *      LLDP included, which bypass netfilter) nor gets unknown unicast flooded to it, and its
+ *      MAC is a static fdb entry on it. host_if up. Routed: host_if gets 169.254.0.1/32 and
+ *      fe80::1/64 (nodad; skipped with a warning if neither the host nor the spec has IPv6),
+ *      each addr a host route (/32, /128) `dev host_if scope link proto static` (replace).
+ *   5. --configure-guest (a network for a running container, whose own scripts will not run
+ *      again): inside, peer_if up, each addr added (nodad; present is fine), default routes
+ *      replaced: via gw4, onlink unless gw4 is in an IPv4 addr's subnet (169.254.0.1 never
+ *      is); via gw6, onlink unless link-local (fe80::/10) or in an IPv6 addr's subnet.
+ *   {"mode":"bridged"|"routed","host_if":"...","peer_if":"...","ifindex":N}  (host_if's)
+ * down: delete the veth NAME here (its peer with it); missing is fine, another kind: 2.
+ *   {"host_if":"NAME","deleted":true|false}
+ * addr: in PID's namespace, add (nodad) or delete CIDR on NAME (NAME missing: 3).
+ * route: here, add (create or replace; scope link, proto static) or delete the route to CIDR
+ *   on NAME. neigh-proxy: here, add or delete the proxy neighbour (NTF_PROXY) ADDR on NAME,
+ *   like `ip neigh add|del proxy ADDR dev NAME`; IPv6 add: 1 to .../NAME/proxy_ndp too. For
+ *   these two a missing NAME is 3 when adding, success when deleting.
+ *   All three are idempotent: adding what is there or deleting what is not is success
+ *   (route and neigh-proxy add always say changed: the kernel does not tell).
+ *   {"dev":"NAME","action":"add"|"del","addr"|"route":"CIDR"|"ADDR","changed":true|false}
+ * gateway: in PID's namespace, replace the default route of GW's family by one via GW on NAME
+ *   (RTNH_F_ONLINK with --onlink).  {"dev":"NAME","gateway":"GW","onlink":true|false}
+ *
+ * A container's namespace is reached through a netlink socket made inside it (setns in,
+ * socket(), setns back), so this process and its /proc/sys writes stay in the host's.
+ */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#define MAX_ADDRS               64
+#define SPEC_MAX                (64 * 1024)
+#define CONF_V6                 "/proc/sys/net/ipv6/conf"
+#define N_ELEMS(a)              (sizeof(a) / sizeof((a)[0]))
+#define ALEN(fam)               ((fam) == AF_INET ? 4u : 16u) /* address bytes */
+#define addattr_u32(m, type, v) addattr(m, type, &(uint32_t){ (uint32_t)(v) }, 4)
+#define addattr_str(m, type, s) addattr(m, type, s, strlen(s) + 1)
+
+enum mode { MODE_NONE, MODE_BRIDGED, MODE_ROUTED };
+static const char *const mode_names[] = { "none", "bridged", "routed" };
+
+struct ipaddr {
+	int family; /* AF_INET, AF_INET6; 0: none */
+	unsigned plen;
+	unsigned char b[16];
+};
+
+struct link {
+	int index;
+	char kind[16]; /* IFLA_INFO_KIND, "" for none */
+};
+
+struct msg {
+	struct nlmsghdr h;
+	char data[4096];
+};
+
+/* Everything argv and the spec file say. */
+struct cfg {
+	const char *cmd, *name, *host_if, *peer_if, *bridge, *spec, *pos[2];
+	int n_pos, n_addrs, mode; /* mode: -1 until given */
+	unsigned char mac[6];
+	unsigned mtu, seen; /* seen: bits of keys[] */
+	pid_t pid;
+	bool has_mac, configure_guest, onlink;
+	struct ipaddr addrs[MAX_ADDRS], gw4, gw6;
+};
+
+enum kind { K_IFNAME, K_MAC, K_MTU, K_CIDR, K_GW4, K_GW6, K_MODE, K_PID, K_PATH, K_FLAG };
+/* An argument (with a value but for K_FLAG) and/or a key of the spec file. */
+static const struct key {
+	const char *arg, *line;
+	enum kind kind;
+	size_t off; /* of the field in struct cfg */
+} keys[] = {
+	{ "--name", NULL, K_IFNAME, offsetof(struct cfg, name) },
+	{ "--dev", NULL, K_IFNAME, offsetof(struct cfg, name) },
+	{ "--host-if", "host_if", K_IFNAME, offsetof(struct cfg, host_if) },
+	{ NULL, "peer_if", K_IFNAME, offsetof(struct cfg, peer_if) },
+	{ NULL, "bridge", K_IFNAME, offsetof(struct cfg, bridge) },
+	{ "--mac", "mac", K_MAC, 0 },
+	{ "--mtu", "mtu", K_MTU, 0 },
+	{ "--addr", "addr", K_CIDR, 0 },
+	{ NULL, "gw4", K_GW4, offsetof(struct cfg, gw4) },
+	{ NULL, "gw6", K_GW6, offsetof(struct cfg, gw6) },
+	{ NULL, "mode", K_MODE, 0 },
+	{ "--pid", NULL, K_PID, 0 },
+	{ "--spec", NULL, K_PATH, 0 },
+	{ "--configure-guest", NULL, K_FLAG, offsetof(struct cfg, configure_guest) },
+	{ "--onlink", NULL, K_FLAG, offsetof(struct cfg, onlink) },
+};
+
+static int g_host = -1, g_host_ns = -1; /* our netlink socket, our network namespace */
+static uint32_t g_seq;
+/* The veth `up` made (if name): a failure deletes it again, by index once known. */
+static struct {
+	const char *name;
+	int index;
+} g_rollback;
+
+/* ---- values ---- */
+
+static bool valid_ifname(const char *s)
+{
+	size_t n = strnlen(s, IFNAMSIZ);
+
+	if (n == 0 || n >= IFNAMSIZ ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
+		return false;
+	return strcmp(s, ".") && strcmp(s, "..") && strcmp(s, "all") && strcmp(s, "default");
+}
+
+static bool parse_mac(const char *s, unsigned char mac[6])
+{
+	unsigned char any = 0;
+
+	if (strnlen(s, 18) != 17)
+		return false;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return false;
+	for (int i = 0; i < 6; i++)
+		any |= mac[i] = (unsigned char)strtoul(s + 3 * i, NULL, 16);
+	return any && !(mac[0] & 1);
+}
+
+static bool parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	unsigned long v;
+
+	if (!*s || (s[0] == '0' && s[1]) || strnlen(s, 7) > 6 ||
+	    strspn(s, "0123456789") != strlen(s))
+		return false;
+	v = strtoul(s, NULL, 10);
+	*out = (unsigned)v;
+	return v >= lo && v <= hi;
+}
+
+/* Do x and y differ in a bit of [from, to)? */
+static bool bits_differ(const unsigned char *x, const unsigned char *y, unsigned from, unsigned to)
+{
+	for (unsigned i = from; i < to; i++)
+		if ((x[i / 8] ^ y[i / 8]) & (0x80 >> (i % 8)))
+			return true;
+	return false;
+}
+
+/* A unicast IPv4 or IPv6 address, with "/N" (N >= 1) if with_prefix, else without. */
+static bool parse_ip(const char *s, bool with_prefix, struct ipaddr *a)
+{
+	static const unsigned char zero[16], lo6[16] = { [15] = 1 };
+	char buf[INET6_ADDRSTRLEN + 8], *slash;
+
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
+		return false;
+	if (!(slash = strchr(buf, '/')) != !with_prefix)
+		return false;
+	if (slash)
+		*slash = '\0';
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, buf, a->b) == 1)
+		a->family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, a->b) == 1)
+		a->family = AF_INET6;
+	else
+		return false;
+	a->plen = ALEN(a->family) * 8;
+	if ((slash && !parse_uint(slash + 1, 1, a->plen, &a->plen)) ||
+	    memcmp(a->b, zero, ALEN(a->family)) == 0)
+		return false;
+	if (a->family == AF_INET)
+		return a->b[0] != 127 && a->b[0] < 224;
+	return a->b[0] != 0xff && memcmp(a->b, lo6, 16) != 0;
+}
+
+/* Is a in the subnet of one of addrs? */
+static bool in_any_subnet(const struct ipaddr *addrs, int n, const struct ipaddr *a)
+{
+	for (int i = 0; i < n; i++)
+		if (addrs[i].family == a->family &&
+		    !bits_differ(addrs[i].b, a->b, 0, addrs[i].plen))
+			return true;
+	return false;
+}
+
+/* ---- netlink ---- */
+
+static int net_code(int err)
+{
+	if (err == EOPNOTSUPP || err == EAFNOSUPPORT || err == EPROTONOSUPPORT)
+		return VPS_EHOST;
+	if (err == ENODEV || err == ENOENT || err == ESRCH)
+		return VPS_ENOTFOUND;
+	if (err == ENOMEM || err == ENOBUFS || err == ENOSPC || err == EMFILE || err == ENFILE)
+		return VPS_ENORES;
+	return VPS_EFAIL;
+}
+
+/* Die for the -errno r: "what: strerror", with the exit code net_code() gives. */
+static noreturn_fn printf_fn(2, 3) void nl_fail(int r, const char *fmt, ...)
+{
+	char what[VPS_ERRMSG_MAX / 2];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	die_code(net_code(-r), "%s: %s", what, strerror(-r));
+}
+
+/* A request (always acked) with a family header of hdrlen bytes, which is returned. */
+static void *msg_init(struct msg *m, uint16_t type, int flags, size_t hdrlen)
+{
+	memset(m, 0, sizeof(*m));
+	m->h.nlmsg_len = (uint32_t)NLMSG_LENGTH(hdrlen);
+	m->h.nlmsg_type = type;
+	m->h.nlmsg_flags = (uint16_t)(NLM_F_REQUEST | NLM_F_ACK | flags);
+	return NLMSG_DATA(&m->h);
+}
+
+/* Append len bytes (zeroes if data is NULL), aligned. */
+static void *msg_put(struct msg *m, const void *data, size_t len)
+{
+	size_t off = NLMSG_ALIGN(m->h.nlmsg_len);
+
+	if (off + NLMSG_ALIGN(len) > sizeof(*m))
+		die("netlink message too large");
+	if (data)
+		memcpy((char *)m + off, data, len);
+	m->h.nlmsg_len = (uint32_t)(off + NLMSG_ALIGN(len));
+	return (char *)m + off;
+}
+
+/* An attribute; with len 0 it opens a nest, closed by nest_end(). */
+static struct rtattr *addattr(struct msg *m, unsigned short type, const void *data, size_t len)
+{
+	struct rtattr *rta = msg_put(m, NULL, RTA_LENGTH(len));
+
+	rta->rta_type = type;
+	rta->rta_len = (unsigned short)RTA_LENGTH(len);
+	if (len)
+		memcpy(RTA_DATA(rta), data, len);
+	return rta;
+}
+
+static void nest_end(struct msg *m, struct rtattr *nest)
+{
+	nest->rta_len = (unsigned short)((char *)m + m->h.nlmsg_len - (char *)nest);
+}
+
+/* The next attribute in [*p, end), or NULL at the end (or at garbage). */
+static const struct rtattr *next_attr(const char **p, const char *end)
+{
+	const struct rtattr *a = (const struct rtattr *)*p;
+
+	if (end - *p < (ptrdiff_t)sizeof(*a) || a->rta_len < sizeof(*a) || a->rta_len > end - *p)
+		return NULL;
+	*p += RTA_ALIGN(a->rta_len);
+	return a;
+}
+
+/* A NETLINK_ROUTE socket in our current network namespace (bound at its first send), or
+ * -errno. */
+static int nl_open(void)
+{
+	struct sockaddr_nl k = { .nl_family = AF_NETLINK }; /* nl_pid 0: the kernel */
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return -errno;
+	/* connected to the kernel: unicasts from processes (root in a container, whose
+	 * namespace a guest socket lives in) are refused before they reach our queue */
+	if (connect(fd, (struct sockaddr *)&k, sizeof(k)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* Send m, read until its ack (or NLMSG_DONE) and hand every other reply to it to cb.
+ * 0 or -errno (the kernel's). */
+static int nl_talk(int s, struct msg *m, void (*cb)(const struct nlmsghdr *, void *), void *arg)
+{
+	static char buf[64 * 1024] __attribute__((aligned(8)));
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK }, from;
+	socklen_t from_len;
+	ssize_t n;
+
+	m->h.nlmsg_seq = ++g_seq;
+	n = sendto(s, m, m->h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel));
+	if (n < 0 || (size_t)n != m->h.nlmsg_len)
+		return n < 0 ? -errno : -EIO;
+	for (;;) {
+		size_t off = 0;
+		from_len = sizeof(from);
+		n = recvfrom(s, buf, sizeof(buf), MSG_TRUNC, (struct sockaddr *)&from, &from_len);
+		if (n < 0 || (size_t)n > sizeof(buf))
+			return n < 0 ? -errno : -EMSGSIZE;
+		if (from.nl_pid != 0)
+			continue; /* not from the kernel */
+		while (off + NLMSG_HDRLEN <= (size_t)n) {
+			const struct nlmsghdr *h = (const struct nlmsghdr *)(buf + off);
+			const struct nlmsgerr *e = NLMSG_DATA(h);
+			if (h->nlmsg_len < NLMSG_HDRLEN || h->nlmsg_len > (size_t)n - off)
+				return -EBADMSG;
+			off += NLMSG_ALIGN(h->nlmsg_len);
+			if (h->nlmsg_seq != g_seq)
+				continue; /* a late answer to an earlier request */
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)) ? -EBADMSG
+									       : e->error;
+			if (cb)
+				cb(h, arg);
+		}
+	}
+}
+
+/* ---- links ---- */
+
+static void link_cb(const struct nlmsghdr *h, void *arg)
+{
+	struct link *l = arg;
+	const struct ifinfomsg *ifi = NLMSG_DATA(h);
+	const char *p = (const char *)ifi + NLMSG_ALIGN(sizeof(*ifi)), *q, *qend;
+	const char *end = (const char *)h + h->nlmsg_len;
+	const struct rtattr *a, *b;
+
+	if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
+		return;
+	l->index = ifi->ifi_index;
+	while ((a = next_attr(&p, end))) {
+		if ((a->rta_type & NLA_TYPE_MASK) != IFLA_LINKINFO)
+			continue;
+		for (q = RTA_DATA(a), qend = (const char *)a + a->rta_len;
+		     (b = next_attr(&q, qend));)
+			if ((b->rta_type & NLA_TYPE_MASK) == IFLA_INFO_KIND)
+				snprintf(l->kind, sizeof(l->kind), "%.*s", (int)RTA_PAYLOAD(b),
+					 (const char *)RTA_DATA(b));
+	}
+}
+
+/* Look the link name up: true, false if there is none; dies on other errors. */
+static bool find_link(int s, const char *name, struct link *l)
+{
+	struct msg m;
+	struct ifinfomsg *ifi = msg_init(&m, RTM_GETLINK, 0, sizeof(*ifi));
+	int r;
+
+	ifi->ifi_family = AF_UNSPEC;
+	addattr_str(&m, IFLA_IFNAME, name);
+	addattr_u32(&m, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	memset(l, 0, sizeof(*l));
+	r = nl_talk(s, &m, link_cb, l);
+	if (r == -ENODEV || (r == 0 && l->index <= 0))
+		return false;
+	if (r < 0)
+		nl_fail(r, "look up %s", name);
+	return true;
+}
+
+static void link_up(int s, int index, const char *name)
+{
+	struct msg m;
+	struct ifinfomsg *ifi = msg_init(&m, RTM_NEWLINK, 0, sizeof(*ifi));
+	int r;
+
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = index;
+	ifi->ifi_flags = ifi->ifi_change = IFF_UP;
+	if ((r = nl_talk(s, &m, NULL, NULL)) < 0)
+		nl_fail(r, "set %s up", name);
+}
+
+/* Delete by index, or by name if index is 0. */
+static int link_del(int s, int index, const char *name)
+{
+	struct msg m;
+	struct ifinfomsg *ifi = msg_init(&m, RTM_DELLINK, 0, sizeof(*ifi));
+
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = index;
+	if (!index)
+		addattr_str(&m, IFLA_IFNAME, name);
+	return nl_talk(s, &m, NULL, NULL);
+}
+
+/* Delete the veth name here (with its peer) if there is one; another kind of link: 2. */
+static bool del_veth(const char *name)
+{
+	struct link l;
+	int r;
+
+	if (!find_link(g_host, name, &l))
+		return false;
+	if (strcmp(l.kind, "veth") != 0)
+		die_code(VPS_EUSAGE, "%s exists and is not a veth", name);
+	if ((r = link_del(g_host, l.index, name)) < 0 && r != -ENODEV)
+		nl_fail(r, "delete %s", name);
+	return r == 0;
+}
+
+/* A bridge (nsfd < 0: c->name with c->mac) or a veth (c->host_if, enslaved to master if not
+ * 0; its peer c->peer_if with c->mac made in the namespace nsfd); MTU c->mtu. */
+static int create_link(const struct cfg *c, int nsfd, int master)
+{
+	struct ifinfomsg peer = { .ifi_family = AF_UNSPEC };
+	struct rtattr *info, *data, *nest;
+	struct msg m;
+	struct ifinfomsg *ifi = msg_init(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof(*ifi));
+
+	ifi->ifi_family = AF_UNSPEC;
+	addattr_str(&m, IFLA_IFNAME, nsfd < 0 ? c->name : c->host_if);
+	if (c->mtu)
+		addattr_u32(&m, IFLA_MTU, c->mtu);
+	if (master)
+		addattr_u32(&m, IFLA_MASTER, (uint32_t)master);
+	if (nsfd < 0)
+		addattr(&m, IFLA_ADDRESS, c->mac, 6);
+	info = addattr(&m, IFLA_LINKINFO, NULL, 0);
+	addattr_str(&m, IFLA_INFO_KIND, nsfd < 0 ? "bridge" : "veth");
+	if (nsfd >= 0) {
+		data = addattr(&m, IFLA_INFO_DATA, NULL, 0);
+		nest = addattr(&m, VETH_INFO_PEER, NULL, 0);
+		msg_put(&m, &peer, sizeof(peer));
+		addattr_str(&m, IFLA_IFNAME, c->peer_if);
+		addattr(&m, IFLA_ADDRESS, c->mac, 6);
+		if (c->mtu)
+			addattr_u32(&m, IFLA_MTU, c->mtu);
+		addattr_u32(&m, IFLA_NET_NS_FD, (uint32_t)nsfd);
+		nest_end(&m, nest);
+		nest_end(&m, data);
+	}
+	nest_end(&m, info);
+	return nl_talk(g_host, &m, NULL, NULL);
+}
+
+/* A container's bridge port: no learning, no unknown-unicast flooding (IFLA_PROTINFO of an
+ * AF_BRIDGE RTM_SETLINK, as `bridge link set ... learning off flood off`), and its MAC a
+ * static fdb entry on it (`bridge fdb add MAC dev PORT master static`). */
+static void lock_port(int index, const char *dev, const unsigned char mac[6])
+{
+	struct rtattr *nest;
+	struct msg m;
+	struct ifinfomsg *ifi = msg_init(&m, RTM_SETLINK, 0, sizeof(*ifi));
+	struct ndmsg *nd;
+	uint8_t off = 0;
+	int r;
+
+	ifi->ifi_family = AF_BRIDGE;
+	ifi->ifi_index = index;
+	nest = addattr(&m, IFLA_PROTINFO | NLA_F_NESTED, NULL, 0);
+	addattr(&m, IFLA_BRPORT_LEARNING, &off, 1);
+	addattr(&m, IFLA_BRPORT_UNICAST_FLOOD, &off, 1);
+	nest_end(&m, nest);
+	if ((r = nl_talk(g_host, &m, NULL, NULL)) < 0)
+		nl_fail(r, "turn learning and flooding off on bridge port %s", dev);
+	nd = msg_init(&m, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, sizeof(*nd));
+	nd->ndm_family = AF_BRIDGE;
+	nd->ndm_ifindex = index;
+	nd->ndm_state = NUD_NOARP; /* static (NUD_PERMANENT would make it the bridge's own) */
+	nd->ndm_flags = NTF_MASTER;
+	addattr(&m, NDA_LLADDR, mac, 6);
+	if ((r = nl_talk(g_host, &m, NULL, NULL)) < 0)
+		nl_fail(r, "static fdb entry for %s", dev);
+}
+
+/* ---- addresses, routes, proxy neighbours ---- */
+
+static int addr_msg(int s, uint16_t type, int index, const struct ipaddr *a)
+{
+	struct msg m;
+	struct ifaddrmsg *ifa = msg_init(
+		&m, type, type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_EXCL : 0, sizeof(*ifa));
+
+	ifa->ifa_family = (unsigned char)a->family;
+	ifa->ifa_prefixlen = (unsigned char)a->plen;
+	ifa->ifa_index = (unsigned)index;
+	if (a->family == AF_INET6 && type == RTM_NEWADDR)
+		ifa->ifa_flags = IFA_F_NODAD;
+	addattr(&m, IFA_LOCAL, a->b, ALEN(a->family));
+	addattr(&m, IFA_ADDRESS, a->b, ALEN(a->family));
+	return nl_talk(s, &m, NULL, NULL);
+}
+
+/* Add a to dev (one there already is fine); dies on failure. */
+static void addr_add(int s, int index, const char *dev, const struct ipaddr *a)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int r = addr_msg(s, RTM_NEWADDR, index, a);
+
+	if (r < 0 && r != -EEXIST)
+		nl_fail(r, "add %s/%u to %s", inet_ntop(a->family, a->b, ip, sizeof(ip)), a->plen,
+			dev);
+}
+
+/* RTM_NEWROUTE (created or replaced) or RTM_DELROUTE in the main table: to dst (NULL: the
+ * default route) via gw (NULL: on the link) out of oif. */
+static int route_msg(int s, uint16_t type, int family, const struct ipaddr *dst,
+		     const struct ipaddr *gw, int oif, bool onlink)
+{
+	struct msg m;
+	struct rtmsg *rt = msg_init(
+		&m, type, type == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_REPLACE : 0, sizeof(*rt));
+
+	rt->rtm_family = (unsigned char)family;
+	rt->rtm_table = RT_TABLE_MAIN;
+	rt->rtm_type = RTN_UNICAST;
+	rt->rtm_dst_len = dst ? (unsigned char)dst->plen : 0;
+	rt->rtm_scope = RT_SCOPE_NOWHERE; /* deleting: any scope, any protocol */
+	if (type == RTM_NEWROUTE) {
+		rt->rtm_protocol = RTPROT_STATIC;
+		rt->rtm_scope = family == AF_INET && !gw ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+	}
+	rt->rtm_flags = onlink ? RTNH_F_ONLINK : 0;
+	if (dst)
+		addattr(&m, RTA_DST, dst->b, ALEN(family));
+	if (gw)
+		addattr(&m, RTA_GATEWAY, gw->b, ALEN(family));
+	addattr_u32(&m, RTA_OIF, (uint32_t)oif);
+	return nl_talk(s, &m, NULL, NULL);
+}
+
+static void set_default(int s, int index, const char *dev, const struct ipaddr *gw, bool onlink)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int r = route_msg(s, RTM_NEWROUTE, gw->family, NULL, gw, index, onlink);
+
+	if (r < 0)
+		nl_fail(r, "default route via %s dev %s%s",
+			inet_ntop(gw->family, gw->b, ip, sizeof(ip)), dev, onlink ? " onlink" : "");
+}
+
+static int neigh_msg(int s, uint16_t type, int index, const struct ipaddr *a)
+{
+	struct msg m;
+	struct ndmsg *nd = msg_init(
+		&m, type, type == RTM_NEWNEIGH ? NLM_F_CREATE | NLM_F_REPLACE : 0, sizeof(*nd));
+
+	nd->ndm_family = (unsigned char)a->family;
+	nd->ndm_ifindex = index;
+	nd->ndm_state = NUD_PERMANENT;
+	nd->ndm_flags = NTF_PROXY;
+	addattr(&m, NDA_DST, a->b, ALEN(a->family));
+	return nl_talk(s, &m, NULL, NULL);
+}
+
+/* ---- namespaces, /proc/sys ---- */
+
+/* Open PID's network namespace (not ours) and a netlink socket inside it; the ns fd. */
+static int open_guest(pid_t pid, int *guest)
+{
+	char path[64];
+	struct stat ours, theirs;
+	int ns, r;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	ns = open(path, O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		die_code_with_error(errno == ENOENT || errno == ESRCH ? VPS_ENOTFOUND : VPS_EFAIL,
+				    "process %d: open %s", (int)pid, path);
+	if (fstat(ns, &theirs) < 0 || fstat(g_host_ns, &ours) < 0)
+		die_with_error("fstat a network namespace");
+	if (theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev)
+		die_code(VPS_EUSAGE, "process %d is in the host's network namespace", (int)pid);
+	if (setns(ns, CLONE_NEWNET) < 0)
+		die_with_error("enter the network namespace of process %d", (int)pid);
+	r = *guest = nl_open();
+	if (setns(g_host_ns, CLONE_NEWNET) < 0)
+		die_with_error("return to the host's network namespace");
+	if (r < 0)
+		nl_fail(r, "netlink socket for process %d", (int)pid);
+	return ns;
+}
+
+/* Write val to /proc/sys/net/ipv6/conf/DEV/KEY (in the host's namespace). 0 or -errno. */
+static int set_conf6(const char *dev, const char *key, const char *val)
+{
+	char rel[64];
+
+	snprintf(rel, sizeof(rel), "%s/%s", dev, key);
+	cleanup_fd int d = open(CONF_V6, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return d < 0 ? -errno : write_file_at(d, rel, val);
+}
+
+static void no_accept_ra(const char *dev)
+{
+	int r = set_conf6(dev, "accept_ra", "0");
+
+	if (r < 0 && r != -ENOENT) /* ENOENT: no IPv6, nothing to accept */
+		die_code(VPS_EFAIL, "write %s/%s/accept_ra: %s", CONF_V6, dev, strerror(-r));
+}
+
+/* ---- argv and the spec file ---- */
+
+static const struct key *find_key(const char *name, bool arg)
+{
+	for (size_t i = 0; i < N_ELEMS(keys); i++) {
+		const char *n = arg ? keys[i].arg : keys[i].line;
+		if (n && strcmp(n, name) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+/* Store v for k in c: NULL, or what is wrong with v. A second time (but addr): an error. */
+static const char *set_key(struct cfg *c, const struct key *k, const char *v)
+{
+	unsigned bit = 1u << (k - keys);
+	char *field = (char *)c + k->off;
+	struct ipaddr *a = (struct ipaddr *)field;
+
+	if ((c->seen & bit) && k->kind != K_CIDR)
+		return "is given twice";
+	c->seen |= bit;
+	switch (k->kind) {
+	case K_IFNAME:
+		*(const char **)field = v;
+		return valid_ifname(v) ? NULL : "wants an interface name";
+	case K_MAC:
+		c->has_mac = parse_mac(v, c->mac);
+		return c->has_mac ? NULL : "wants a unicast MAC XX:XX:XX:XX:XX:XX";
+	case K_MTU:
+		return parse_uint(v, 68, 65535, &c->mtu) ? NULL : "wants 68..65535";
+	case K_CIDR:
+		if (c->n_addrs == MAX_ADDRS)
+			return "is given more than 64 times";
+		return parse_ip(v, true, &c->addrs[c->n_addrs++]) ? NULL : "wants a unicast CIDR";
+	case K_GW4:
+	case K_GW6:
+		if (parse_ip(v, false, a) && a->family == (k->kind == K_GW4 ? AF_INET : AF_INET6))
+			return NULL;
+		return k->kind == K_GW4 ? "wants an IPv4 address" : "wants an IPv6 address";
+	case K_MODE:
+		for (c->mode = 0; c->mode < (int)N_ELEMS(mode_names); c->mode++)
+			if (strcmp(v, mode_names[c->mode]) == 0)
+				return NULL;
+		return "wants none, bridged or routed";
+	case K_PID:
+		return parse_pid(v, &c->pid) ? NULL : "wants a process id";
+	case K_PATH:
+		c->spec = v;
+		return valid_abs_path(v) ? NULL : "wants an absolute path without '..'";
+	default:
+		*(bool *)field = true;
+		return NULL;
+	}
+}
+
+/* Is w one of the space-separated words of list? */
+static bool word_in(const char *list, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = list; (p = strstr(p, w)); p++)
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+static void parse_args(int argc, char **argv, const char *allowed, const char *required, int npos,
+		       struct cfg *c)
+{
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i], *err;
+		const struct key *k = find_key(a, true);
+		if (a[0] != '-' && c->n_pos < npos) {
+			c->pos[c->n_pos++] = a;
+			continue;
+		}
+		if (!k || !word_in(allowed, a))
+			die_code(VPS_EUSAGE, "%s: unexpected argument %.64s", c->cmd, a);
+		if ((err = set_key(c, k, k->kind == K_FLAG ? "" : arg_value(argc, argv, &i))))
+			die_code(VPS_EUSAGE, "%s %s: %.64s", a, err, argv[i]);
+	}
+	for (size_t k = 0; k < N_ELEMS(keys); k++)
+		if (keys[k].arg && word_in(required, keys[k].arg) && !(c->seen & (1u << k)))
+			die_code(VPS_EUSAGE, "%s: %s is required", c->cmd, keys[k].arg);
+	if (c->n_pos != npos)
+		die_code(VPS_EUSAGE, "%s wants %s", c->cmd, npos == 1 ? "GW" : "add|del ADDRESS");
+}
+
+static void read_spec(struct cfg *c)
+{
+	static char buf[SPEC_MAX + 2];
+	const char *path = c->spec;
+	struct stat st;
+	size_t len = 0;
+	int line = 0;
+	ssize_t n = 0;
+
+	cleanup_fd int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		die_code_with_error(errno == ENOENT ? VPS_ENOTFOUND : VPS_EUSAGE, "open %s", path);
+	if (fstat(fd, &st) < 0)
+		die_with_error("fstat %s", path);
+	if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		die_code(VPS_EUSAGE, "%s: not a regular file of root's, or group/other-writable",
+			 path);
+	while (len <= SPEC_MAX && (n = read(fd, buf + len, SPEC_MAX + 1 - len)) > 0)
+		len += (size_t)n;
+	if (n < 0)
+		die_with_error("read %s", path);
+	if (len > SPEC_MAX || memchr(buf, '\0', len))
+		die_code(VPS_EUSAGE, "%s: larger than %d bytes, or holds a NUL", path, SPEC_MAX);
+	buf[len] = '\0';
+
+	c->mode = -1;
+	c->peer_if = "eth0";
+	for (char *p = buf, *next, *key, *v, *end; p; p = next) {
+		const struct key *k;
+		const char *err;
+		line++;
+		if ((next = strchr(p, '\n')))
+			*next++ = '\0';
+		for (end = p + strlen(p); end > p && strchr(" \t\r", end[-1]); end--)
+			end[-1] = '\0';
+		key = p + strspn(p, " \t");
+		if (!*key || *key == '#')
+			continue;
+		v = key + strcspn(key, " \t");
+		if (*v)
+			*v++ = '\0';
+		v += strspn(v, " \t");
+		k = find_key(key, false);
+		err = !k ? "is not a key" : !*v ? "needs a value" : set_key(c, k, v);
+		if (err)
+			die_code(VPS_EUSAGE, "%s line %d: %.32s %s: %.64s", path, line, key, err,
+				 v);
+	}
+	if (c->mode < 0 || (c->mode != MODE_NONE && (!c->host_if || !c->has_mac)) ||
+	    (c->mode == MODE_BRIDGED && !c->bridge))
+		die_code(VPS_EUSAGE,
+			 "%s: mode is required; bridged, routed need host_if and mac, "
+			 "bridged a bridge",
+			 path);
+}
+
+/* ---- commands ---- */
+
+static void rollback(int code __attribute__((unused)), const char *msg __attribute__((unused)))
+{
+	int r;
+
+	if (!g_rollback.name)
+		return;
+	r = link_del(g_host, g_rollback.index, g_rollback.name);
+	if (r < 0 && r != -ENODEV)
+		warn("roll back: delete %s: %s", g_rollback.name, strerror(-r));
+}
+
+/* Routed: the host's end answers as 169.254.0.1 and fe80::1; each addr is routed to it. */
+static void routed_host_side(const struct cfg *c, int index)
+{
+	static const struct ipaddr ll4 = { AF_INET, 32, { 169, 254, 0, 1 } };
+	static const struct ipaddr ll6 = { AF_INET6, 64, { 0xfe, 0x80, [15] = 1 } };
+	bool v6 = c->gw6.family != 0;
+	int r;
+
+	addr_add(g_host, index, c->host_if, &ll4);
+	for (int i = 0; i < c->n_addrs; i++)
+		v6 |= c->addrs[i].family == AF_INET6;
+	r = addr_msg(g_host, RTM_NEWADDR, index, &ll6);
+	if (r < 0 && r != -EEXIST) {
+		if (v6 || (r != -EAFNOSUPPORT && r != -EACCES && r != -EOPNOTSUPP))
+			nl_fail(r, "add fe80::1/64 to %s", c->host_if);
+		warn("no IPv6 on %s (%s): fe80::1 skipped", c->host_if, strerror(-r));
+	}
+	for (int i = 0; i < c->n_addrs; i++) {
+		struct ipaddr dst = c->addrs[i];
+		char ip[INET6_ADDRSTRLEN];
+		dst.plen = ALEN(dst.family) * 8;
+		r = route_msg(g_host, RTM_NEWROUTE, dst.family, &dst, NULL, index, false);
+		if (r < 0)
+			nl_fail(r, "route %s dev %s", inet_ntop(dst.family, dst.b, ip, sizeof(ip)),
+				c->host_if);
+	}
+}
+
+static void configure_guest(int guest, const struct cfg *c)
+{
+	const struct ipaddr *gw6 = &c->gw6;
+	struct link l;
+
+	if (!find_link(guest, c->peer_if, &l))
+		die_code(VPS_ENOTFOUND, "%s is missing in the container", c->peer_if);
+	link_up(guest, l.index, c->peer_if);
+	for (int i = 0; i < c->n_addrs; i++)
+		addr_add(guest, l.index, c->peer_if, &c->addrs[i]);
+	if (c->gw4.family)
+		set_default(guest, l.index, c->peer_if, &c->gw4,
+			    !in_any_subnet(c->addrs, c->n_addrs, &c->gw4));
+	if (gw6->family)
+		set_default(guest, l.index, c->peer_if, gw6,
+			    !(gw6->b[0] == 0xfe && (gw6->b[1] & 0xc0) == 0x80) &&
+				    !in_any_subnet(c->addrs, c->n_addrs, gw6));
+}
+
+static void cmd_up(struct cfg *c)
+{
+	struct link l, br = { 0 };
+	int guest, ns, r;
+
+	read_spec(c);
+	ns = open_guest(c->pid, &guest);
+	if (!find_link(guest, "lo", &l))
+		die_code(VPS_ENOTFOUND, "no lo in the network namespace of process %d",
+			 (int)c->pid);
+	link_up(guest, l.index, "lo");
+	if (c->mode == MODE_NONE) {
+		printf("{\"mode\":\"none\"}\n");
+		return;
+	}
+	if (c->mode == MODE_BRIDGED && !find_link(g_host, c->bridge, &br))
+		die_code(VPS_ENOTFOUND, "bridge %s does not exist", c->bridge);
+	if (c->mode == MODE_BRIDGED && strcmp(br.kind, "bridge") != 0)
+		die_code(VPS_EUSAGE, "%s is not a bridge", c->bridge);
+	del_veth(c->host_if); /* a stale one */
+	if ((r = create_link(c, ns, br.index)) < 0)
+		nl_fail(r, "create veth %s (peer %s)", c->host_if, c->peer_if);
+	g_rollback.name = c->host_if;
+	if (!find_link(g_host, c->host_if, &l))
+		die_code(VPS_EFAIL, "%s vanished after its creation", c->host_if);
+	g_rollback.index = l.index;
+	no_accept_ra(c->host_if);
+	if (c->mode == MODE_BRIDGED)
+		lock_port(l.index, c->host_if, c->mac);
+	link_up(g_host, l.index, c->host_if);
+	if (c->mode == MODE_ROUTED)
+		routed_host_side(c, l.index);
+	if (c->configure_guest)
+		configure_guest(guest, c);
+	g_rollback.name = NULL;
+	printf("{\"mode\":\"%s\",\"host_if\":\"%s\",\"peer_if\":\"%s\",\"ifindex\":%d}\n",
+	       mode_names[c->mode], c->host_if, c->peer_if, l.index);
+}
+
+static void cmd_bridge(struct cfg *c)
+{
+	bool created = false;
+	struct link l;
+	int r;
+
+	if (!find_link(g_host, c->name, &l)) {
+		r = create_link(c, -1, 0);
+		if (r < 0 && r != -EEXIST) /* EEXIST: made meanwhile, checked below */
+			nl_fail(r, "create bridge %s", c->name);
+		created = r == 0;
+		if (!find_link(g_host, c->name, &l))
+			die_code(VPS_EFAIL, "%s vanished after its creation", c->name);
+	}
+	if (strcmp(l.kind, "bridge") != 0)
+		die_code(VPS_EUSAGE, "%s exists and is not a bridge", c->name);
+	no_accept_ra(c->name);
+	link_up(g_host, l.index, c->name);
+	for (int i = 0; i < c->n_addrs; i++) {
+		if (c->addrs[i].family == AF_INET6 && access("/proc/sys/net/ipv6", F_OK) < 0) {
+			fprintf(stderr, "vps-net: warning: no IPv6 here: %s gets no IPv6 address\n",
+				c->name);
+			continue;
+		}
+		addr_add(g_host, l.index, c->name, &c->addrs[i]);
+	}
+	printf("{\"bridge\":\"%s\",\"created\":%s,\"ifindex\":%d}\n", c->name,
+	       created ? "true" : "false", l.index);
+}
+
+static void cmd_down(struct cfg *c)
+{
+	bool deleted = del_veth(c->host_if);
+
+	printf("{\"host_if\":\"%s\",\"deleted\":%s}\n", c->host_if, deleted ? "true" : "false");
+}
+
+/* addr, route, neigh-proxy: add or delete one address, route or proxy entry; gateway. */
+static void cmd_change(struct cfg *c)
+{
+	static const unsigned char zero[16];
+	char t = c->cmd[0]; /* 'a'ddr, 'r'oute, 'n'eigh-proxy, 'g'ateway */
+	const char *arg = c->pos[c->n_pos - 1];
+	bool add = t == 'g' || strcmp(c->pos[0], "add") == 0, cidr = t == 'a' || t == 'r';
+	bool changed = false;
+	int guest, s = g_host;
+	struct ipaddr a;
+	struct link l;
+	int r = 0;
+
+	if (!add && strcmp(c->pos[0], "del") != 0)
+		die_code(VPS_EUSAGE, "%s: the action is add or del, not %.16s", c->cmd, c->pos[0]);
+	if (!parse_ip(arg, cidr, &a))
+		die_code(VPS_EUSAGE, "%s: not a unicast %s: %.64s", c->cmd,
+			 cidr ? "CIDR" : "address", arg);
+	if (t == 'r' && bits_differ(a.b, zero, a.plen, ALEN(a.family) * 8))
+		die_code(VPS_EUSAGE, "route: %s has bits set past its prefix", arg);
+	cleanup_fd int ns = c->pid ? open_guest(c->pid, &guest) : -1;
+	if (c->pid)
+		s = guest;
+	if (!find_link(s, c->name, &l)) {
+		if (add || c->pid)
+			die_code(VPS_ENOTFOUND, "device %s does not exist%s", c->name,
+				 c->pid ? " in the container" : "");
+	} else if (t == 'g') {
+		set_default(s, l.index, c->name, &a, c->onlink);
+	} else {
+		if (t == 'a')
+			r = addr_msg(s, add ? RTM_NEWADDR : RTM_DELADDR, l.index, &a);
+		else if (t == 'r')
+			r = route_msg(s, add ? RTM_NEWROUTE : RTM_DELROUTE, a.family, &a, NULL,
+				      l.index, false);
+		else
+			r = neigh_msg(s, add ? RTM_NEWNEIGH : RTM_DELNEIGH, l.index, &a);
+		changed = r == 0;
+		if (r < 0 &&
+		    !(add ? r == -EEXIST : r == -EADDRNOTAVAIL || r == -ESRCH || r == -ENOENT))
+			nl_fail(r, "%s %s %s dev %s", c->cmd, c->pos[0], arg, c->name);
+	}
+	if (t == 'n' && add && a.family == AF_INET6 && (r = set_conf6(c->name, "proxy_ndp", "1")))
+		die_code(r == -ENOENT ? VPS_EHOST : VPS_EFAIL, "write %s/%s/proxy_ndp: %s", CONF_V6,
+			 c->name, strerror(-r));
+	if (t == 'g')
+		printf("{\"dev\":\"%s\",\"gateway\":\"%s\",\"onlink\":%s}\n", c->name, arg,
+		       c->onlink ? "true" : "false");
+	else
+		printf("{\"dev\":\"%s\",\"action\":\"%s\",\"%s\":\"%s\",\"changed\":%s}\n", c->name,
+		       c->pos[0], t == 'r' ? "route" : "addr", arg, changed ? "true" : "false");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name, *allowed, *required;
+		int npos;
+		void (*run)(struct cfg *c);
+	} cmds[] = {
+		{ "bridge", "--name --mac --addr --mtu", "--name --mac", 0, cmd_bridge },
+		{ "up", "--pid --spec --configure-guest", "--pid --spec", 0, cmd_up },
+		{ "down", "--host-if", "--host-if", 0, cmd_down },
+		{ "addr", "--pid --dev", "--pid --dev", 2, cmd_change },
+		{ "route", "--dev", "--dev", 2, cmd_change },
+		{ "neigh-proxy", "--dev", "--dev", 2, cmd_change },
+		{ "gateway", "--pid --dev --onlink", "--pid --dev", 1, cmd_change },
+	};
+	static struct cfg c;
+	int fd;
+
+	prog_name = "vps-net";
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+		; /* later fds must never be stdin, stdout or stderr */
+	if (fd > 2)
+		close(fd);
+	c.cmd = argc > 1 ? argv[1] : "";
+	for (size_t k = 0; k < N_ELEMS(cmds); k++) {
+		if (strcmp(c.cmd, cmds[k].name) != 0)
+			continue;
+		parse_args(argc, argv, cmds[k].allowed, cmds[k].required, cmds[k].npos, &c);
+		if ((g_host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+			die_errno_mapped("open /proc/self/ns/net");
+		if ((g_host = nl_open()) < 0)
+			nl_fail(g_host, "netlink socket");
+		set_die_sink(rollback);
+		cmds[k].run(&c);
+		if (fflush(stdout) != 0 || ferror(stdout))
+			die_with_error("write the result");
+		return 0;
+	}
+	die_code(VPS_EUSAGE,
+		 "unknown command '%.64s': bridge, up, down, addr, route, neigh-proxy "
+		 "or gateway",
+		 c.cmd);
+}
