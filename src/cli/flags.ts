@@ -7,6 +7,7 @@ import { validateId, validateSnapshotName, validateTemplateName } from '../core/
 import { parseDuration, parseSize } from '../core/units.js';
 import { LIMIT_KEYS, parseLimit, type LimitKey, type Limits } from '../limits/limits.js';
 import { Resources } from '../core/resources.js';
+import type { NetChange } from '../net/plan.js';
 
 /** A container id argument, validated before anything else happens. */
 export const idArg = Args.string({
@@ -125,4 +126,35 @@ export async function identityFromFlags(flags: { nameserver?: string[]; searchdo
     out.sshKeys = [...byUser].map(([user, keys]) => ({ user, keys }));
   }
   return out;
+}
+
+/** create's network flags (set adds --ipdel and --forward-del). */
+export const networkFlags = {
+  ipadd: Flags.string({
+    description: "add an address (repeatable; IPv4 or IPv6; without /PREFIX the bridge subnet's in bridged mode, /32 or /128 routed; auto: the bridge subnet's next free IPv4)",
+    helpValue: 'ADDR[/PREFIX]',
+    multiple: true,
+  }),
+  netmode: Flags.string({
+    description: 'bridged: a veth on the host bridge; routed: venet-like host routes, no bridge; none: loopback only [default: bridged when an address is given]',
+    options: ['bridged', 'routed', 'none'],
+  }),
+  forward: Flags.string({ description: "forward a host port to a port of the container's first IPv4 address (repeatable; tcp by default)", helpValue: '[tcp|udp:]HOSTPORT:PORT', multiple: true }),
+};
+
+export const networkSetFlags = {
+  ...networkFlags,
+  ipdel: Flags.string({ description: 'remove an address (repeatable), or all of them', helpValue: 'ADDR|all', multiple: true }),
+  'forward-del': Flags.string({ description: 'remove a port forward (repeatable; both protocols without one)', helpValue: '[tcp|udp:]HOSTPORT', multiple: true }),
+};
+
+/** The network change the flags ask for (undefined: none asked). */
+export function networkFromFlags(flags: { ipadd?: string[]; netmode?: string; forward?: string[]; ipdel?: string[]; 'forward-del'?: string[] }): NetChange | undefined {
+  const c: NetChange = {};
+  if (flags.netmode) c.mode = flags.netmode as NetChange['mode'];
+  if (flags.ipadd?.length) c.add = flags.ipadd;
+  if (flags.ipdel?.length) c.del = flags.ipdel;
+  if (flags.forward?.length) c.forwards = flags.forward;
+  if (flags['forward-del']?.length) c.forwardDel = flags['forward-del'];
+  return Object.keys(c).length ? c : undefined;
 }

@@ -1,3 +1,4 @@
+import type { NetworkStatus } from '../core/network.js';
 import type { Limits } from '../limits/limits.js';
 import { formatSize } from '../core/units.js';
 /** Renders rows as an aligned table for people; `--json` prints the objects instead. */
@@ -15,6 +16,18 @@ export function details(pairs: [string, string | number | null | undefined][]): 
 }
 
 /** `memory 512M, swap 256M, cpus 0.5, pids 200`: a container's limits on one line. */
+/** `bridged on vpsbr0: 10.88.0.5/24, fd..::5/64; gateway 10.88.0.1; forwards tcp:2222:22`, or `none (loopback only)`. */
+export function describeNetwork(n: NetworkStatus | null): string {
+  if (!n) return 'none (loopback only)';
+  const gws = [n.gateway4, n.gateway6].filter(Boolean).join(', ');
+  return [
+    `${n.mode}${n.bridge ? ` on ${n.bridge}` : ''} (${n.host_if}, ${n.mac})`,
+    `addresses ${n.addresses.join(', ') || 'none'}`,
+    ...(gws ? [`gateway ${gws}`] : []),
+    ...(n.forwards.length ? [`forwards ${n.forwards.join(', ')}`] : []),
+  ].join('; ');
+}
+
 export function describeLimits(l: Limits): string {
   const parts = (Object.keys(l) as (keyof Limits)[]).map((k) => {
     const v = l[k];

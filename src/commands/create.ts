@@ -1,19 +1,21 @@
 import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
-import { idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, sizeFlag, templateFlag } from '../cli/flags.js';
+import { idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFlags, networkFromFlags, sizeFlag, templateFlag } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import { details } from '../cli/render.js';
 import type { ContainerStatus } from '../core/host.js';
 import { validateHostname } from '../core/ids.js';
 import { formatSize } from '../core/units.js';
-import { describeLimits } from '../cli/render.js';
+import { describeLimits, describeNetwork } from '../cli/render.js';
 
 export default class Create extends VpsCommand<ContainerStatus> {
   static override summary = 'Create a container from an OS template.';
   static override description =
-    'Clones the template image into the pool, grows it to --disk, and writes the hostname and a fresh machine-id. Limits default to --memory 1G --pids 4096; the sum of memory limits is checked against the host (a warning, or a refusal with --strict). The container gets its own range of 65536 host ids for its user namespace (unprivileged), unless --privileged. A failed create leaves nothing behind.';
+    'Clones the template image into the pool, grows it to --disk, and writes the hostname and a fresh machine-id. Limits default to --memory 1G --pids 4096; the sum of memory limits is checked against the host (a warning, or a refusal with --strict). The container gets its own range of 65536 host ids for its user namespace (unprivileged), unless --privileged. Without --ipadd or --netmode it has only its loopback (as vzctl); with them it gets a veth (eth0 inside) on the host bridge, or routed host routes, and its OS gets the addresses, gateway and DNS in its own network files. A failed create leaves nothing behind.';
   static override examples = [
-    '<%= config.bin %> create 101 --template debian-12', '<%= config.bin %> create web-1 --template debian-12 --disk 20G --hostname web-1.example.net',
+    '<%= config.bin %> create 101 --template debian-12 --ipadd 10.88.0.101',
+    '<%= config.bin %> create 102 --template debian-12 --netmode routed --ipadd 203.0.113.7 --ipadd 2001:db8::7',
+    '<%= config.bin %> create web-1 --template debian-12 --disk 20G --hostname web-1.example.net',
   ];
   static override args = { id: idArg };
   static override flags = {
@@ -24,6 +26,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
     'shift-ids': Flags.boolean({ description: "shift the image's ids into the container's range once, for kernels without idmapped mounts", exclusive: ['privileged'] }),
     ...limitFlags,
     ...identityFlags,
+    ...networkFlags,
   };
 
   async run(): Promise<ContainerStatus> {
@@ -37,6 +40,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
       limits: limitsFromFlags(flags),
       strict: flags.strict,
       identity: await identityFromFlags(flags),
+      network: networkFromFlags(flags),
     });
     if (!this.jsonEnabled()) {
       this.log(`created container ${st.id}`);
@@ -47,6 +51,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
           ['disk', formatSize(st.disk)],
           ['mode', st.idmap ? `${st.mode} (root is host uid ${st.idmap.uid})` : st.mode],
           ['limits', describeLimits(st.limits)],
+          ['network', describeNetwork(st.network)],
           ['image', st.image],
         ]),
       );

@@ -19,6 +19,7 @@ export default class List extends VpsCommand<ContainerSummary[]> {
           { header: 'MODE', get: (r) => r.mode },
           { header: 'TEMPLATE', get: (r) => r.template },
           { header: 'HOSTNAME', get: (r) => r.hostname },
+          { header: 'ADDRESSES', get: (r) => r.addresses.map((a) => a.slice(0, a.lastIndexOf('/'))).join(',') || '-' },
           { header: 'DISK', get: (r) => (r.disk ? formatSize(r.disk) : '-') },
           { header: 'INIT PID', get: (r) => r.init_pid },
         ]),

@@ -1,24 +1,26 @@
 import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
-import { idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, sizeFlag } from '../cli/flags.js';
+import { idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFromFlags, networkSetFlags, sizeFlag } from '../cli/flags.js';
 import { validateHostname } from '../core/ids.js';
 import { realHost } from '../cli/host.js';
-import { describeLimits } from '../cli/render.js';
+import { describeLimits, describeNetwork } from '../cli/render.js';
+import type { NetworkStatus } from '../core/network.js';
 import { invalid } from '../core/errors.js';
 import type { ResizeResult } from '../core/disk.js';
 import type { SetLimitsResult } from '../core/resources.js';
 import { formatSize } from '../core/units.js';
 
-type Result = { id: string; changed: boolean; disk?: ResizeResult; limits?: SetLimitsResult; identity?: { live: boolean; wrote: string[]; notes: string[] } };
+type Result = { id: string; changed: boolean; disk?: ResizeResult; limits?: SetLimitsResult; identity?: { live: boolean; wrote: string[]; notes: string[] }; network?: NetworkStatus | null };
 
 export default class SetCmd extends VpsCommand<Result> {
-  static override summary = "Change a container's hostname, DNS, passwords, SSH keys, resource limits and disk size.";
+  static override summary = "Change a container's hostname, DNS, passwords, SSH keys, network, resource limits and disk size.";
   static override description =
-    'Limits apply to a running container at once; --save also writes them to its config, so that they survive a restart (as vzctl set --save). On a stopped container they are always saved. --disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get). A set that changes nothing says so.';
+    'Limits apply to a running container at once; --save also writes them to its config, so that they survive a restart (as vzctl set --save). On a stopped container they are always saved. Network changes (--ipadd, --ipdel, --netmode, --forward, --forward-del) are always saved and apply at once to a running container, with no restart; an address another container has is refused. --disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get). A set that changes nothing says so.';
   static override examples = [
     '<%= config.bin %> set 101 --memory 2G --swap 512M --cpus 1.5 --save',
     '<%= config.bin %> set 101 --pids 400 --cpuset 0-1',
     '<%= config.bin %> set 101 --disk 20G',
+    '<%= config.bin %> set 101 --ipadd 10.88.0.102 --ipdel 10.88.0.101 --forward 2222:22',
   ];
   static override args = { id: idArg };
   static override flags = {
@@ -27,23 +29,27 @@ export default class SetCmd extends VpsCommand<Result> {
     save: Flags.boolean({ description: 'also write the limits to the config (they then survive a restart)' }),
     hostname: Flags.string({ description: 'new hostname (set live in a running container)', helpValue: 'NAME', parse: async (s) => validateHostname(s) }),
     ...identityFlags,
+    ...networkSetFlags,
   };
 
   async run(): Promise<Result> {
     const { args, flags } = await this.parse(SetCmd);
     const limits = limitsFromFlags(flags);
     const identity = await identityFromFlags(flags);
-    const who = flags.hostname !== undefined || Object.keys(identity).length > 0;
-    if (flags.disk === undefined && Object.keys(limits).length === 0 && !who) throw invalid('nothing to set', 'usage: vpsctl set ID [--hostname NAME] [--nameserver IP] [--userpasswd U:P] [--ssh-key FILE] [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save]; see vpsctl set --help');
+    const net = networkFromFlags(flags);
+    const who = flags.hostname !== undefined || Object.keys(identity).length > 0 || net !== undefined;
+    if (flags.disk === undefined && Object.keys(limits).length === 0 && !who) throw invalid('nothing to set', 'usage: vpsctl set ID [--hostname NAME] [--nameserver IP] [--userpasswd U:P] [--ssh-key FILE] [--ipadd ADDR] [--ipdel ADDR] [--netmode MODE] [--forward H:P] [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save]; see vpsctl set --help');
     const host = realHost(this.progress());
     const out: Result = { id: args.id, changed: false };
     if (who) {
-      const r = await host.setIdentity(args.id, { ...identity, ...(flags.hostname ? { hostname: flags.hostname } : {}) });
+      const r = await host.setIdentity(args.id, { ...identity, ...(flags.hostname ? { hostname: flags.hostname } : {}) }, net);
       out.identity = { live: r.live, wrote: r.result.wrote, notes: r.result.notes };
+      if (net) out.network = r.network ?? null;
       out.changed = true;
       if (!this.jsonEnabled()) {
         this.log(`${r.live ? 'in the running' : 'in the stopped'} container ${r.id} (${r.result.personality}): wrote ${r.result.wrote.join(', ') || 'nothing'}`);
         for (const n of r.result.notes) this.log(`note: ${n}`);
+        if (net) this.log(`network of ${r.id}: ${describeNetwork(r.network ?? null)}${r.live ? ' (applied now)' : ''}`);
       }
     }
     if (Object.keys(limits).length) {

@@ -1,12 +1,12 @@
 import { VpsCommand } from '../cli/base.js';
 import { idArg } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
-import { describeLimits, details } from '../cli/render.js';
+import { describeLimits, describeNetwork, details } from '../cli/render.js';
 import type { ContainerStatus } from '../core/host.js';
 import { formatDuration, formatSize } from '../core/units.js';
 
 export default class Status extends VpsCommand<ContainerStatus> {
-  static override summary = 'Show a container: state, template, disk size and use, memory use, limits, init pid, uptime.';
+  static override summary = 'Show a container: state, template, disk size and use, memory use, limits, network, init pid, uptime.';
   static override examples = ['<%= config.bin %> status 101', '<%= config.bin %> status 101 --json'];
   static override args = { id: idArg };
 
@@ -26,6 +26,7 @@ export default class Status extends VpsCommand<ContainerStatus> {
           ['disk', `${sz(s.disk_used)} used of ${formatSize(s.disk)}`],
           ['memory', s.memory_used === null ? '-' : `${sz(s.memory_used)} used${s.limits.memory ? ` of ${formatSize(s.limits.memory)}` : ''}`],
           ['limits', describeLimits(s.limits)],
+          ['network', describeNetwork(s.network)],
           ['init pid', s.init_pid],
           ['uptime', s.uptime_s === null ? '-' : formatDuration(s.uptime_s * 1000)],
           ['created', s.created],

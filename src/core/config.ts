@@ -3,6 +3,7 @@ import { VpsError, ExitCode, failed } from './errors.js';
 import { validateHostname, validateId, validateTemplateName } from './ids.js';
 import { validateCron } from './cron.js';
 import { parseLimits, renderLimits, type Limits } from '../limits/limits.js';
+import { parseNetwork, renderNetwork, type NetworkConfig } from './netconfig.js';
 import { formatSize, parseDuration, parseSize } from './units.js';
 
 /** A container's declared configuration: `<root>/containers/<id>/config.yaml`. */
@@ -28,6 +29,8 @@ export interface ContainerConfig {
   snapshots?: SnapshotPolicy;
   /** Resource limits, applied at every start (`vpsctl set ... --save` changes them). */
   limits?: Limits;
+  /** Its veth, addresses and port forwards; none: only its loopback. */
+  network?: NetworkConfig;
 }
 
 export interface SnapshotPolicy {
@@ -45,7 +48,7 @@ export interface IdMap {
   count: number;
 }
 
-const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots', 'limits']);
+const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots', 'limits', 'network']);
 
 export function renderConfig(c: ContainerConfig): string {
   const doc = {
@@ -61,6 +64,7 @@ export function renderConfig(c: ContainerConfig): string {
     ...(c.shifted ? { shifted: true } : {}),
     ...(c.snapshots && (c.snapshots.schedule || c.snapshots.expiry) ? { snapshots: c.snapshots } : {}),
     ...(c.limits && Object.keys(c.limits).length ? { limits: renderLimits(c.limits) } : {}),
+    ...(c.network ? { network: renderNetwork(c.network) } : {}),
   };
   return `# vpsctl container ${c.id}: declared configuration (edit with \`vpsctl set\`)\n${stringify(doc)}`;
 }
@@ -137,7 +141,9 @@ function parseConfigText(text: string, file: string, expectId: string): Containe
     }
   }
   const limits = d.limits === undefined ? undefined : parseLimits(d.limits);
+  const network = d.network === undefined || d.network === null ? undefined : parseNetwork(d.network);
   return {
+    ...(network ? { network } : {}),
     id,
     privileged,
     ...(snapshots ? { snapshots } : {}),

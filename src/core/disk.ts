@@ -6,6 +6,7 @@ import { poolFull } from '../storage/vpssnap.js';
 import { NO_REFLINK_HINT } from '../storage/pool.js';
 import { exists, readText, writeFileAtomic } from '../sys/fs.js';
 import { validateHostname, validateId, validateSnapshotName } from './ids.js';
+import { formatForward } from './netconfig.js';
 import { parseConfig, renderConfig } from './config.js';
 import { ExitCode, VpsError, failed, hostNotReady, invalid, notFound, wrongState } from './errors.js';
 import { CAP_SYS_RESOURCE, hasCapability, processLive, which } from '../sys/proc.js';
@@ -85,6 +86,8 @@ export class Disks {
           privileged: cfg.privileged,
           shiftedFrom: cfg.shifted ? cfg.idmap : undefined,
           freshHostKeys: true,
+          // the source's addresses stay the source's: the clone starts without a network
+          network: null,
           steps: 1,
           fill: async (tmpImg) => {
             const { state } = await this.host.runtime.state(src);
@@ -297,6 +300,10 @@ export class Disks {
       if (cfg.privileged && !opts.privileged) {
         throw invalid(`${src} holds a privileged container (its root would be the host's root)`, 'import it with --privileged if you mean it; it is not a security boundary');
       }
+      // the container keeps its network where its addresses and ports are free here
+      const network = cfg.network
+        ? await this.host.networks.plan(id, undefined, { mode: cfg.network.mode, add: cfg.network.addresses, forwards: cfg.network.forwards.map(formatForward) })
+        : undefined;
       return await this.host.lock(id, 'import', async () => {
         const status = await this.host.provision(id, {
           what: `import of ${path.basename(src)}`,
@@ -304,6 +311,7 @@ export class Disks {
           privileged: cfg.privileged,
           shiftedFrom: cfg.shifted ? cfg.idmap : undefined,
           freshHostKeys: id !== oldId,
+          network,
           steps: 1,
           fill: async (tmpImg) => {
             this.host.progress.step(1, 3, `unpacking ${path.basename(src)}`);

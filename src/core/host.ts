@@ -7,6 +7,10 @@ import { cronFile } from './cron.js';
 import { Snapshots } from './snapshots.js';
 import { Disks } from './disk.js';
 import { Resources } from './resources.js';
+import { Networks, type NetworkStatus } from './network.js';
+import type { NetChange } from '../net/plan.js';
+import { GUEST_IF } from '../net/names.js';
+import type { NetworkConfig } from './netconfig.js';
 import { DEFAULT_LIMITS, type Limits } from '../limits/limits.js';
 
 /** Where lxcfs serves its /proc files (Debian's lxcfs package mounts it here). */
@@ -60,6 +64,8 @@ export interface CreateOptions {
   /** Refuse (exit 7) rather than warn when memory limits overcommit the host. */
   strict?: boolean;
   identity?: Identity;
+  /** --ipadd / --netmode / --forward: its network (none without them). */
+  network?: NetChange;
 }
 
 /** How `provision` makes a container (see there). */
@@ -83,6 +89,12 @@ export interface ProvisionSpec {
   after?: (cfg: ContainerConfig) => Promise<void>;
   /** DNS, passwords, SSH keys to write along with the hostname (create). */
   identity?: Identity;
+  /**
+   * Its network (create), written into the guest and recorded under the network lock; null:
+   * none, and the guest's network files of the image it came from are removed (clone, import:
+   * another container's addresses must not come up in the copy).
+   */
+  network?: NetworkConfig | null;
 }
 
 /** What `create` and `set` write into a container's OS besides its hostname. */
@@ -101,6 +113,8 @@ export interface ContainerSummary {
   hostname: string;
   disk: number;
   init_pid: number | null;
+  /** Its addresses (`ADDRESS/PREFIX`), from its config. */
+  addresses: string[];
 }
 
 export interface ContainerStatus extends ContainerSummary {
@@ -117,6 +131,7 @@ export interface ContainerStatus extends ContainerSummary {
   image: string;
   /** Saved limits (config.yaml); `vpsctl set` without --save changes only the live ones. */
   limits: Limits;
+  network: NetworkStatus | null;
 }
 
 export interface StartOptions {
@@ -176,6 +191,7 @@ export class Host {
   readonly pool: Pool;
   readonly snap: SnapHelper;
   private cgroupLayout?: CgroupLayout;
+  private net?: Networks;
   progress: Progress;
 
   constructor(opts: HostOptions = {}) {
@@ -204,6 +220,17 @@ export class Host {
   /** Whole-disk work: clone, resize, compact, export, import. */
   get disks(): Disks {
     return new Disks(this);
+  }
+
+  /** Bridge, veths, addresses, nftables rules. */
+  get networks(): Networks {
+    this.net ??= new Networks(this.layout, this.settings, this.sys, this.progress, {
+      ids: () => this.ids(),
+      config: (id) => this.config(id),
+      isRunning: async (id) => !!(await this.runtime.state(id)).state,
+      lock: (id, what, fn) => this.lock(id, what, fn),
+    });
+    return this.net;
   }
 
   get cgroups(): CgroupLayout {
@@ -385,6 +412,8 @@ export class Host {
     }
     const limits: Limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
     await this.resources.overcommit(id, limits.memory, !!opts.strict);
+    // checked before anything is made: a bad or taken address changes nothing
+    const network = opts.network ? await this.networks.plan(id, undefined, opts.network) : undefined;
     return this.lock(id, 'create', () =>
       this.provision(id, {
         what: `create from ${tpl.name}`,
@@ -400,6 +429,7 @@ export class Host {
         },
         base: { template: tpl.name, disk, os: { family: tpl.os, version: tpl.version, arch: tpl.arch }, init: '/sbin/init', limits },
         identity: opts.identity,
+        network,
       }),
     );
   }
@@ -447,7 +477,12 @@ export class Host {
       await fsp.mkdir(this.layout.runDir(id), { recursive: true, mode: 0o700 });
       await this.images.mount(tmpImg, mnt);
       mounted = true;
-      await applyPersonality(mnt, { ...(spec.identity ?? {}), hostname: spec.hostname, freshHostKeys: !!spec.freshHostKeys });
+      await applyPersonality(mnt, {
+        ...(spec.identity ?? {}),
+        hostname: spec.hostname,
+        freshHostKeys: !!spec.freshHostKeys,
+        ...(spec.network ? { network: this.networks.guestInput(spec.network) } : spec.network === null ? { dropNetwork: GUEST_IF } : {}),
+      });
       const shifted = !!idmap && (spec.shiftIds || !!spec.shiftedFrom);
       if (shifted && idmap) {
         this.progress.info(`shifting the image's ids into ${idmap.uid}-${idmap.uid + idmap.count - 1}`);
@@ -464,10 +499,12 @@ export class Host {
         privileged: spec.privileged,
         ...(idmap ? { idmap } : {}),
         ...(shifted ? { shifted: true } : {}),
+        ...(spec.network ? { network: spec.network } : {}),
       };
       await fsp.rename(tmpImg, img);
       await spec.after?.(cfg);
-      await writeFileAtomic(this.layout.configFile(id), renderConfig(cfg), 0o600);
+      // the address check again, under the network lock, with the config written inside it
+      await this.networks.commit(id, spec.network ?? undefined, () => writeFileAtomic(this.layout.configFile(id), renderConfig(cfg), 0o600));
       await fsp.rm(path.join(dir, '.partial'));
       await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
       return this.statusOf(cfg);
@@ -520,6 +557,8 @@ export class Host {
       ];
       let r;
       try {
+        // the rules before the veth: it never exists without them
+        extra.push(...(await this.networks.beforeSpawn(cfg)));
         // the limits go into the cgroups first; the monitor reuses those leaves as they are
         await this.resources.apply(id, limits);
         r = await this.runtime.spawn(cfg, img, extra);
@@ -671,6 +710,7 @@ export class Host {
       await fsp.rm(this.layout.stateFile(id), { force: true });
       fixed.push('removed stale state');
     }
+    fixed.push(...(await this.networks.teardown(id)));
     return fixed;
   }
 
@@ -680,9 +720,9 @@ export class Host {
       try {
         const cfg = await this.config(id);
         const { state } = await this.runtime.state(id);
-        out.push({ id, state: state ? 'running' : 'stopped', mode: cfg.privileged ? 'privileged' : 'unprivileged', template: cfg.template, hostname: cfg.hostname, disk: cfg.disk, init_pid: state?.init_pid ?? null });
+        out.push({ id, state: state ? 'running' : 'stopped', mode: cfg.privileged ? 'privileged' : 'unprivileged', template: cfg.template, hostname: cfg.hostname, disk: cfg.disk, init_pid: state?.init_pid ?? null, addresses: cfg.network?.addresses ?? [] });
       } catch {
-        out.push({ id, state: 'broken', mode: null, template: '-', hostname: '-', disk: 0, init_pid: null });
+        out.push({ id, state: 'broken', mode: null, template: '-', hostname: '-', disk: 0, init_pid: null, addresses: [] });
       }
     }
     return out;
@@ -724,6 +764,8 @@ export class Host {
       loop: state?.loop ?? null,
       image: this.layout.image(cfg.id),
       limits: cfg.limits ?? {},
+      addresses: cfg.network?.addresses ?? [],
+      network: this.networks.status(cfg),
     };
   }
 
@@ -733,34 +775,71 @@ export class Host {
    * it, so nothing races the writes, and no write follows a link); a running one is changed
    * by commands run inside it (its own kernel view confines them), and its hostname is set live.
    */
-  async setIdentity(id: string, change: Identity & { hostname?: string }): Promise<{ id: string; live: boolean; result: PersonalityResult }> {
+  async setIdentity(
+    id: string,
+    change: Identity & { hostname?: string },
+    netChange?: NetChange,
+  ): Promise<{ id: string; live: boolean; result: PersonalityResult; network?: NetworkStatus | null }> {
     await this.config(id);
     return this.lock(id, 'set', async () => {
       const cfg = await this.config(id);
       const hostname = change.hostname ?? cfg.hostname;
-      const input: PersonalityInput = { ...change, hostname, keepMachineId: true };
+      // the whole change is checked before anything is written
+      const net = netChange ? await this.networks.plan(id, cfg.network, netChange) : cfg.network;
+      const netInput: Partial<PersonalityInput> = !netChange
+        ? {}
+        : net?.addresses.length
+          ? { network: this.networks.guestInput(net) }
+          : { dropNetwork: GUEST_IF };
+      const input: PersonalityInput = { ...change, ...netInput, hostname, keepMachineId: true };
+      const next: ContainerConfig = { ...cfg, hostname };
+      if (net) next.network = net;
+      else delete next.network;
       const { state } = await this.runtime.state(id);
-      let result: PersonalityResult;
-      if (state) {
-        result = await applyPersonalityTo(new ContainerTree(this, id), input);
-        if (change.hostname) await this.exec(id, ['hostname', hostname], { capture: true });
-      } else {
+      const write = async (): Promise<PersonalityResult> => {
+        let result: PersonalityResult;
+        if (state) {
+          result = await applyPersonalityTo(new ContainerTree(this, id), input);
+          if (change.hostname) await this.exec(id, ['hostname', hostname], { capture: true });
+        } else {
+          const img = this.layout.image(id);
+          await this.images.assertPlainImage(img);
+          await this.images.check(img);
+          const mnt = path.join(this.layout.runDir(id), 'set-mnt');
+          await this.images.mount(img, mnt);
+          try {
+            result = await applyPersonalityTo(new HostTree(mnt), input);
+          } finally {
+            await this.images.umount(mnt).catch(() => this.sys.run('umount', ['-l', '--', mnt], { reject: false }));
+            await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
+          }
+        }
+        return result;
+      };
+      const writeConfig = async (): Promise<void> => {
+        if (renderConfig(next) !== renderConfig(cfg)) await writeFileAtomic(this.layout.configFile(id), renderConfig(next), 0o600);
+      };
+      // addresses are checked again and recorded under the network lock; a running
+      // container's live change follows (it takes that lock itself)
+      if (!state) {
+        // before the network lock is taken: reconcile may need it for a leftover veth
         await this.pool.ensure();
         await this.reconcile(id);
-        const img = this.layout.image(id);
-        await this.images.assertPlainImage(img);
-        await this.images.check(img);
-        const mnt = path.join(this.layout.runDir(id), 'set-mnt');
-        await this.images.mount(img, mnt);
-        try {
-          result = await applyPersonalityTo(new HostTree(mnt), input);
-        } finally {
-          await this.images.umount(mnt).catch(() => this.sys.run('umount', ['-l', '--', mnt], { reject: false }));
-          await fsp.rm(this.layout.runDir(id), { recursive: true, force: true });
-        }
       }
-      if (change.hostname && change.hostname !== cfg.hostname) await writeFileAtomic(this.layout.configFile(id), renderConfig({ ...cfg, hostname }), 0o600);
-      return { id, live: !!state, result };
+      // the guest's files first, outside the network lock (a running container's are written by
+      // its own programs, which must never hold up the other containers' network changes)
+      const result = await write();
+      if (netChange) {
+        // addresses checked again, the config recorded and a running container changed, all
+        // in one section under the network lock: the rules never disagree with the veth
+        await this.networks.commit(id, net, async () => {
+          await writeConfig();
+          if (state) await this.networks.applyLive(next, cfg.network, state.init_pid);
+        });
+      } else {
+        await writeConfig();
+      }
+      return { id, live: !!state, result, ...(netChange ? { network: this.networks.status(next) } : {}) };
     });
   }
 

@@ -78,13 +78,13 @@ export function hostChecks(cgroups: CgroupLayout): HostCheckResult {
     ['tar', 'tar', true, 'export and import'],
     ['zstd', 'zstd', false, 'export and import'],
     ['mkfs.xfs', 'xfsprogs', false, 'pool init (an XFS pool with reflink)'],
-    ['nft', 'nftables', false, 'container networking (coming)'],
+    ['nft', 'nftables', false, 'container networks: anti-spoofing, NAT, port forwards'],
   ];
   for (const [tool, pkg, required, why] of tools) {
     const p = which(tool);
     add({ name: tool, status: p ? 'ok' : required ? 'missing' : 'warn', required, detail: p ?? `not found (${why})`, hint: `apt-get install ${pkg}` });
   }
-  for (const h of ['vps-spawn', 'vps-enter', 'vps-snap', 'vps-limit'] as const) {
+  for (const h of ['vps-spawn', 'vps-enter', 'vps-snap', 'vps-limit', 'vps-net'] as const) {
     let p: string | undefined;
     try {
       p = helperPath(h);
@@ -108,6 +108,14 @@ export function hostChecks(cgroups: CgroupLayout): HostCheckResult {
     required: false,
     detail: `fs.inotify.max_user_instances=${inotify} (about ${Math.floor(inotify / 3.5)} containers)`,
     hint: 'sysctl -w fs.inotify.max_user_instances=8192 (each container\'s systemd takes several)',
+  });
+  const fwd = (readTextSync('/proc/sys/net/ipv4/ip_forward') ?? '0').trim() === '1';
+  add({
+    name: 'ipv4 forwarding',
+    status: fwd ? 'ok' : 'warn',
+    required: false,
+    detail: fwd ? 'net.ipv4.ip_forward=1: containers reach beyond the host (NAT, routed)' : 'off: containers reach the host and each other only (vpsctl turns it on with the bridge when nat is on)',
+    hint: 'sysctl -w net.ipv4.ip_forward=1',
   });
   const ok = checks.every((c) => c.status === 'ok' || !c.required);
   return { ok, cgroup_mode: cgroups.mode, checks };

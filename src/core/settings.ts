@@ -1,7 +1,9 @@
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { readTextSync } from '../sys/proc.js';
+import { createHash } from 'node:crypto';
 import { invalid } from './errors.js';
+import { canonicalIp, ipBits, parseCidr, reservedReason, subnetBounds, type Cidr } from './ip.js';
 
 /** Host settings: `/etc/vpsctl/vpsctl.yaml` (all optional), then environment overrides. */
 export interface HostSettings {
@@ -29,11 +31,50 @@ export interface HostSettings {
   cronDir: string;
   /** Memory limits may add up to the host's memory times this (create/set warn, --strict refuses). */
   overcommitRatio: number;
+  /** The host bridge bridged containers join (created on first need). */
+  bridge: string;
+  /** The bridge's own IPv4 address and the containers' subnet (`10.88.0.1/24`). */
+  subnet: Cidr;
+  /** The bridge's own IPv6 address and subnet; default a ULA /64 derived from the host's machine-id. */
+  subnet6: Cidr;
+  /** Masquerade the bridge's IPv4 subnet when it leaves through another interface. */
+  nat: boolean;
+  /** The host interface routed containers' addresses are answered on (proxy ARP/NDP), if any. */
+  uplink?: string;
+  /** The nftables tables vpsctl owns (`bridge NAME` and `inet NAME`); nothing else is touched. */
+  nftTable: string;
   /** Where the settings came from, for `host info`. */
   configFile?: string;
 }
 
-const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'overcommit_ratio', 'mirrors']);
+const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'overcommit_ratio', 'mirrors', 'bridge', 'subnet', 'subnet6', 'nat', 'uplink', 'nft_table']);
+
+/** A Linux interface name: 15 characters, no slash, not `.`/`..`. */
+export const IFNAME = /^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,15}$/;
+
+/** A stable ULA /64 (RFC 4193) for this host: fd + 40 bits of its machine-id's hash, ::1 the bridge. */
+export function defaultSubnet6(machineId: string | undefined): Cidr {
+  const h = createHash('sha256').update(`vpsctl-ula:${machineId ?? 'none'}`).digest('hex');
+  return { address: canonicalIp(`fd${h.slice(0, 2)}:${h.slice(2, 6)}:${h.slice(6, 10)}::1`), prefix: 64, family: 6 };
+}
+
+/** A bridge address with its prefix: a host address (not the network or broadcast) of a subnet of a sane size. */
+function bridgeCidr(key: string, v: unknown, family: 4 | 6, file: string): Cidr {
+  let c: Cidr;
+  try {
+    c = parseCidr(String(v));
+  } catch {
+    throw invalid(`${file}: ${key} must be the bridge's address with a prefix length, e.g. ${family === 4 ? '10.88.0.1/24' : 'fd42:1:2::1/64'}; got ${JSON.stringify(v)}`);
+  }
+  const [min, max] = family === 4 ? [8, 30] : [48, 120];
+  if (c.family !== family || c.prefix < min || c.prefix > max) throw invalid(`${file}: ${key} must be an IPv${family} address with a prefix from /${min} to /${max}, got ${JSON.stringify(v)}`);
+  const { first, last } = subnetBounds(c);
+  const bits = ipBits(c.address, family);
+  if (bits === first || (family === 4 && bits === last)) throw invalid(`${file}: ${key} ${JSON.stringify(v)} is the subnet's ${bits === first ? 'network' : 'broadcast'} address; give the bridge's own address, e.g. the first host`);
+  const why = reservedReason(c.address);
+  if (why) throw invalid(`${file}: ${key} ${JSON.stringify(v)} is ${why}`);
+  return { ...c, address: canonicalIp(c.address) };
+}
 
 export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string {
   return env.VPSCTL_CONFIG || '/etc/vpsctl/vpsctl.yaml';
@@ -111,7 +152,19 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
   const idmapSize = int('idmap_size', env.VPSCTL_IDMAP_SIZE, 65_536, 65_536, 2 ** 24);
   const idmapRanges = int('idmap_ranges', env.VPSCTL_IDMAP_RANGES, Math.floor((2 ** 32 - 1 - idmapBase) / idmapSize), 1, 2 ** 20);
   if (idmapBase + idmapRanges * idmapSize > 2 ** 32 - 1) throw invalid(`${file}: idmap_base + idmap_ranges * idmap_size passes the 32-bit id space`);
-  return { root, pool, runDir, cgroupParent, mirror, mirrors, cacheDir, cronDir, overcommitRatio, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
+  const bridge = String(env.VPSCTL_BRIDGE ?? raw.bridge ?? 'vpsbr0');
+  if (!IFNAME.test(bridge)) throw invalid(`${file}: bridge ${JSON.stringify(bridge)} is not an interface name (at most 15 letters, digits, _ . -)`);
+  const subnet = bridgeCidr('subnet', env.VPSCTL_SUBNET ?? raw.subnet ?? '10.88.0.1/24', 4, file);
+  const s6 = env.VPSCTL_SUBNET6 ?? raw.subnet6;
+  const subnet6 = s6 === undefined ? defaultSubnet6(readTextSync('/etc/machine-id')?.trim()) : bridgeCidr('subnet6', s6, 6, file);
+  const natText = env.VPSCTL_NAT ?? raw.nat;
+  if (natText !== undefined && !['true', 'false', 'yes', 'no', '1', '0'].includes(String(natText))) throw invalid(`${file}: nat must be true or false, got ${JSON.stringify(natText)}`);
+  const nat = natText === undefined || ['true', 'yes', '1'].includes(String(natText));
+  const uplink = (env.VPSCTL_UPLINK ?? raw.uplink) as string | undefined;
+  if (uplink !== undefined && (!IFNAME.test(String(uplink)) || uplink === bridge)) throw invalid(`${file}: uplink ${JSON.stringify(uplink)} is not an interface name other than the bridge`);
+  const nftTable = String(env.VPSCTL_NFT_TABLE ?? raw.nft_table ?? 'vpsctl');
+  if (!/^[a-z][a-z0-9_]{0,30}$/.test(nftTable)) throw invalid(`${file}: nft_table ${JSON.stringify(nftTable)} must be a lower-case name ([a-z][a-z0-9_]*)`);
+  return { bridge, subnet, subnet6, nat, uplink: uplink || undefined, nftTable, root, pool, runDir, cgroupParent, mirror, mirrors, cacheDir, cronDir, overcommitRatio, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
 }
 
 /** Every path vpsctl uses, built only from validated ids and names. */
@@ -193,6 +246,18 @@ export class Layout {
   /** Template locks: `template.NAME` (a dot cannot appear in a container id). */
   templateLockFile(name: string): string {
     return path.join(this.locksDir(), `template.${name}.lock`);
+  }
+  /** The network's own lock: address assignment, the bridge and the nftables tables. */
+  netLockFile(): string {
+    return path.join(this.locksDir(), 'net.lock');
+  }
+  /**
+   * What the monitor's vps-net reads at each boot (veth, MAC, mode, addresses). It exists
+   * from a container's start until its teardown, and the nftables rules are made for the
+   * containers that have one: a crash leaves it, and the next reconcile removes it.
+   */
+  netSpec(id: string): string {
+    return path.join(this.s.runDir, id, 'net.spec');
   }
   /** Reservations of user-namespace id ranges: one file per range, made with O_EXCL. */
   idmapDir(): string {

@@ -1,4 +1,3 @@
-import { isIPv4, isIPv6 } from 'node:net';
 import { invalid } from '../core/errors.js';
 
 /** How the container's interface reaches its gateway. */
@@ -32,63 +31,19 @@ export interface PersonalityInput {
   /** SSH public keys to add (deduplicated) to each user's ~/.ssh/authorized_keys. */
   sshKeys?: { user: string; keys: string[] }[];
   network?: NetworkInput;
+  /**
+   * The interface has no network any more (or a copy must not bring up its source's): our
+   * own files for it are removed, in every format (only files that carry our mark).
+   */
+  dropNetwork?: string;
   /** Remove the SSH host keys, so that the first boot makes new ones (clone, import). */
   freshHostKeys?: boolean;
   /** `set` on an existing container: its machine-id stays what it is. */
   keepMachineId?: boolean;
 }
 
-/** An address with its prefix, parsed. */
-export interface Cidr {
-  address: string;
-  prefix: number;
-  family: 4 | 6;
-}
-
-/** `192.0.2.10/24` -> { address, prefix, family }; throws an exit-2 error when it is not one. */
-export function parseCidr(text: string): Cidr {
-  const m = /^([^/\s]+)\/(\d{1,3})$/.exec(text);
-  const family = m ? (isIPv4(m[1]) ? 4 : isPlainIPv6(m[1]) ? 6 : 0) : 0;
-  const prefix = m ? Number(m[2]) : -1;
-  if (!m || family === 0 || prefix > (family === 4 ? 32 : 128)) {
-    throw invalid(`${JSON.stringify(text)} is not an address with a prefix length`, 'give e.g. 192.0.2.10/24 or 2001:db8::10/64');
-  }
-  return { address: m[1], prefix, family: family as 4 | 6 };
-}
-
-/** IPv6 without a zone (`fe80::1%eth0` has no place in a config file we write). */
-const isPlainIPv6 = (s: string): boolean => !s.includes('%') && isIPv6(s);
-
-/** An IPv4 or IPv6 address's family, 0 when it is neither. */
-export const ipFamily = (s: string): 0 | 4 | 6 => (isIPv4(s) ? 4 : isPlainIPv6(s) ? 6 : 0);
-
-/** The 128-bit (or 32-bit) value of an address, for subnet checks. */
-function ipBits(address: string, family: 4 | 6): bigint {
-  if (family === 4) return address.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
-  let text = address;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text); // ::ffff:192.0.2.1
-  if (v4) {
-    const n = ipBits(v4[1], 4);
-    text = text.slice(0, -v4[1].length) + `${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
-  }
-  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g || '0', 16)), 0n);
-}
-
-/** Whether `address` is inside `net`'s subnet (same family only). */
-export function inSubnet(address: string, net: Cidr): boolean {
-  const family = ipFamily(address);
-  if (family !== net.family) return false;
-  const width = family === 4 ? 32 : 128;
-  const shift = BigInt(width - net.prefix);
-  return ipBits(address, family) >> shift === ipBits(net.address, family) >> shift;
-}
-
-/** An IPv6 link-local address (fe80::/10): always reachable on the link, with the interface named. */
-export const isLinkLocal6 = (address: string): boolean => ipFamily(address) === 6 && (ipBits(address, 6) >> 118n) === 0x3fan;
+export { parseCidr, ipFamily, inSubnet, isLinkLocal6, type Cidr } from '../core/ip.js';
+import { parseCidr, ipFamily } from '../core/ip.js';
 
 /** A DNS name (RFC 1123 labels): what a hostname or a search domain may be. */
 const LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
@@ -143,6 +98,7 @@ export function validatePersonalityInput(input: PersonalityInput): void {
       }
     }
   }
+  if (input.dropNetwork !== undefined && (!IFACE.test(input.dropNetwork) || input.network)) throw invalid(`dropNetwork ${JSON.stringify(input.dropNetwork)}: an interface name, and no network with it`);
   const net = input.network;
   if (net) {
     if (!IFACE.test(net.iface)) throw invalid(`interface name ${JSON.stringify(net.iface)} is not valid`, 'at most 15 letters, digits, _ . -');

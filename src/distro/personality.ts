@@ -451,6 +451,21 @@ async function networkNm(run: Run, p: NetPlan): Promise<void> {
   }
 }
 
+/** Every file a network writer above makes for the interface, in any format, where it carries our mark. */
+async function dropNetworkFiles(run: Run, iface: string): Promise<void> {
+  for (const rel of [
+    `etc/network/interfaces.d/${iface}`,
+    `etc/systemd/network/10-${iface}.network`,
+    'etc/netplan/50-vpsctl.yaml',
+    `etc/sysconfig/network-scripts/ifcfg-${iface}`,
+    `etc/sysconfig/network-scripts/route-${iface}`,
+    `etc/sysconfig/network-scripts/route6-${iface}`,
+    `etc/NetworkManager/system-connections/${iface}.nmconnection`,
+  ]) {
+    await dropIfOurs(run, rel);
+  }
+}
+
 /* ---------------------------------------------------------------- the personalities */
 
 /**
@@ -483,6 +498,7 @@ async function common(run: Run, f: Flavour): Promise<void> {
   await addSshKeys(run, passwd);
   const p = netPlan(run);
   if (p) await f.network(run, p);
+  if (run.input.dropNetwork) await dropNetworkFiles(run, run.input.dropNetwork);
   await containerTweaks(run, f.family);
 }
 

@@ -7,7 +7,7 @@ import type { Runner } from './exec.js';
 /** The package root: dist/sys/helpers.js -> ../../ */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export type HelperName = 'vps-spawn' | 'vps-enter' | 'vps-snap' | 'vps-limit';
+export type HelperName = 'vps-spawn' | 'vps-enter' | 'vps-snap' | 'vps-limit' | 'vps-net';
 
 export function helperPath(name: HelperName, env: NodeJS.ProcessEnv = process.env): string {
   const dir = env.VPSCTL_HELPERS_DIR || path.join(PACKAGE_ROOT, 'helpers');

@@ -15,12 +15,12 @@ export class Lock {
     readonly file: string,
   ) {}
 
-  static async acquire(file: string, what: string, id: string): Promise<Lock> {
+  static async acquire(file: string, what: string, id: string, waitMs = 0): Promise<Lock> {
     mkdirSync(file.slice(0, file.lastIndexOf('/')), { recursive: true, mode: 0o700 });
     const fd = openSync(file, C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, 0o600);
     let r;
     try {
-      r = await flock(fd);
+      r = await flock(fd, waitMs);
     } catch (e) {
       closeSync(fd);
       throw e;
@@ -66,9 +66,10 @@ export class Lock {
 }
 
 /** flock(1) on our fd 3 (execa cannot hand a child a raw fd beyond 0-2, node's spawn can). */
-function flock(fd: number): Promise<{ exitCode: number; stderr: string; message?: string }> {
+function flock(fd: number, waitMs: number): Promise<{ exitCode: number; stderr: string; message?: string }> {
   return new Promise((resolve) => {
-    const child = spawn('flock', ['--nonblock', '--conflict-exit-code', '75', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    const how = waitMs > 0 ? ['--timeout', (waitMs / 1000).toFixed(3)] : ['--nonblock'];
+    const child = spawn('flock', [...how, '--conflict-exit-code', '75', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', (e) => resolve({ exitCode: 127, stderr: '', message: e.message }));
@@ -76,8 +77,9 @@ function flock(fd: number): Promise<{ exitCode: number; stderr: string; message?
   });
 }
 
-export async function withLock<T>(file: string, what: string, id: string, fn: () => Promise<T>): Promise<T> {
-  const lock = await Lock.acquire(file, what, id);
+/** Runs fn holding the lock; `waitMs` > 0 waits that long for it (short host-wide sections), else exit 4 at once. */
+export async function withLock<T>(file: string, what: string, id: string, fn: () => Promise<T>, waitMs = 0): Promise<T> {
+  const lock = await Lock.acquire(file, what, id, waitMs);
   try {
     return await fn();
   } finally {

@@ -1,8 +1,9 @@
 /**
  * After the whole suite: nothing of the run may be left on the host. No loop device, mount,
- * cgroup or monitor process from it; then the test roots are removed.
+ * cgroup, monitor process, test bridge, veth or nftables table from it; then the test roots are removed.
  */
 import { execa } from 'execa';
+import { readdirSync } from 'node:fs';
 import { CGROUP_PARENT, TEST_BASE, TEST_RUN_BASE, cgroupsLeft, loopsUnder, mountsMentioning, processesMentioning } from './harness';
 
 export default async function globalTeardown(): Promise<void> {
@@ -12,6 +13,14 @@ export default async function globalTeardown(): Promise<void> {
     ...mountsMentioning(TEST_RUN_BASE).map((m) => `mount: ${m}`),
     ...cgroupsLeft().map((c) => `cgroup: ${c}`),
     ...processesMentioning(TEST_RUN_BASE).map((p) => `process: ${p}`),
+    // test bridges (vpt...) and the veths of test containers (ids from newId: PREFIX-PID-N)
+    ...readdirSync('/sys/class/net')
+      .filter((n) => /^vpt[0-9a-z]+$/.test(n) || /^vps-[a-z]+-\d+-\d+$/.test(n))
+      .map((n) => `network interface: ${n}`),
+    ...String((await execa('nft', ['list', 'tables'], { reject: false })).stdout)
+      .split('\n')
+      .filter((l) => / vpsctl_t[0-9a-z]+$/.test(l))
+      .map((l) => `nftables ${l}`),
   ];
   if (leaks.length === 0) {
     await execa('rm', ['-rf', '--one-file-system', TEST_BASE, TEST_RUN_BASE], { reject: false });

@@ -2,16 +2,23 @@ import { VpsCommand } from '../../cli/base.js';
 import { realHost } from '../../cli/host.js';
 import { table } from '../../cli/render.js';
 import { ExitCode } from '../../core/errors.js';
+import { Flags } from '@oclif/core';
 import { hostChecks, type HostCheckResult } from '../../core/hostcheck.js';
+import type { NetFinding } from '../../core/network.js';
 
-export default class HostCheck extends VpsCommand<HostCheckResult> {
+export default class HostCheck extends VpsCommand<HostCheckResult & { leftovers: NetFinding[] }> {
   static override summary = 'Check the kernel features and host tools vpsctl needs.';
-  static override description = 'Prints each check with ok, missing or warn and how to fix it. Exits 6 when something required is missing.';
-  static override examples = ['<%= config.bin %> host check', '<%= config.bin %> host check --json'];
+  static override description =
+    'Prints each check with ok, missing or warn and how to fix it, then what stopped containers left behind (a veth, nftables rules: what a crash can leave). Exits 6 when something required is missing. --fix removes the leftovers.';
+  static override examples = ['<%= config.bin %> host check', '<%= config.bin %> host check --fix', '<%= config.bin %> host check --json'];
+  static override flags = {
+    fix: Flags.boolean({ description: "remove what stopped containers left behind (their veths and nftables rules)" }),
+  };
 
-  async run(): Promise<HostCheckResult> {
-    await this.parse(HostCheck);
-    const r = hostChecks(realHost(this.progress()).cgroups);
+  async run(): Promise<HostCheckResult & { leftovers: NetFinding[] }> {
+    const { flags } = await this.parse(HostCheck);
+    const host = realHost(this.progress());
+    const r = { ...hostChecks(host.cgroups), leftovers: await host.networks.check(flags.fix) };
     if (!this.jsonEnabled()) {
       this.log(
         table(r.checks, [
@@ -20,6 +27,7 @@ export default class HostCheck extends VpsCommand<HostCheckResult> {
           { header: 'DETAIL', get: (c) => (c.status === 'ok' ? c.detail : `${c.detail}; fix: ${c.hint}`) },
         ]),
       );
+      for (const l of r.leftovers) this.log(`leftover: ${l.problem}${l.fixed !== undefined ? ` (fixed: ${l.fixed})` : ' (vpsctl host check --fix removes it)'}`);
       this.log(r.ok ? '\nhost ready' : '\nhost not ready: install or enable what is missing above');
     }
     if (!r.ok) process.exitCode = ExitCode.HOST_NOT_READY;
