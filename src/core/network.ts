@@ -8,7 +8,7 @@ import type { HostSettings, Layout } from './settings.js';
 import type { Progress } from './types.js';
 import type { NetworkInput } from '../distro/input.js';
 import { hostIfName, HOST_IF, macFor } from '../net/names.js';
-import { renderDeleteTables, renderRuleset, type NftContainer } from '../net/nft.js';
+import { nftChainName, renderDeleteTables, renderRuleset, type NftContainer } from '../net/nft.js';
 import { guestNetwork, planNetwork, type NetChange, type NetSettings, type OtherNetwork } from '../net/plan.js';
 import { renderSpec, VpsNet, type NetSpec } from '../net/vpsnet.js';
 import type { Runner } from '../sys/exec.js';
@@ -317,8 +317,12 @@ export class Networks {
   /** `host check`: leftovers of stopped containers and rules that outlived them; --fix removes them. */
   async check(fix: boolean): Promise<NetFinding[]> {
     const out: NetFinding[] = [];
+    const running: string[] = [];
     for (const id of await this.view.ids()) {
-      if (await this.view.isRunning(id)) continue;
+      if (await this.view.isRunning(id)) {
+        running.push(id);
+        continue;
+      }
       const hostIf = hostIfName(id);
       const spec = await readText(this.layout.netSpec(id)).catch(() => undefined);
       const left = [spec && !/^mode none$/m.test(spec) ? 'rules' : '', existsSync(`/sys/class/net/${hostIf}`) ? `veth ${hostIf}` : ''].filter(Boolean);
@@ -334,7 +338,29 @@ export class Networks {
         .catch((e: unknown) => `not now: ${(e as Error).message}`);
       out.push({ problem, fixed });
     }
+    out.push(...(await this.checkRules(running, fix)));
     return out;
+  }
+
+  /**
+   * Running containers with a network whose checks are missing from our tables (someone ran
+   * `nft flush ruleset`, or restarted nftables.service); --fix rebuilds the tables.
+   */
+  private async checkRules(running: string[], fix: boolean): Promise<NetFinding[]> {
+    const up = (await this.upContainers()).filter((c) => running.includes(c.id));
+    if (!up.length) return [];
+    const tables = await Promise.all(
+      ['bridge', 'inet'].map(async (f) => {
+        const r = await this.sys.run('nft', ['list', 'table', f, this.settings.nftTable], { reject: false }).catch(() => undefined);
+        return r?.exitCode === 0 ? r.stdout : '';
+      }),
+    );
+    const missing = up.filter((c) => !tables.every((t) => t.includes(`chain ${nftChainName(c.id)} {`)));
+    if (!missing.length) return [];
+    const problem = `running container${missing.length > 1 ? 's' : ''} ${missing.map((c) => c.id).join(', ')} ha${missing.length > 1 ? 've' : 's'} no anti-spoofing rules in nftables tables ${this.settings.nftTable} (flushed?)`;
+    if (!fix) return [{ problem }];
+    await this.locked('host check --fix', () => this.sync());
+    return [{ problem, fixed: 'rebuilt the tables' }];
   }
 }
 

@@ -33,7 +33,8 @@ export interface NftInput {
 }
 
 /** A chain name from an id: ids are DNS labels (no `_`), nft names take no `-`. */
-const chain = (id: string): string => `ct_${id.replace(/-/g, '_')}`;
+export const nftChainName = (id: string): string => `ct_${id.replace(/-/g, '_')}`;
+const chain = nftChainName;
 const set = (items: string[]): string => `{ ${items.join(', ')} }`;
 const q = (s: string): string => `"${s}"`;
 

@@ -286,6 +286,16 @@ describe('teardown', () => {
     expect((await sh(b, `ping -c 1 -W 2 ${V4}.1`)).exitCode).toBe(0);
   });
 
+  it('rules flushed behind our back (nftables.service restarted) are reported by host check and rebuilt by --fix', async () => {
+    const hostIf = (await json<Status>(e, ['status', b])).network!.host_if;
+    await execa('nft', ['delete', 'table', 'bridge', TABLE]);
+    expect((await vpsctl(e, ['host', 'check'])).stdout).toMatch(new RegExp(`running containers? [^\\n]*${b}[^\\n]* ha(s|ve) no anti-spoofing rules`));
+    const fix = JSON.parse((await vpsctl(e, ['host', 'check', '--fix', '--json'])).stdout) as { leftovers: { problem: string; fixed?: string }[] };
+    expect(fix.leftovers.find((l) => l.problem.includes('anti-spoofing'))?.fixed).toBe('rebuilt the tables');
+    expect(await rules()).toContain(`"${hostIf}"`);
+    expect((await vpsctl(e, ['host', 'check'])).stdout).not.toContain('anti-spoofing');
+  });
+
   it('a killed monitor leaves rules that host check reports and --fix removes', async () => {
     const st = await json<Status & { monitor_pid: number }>(e, ['status', b]);
     process.kill(st.monitor_pid, 'SIGKILL');

@@ -9,10 +9,10 @@ import type { NetFinding } from '../../core/network.js';
 export default class HostCheck extends VpsCommand<HostCheckResult & { leftovers: NetFinding[] }> {
   static override summary = 'Check the kernel features and host tools vpsctl needs.';
   static override description =
-    'Prints each check with ok, missing or warn and how to fix it, then what stopped containers left behind (a veth, nftables rules: what a crash can leave). Exits 6 when something required is missing. --fix removes the leftovers.';
+    'Prints each check with ok, missing or warn and how to fix it, then what stopped containers left behind (a veth, nftables rules: what a crash can leave) and running containers whose anti-spoofing rules are gone. Exits 6 when something required is missing. --fix removes the leftovers and rebuilds the rules.';
   static override examples = ['<%= config.bin %> host check', '<%= config.bin %> host check --fix', '<%= config.bin %> host check --json'];
   static override flags = {
-    fix: Flags.boolean({ description: "remove what stopped containers left behind (their veths and nftables rules)" }),
+    fix: Flags.boolean({ description: "remove what stopped containers left behind (their veths and nftables rules) and rebuild flushed rules" }),
   };
 
   async run(): Promise<HostCheckResult & { leftovers: NetFinding[] }> {
