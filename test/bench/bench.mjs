@@ -2,7 +2,10 @@
 /**
  * vpsctl benchmark: `npm run bench [-- --runs N --execs N --no-lxc --only lifecycle|storage --no-storage --json]`.
  *
- * Median of N runs (default 5) of the life of a container from the cached debian-12 template:
+ * Median of N runs (default 5) of the life of a container from the cached debian-12 template
+ * (with --network each gets an address on a bridge of the bench's own: vpsctl `--ipadd`, its
+ * veth made by the monitor and its nftables rules; LXC a veth on the same bridge with
+ * `lxc.net.0.ipv4.address`, the bridge and the bench's nftables tables removed at the end):
  *   create  `vpsctl create bench-I --template debian-12 --disk 4G`
  *   start   `vpsctl start bench-I --wait` (returns once systemd says running or degraded)
  *   exec    `vpsctl exec bench-I -- /bin/true` (median of --execs calls per run)
@@ -79,6 +82,12 @@ const VPS_ENV = {
   VPSCTL_IDMAP_RANGES: '64',
   // destroy removes the container's snapshot cron entry: never one in the host's /etc/cron.d
   VPSCTL_CRON_DIR: `${BASE}/cron.d`,
+  // --network: a bridge, subnet and nftables tables of the bench's own; no NAT
+  VPSCTL_BRIDGE: 'vpsbench0',
+  VPSCTL_SUBNET: '10.89.0.1/24',
+  VPSCTL_SUBNET6: 'fd00:89::1/64',
+  VPSCTL_NAT: 'false',
+  VPSCTL_NFT_TABLE: 'vpsctl_bench',
 };
 // the storage section's XFS pool: a state root of its own (under BASE, so that the leak checks
 // and the last-resort cleanup cover it), its own run dir and id ranges after the lifecycle's
@@ -103,7 +112,7 @@ const TARGET_START_VS_LXC = 1.0;
 
 // ---- command line --------------------------------------------------------------------------
 
-const USAGE = `usage: npm run bench -- [--runs N] [--execs N] [--no-lxc] [--privileged]
+const USAGE = `usage: npm run bench -- [--runs N] [--execs N] [--no-lxc] [--privileged] [--network]
                             [--only lifecycle|storage] [--no-storage]
                             [--storage-runs N] [--copy-runs N] [--json]
 
@@ -117,6 +126,9 @@ const USAGE = `usage: npm run bench -- [--runs N] [--execs N] [--no-lxc] [--priv
   --storage-runs N  snapshots and clones timed on the reflink pool (default: --runs)
   --copy-runs N     snapshots and clones timed where they are full copies: the plain
                 directory and LXC (default: the smaller of 3 and --storage-runs)
+  --network     give every container of the lifecycle an address on the bench's own bridge
+                (vpsctl --ipadd; LXC a veth with lxc.net.0.ipv4.address), so that start
+                and stop include making and removing the network
   --privileged  create the vpsctl containers with --privileged, as the LXC ones are
                 (default: vpsctl's default mode; the report says which it was)
   --json        print one JSON object on stdout instead of the table (progress stays on stderr;
@@ -133,6 +145,7 @@ function parseCli(argv) {
         execs: { type: 'string', default: '10' },
         'no-lxc': { type: 'boolean', default: false },
         privileged: { type: 'boolean', default: false },
+        network: { type: 'boolean', default: false },
         only: { type: 'string' },
         'no-storage': { type: 'boolean', default: false },
         'storage-runs': { type: 'string' },
@@ -174,6 +187,7 @@ function parseCli(argv) {
     execs: int('execs', v.execs, 1000),
     lxc: !v['no-lxc'],
     privileged: v.privileged,
+    network: v.network,
     json: v.json,
     lifecycle: v.only !== 'storage',
     storage: v.only !== 'lifecycle' && !v['no-storage'],
@@ -507,6 +521,9 @@ async function cleanup(lxcStop) {
   if (ourMounts().length === 0) {
     await run('rm', ['-rf', '--one-file-system', '--', BASE, RUN, REFLINK_RUN], { timeoutMs: 120_000 });
   }
+  // --network: the bench's bridge and nftables tables (the containers are gone by now)
+  await run('ip', ['link', 'del', VPS_ENV.VPSCTL_BRIDGE], { timeoutMs: 10_000 });
+  for (const f of ['bridge', 'inet']) await run('nft', ['delete', 'table', f, VPS_ENV.VPSCTL_NFT_TABLE], { timeoutMs: 10_000 });
   return problems;
 }
 
@@ -539,7 +556,8 @@ async function prepareTemplate() {
 async function vpsctlRun(i, opts, nodeBin) {
   const id = `bench-${i}`;
   const execs = opts.execs;
-  const create = await vpsStep('vpsctl create', ['create', id, '--template', TEMPLATE, '--disk', DISK, ...(opts.privileged ? ['--privileged'] : [])]);
+  const net = opts.network ? ['--ipadd', `10.89.0.${10 + i}`] : [];
+  const create = await vpsStep('vpsctl create', ['create', id, '--template', TEMPLATE, '--disk', DISK, ...(opts.privileged ? ['--privileged'] : []), ...net]);
   await run('sync', [], { timeoutMs: 120_000 }); // the copy's writeback is not the next step's cost
   // untimed: which mode the container got (vpsctl without user namespaces reports none)
   const st = await vpsctl(['status', id, '--json'], { timeoutMs: 60_000 });
@@ -576,8 +594,8 @@ function lxcTools() {
   return t;
 }
 
-/** The hand-written LXC config: privileged, no network but lo, our own cgroup parent and log. */
-function lxcConfig(name, rootfs) {
+/** The hand-written LXC config: privileged, no network but lo (or with --network a veth on the bench's bridge), our own cgroup parent and log. */
+function lxcConfig(name, rootfs, i, network) {
   const lines = ['# written by vpsctl test/bench/bench.mjs'];
   // debian.common.conf includes common.conf itself; including both would run its hooks twice
   if (fs.existsSync('/usr/share/lxc/config/debian.common.conf')) lines.push('lxc.include = /usr/share/lxc/config/debian.common.conf');
@@ -585,8 +603,16 @@ function lxcConfig(name, rootfs) {
   lines.push(
     `lxc.uts.name = ${name}`,
     `lxc.rootfs.path = dir:${rootfs}`,
-    '# only lo, as a vpsctl container without a network',
-    'lxc.net.0.type = empty',
+    ...(network
+      ? [
+          '# a veth on the bench bridge (made by the vpsctl runs), as a vpsctl container with --ipadd',
+          'lxc.net.0.type = veth',
+          `lxc.net.0.link = ${VPS_ENV.VPSCTL_BRIDGE}`,
+          'lxc.net.0.flags = up',
+          `lxc.net.0.ipv4.address = 10.89.0.${100 + i}/24`,
+          'lxc.net.0.ipv4.gateway = 10.89.0.1',
+        ]
+      : ['# only lo, as a vpsctl container without a network', 'lxc.net.0.type = empty']),
     `# cgroups under the bench's own parent (v1: every hierarchy), never at the root`,
     `lxc.cgroup.dir.monitor = ${LXC_CG_PARENT}/${name}.monitor`,
     `lxc.cgroup.dir.container = ${LXC_CG_PARENT}/${name}.payload`,
@@ -609,7 +635,7 @@ async function lxcMountTemplate() {
   await step('mount the template', 'mount', ['-t', 'ext4', '-o', 'loop,ro,noload', '--', img, TPL_MNT], { timeoutMs: 60_000 });
 }
 
-async function lxcRun(i, execs, t) {
+async function lxcRun(i, execs, t, network) {
   const name = `bench-lxc-${i}`;
   const dir = path.join(LXCPATH, name);
   const rootfs = path.join(dir, 'rootfs');
@@ -622,7 +648,7 @@ async function lxcRun(i, execs, t) {
   fs.writeFileSync(path.join(rootfs, 'etc/hostname'), `${name}\n`);
   fs.rmSync(path.join(rootfs, 'etc/machine-id'), { force: true });
   fs.writeFileSync(path.join(rootfs, 'etc/machine-id'), `${randomBytes(16).toString('hex')}\n`, { mode: 0o444 });
-  fs.writeFileSync(path.join(dir, 'config'), lxcConfig(name, rootfs), { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, 'config'), lxcConfig(name, rootfs, i, network), { mode: 0o600 });
   const create = Number(process.hrtime.bigint() - t0) / 1e6;
   await run('sync', [], { timeoutMs: 120_000 });
 
@@ -1024,6 +1050,9 @@ function buildLifecycle(ctx) {
   vps.exec.samples_ms = vruns.flatMap((r) => r.exec_samples.map(r1));
   const modes = [...new Set(vruns.map((r) => r.mode ?? 'privileged'))];
   vps.mode = modes.length === 1 ? modes[0] : modes.join('+');
+  // --network: each container had an address on the bench's bridge (its veth made at start)
+  vps.network = !!ctx.opts?.network;
+  if (lxc) lxc.network = vps.network;
   if (lxc) lxc.mode = 'privileged';
   if (lxc) lxc.exec.samples_ms = lruns.flatMap((r) => r.exec_samples.map(r1));
   const nodeSamples = vruns.flatMap((r) => r.node_samples);
@@ -1089,6 +1118,7 @@ function lifecycleTable(rep, out) {
   const lxc = rep.lxc;
   const h = rep.host;
   out.push(`containers: vpsctl ${rep.vpsctl.mode}${lxc ? `, LXC ${lxc.mode}` : ''}${lxc && lxc.mode !== rep.vpsctl.mode ? ' (not the same mode: see --privileged)' : ''}`);
+  out.push(`network: ${rep.vpsctl.network ? 'an IPv4 address on a bridged veth each (--network)' : 'loopback only (--network gives each an address on a bridge)'}`);
   out.push('');
   const rows = [['step', 'vpsctl', ...(lxc ? ['LXC', 'vpsctl/LXC'] : [])]];
   for (const [k, label] of STEPS) {
@@ -1259,7 +1289,7 @@ async function main() {
           vruns.push(r);
           say(`run ${i}/${opts.runs} vpsctl: create ${fmtMs(r.create)}, start ${fmtMs(r.start)} (boot ${fmtMs(r.boot)}), exec ${fmtMs(r.exec)} (node -e 0 ${fmtMs(median(r.node_samples))}), stop ${fmtMs(r.stop)}`);
         } else if (lxcT) {
-          const r = await lxcRun(i, opts.execs, lxcT);
+          const r = await lxcRun(i, opts.execs, lxcT, opts.network);
           lruns.push(r);
           say(`run ${i}/${opts.runs} LXC:    create ${fmtMs(r.create)}, start ${fmtMs(r.start)} (boot ${fmtMs(r.boot)}), exec ${fmtMs(r.exec)}, stop ${fmtMs(r.stop)}`);
         }
