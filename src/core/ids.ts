@@ -4,6 +4,8 @@ import { invalid } from './errors.js';
 export const ID_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Template names: lower-case words, digits, dots and dashes (`debian-12`, `ubuntu-24.04`). */
 export const TEMPLATE_RE = /^[a-z0-9]([a-z0-9.-]{0,62}[a-z0-9])?$/;
+/** A Linux interface name (it becomes a file name too, `ifcfg-eth0`): 15 characters, no slash, not `.`/`..`. */
+export const IFNAME = /^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,15}$/;
 /** A hostname: dot-separated labels of letters, digits and dashes, at most 253 characters. */
 const LABEL_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 

@@ -90,6 +90,18 @@ export function subnetBounds(net: Cidr): { first: bigint; last: bigint } {
   return { first, last: first | host };
 }
 
+/**
+ * Whether an address is its subnet's network address or (IPv4, below /31) its broadcast
+ * address, which no host may have; undefined when it is neither.
+ */
+export function subnetEdge(address: string, net: Cidr): 'network' | 'broadcast' | undefined {
+  const { first, last } = subnetBounds(net);
+  const bits = ipBits(address, net.family);
+  if (bits === first && !(net.family === 4 && net.prefix >= 31) && !(net.family === 6 && net.prefix === 128)) return 'network';
+  if (net.family === 4 && net.prefix < 31 && bits === last) return 'broadcast';
+  return undefined;
+}
+
 /** An IPv6 link-local address (fe80::/10): always reachable on the link, with the interface named. */
 export const isLinkLocal6 = (address: string): boolean => ipFamily(address) === 6 && ipBits(address, 6) >> 118n === 0x3fan;
 

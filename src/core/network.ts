@@ -10,10 +10,13 @@ import type { NetworkInput } from '../distro/input.js';
 import { hostIfName, HOST_IF, macFor } from '../net/names.js';
 import { nftChainName, renderDeleteTables, renderRuleset, type NftContainer } from '../net/nft.js';
 import { guestNetwork, planNetwork, type NetChange, type NetSettings, type OtherNetwork } from '../net/plan.js';
-import { renderSpec, VpsNet, type NetSpec } from '../net/vpsnet.js';
+import { parseSpec, renderSpec, VpsNet, type NetSpec } from '../net/vpsnet.js';
 import type { Runner } from '../sys/exec.js';
 import { exists, readText, writeFileAtomic } from '../sys/fs.js';
 import { withLock } from '../sys/lock.js';
+
+/** Whether a network interface of that name exists on the host. */
+const linkExists = (name: string): boolean => existsSync(`/sys/class/net/${name}`);
 
 /** What the network needs to know of the other containers. */
 export interface NetHostView {
@@ -197,25 +200,30 @@ export class Networks {
     const file = this.layout.netSpec(id);
     const hostIf = hostIfName(id);
     const had = await exists(file);
-    if (!had && !existsSync(`/sys/class/net/${hostIf}`)) return [];
+    if (!had && !linkExists(hostIf)) return [];
     return this.locked(`teardown of ${id}`, async () => {
       const fixed: string[] = [];
-      if (existsSync(`/sys/class/net/${hostIf}`)) {
+      if (linkExists(hostIf)) {
         const r = await this.net.down(hostIf);
         if (r.deleted) fixed.push(`removed veth ${hostIf}`);
       }
-      if (had) {
-        const text = (await readText(file)) ?? '';
+      const spec = await this.readSpec(id);
+      if (spec) {
         await fsp.rm(file, { force: true });
-        if (!/^mode none$/m.test(text)) {
-          const addrs = [...text.matchAll(/^addr (\S+)$/gm)].map((m) => m[1]);
-          if (/^mode routed$/m.test(text)) await this.proxies({ mode: 'routed', addresses: addrs, forwards: [] }, 'del');
+        if (spec.mode !== 'none') {
+          if (spec.mode === 'routed') await this.proxies({ mode: 'routed', addresses: spec.addresses, forwards: [] }, 'del');
           await this.sync();
           fixed.push('removed its network rules');
         }
       }
       return fixed;
     });
+  }
+
+  /** The spec a container's network is up with; undefined when it is not up. */
+  private async readSpec(id: string): Promise<ReturnType<typeof parseSpec> | undefined> {
+    const text = await readText(this.layout.netSpec(id)).catch(() => undefined);
+    return text === undefined ? undefined : parseSpec(text);
   }
 
   /** The containers whose network is up (they have a spec) and that have one. */
@@ -229,19 +237,16 @@ export class Networks {
     }
     for (const id of names) {
       if (!/^[a-z0-9][a-z0-9-]*$/.test(id)) continue;
-      const spec = await readText(this.layout.netSpec(id)).catch(() => undefined);
-      const specMode = spec && /^mode (bridged|routed)$/m.exec(spec)?.[1];
-      if (!specMode) continue; // no spec (not up) or mode none: no veth
+      const spec = await this.readSpec(id);
+      if (!spec || spec.mode === 'none') continue; // not up, or no veth
       // allowed: what both the config and the spec (what vps-net made) say, so that a change
       // killed half-way fails closed
-      const specAddrs = new Set([...spec.matchAll(/^addr (\S+)$/gm)].map((m) => m[1]));
       const n = (await this.view.config(id).catch(() => undefined))?.network;
-      const addrs = (n?.addresses ?? []).filter((a) => specAddrs.has(a)).map(cidrAddress);
+      const addrs = (n?.addresses ?? []).filter((a) => spec.addresses.includes(a)).map(cidrAddress);
       out.push({
         id,
         hostIf: hostIfName(id),
         mac: macFor(id),
-        mode: specMode as 'bridged' | 'routed',
         v4: addrs.filter((a) => ipFamily(a) === 4),
         v6: addrs.filter((a) => ipFamily(a) === 6),
         forwards: n?.forwards ?? [],
@@ -324,8 +329,8 @@ export class Networks {
         continue;
       }
       const hostIf = hostIfName(id);
-      const spec = await readText(this.layout.netSpec(id)).catch(() => undefined);
-      const left = [spec && !/^mode none$/m.test(spec) ? 'rules' : '', existsSync(`/sys/class/net/${hostIf}`) ? `veth ${hostIf}` : ''].filter(Boolean);
+      const spec = await this.readSpec(id);
+      const left = [spec && spec.mode !== 'none' ? 'rules' : '', linkExists(hostIf) ? `veth ${hostIf}` : ''].filter(Boolean);
       if (!left.length) continue;
       const problem = `stopped container ${id} still has its network ${left.join(' and ')}`;
       if (!fix) {

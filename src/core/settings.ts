@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import { readTextSync } from '../sys/proc.js';
 import { createHash } from 'node:crypto';
 import { invalid } from './errors.js';
-import { canonicalIp, ipBits, parseCidr, reservedReason, subnetBounds, type Cidr } from './ip.js';
+import { canonicalIp, parseCidr, reservedReason, subnetEdge, type Cidr } from './ip.js';
+import { IFNAME } from './ids.js';
 
 /** Host settings: `/etc/vpsctl/vpsctl.yaml` (all optional), then environment overrides. */
 export interface HostSettings {
@@ -49,9 +50,6 @@ export interface HostSettings {
 
 const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'overcommit_ratio', 'mirrors', 'bridge', 'subnet', 'subnet6', 'nat', 'uplink', 'nft_table']);
 
-/** A Linux interface name: 15 characters, no slash, not `.`/`..`. */
-export const IFNAME = /^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,15}$/;
-
 /** A stable ULA /64 (RFC 4193) for this host: fd + 40 bits of its machine-id's hash, ::1 the bridge. */
 export function defaultSubnet6(machineId: string | undefined): Cidr {
   const h = createHash('sha256').update(`vpsctl-ula:${machineId ?? 'none'}`).digest('hex');
@@ -68,9 +66,8 @@ function bridgeCidr(key: string, v: unknown, family: 4 | 6, file: string): Cidr 
   }
   const [min, max] = family === 4 ? [8, 30] : [48, 120];
   if (c.family !== family || c.prefix < min || c.prefix > max) throw invalid(`${file}: ${key} must be an IPv${family} address with a prefix from /${min} to /${max}, got ${JSON.stringify(v)}`);
-  const { first, last } = subnetBounds(c);
-  const bits = ipBits(c.address, family);
-  if (bits === first || (family === 4 && bits === last)) throw invalid(`${file}: ${key} ${JSON.stringify(v)} is the subnet's ${bits === first ? 'network' : 'broadcast'} address; give the bridge's own address, e.g. the first host`);
+  const edge = subnetEdge(c.address, c);
+  if (edge) throw invalid(`${file}: ${key} ${JSON.stringify(v)} is the subnet's ${edge} address; give the bridge's own address, e.g. the first host`);
   const why = reservedReason(c.address);
   if (why) throw invalid(`${file}: ${key} ${JSON.stringify(v)} is ${why}`);
   return { ...c, address: canonicalIp(c.address) };

@@ -1,4 +1,5 @@
 import { invalid } from '../core/errors.js';
+import { IFNAME } from '../core/ids.js';
 
 /** How the container's interface reaches its gateway. */
 export type NetworkMode = 'bridged' | 'routed';
@@ -52,8 +53,6 @@ export function isDnsName(name: string): boolean {
 }
 
 export const USERNAME = /^[a-z_][a-z0-9_-]{0,31}$/;
-/** Interface names become file names (`ifcfg-eth0`): the kernel's 15 characters, no slash, not `.`/`..`. */
-const IFACE = /^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,15}$/;
 
 /** The key types an authorized_keys line may carry (OpenSSH's names). */
 const KEY_TYPE = /^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com|ssh-(rsa|ed25519)-cert-v01@openssh\.com|ecdsa-sha2-nistp(256|384|521)-cert-v01@openssh\.com)$/;
@@ -98,10 +97,10 @@ export function validatePersonalityInput(input: PersonalityInput): void {
       }
     }
   }
-  if (input.dropNetwork !== undefined && (!IFACE.test(input.dropNetwork) || input.network)) throw invalid(`dropNetwork ${JSON.stringify(input.dropNetwork)}: an interface name, and no network with it`);
+  if (input.dropNetwork !== undefined && (!IFNAME.test(input.dropNetwork) || input.network)) throw invalid(`dropNetwork ${JSON.stringify(input.dropNetwork)}: an interface name, and no network with it`);
   const net = input.network;
   if (net) {
-    if (!IFACE.test(net.iface)) throw invalid(`interface name ${JSON.stringify(net.iface)} is not valid`, 'at most 15 letters, digits, _ . -');
+    if (!IFNAME.test(net.iface)) throw invalid(`interface name ${JSON.stringify(net.iface)} is not valid`, 'at most 15 letters, digits, _ . -');
     if (net.mode !== undefined && net.mode !== 'bridged' && net.mode !== 'routed') throw invalid(`network mode ${JSON.stringify(net.mode)} is neither bridged nor routed`);
     if (net.addresses.length === 0) throw invalid(`no address for ${net.iface}`);
     const cidrs = net.addresses.map(parseCidr);

@@ -1,4 +1,4 @@
-import { ipBits, type Cidr } from '../core/ip.js';
+import { ipBits, ipFromBits, subnetBounds, type Cidr } from '../core/ip.js';
 import type { PortForward } from '../core/netconfig.js';
 
 /**
@@ -18,7 +18,6 @@ export interface NftContainer {
   id: string;
   hostIf: string;
   mac: string;
-  mode: 'bridged' | 'routed';
   v4: string[];
   v6: string[];
   forwards: PortForward[];
@@ -38,14 +37,8 @@ const chain = nftChainName;
 const set = (items: string[]): string => `{ ${items.join(', ')} }`;
 const q = (s: string): string => `"${s}"`;
 
-/** The network address of a subnet, as nftables wants a prefix written. */
-function net(c: Cidr): string {
-  const parts = c.address.split('.').map(Number);
-  const n = ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
-  const m = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
-  const v = (n & m) >>> 0;
-  return `${[24, 16, 8, 0].map((s) => (v >>> s) & 0xff).join('.')}/${c.prefix}`;
-}
+/** A subnet as nftables wants it written: its network address and prefix. */
+const net = (c: Cidr): string => `${ipFromBits(subnetBounds(c).first, c.family)}/${c.prefix}`;
 
 /** An IPv6 address as the 128-bit number a raw payload match compares (nft 1.0 has no `icmpv6 taddr`). */
 const hex128 = (a: string): string => `0x${ipBits(a, 6).toString(16).padStart(32, '0')}`;
@@ -104,22 +97,22 @@ export function renderRuleset(input: NftInput): string {
   // every container's checks in both tables, whatever its mode: a bridged veth never meets
   // the inet chain nor a routed one the bridge chain, and a mode change killed half-way
   // (veth of one mode, spec of the other) still finds its checks
-  const bridged = input.containers;
-  const routed = input.containers;
+  const all = input.containers;
   const out: string[] = [`# vpsctl: the whole of tables bridge ${t} and inet ${t}, replaced in one transaction`];
 
   out.push(`table bridge ${t}`, `delete table bridge ${t}`, `table bridge ${t} {`);
   out.push('\tchain prerouting {', '\t\ttype filter hook prerouting priority -200; policy accept;');
-  if (bridged.length) out.push(`\t\tiifname vmap ${set(bridged.map((c) => `${q(c.hostIf)} : jump ${chain(c.id)}`))}`);
+  const vmap = `\t\tiifname vmap ${set(all.map((c) => `${q(c.hostIf)} : jump ${chain(c.id)}`))}`;
+  if (all.length) out.push(vmap);
   out.push('\t}');
-  for (const c of bridged) out.push(...bridgedChain(c));
+  for (const c of all) out.push(...bridgedChain(c));
   out.push('}');
 
   out.push(`table inet ${t}`, `delete table inet ${t}`, `table inet ${t} {`);
   out.push('\tchain prerouting {', '\t\ttype filter hook prerouting priority -300; policy accept;');
-  if (routed.length) out.push(`\t\tiifname vmap ${set(routed.map((c) => `${q(c.hostIf)} : jump ${chain(c.id)}`))}`);
+  if (all.length) out.push(vmap);
   out.push('\t}');
-  for (const c of routed) out.push(...routedChain(c));
+  for (const c of all) out.push(...routedChain(c));
 
   const fwd: string[] = [];
   for (const c of input.containers) {

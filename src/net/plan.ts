@@ -1,5 +1,5 @@
 import { invalid, notFound, VpsError, ExitCode } from '../core/errors.js';
-import { canonicalIp, inSubnet, ipBits, ipFamily, ipFromBits, reservedReason, subnetBounds, type Cidr } from '../core/ip.js';
+import { canonicalIp, inSubnet, ipFamily, ipFromBits, reservedReason, subnetBounds, subnetEdge, type Cidr } from '../core/ip.js';
 import { cidrAddress, formatForward, parseForward, type NetMode, type NetworkConfig, type PortForward } from '../core/netconfig.js';
 import { GUEST_IF, ROUTED_GW4, ROUTED_GW6 } from './names.js';
 
@@ -31,9 +31,6 @@ export interface OtherNetwork {
   id: string;
   net: NetworkConfig;
 }
-
-export const hasChange = (c: NetChange): boolean =>
-  c.mode !== undefined || !!(c.add?.length || c.del?.length || c.forwards?.length || c.forwardDel?.length);
 
 /** A duplicate with another container: exit 2 naming it. */
 const taken = (what: string, other: string): VpsError =>
@@ -68,17 +65,15 @@ export function normalizeAddress(text: string, mode: NetMode, s: NetSettings): s
   if (why) throw invalid(`${address} is ${why}: it cannot be a container's address`);
   if (address === bridgeNet.address) throw invalid(`${address} is the bridge ${s.bridge}'s own address`, `give a container another address of ${bridgeNet.address}/${bridgeNet.prefix}`);
   if (onBridge) {
-    const { first, last } = subnetBounds(bridgeNet);
-    const bits = ipBits(address, family);
-    if (bits === first || (family === 4 && bits === last)) throw invalid(`${address} is the ${bits === first ? 'network' : 'broadcast'} address of the bridge's subnet ${bridgeNet.address}/${bridgeNet.prefix}`);
+    const edge = subnetEdge(address, bridgeNet);
+    if (edge) throw invalid(`${address} is the ${edge} address of the bridge's subnet ${bridgeNet.address}/${bridgeNet.prefix}`);
     if (mode === 'routed') throw invalid(`${address} is in the bridge's subnet ${bridgeNet.address}/${bridgeNet.prefix}; routed addresses come from outside it`, 'use --netmode bridged for it, or route another address');
     if (prefix !== bridgeNet.prefix) throw invalid(`${address}/${prefix} does not match the bridge's subnet ${bridgeNet.address}/${bridgeNet.prefix}`, `give ${address}/${bridgeNet.prefix} or no prefix`);
   } else if (mode === 'routed' && prefix !== max) {
     throw invalid(`a routed address is a single host: ${address}/${prefix} must be /${max}`, `give ${address} or ${address}/${max}`);
-  } else if (prefix < max - (family === 4 ? 1 : 0)) {
-    const { first, last } = subnetBounds({ address, prefix, family });
-    const bits = ipBits(address, family);
-    if (bits === first || (family === 4 && bits === last)) throw invalid(`${address}/${prefix} is the ${bits === first ? 'network' : 'broadcast'} address of its subnet`);
+  } else {
+    const edge = subnetEdge(address, { address, prefix, family });
+    if (edge) throw invalid(`${address}/${prefix} is the ${edge} address of its subnet`);
   }
   return `${address}/${prefix}`;
 }

@@ -32,6 +32,12 @@ export function renderSpec(s: NetSpec): string {
   return `${out.join('\n')}\n`;
 }
 
+/** What renderSpec wrote, back: the mode and the addresses (the rest follows from the id). */
+export function parseSpec(text: string): Pick<NetSpec, 'mode' | 'addresses'> {
+  const mode = /^mode (none|bridged|routed)$/m.exec(text)?.[1] as NetSpec['mode'] | undefined;
+  return { mode: mode ?? 'none', addresses: [...text.matchAll(/^addr (\S+)$/gm)].map((m) => m[1]) };
+}
+
 export class VpsNet {
   constructor(private readonly run: Runner) {}
 

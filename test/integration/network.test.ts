@@ -8,24 +8,15 @@
 import { execa } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
+import type { NetworkStatus } from '../../src/core/network.js';
 import { inside, json, makeEnv, newId, ok, sleep, until, vpsctl, type Env } from './harness.js';
 
-interface NetStatus {
-  mode: string;
-  host_if: string;
-  mac: string;
-  bridge: string | null;
-  addresses: string[];
-  gateway4: string | null;
-  gateway6: string | null;
-  forwards: string[];
-}
 interface Status {
   id: string;
   state: string;
   init_pid: number;
   addresses: string[];
-  network: NetStatus | null;
+  network: NetworkStatus | null;
 }
 
 const N = 10 + (process.pid % 200);

@@ -226,9 +226,9 @@ describe('nftables rules', () => {
     subnet: s.subnet,
     nat: true,
     containers: [
-      { id: '101', hostIf: 'vps-101', mac: '02:00:00:00:01:01', mode: 'bridged' as const, v4: ['10.88.0.10'], v6: ['fd42:1:2::10'], forwards: [{ proto: 'tcp' as const, host: 2222, port: 22 }] },
-      { id: 'web-2', hostIf: 'vps-web-2', mac: '02:00:00:00:01:02', mode: 'routed' as const, v4: ['203.0.113.7'], v6: [], forwards: [] },
-      { id: 'v6only', hostIf: 'vps-v6only', mac: '02:00:00:00:01:03', mode: 'bridged' as const, v4: [], v6: ['fd42:1:2::12'], forwards: [] },
+      { id: '101', hostIf: 'vps-101', mac: '02:00:00:00:01:01', v4: ['10.88.0.10'], v6: ['fd42:1:2::10'], forwards: [{ proto: 'tcp' as const, host: 2222, port: 22 }] },
+      { id: 'web-2', hostIf: 'vps-web-2', mac: '02:00:00:00:01:02', v4: ['203.0.113.7'], v6: [], forwards: [] },
+      { id: 'v6only', hostIf: 'vps-v6only', mac: '02:00:00:00:01:03', v4: [], v6: ['fd42:1:2::12'], forwards: [] },
     ],
   };
   const text = renderRuleset(input);
