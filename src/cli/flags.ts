@@ -7,7 +7,7 @@ import { validateId, validateSnapshotName, validateTemplateName } from '../core/
 import { parseDuration, parseSize } from '../core/units.js';
 import { LIMIT_KEYS, parseLimit, type LimitKey, type Limits } from '../limits/limits.js';
 import { Resources } from '../core/resources.js';
-import type { NetChange } from '../net/plan.js';
+import type { NetChange } from '../core/host.js';
 
 /** A container id argument, validated before anything else happens. */
 export const idArg = Args.string({

@@ -42,6 +42,7 @@ import { copyReporter, silentProgress, type ContainerState, type Progress, type 
 import { formatSize } from './units.js';
 
 export type { BuildResult, TemplateInfo } from '../templates/store.js';
+export type { NetChange } from '../net/plan.js';
 
 export interface HostOptions {
   /** Runs external programs; tests pass a recording fake. */
@@ -243,7 +244,7 @@ export class Host {
    * a filesystem still frozen (both vps-snap and its guardian SIGKILLed).
    */
   lock<T>(id: string, what: string, fn: () => Promise<T>): Promise<T> {
-    return withLock(this.layout.lockFile(id), what, id, async () => {
+    return withLock(this.layout.lockFile(id), what, `container ${id}`, async () => {
       await this.recoverFreeze(id);
       return fn();
     });
@@ -362,7 +363,7 @@ export class Host {
    * the pool attached to a loop device (a mounted snapshot).
    */
   initPool(opts: PoolInitOptions): Promise<PoolInfo> {
-    return withLock(this.layout.poolLockFile(), 'pool init', 'pool', async () => {
+    return withLock(this.layout.poolLockFile(), 'pool init', 'the pool', async () => {
       const ids = await this.ids();
       const running: string[] = [];
       for (const id of ids) if ((await this.runtime.state(id)).state) running.push(id);
@@ -446,7 +447,7 @@ export class Host {
     if (await exists(`${this.settings.pool}.new`)) {
       // a pool init holds the pool lock while it moves the pool; a .new without it is what a
       // killed init left (the next init clears it), and must not block creates forever
-      await withLock(this.layout.poolLockFile(), 'create', 'pool', async () => undefined).catch((e: unknown) => {
+      await withLock(this.layout.poolLockFile(), 'create', 'the pool', async () => undefined).catch((e: unknown) => {
         if (e instanceof VpsError && e.exitCode === ExitCode.LOCKED) throw new VpsError(ExitCode.LOCKED, 'a pool init is moving the pool', { hint: 'wait for it to finish and retry' });
         throw e;
       });

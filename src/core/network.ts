@@ -70,7 +70,7 @@ export class Networks {
   }
 
   private locked<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return withLock(this.layout.netLockFile(), what, 'network', fn, 30_000);
+    return withLock(this.layout.netLockFile(), what, 'the network', fn, 30_000);
   }
 
   private async others(id: string): Promise<OtherNetwork[]> {

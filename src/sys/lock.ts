@@ -15,7 +15,7 @@ export class Lock {
     readonly file: string,
   ) {}
 
-  static async acquire(file: string, what: string, id: string, waitMs = 0): Promise<Lock> {
+  static async acquire(file: string, what: string, subject: string, waitMs = 0): Promise<Lock> {
     mkdirSync(file.slice(0, file.lastIndexOf('/')), { recursive: true, mode: 0o700 });
     const fd = openSync(file, C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, 0o600);
     let r;
@@ -33,7 +33,7 @@ export class Lock {
         /* unreadable: say less */
       }
       closeSync(fd);
-      throw new VpsError(ExitCode.LOCKED, `container ${id} is locked by another operation${holder ? ` (${holder})` : ''}`, {
+      throw new VpsError(ExitCode.LOCKED, `${subject} is locked by another operation${holder ? ` (${holder})` : ''}`, {
         hint: 'wait for it to finish and retry',
       });
     }
@@ -78,8 +78,9 @@ function flock(fd: number, waitMs: number): Promise<{ exitCode: number; stderr: 
 }
 
 /** Runs fn holding the lock; `waitMs` > 0 waits that long for it (short host-wide sections), else exit 4 at once. */
-export async function withLock<T>(file: string, what: string, id: string, fn: () => Promise<T>, waitMs = 0): Promise<T> {
-  const lock = await Lock.acquire(file, what, id, waitMs);
+/** `subject` names what is locked in the error (`container 101`, `the pool`). */
+export async function withLock<T>(file: string, what: string, subject: string, fn: () => Promise<T>, waitMs = 0): Promise<T> {
+  const lock = await Lock.acquire(file, what, subject, waitMs);
   try {
     return await fn();
   } finally {
