@@ -44,7 +44,8 @@
  *    removed; a leaf with tasks = ESTATE), writes the devices allowlist (R5) and, in userns
  *    mode, chowns each cgroup's delegation files to HOSTUID:HOSTGID (never the limits);
  *    in idmap mode makes a helper user namespace with the container's mapping (a child
- *    that unshares and waits; its ns fd is kept), opens the console pty, then per boot:
+ *    that unshares and waits; its ns fd is kept), opens the console pty and listens on
+ *    <run-dir>/console.sock (see "The console" below), then per boot:
  *      STAGE: unshare(CLONE_NEWNS) into a throw-away namespace, open_tree(OPEN_TREE_CLONE)
  *        the host-side mount, mount_setattr: suid allowed, nodev kept, MOUNT_ATTR_IDMAP to
  *        the helper userns, move_mount it over <rootfs>;
@@ -59,10 +60,12 @@
  *      SYNC_GO  ---------------------------------------------------------> child
  *      <---------- SYNC_ERROR {code, message}  or  EOF of the CLOEXEC sync socket (= exec'd)
  *    writes state.json (tmp + rename), sends RESULT_OK (if the parent is gone by then,
- *    nobody knows the container: roll back instead), then serves the event loop:
- *    signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP) + console pty master -> console.log.
- *    init killed by SIGHUP (reboot(2) in a pid ns) -> boot again on the same mount;
- *    any other end of init -> remove cgroups, unmount, remove state.json, exit 0.
+ *    nobody knows the container: roll back instead), then serves the event loop (one
+ *    poll(2); every watched fd has its own event mask): signalfd (SIGCHLD, SIGTERM,
+ *    SIGINT, SIGHUP), the console pty master, the console.sock listener and its clients.
+ *    init killed by SIGHUP (reboot(2) in a pid ns) -> boot again on the same mount (the
+ *    pty, the socket and its clients stay); any other end of init -> remove cgroups,
+ *    unmount, remove state.json and console.sock, exit 0 (which closes the clients).
  *    SIGTERM/SIGINT to the monitor = emergency stop (SIGKILL init).
  *    Any setup error rolls back everything this run made before RESULT_ERR is sent.
  *
@@ -88,12 +91,26 @@
  *    instead of becoming an orphan container; then, last, the capability bounding set
  *    (R7) and the seccomp filter (R6, confine.c), and execve(init).
  *
+ * The console: init's /dev/console is a pty whose master the monitor holds for the
+ * container's whole life. All it reads from the master (at most CONSOLE_DRAIN_MAX bytes
+ * per turn of the event loop, so a flood cannot hold it up) goes to console.log (beyond
+ * CONSOLE_LOG_MAX renamed to console.log.1, replacing an older one: at most twice that is
+ * kept) and, as 'D' frames, to every client of <run-dir>/console.sock (console-proto.h,
+ * `vpsctl console`): a 0600 unix socket, at most CONSOLE_MAX_CLIENT peers, uid 0 only
+ * (SO_PEERCRED). The console never waits for a client: each has a CONSOLE_CLIENT_BUF
+ * output buffer that poll empties as the client reads; a frame that does not fit is
+ * dropped and its size reported later in an 'L' frame. One client types (the first that
+ * asked to; when it leaves, the longest-attached one that asked): its keystrokes go to the
+ * master, and while the master has not taken them all (they wait in a CONSOLE_FRAME_MAX
+ * buffer) that client is not read. A protocol error closes the client.
+ *
  * The monitor's stderr is <run-dir>/monitor.log, one JSON object per line:
  * {"event":"started"|"init-exited"|"rebooting"|"emergency-stop"|"warning"|"error"|
  *  "stopped", ...}.
  */
 #define _GNU_SOURCE
 #include "confine.h"
+#include "console-proto.h"
 #include "spawn.h"
 
 #include <endian.h>
@@ -117,15 +134,19 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 
-#define MAX_WATCHES        8
 #define CONSOLE_LOG_MAX    (1024 * 1024)
 #define INIT_START_TIMEOUT 30000 /* ms: clone -> exec of init */
 #define PARENT_TIMEOUT     90000 /* ms: parent waits this long for RESULT_* */
 #define LOOP_RETRIES       8
+
+#define MAX_WATCHES        (3 + CONSOLE_MAX_CLIENT) /* signalfd, pty master, listener, clients */
+#define CONSOLE_DRAIN_MAX  (256 * 1024) /* read from the pty master per turn of the loop */
+#define CONSOLE_CLIENT_BUF (64 * 1024)  /* output a console client may fall behind */
 
 static const char *const init_env[] = {
 	"container=vpsctl",
@@ -149,7 +170,7 @@ struct sync_msg {
 	char msg[VPS_ERRMSG_MAX];
 };
 
-typedef void (*watch_fn)(short revents);
+typedef void (*watch_fn)(int fd, short revents);
 
 /* Everything the monitor owns; global so the die sink can roll it back. */
 static struct {
@@ -166,6 +187,7 @@ static struct {
 	int pty_master, pty_slave;
 	int console_fd;
 	off_t console_size;
+	int listen_fd; /* console.sock; while >= 0 the socket file is ours to remove */
 	int sig_fd;
 	pid_t init_pid;
 	int sync_fd;
@@ -184,6 +206,7 @@ static struct {
 	.pty_master = -1,
 	.pty_slave = -1,
 	.console_fd = -1,
+	.listen_fd = -1,
 	.sig_fd = -1,
 	.init_pid = -1,
 	.sync_fd = -1,
@@ -656,16 +679,26 @@ static void rootfs_unmount(void)
 
 /* ------------------------------------------------------------------ monitor: event loop */
 
-static void watch_add(int fd, watch_fn fn)
+/* One poll(2) over M.pfd: each watch has its own event mask (watch_events changes it, e.g.
+ * POLLOUT while a client has output queued) and a callback that gets the fd and revents.
+ * Adding or removing a watch clears its revents, so a callback never sees another fd's. */
+static void watch_add(int fd, short events, watch_fn fn)
 {
 	for (size_t i = 0; i < MAX_WATCHES; i++) {
 		if (M.fn[i])
 			continue;
-		M.pfd[i] = (struct pollfd){ .fd = fd, .events = POLLIN };
+		M.pfd[i] = (struct pollfd){ .fd = fd, .events = events };
 		M.fn[i] = fn;
 		return;
 	}
 	die("too many watched fds");
+}
+
+static void watch_events(int fd, short events)
+{
+	for (size_t i = 0; i < MAX_WATCHES; i++)
+		if (M.fn[i] && M.pfd[i].fd == fd)
+			M.pfd[i].events = events;
 }
 
 static void watch_del(int fd)
@@ -673,12 +706,336 @@ static void watch_del(int fd)
 	for (size_t i = 0; i < MAX_WATCHES; i++) {
 		if (M.fn[i] && M.pfd[i].fd == fd) {
 			M.fn[i] = NULL;
-			M.pfd[i].fd = -1;
+			M.pfd[i] = (struct pollfd){ .fd = -1 };
 		}
 	}
 }
 
+/* ------------------------------------------------------------------ monitor: console clients */
+
+/* The clients of console.sock (see the header comment and console-proto.h). Only
+ * client_flush sends to a client, and a client is dropped only where client_flush or a
+ * read says it is gone or misbehaves; the rest just queues (and client_drop only marks the
+ * next typer's 'S' as owed), so nothing recurses. */
+
+struct client {
+	int fd;                            /* -1: a free slot */
+	bool hello, wants_type, state_due; /* state_due: an 'S' frame is owed */
+	unsigned long long since;          /* attach order, for the typer's succession */
+	uint64_t lost;                     /* output dropped and not yet reported ('L') */
+	size_t in_len, out_off, out_len;   /* out[out_off ..] is queued */
+	uint8_t in[CONSOLE_HDR + CONSOLE_FRAME_MAX];
+	uint8_t out[CONSOLE_CLIENT_BUF];
+};
+
+static struct {
+	struct client c[CONSOLE_MAX_CLIENT];
+	struct client *typer;
+	unsigned long long attached;    /* clients accepted so far */
+	uint8_t kbd[CONSOLE_FRAME_MAX]; /* the typer's keystrokes the pty has not taken yet */
+	size_t kbd_off, kbd_len;
+} CS;
+
+static struct client *client_of(int fd)
+{
+	for (size_t i = 0; i < CONSOLE_MAX_CLIENT; i++)
+		if (CS.c[i].fd == fd)
+			return &CS.c[i];
+	return NULL;
+}
+
+/* The typer is not read while its keystrokes wait for the pty. */
+static bool client_paused(const struct client *c)
+{
+	return c == CS.typer && CS.kbd_len;
+}
+
+static short client_events(const struct client *c)
+{
+	return (short)((client_paused(c) ? 0 : POLLIN) |
+		       (c->out_len || c->state_due || c->lost ? POLLOUT : 0));
+}
+
+/* Append one frame to c's output buffer; false (nothing queued) when it does not fit. */
+static bool client_queue(struct client *c, uint8_t type, const void *p, size_t len)
+{
+	uint8_t *f;
+
+	if (CONSOLE_CLIENT_BUF - c->out_len < CONSOLE_HDR + len)
+		return false;
+	if (CONSOLE_CLIENT_BUF - c->out_off - c->out_len < CONSOLE_HDR + len) {
+		memmove(c->out, c->out + c->out_off, c->out_len);
+		c->out_off = 0;
+	}
+	f = c->out + c->out_off + c->out_len;
+	f[0] = type;
+	f[1] = (uint8_t)(len >> 8);
+	f[2] = (uint8_t)len;
+	memcpy(f + CONSOLE_HDR, p, len);
+	c->out_len += CONSOLE_HDR + len;
+	return true;
+}
+
+/* Queue what c is owed ('S', then 'L') as far as it fits; true when nothing is left.
+ * After a loss, output resumes only once the buffer is half empty (no 'L' per read). */
+static bool client_owed(struct client *c)
+{
+	if (c->state_due) {
+		uint8_t s = c == CS.typer ? 'w' : 'r';
+		if (!client_queue(c, CF_STATE, &s, 1))
+			return false;
+		c->state_due = false;
+	}
+	if (c->lost) {
+		if (c->out_len > CONSOLE_CLIENT_BUF / 2)
+			return false;
+		uint32_t n = c->lost > UINT32_MAX ? UINT32_MAX : (uint32_t)c->lost;
+		uint32_t be = htobe32(n);
+		if (!client_queue(c, CF_LOST, &be, sizeof(be)))
+			return false;
+		c->lost -= n;
+	}
+	return !c->lost;
+}
+
+/* Send what the socket takes now, and poll for POLLOUT while anything is left.
+ * False: the client is gone. */
+static bool client_flush(struct client *c)
+{
+	for (;;) {
+		client_owed(c);
+		if (!c->out_len)
+			break;
+		ssize_t n =
+			send(c->fd, c->out + c->out_off, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0)
+			return false;
+		c->out_off += (size_t)n;
+		c->out_len -= (size_t)n;
+		if (c->out_len) /* the socket is full */
+			break;
+	}
+	if (!c->out_len)
+		c->out_off = 0;
+	watch_events(c->fd, client_events(c));
+	return true;
+}
+
+/* Give the pty master what it takes of the pending keystrokes (nonblocking). */
+static void kbd_write(void)
+{
+	while (CS.kbd_len) {
+		ssize_t n = write(M.pty_master, CS.kbd + CS.kbd_off, CS.kbd_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || (n < 0 && errno == EAGAIN))
+			break;
+		if (n < 0) /* EIO: no slave open, nobody to type to */
+			n = (ssize_t)CS.kbd_len;
+		CS.kbd_off += (size_t)n;
+		CS.kbd_len -= (size_t)n;
+	}
+	watch_events(M.pty_master, CS.kbd_len ? POLLIN | POLLOUT : POLLIN);
+}
+
+/* Forget c; if it typed, the longest-attached client that asked to type takes over. */
+static void client_drop(struct client *c)
+{
+	struct client *next = NULL;
+
+	watch_del(c->fd);
+	close(c->fd);
+	c->fd = -1;
+	if (c != CS.typer)
+		return;
+	CS.kbd_len = 0; /* its last keystrokes go with it */
+	kbd_write();
+	for (size_t i = 0; i < CONSOLE_MAX_CLIENT; i++) {
+		struct client *o = &CS.c[i];
+		if (o->fd >= 0 && o->hello && o->wants_type && (!next || o->since < next->since))
+			next = o;
+	}
+	CS.typer = next;
+	if (next) {
+		next->state_due = true;
+		watch_events(next->fd, client_events(next));
+	}
+}
+
+/* One frame from c. False: protocol error. */
+static bool client_frame(struct client *c, uint8_t type, const uint8_t *p, size_t len)
+{
+	struct winsize ws;
+
+	if (!c->hello) { /* the first frame says hello: 'w' wants to type, 'r' watches */
+		if (type != CF_HELLO || len != 1 || (p[0] != 'w' && p[0] != 'r'))
+			return false;
+		c->hello = c->state_due = true;
+		c->wants_type = p[0] == 'w';
+		if (c->wants_type && !CS.typer)
+			CS.typer = c;
+		return true;
+	}
+	switch (type) {
+	case CF_DATA: /* a watcher's keystrokes are ignored */
+		if (c == CS.typer && len) {
+			memcpy(CS.kbd, p, len);
+			CS.kbd_off = 0;
+			CS.kbd_len = len;
+			kbd_write();
+		}
+		return true;
+	case CF_WINSZ:
+		if (len != 4)
+			return false;
+		ws = (struct winsize){ .ws_row = (unsigned short)(p[0] << 8 | p[1]),
+				       .ws_col = (unsigned short)(p[2] << 8 | p[3]) };
+		if (c == CS.typer && ws.ws_row && ws.ws_col)
+			ioctl(M.pty_master, TIOCSWINSZ, &ws);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Handle the complete frames in c->in, stopping while c's keystrokes wait for the pty (the
+ * rest stays buffered). False: protocol error. */
+static bool client_frames(struct client *c)
+{
+	size_t off = 0, len;
+
+	while (!client_paused(c) && c->in_len - off >= CONSOLE_HDR) {
+		const uint8_t *f = c->in + off;
+		len = (size_t)f[1] << 8 | f[2];
+		if (len > CONSOLE_FRAME_MAX)
+			return false;
+		if (c->in_len - off < CONSOLE_HDR + len)
+			break;
+		if (!client_frame(c, f[0], f + CONSOLE_HDR, len))
+			return false;
+		off += CONSOLE_HDR + len;
+	}
+	c->in_len -= off;
+	memmove(c->in, c->in + off, c->in_len);
+	return true;
+}
+
+/* The pty master can take more: write the pending keystrokes; once all are taken, go on
+ * with the frames the typer sent meanwhile, and read it again. */
+static void kbd_flush(void)
+{
+	struct client *c = CS.typer;
+
+	kbd_write();
+	if (CS.kbd_len || !c)
+		return;
+	if (!client_frames(c) || !client_flush(c))
+		client_drop(c);
+}
+
+static void on_console_client(int fd, short revents)
+{
+	struct client *c = client_of(fd);
+	bool ok = true;
+	ssize_t n;
+
+	if (!c)
+		return;
+	if (client_paused(c)) {
+		ok = !(revents & (POLLHUP | POLLERR)); /* gone before the pty took its keystrokes */
+	} else if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		n = recv(fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
+		if (n > 0)
+			c->in_len += (size_t)n;
+		ok = n > 0 ? client_frames(c) : n < 0 && (errno == EAGAIN || errno == EINTR);
+	}
+	if (!ok || !client_flush(c))
+		client_drop(c);
+}
+
+/* Console output, as 'D' frames, to every client that said hello. A frame that does not
+ * fit in a client's buffer is dropped and counted; nothing here waits for a client. */
+static void console_broadcast(const char *buf, size_t n)
+{
+	for (size_t i = 0; i < CONSOLE_MAX_CLIENT; i++) {
+		struct client *c = &CS.c[i];
+		bool idle = !c->out_len; /* else POLLOUT is on already */
+
+		if (c->fd < 0 || !c->hello)
+			continue;
+		for (size_t off = 0, len; off < n; off += len) {
+			len = n - off < CONSOLE_FRAME_MAX ? n - off : CONSOLE_FRAME_MAX;
+			if (!client_owed(c) || !client_queue(c, CF_DATA, buf + off, len))
+				c->lost += len;
+		}
+		if (idle && !client_flush(c))
+			client_drop(c);
+	}
+}
+
+static void on_console_listen(int fd, short revents)
+{
+	(void)revents;
+	for (;;) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct client *c = client_of(-1); /* a free slot */
+		struct ucred cr;
+		socklen_t len = sizeof(cr);
+
+		if (cfd < 0 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
+		if (cfd < 0)
+			return;
+		if (!c || getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.uid != 0) {
+			close(cfd);
+			continue;
+		}
+		memset(c, 0, offsetof(struct client, in));
+		c->fd = cfd;
+		c->since = ++CS.attached;
+		watch_add(cfd, POLLIN, on_console_client);
+	}
+}
+
+/* Listen on <run-dir>/console.sock, mode 0600. Bound relative to the run dir: its absolute
+ * path may not fit in sun_path. */
+static void console_listen(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = CONSOLE_SOCK };
+	mode_t mask;
+	int r, err;
+
+	for (size_t i = 0; i < CONSOLE_MAX_CLIENT; i++)
+		CS.c[i].fd = -1;
+	M.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (M.listen_fd < 0)
+		die_with_error("console socket");
+	if (unlinkat(M.run_fd, CONSOLE_SOCK, 0) < 0 && errno != ENOENT)
+		die_with_error("remove the stale %s/%s", M.o->run_dir, CONSOLE_SOCK);
+	if (fchdir(M.run_fd) < 0)
+		die_with_error("fchdir %s", M.o->run_dir);
+	mask = umask(0177); /* the socket is born 0600 */
+	r = bind(M.listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+	err = errno;
+	umask(mask);
+	if (chdir("/") < 0)
+		die_with_error("chdir /");
+	errno = err;
+	if (r < 0 || listen(M.listen_fd, CONSOLE_MAX_CLIENT) < 0)
+		die_with_error("listen on %s/%s", M.o->run_dir, CONSOLE_SOCK);
+}
+
 /* ------------------------------------------------------------------ monitor: console */
+
+static int console_log_open(int flags)
+{
+	return openat(M.run_fd, "console.log",
+		      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | flags, 0640);
+}
 
 static void console_open(void)
 {
@@ -705,47 +1062,70 @@ static void console_open(void)
 	ioctl(M.pty_master, TIOCSWINSZ, &ws);
 	fcntl(M.pty_master, F_SETFL, fcntl(M.pty_master, F_GETFL) | O_NONBLOCK);
 
-	M.console_fd = openat(M.run_fd, "console.log",
-			      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	M.console_fd = console_log_open(0);
 	if (M.console_fd < 0)
 		die_with_error("open console.log");
 	M.console_size = fstat(M.console_fd, &st) == 0 ? st.st_size : 0;
 }
 
-static void console_log_append(const char *buf, size_t n)
+/* console.log -> console.log.1 (replacing an older one) and a fresh console.log: what led
+ * up to a flood survives it, and at most 2 * CONSOLE_LOG_MAX is kept. */
+static void console_log_rotate(void)
 {
-	if (M.console_size + (off_t)n > CONSOLE_LOG_MAX) {
+	int fd = -1;
+
+	if (renameat(M.run_fd, "console.log", M.run_fd, "console.log.1") == 0)
+		fd = console_log_open(O_TRUNC);
+	if (fd < 0) { /* keep the bound at least */
+		log_warn("rotate console.log: %s", strerror(errno));
 		if (ftruncate(M.console_fd, 0) == 0)
 			M.console_size = 0;
+		return;
 	}
+	close(M.console_fd);
+	M.console_fd = fd;
+	M.console_size = 0;
+}
+
+static void console_log_append(const char *buf, size_t n)
+{
+	if (M.console_size > 0 && M.console_size + (off_t)n > CONSOLE_LOG_MAX)
+		console_log_rotate();
 	if (write_all(M.console_fd, buf, n) == 0)
 		M.console_size += (off_t)n;
 }
 
-/* Drain the master completely: systemd blocks on console writes otherwise.
- * Returns -EIO when no slave is open (cannot happen while we hold pty_slave). */
+/* Drain the master: systemd blocks on console writes otherwise. At most CONSOLE_DRAIN_MAX
+ * bytes a call, so that a flood cannot hold up the rest of the event loop (poll reports
+ * the master again at once). Returns -EIO when no slave is open (cannot happen while we
+ * hold pty_slave). */
 static int console_drain(void)
 {
 	char buf[8192];
 
-	for (;;) {
+	for (size_t total = 0; total < CONSOLE_DRAIN_MAX;) {
 		ssize_t n = read(M.pty_master, buf, sizeof(buf));
 		if (n > 0) {
 			console_log_append(buf, (size_t)n);
+			console_broadcast(buf, (size_t)n);
+			total += (size_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		return n < 0 && errno == EIO ? -EIO : 0;
 	}
+	return 0;
 }
 
 static bool console_watched;
 
-static void on_console(short revents)
+static void on_console(int fd, short revents)
 {
+	if (revents & POLLOUT)
+		kbd_flush();
 	if (console_drain() == -EIO && (revents & (POLLHUP | POLLERR))) {
-		watch_del(M.pty_master); /* do not spin on a hung-up master */
+		watch_del(fd); /* do not spin on a hung-up master */
 		console_watched = false;
 	}
 }
@@ -753,7 +1133,7 @@ static void on_console(short revents)
 static void console_watch(void)
 {
 	if (!console_watched) {
-		watch_add(M.pty_master, on_console);
+		watch_add(M.pty_master, CS.kbd_len ? POLLIN | POLLOUT : POLLIN, on_console);
 		console_watched = true;
 	}
 }
@@ -1187,6 +1567,11 @@ static void teardown(bool all_cgroups)
 	}
 	if (M.pty_master >= 0)
 		console_drain();
+	if (M.listen_fd >= 0) { /* no new clients; the attached ones are closed by our exit */
+		unlinkat(M.run_fd, CONSOLE_SOCK, 0);
+		close(M.listen_fd);
+		M.listen_fd = -1;
+	}
 	cgroups_remove(M.o, all_cgroups);
 	rootfs_unmount();
 	if (M.run_fd >= 0 && M.state_written) {
@@ -1245,14 +1630,14 @@ static void on_init_exit(int status)
 	log_event("{\"event\":\"started\",\"init_pid\":%d}", M.init_pid);
 }
 
-static void on_signal(short revents)
+static void on_signal(int fd, short revents)
 {
 	struct signalfd_siginfo si;
 	int st;
 	pid_t p;
 
 	(void)revents;
-	while (read(M.sig_fd, &si, sizeof(si)) == sizeof(si)) {
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
 			while ((p = waitpid(-1, &st, WNOHANG)) > 0)
@@ -1338,6 +1723,7 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	if (o->idmap)
 		idmap_userns_create();
 	console_open();
+	console_listen();
 	M.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (M.sig_fd < 0)
 		die_errno_mapped("signalfd");
@@ -1358,9 +1744,9 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	for (size_t i = 0; i < o->n_cg; i++)
 		o->cg[i].owned = true;
 
-	watch_add(M.sig_fd, on_signal);
+	watch_add(M.sig_fd, POLLIN, on_signal);
 	console_watch();
-	/* [slot: console.sock listener — watch_add(listen_fd, on_console_client)] */
+	watch_add(M.listen_fd, POLLIN, on_console_listen);
 	for (;;) {
 		if (poll(M.pfd, MAX_WATCHES, -1) < 0) {
 			if (errno == EINTR)
@@ -1369,7 +1755,7 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 		}
 		for (size_t i = 0; i < MAX_WATCHES; i++)
 			if (M.fn[i] && M.pfd[i].revents)
-				M.fn[i](M.pfd[i].revents);
+				M.fn[i](M.pfd[i].fd, M.pfd[i].revents);
 	}
 }
 
