@@ -1,7 +1,17 @@
 /* vps-enter — run a command inside a running container.
  *
  *   vps-enter --pid INIT_HOST_PID [--cgroup HOSTDIR]... [--cwd DIR] [--env K=V]...
- *             -- CMD [ARGS...]
+ *             [--user NAME|UID] [--pty] (-- CMD [ARGS...] | --login)
+ *
+ * --user runs the command as that user of the container's /etc/passwd (its uid, gid and
+ * the groups /etc/group lists it in; HOME, USER, LOGNAME and SHELL set; the working
+ * directory its home unless --cwd says otherwise). --login runs the user's shell (root's
+ * without --user) as a login shell, as `vpsctl enter` does. --pty gives the command a new
+ * terminal allocated in the container's own /dev/pts, so that `tty` names it and it is the
+ * container's, never the caller's; its size is copied from our stdin (or stdout) and
+ * follows SIGWINCH. Without --pty the command gets three new pipes. Either way we relay
+ * between our stdin/stdout/stderr and them: a container process never holds a descriptor
+ * of the host's (a terminal it could TIOCSTI into, a file it could reopen).
  *
  * 1. If /proc/self/exe is not a sealed memfd, copy ourselves into one and re-exec from it
  *    (R3, CVE-2019-5736: a container process must never get a writable handle on the
@@ -14,21 +24,28 @@
  * 4. fork while still in the host's cgroups, so that a container at its pids limit stays
  *    reachable (moving a task into a full pids cgroup is allowed, forking in one is not);
  *    write the child's pid into each HOSTDIR/cgroup.procs as the host's root, then let it
- *    go. The parent never enters the container. The child: when the container has its
- *    own user namespace, setns into it FIRST and become its root
+ *    go. The parent never enters the container. The child: setsid() at once (no
+ *    controlling terminal of the host's, CVE-2017-5226), its pipes on 0/1/2; when the
+ *    container has its own user namespace, setns into it FIRST and become its root
  *    (setresgid/setgroups/setresuid 0: HOSTUID on the host), then setns ipc, uts, net,
- *    cgroup, mnt; open the cwd below the container's root with
- *    openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), fchdir to it and check getcwd()
- *    (CVE-2024-21626: never keep a host cwd; a tenant's /root -> /proc/self/fd/N link
- *    is refused).
- *    Then it closes every fd above 2,
- *    gets a clean environment, takes the container init's confinement (confine.c: the
- *    same capability bounding set, R7, and the same seccomp filter when init has one,
- *    R6) and execvp()s CMD (127 not found, 126 cannot execute).
- *    The parent forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH sent to it by
- *    another process (terminal-generated ones already reach the child's process group)
- *    and exits with the child's status, or 128+N when signal N killed it.
- * stdin/stdout/stderr pass straight through.
+ *    cgroup, mnt; read /etc/passwd and /etc/group below the container's root (never
+ *    through NSS: that would load the tenant's libraries into us); open the cwd below the
+ *    container's root with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), fchdir to it
+ *    and check getcwd() (CVE-2024-21626: never keep a host cwd; a tenant's
+ *    /root -> /proc/self/fd/N link is refused). With --pty it opens the container's
+ *    /dev/pts/ptmx (checked: a devpts pty master), hands the master to the parent
+ *    (SCM_RIGHTS) and makes the peer its controlling terminal on 0/1/2.
+ *    Then it closes every fd above 2, gets a clean environment, takes the container
+ *    init's confinement (confine.c: the same capability bounding set, R7, and the same
+ *    seccomp filter when init has one, R6), becomes the user, and execvp()s CMD
+ *    (127 not found, 126 cannot execute; 3 for a user not in /etc/passwd).
+ * 5. The parent relays (a poll loop; a slow side never blocks the other), puts a terminal
+ *    on our stdin into raw mode for --pty and restores it, forwards SIGINT, SIGTERM,
+ *    SIGHUP and SIGQUIT to the child's process group (SIGWINCH becomes a resize of the
+ *    container's pty), and exits with the child's status, or 128+N when signal N killed
+ *    it. After the child's end it passes on what the command left in the pipes or pty
+ *    (until end of file, 100 ms of silence, or 2 s: a background process that keeps them
+ *    open does not keep us).
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -37,23 +54,39 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
 
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U
 #endif
+#ifndef DEVPTS_SUPER_MAGIC
+#define DEVPTS_SUPER_MAGIC 0x1cd1
+#endif
 
 #define MAX_CGROUPS 16
 #define MAX_ENV     256
+#define MAX_GROUPS  64
 #define ENV_MAX_LEN (128 * 1024)
+#define DB_MAX      (4 * 1024 * 1024) /* /etc/passwd, /etc/group: read at most this */
+#define RELAY_BUF   65536
+#define DRAIN_IDLE  100  /* ms of silence after the child's end that ends the relay */
+#define DRAIN_MAX   2000 /* ms after the child's end at most */
 #define SELF_SEALS  (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
 extern char **environ;
@@ -66,6 +99,7 @@ static const int fwd_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH };
 #define N_FWD (sizeof(fwd_signals) / sizeof(fwd_signals[0]))
 
 static volatile pid_t child_pid;
+static volatile int pty_master = -1; /* the parent's end of the container's pty (--pty) */
 
 /* What the container's init runs under; vps-enter's command gets the same. */
 struct confinement {
@@ -78,17 +112,30 @@ struct opts {
 	pid_t pid;
 	const char *cgroups[MAX_CGROUPS];
 	size_t n_cg;
-	const char *cwd;
+	const char *cwd; /* NULL: the user's home with --user/--login, else "/" */
 	const char *env[MAX_ENV];
 	size_t n_env;
+	const char *user; /* NULL: root */
+	bool pty, login;
 	char **cmd;
+};
+
+/* The container's user the command runs as. */
+struct user {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[MAX_GROUPS];
+	size_t n_groups;
+	char name[256];
+	char home[VPS_PATH_MAX];
+	char shell[VPS_PATH_MAX];
 };
 
 static noreturn_fn void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: %s --pid INIT_HOST_PID [--cgroup HOSTDIR]... [--cwd DIR] [--env K=V]... "
-		"-- CMD [ARGS...]\n",
+		"[--user NAME|UID] [--pty] (-- CMD [ARGS...] | --login)\n",
 		prog_name);
 	exit(code);
 }
@@ -108,11 +155,25 @@ static bool valid_env(const char *kv)
 	return true;
 }
 
+/* A user name as useradd takes it, or a decimal uid. */
+static bool valid_user(const char *s)
+{
+	size_t n = strnlen(s, 33);
+
+	if (n == 0 || n > 32 || s[0] == '-')
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!(*p == '_' || *p == '-' || *p == '.' || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      (*p == '$' && p[1] == '\0')))
+			return false;
+	return true;
+}
+
 static void parse_args(struct opts *o, int argc, char **argv)
 {
 	int i;
 
-	o->cwd = "/";
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--") == 0) {
@@ -140,6 +201,15 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			if (!valid_env(kv))
 				die_code(VPS_EUSAGE, "--env wants NAME=VALUE");
 			o->env[o->n_env++] = kv;
+		} else if (strcmp(a, "--user") == 0) {
+			o->user = arg_value(argc, argv, &i);
+			if (!valid_user(o->user))
+				die_code(VPS_EUSAGE, "--user %.40s: not a user name or uid",
+					 o->user);
+		} else if (strcmp(a, "--pty") == 0) {
+			o->pty = true;
+		} else if (strcmp(a, "--login") == 0) {
+			o->login = true;
 		} else if (strcmp(a, "--help") == 0) {
 			usage(0);
 		} else {
@@ -148,9 +218,11 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	}
 	if (o->pid == 0)
 		die_code(VPS_EUSAGE, "--pid is required");
-	if (i >= argc || !*argv[i])
+	if (o->login && i < argc)
+		die_code(VPS_EUSAGE, "--login runs the user's shell: no command after it");
+	if (!o->login && (i >= argc || !*argv[i]))
 		die_code(VPS_EUSAGE, "no command given after --");
-	o->cmd = &argv[i];
+	o->cmd = o->login ? NULL : &argv[i];
 }
 
 /* R3: run from a sealed memfd copy so /proc/<our child>/exe never leads to the host file. */
@@ -186,57 +258,6 @@ static void reexec_sealed_copy(char **argv)
 	die_with_error("re-exec from memfd");
 }
 
-static void forward_signal(int sig, siginfo_t *si, void *uc)
-{
-	(void)uc;
-	/* SI_KERNEL = generated by the terminal for the whole foreground group: the child
-	 * got it already. Forward only what a process sent to us alone. */
-	if (child_pid > 0 && si->si_code != SI_KERNEL)
-		kill(child_pid, sig);
-}
-
-static noreturn_fn void run_child(struct opts *o, const struct confinement *c)
-{
-	bool have_term = false;
-	int r;
-
-	reset_signals();
-	if (close_range(3, ~0U, 0) < 0)
-		die_code_with_error(VPS_EHOST, "close_range");
-	if (clearenv() != 0)
-		die("clearenv failed");
-	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
-	setenv("HOME", "/root", 1);
-	for (size_t i = 0; i < o->n_env; i++) {
-		const char *kv = o->env[i];
-		size_t klen = (size_t)(strchr(kv, '=') - kv);
-		char key[256];
-		if (klen >= sizeof(key))
-			die_code(VPS_EUSAGE, "--env name too long");
-		memcpy(key, kv, klen);
-		key[klen] = '\0';
-		if (setenv(key, kv + klen + 1, 1) < 0)
-			die_with_error("setenv %s", key);
-		have_term |= strcmp(key, "TERM") == 0;
-	}
-	if (!have_term)
-		setenv("TERM", "linux", 1);
-
-	/* last: init's bounding set (R7), then init's filter (R6) */
-	if ((r = confine_caps(~c->cap_bnd)) < 0) {
-		errno = -r;
-		die_with_error("drop capabilities");
-	}
-	if (c->seccomp && (r = confine_seccomp(!c->userns)) < 0) {
-		errno = -r;
-		die_code_with_error(VPS_EHOST, "load the seccomp filter");
-	}
-	execvp(o->cmd[0], o->cmd);
-	if (errno == ENOENT)
-		die_code(127, "%s: not found", o->cmd[0]);
-	die_code_with_error(126, "%s", o->cmd[0]);
-}
-
 /* Read init's Seccomp mode and CapBnd from /proc/PID/status, and whether its user ns is
  * another than ours. */
 static void read_confinement(int proc, int user_fd, struct confinement *c)
@@ -257,14 +278,125 @@ static void read_confinement(int proc, int user_fd, struct confinement *c)
 	c->cap_bnd = strtoull(p + 8, NULL, 16);
 }
 
-/* The child, once it is in the container's cgroups: the user namespace first (the others
- * belong to it), then ipc, uts, net, cgroup, mnt (pid: born in it); the cwd strictly below
- * the container's root. */
-static void enter_namespaces(const struct opts *o, const struct confinement *conf, int user_fd,
-			     int ns_fd[N_NS])
-{
-	char buf[VPS_PATH_MAX];
+/* ------------------------------------------------------------------ child: the user */
 
+/* Read a small regular file below the container's root (never a FIFO or a device a
+ * tenant put there). Returns a malloc'd NUL-terminated buffer, or NULL with errno. */
+static char *read_db(int root, const char *rel)
+{
+	cleanup_fd int fd = open_in_root(root, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	char *buf;
+	size_t len = 0;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	if (!S_ISREG(st.st_mode) || st.st_size > DB_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return NULL;
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* Split line at ':' into at most max fields (the last keeps the rest). Field count. */
+static size_t split_fields(char *line, char **f, size_t max)
+{
+	size_t n = 0;
+
+	f[n++] = line;
+	for (char *p = line; *p && n < max; p++)
+		if (*p == ':') {
+			*p = '\0';
+			f[n++] = p + 1;
+		}
+	return n;
+}
+
+static bool parse_id(const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v >= 0xffffffffUL)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+static bool member_of(char *members, const char *name)
+{
+	char *save = NULL;
+
+	for (char *m = strtok_r(members, ",", &save); m; m = strtok_r(NULL, ",", &save))
+		if (strcmp(m, name) == 0)
+			return true;
+	return false;
+}
+
+/* Look spec (a name or a uid) up in the container's /etc/passwd, and its groups in
+ * /etc/group. Runs in the child, inside the container, as the container's root. */
+static void lookup_user(int root, const char *spec, struct user *u)
+{
+	cleanup_free char *pw = read_db(root, "etc/passwd");
+	cleanup_free char *gr = NULL;
+	char *save = NULL, *f[7];
+	unsigned want = 0, id;
+	bool by_id = parse_id(spec, &want), found = false;
+
+	if (!pw)
+		die_code_with_error(VPS_ENOTFOUND, "cannot read the container's /etc/passwd");
+	for (char *l = strtok_r(pw, "\n", &save); l && !found; l = strtok_r(NULL, "\n", &save)) {
+		if (split_fields(l, f, 7) != 7 || !parse_id(f[2], &id))
+			continue;
+		if (by_id ? id != want : strcmp(f[0], spec) != 0)
+			continue;
+		found = true;
+		u->uid = id;
+		if (!parse_id(f[3], &id))
+			die_code(VPS_EFAIL, "user %s has an invalid gid in /etc/passwd", spec);
+		u->gid = id;
+		snprintf(u->name, sizeof(u->name), "%s", f[0]);
+		snprintf(u->home, sizeof(u->home), "%s", f[5][0] == '/' ? f[5] : "/");
+		snprintf(u->shell, sizeof(u->shell), "%s", f[6][0] == '/' ? f[6] : "/bin/sh");
+	}
+	if (!found)
+		die_code(VPS_ENOTFOUND,
+			 "user %s does not exist in the container (not in /etc/passwd)", spec);
+	u->groups[u->n_groups++] = u->gid;
+	gr = read_db(root, "etc/group"); /* no /etc/group: the primary group only */
+	save = NULL;
+	for (char *l = gr ? strtok_r(gr, "\n", &save) : NULL; l && u->n_groups < MAX_GROUPS;
+	     l = strtok_r(NULL, "\n", &save)) {
+		if (split_fields(l, f, 4) == 4 && parse_id(f[2], &id) && id != u->gid &&
+		    member_of(f[3], u->name))
+			u->groups[u->n_groups++] = id;
+	}
+}
+
+/* ------------------------------------------------------------------ child: the way in */
+
+/* The child, once it is in the container's cgroups: the user namespace first (the others
+ * belong to it), then ipc, uts, net, cgroup, mnt (pid: born in it). */
+static void enter_namespaces(const struct confinement *conf, int user_fd, int ns_fd[N_NS])
+{
 	if (conf->userns) {
 		if (setns(user_fd, CLONE_NEWUSER) < 0)
 			die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL,
@@ -283,24 +415,321 @@ static void enter_namespaces(const struct opts *o, const struct confinement *con
 			die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL, "setns %s",
 					    ns_order[i]);
 	}
-	/* setns(mnt) put us at the container's root; resolve the cwd strictly below it */
-	{
-		cleanup_fd int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		const char *rel = o->cwd[1] ? o->cwd + 1 : ".";
-		cleanup_fd int cwd = root < 0 ? -1 : open_in_root(root, rel, O_PATH | O_DIRECTORY);
-		if (cwd < 0 || fchdir(cwd) < 0)
-			die_code_with_error(errno == ENOENT ? VPS_ENOTFOUND : VPS_EFAIL, "chdir %s",
-					    o->cwd);
-	}
+}
+
+/* setns(mnt) put us at the container's root: resolve the cwd strictly below it. A home
+ * that is missing is "/", as login does; an explicit --cwd that is missing is an error. */
+static void enter_cwd(int root, const char *dir, bool is_home)
+{
+	char buf[VPS_PATH_MAX];
+	cleanup_fd int cwd = open_in_root(root, dir[1] ? dir + 1 : ".", O_PATH | O_DIRECTORY);
+
+	if (cwd < 0 && is_home)
+		cwd = open_in_root(root, ".", O_PATH | O_DIRECTORY);
+	if (cwd < 0 || fchdir(cwd) < 0)
+		die_code_with_error(errno == ENOENT ? VPS_ENOTFOUND : VPS_EFAIL, "chdir %s", dir);
 	if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
 		die("working directory is outside the container");
+}
+
+static void send_fd(int sock, int fd)
+{
+	char data = 'm', ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	memset(ctl, 0, sizeof(ctl));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(sock, &msg, MSG_NOSIGNAL) != 1)
+		die_with_error("hand the terminal to vps-enter");
+}
+
+/* --pty: a new terminal in the container's own devpts, its master for the parent, its
+ * peer our controlling terminal on 0/1/2. */
+static void pty_setup(int root, int sock, const struct winsize *ws, uid_t owner)
+{
+	cleanup_fd int m = open_in_root(root, "dev/pts/ptmx", O_RDWR | O_NOCTTY);
+	struct statfs sfs;
+	int n, unlock = 0, s;
+
+	if (m < 0)
+		die_with_error("open the container's /dev/pts/ptmx");
+	if (fstatfs(m, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC || ioctl(m, TIOCGPTN, &n) < 0)
+		die("the container's /dev/pts/ptmx is not a terminal multiplexer");
+	if (ioctl(m, TIOCSPTLCK, &unlock) < 0)
+		die_with_error("unlock the terminal");
+	s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+	if (s < 0)
+		die_with_error("open the terminal's peer");
+	ioctl(m, TIOCSWINSZ, ws);
+	if (owner != 0 && fchown(s, owner, (gid_t)-1) < 0)
+		die_with_error("give the terminal to its user");
+	send_fd(sock, m);
+	if (ioctl(s, TIOCSCTTY, 0) < 0)
+		die_with_error("TIOCSCTTY");
+	for (int fd = 0; fd < 3; fd++)
+		if (dup2(s, fd) < 0)
+			die_with_error("dup2 terminal");
+	if (s > 2)
+		close(s);
+}
+
+static noreturn_fn void run_child(const struct opts *o, const struct confinement *c,
+				  const struct user *u)
+{
+	bool have_term = false;
+	const char *shell_base;
+	char argv0[VPS_PATH_MAX + 1];
+	int r;
+
+	reset_signals();
+	if (close_range(3, ~0U, 0) < 0)
+		die_code_with_error(VPS_EHOST, "close_range");
+	if (clearenv() != 0)
+		die("clearenv failed");
+	setenv("PATH",
+	       u->uid == 0 ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+			   : "/usr/local/bin:/usr/bin:/bin",
+	       1);
+	setenv("HOME", u->home, 1);
+	if (o->user || o->login) {
+		setenv("USER", u->name, 1);
+		setenv("LOGNAME", u->name, 1);
+		setenv("SHELL", u->shell, 1);
+	}
+	for (size_t i = 0; i < o->n_env; i++) {
+		const char *kv = o->env[i];
+		size_t klen = (size_t)(strchr(kv, '=') - kv);
+		char key[256];
+		if (klen >= sizeof(key))
+			die_code(VPS_EUSAGE, "--env name too long");
+		memcpy(key, kv, klen);
+		key[klen] = '\0';
+		if (setenv(key, kv + klen + 1, 1) < 0)
+			die_with_error("setenv %s", key);
+		have_term |= strcmp(key, "TERM") == 0;
+	}
+	if (!have_term)
+		setenv("TERM", o->pty ? "xterm" : "dumb", 1);
+
+	/* init's bounding set (R7), then init's filter (R6), then the user */
+	if ((r = confine_caps(~c->cap_bnd)) < 0) {
+		errno = -r;
+		die_with_error("drop capabilities");
+	}
+	if (c->seccomp && (r = confine_seccomp(!c->userns)) < 0) {
+		errno = -r;
+		die_code_with_error(VPS_EHOST, "load the seccomp filter");
+	}
+	if (u->uid != 0 || u->gid != 0 || u->n_groups > 1) {
+		if (setgroups(u->n_groups, u->groups) < 0 ||
+		    setresgid(u->gid, u->gid, u->gid) < 0 || setresuid(u->uid, u->uid, u->uid) < 0)
+			die_with_error("become user %s", u->name);
+	}
+	if (o->login) {
+		shell_base = strrchr(u->shell, '/');
+		snprintf(argv0, sizeof(argv0), "-%s", shell_base ? shell_base + 1 : u->shell);
+		execl(u->shell, argv0, (char *)NULL);
+		die_code_with_error(errno == ENOENT ? 127 : 126, "%s", u->shell);
+	}
+	execvp(o->cmd[0], o->cmd);
+	if (errno == ENOENT)
+		die_code(127, "%s: not found", o->cmd[0]);
+	die_code_with_error(126, "%s", o->cmd[0]);
+}
+
+/* The child from its release on: into the container, the user, the cwd, the terminal. */
+static noreturn_fn void child_main(const struct opts *o, const struct confinement *conf,
+				   int user_fd, int ns_fd[N_NS], int pty_sock,
+				   const struct winsize *ws)
+{
+	struct user u = { .uid = 0, .gid = 0, .name = "root", .home = "/root", .shell = "/bin/sh" };
+	cleanup_fd int root = -1;
+
+	enter_namespaces(conf, user_fd, ns_fd);
+	root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		die_with_error("open the container's root");
+	if (o->user || o->login)
+		lookup_user(root, o->user ? o->user : "root", &u);
+	else
+		u.n_groups = 1;
+	enter_cwd(root, o->cwd ? o->cwd : (o->user || o->login) ? u.home : "/", !o->cwd);
+	if (o->pty)
+		pty_setup(root, pty_sock, ws, u.uid);
+	run_child(o, conf, &u);
+}
+
+/* ------------------------------------------------------------------ parent: the relay */
+
+static void forward_signal(int sig)
+{
+	int saved = errno;
+	struct winsize ws;
+
+	if (sig == SIGWINCH) { /* our terminal was resized: so is the container's */
+		if (pty_master >= 0 &&
+		    (ioctl(0, TIOCGWINSZ, &ws) == 0 || ioctl(1, TIOCGWINSZ, &ws) == 0))
+			ioctl(pty_master, TIOCSWINSZ, &ws);
+	} else if (child_pid > 0 && kill(-child_pid, sig) < 0) {
+		kill(child_pid, sig); /* not yet its own process group */
+	}
+	errno = saved;
+}
+
+static int recv_fd(int sock)
+{
+	char data, ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)
+	};
+	struct cmsghdr *c;
+	int fd = -1;
+	ssize_t n;
+
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	c = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+	    c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd; /* -1: the child failed before (it says why on stderr) */
+}
+
+/* One direction of the relay: src -> buffer -> dst. */
+struct chan {
+	int src, dst;
+	bool output;    /* from the command (ends the relay), not to it */
+	bool close_dst; /* at src's end of file, close dst (the command's stdin pipe) */
+	bool done;
+	size_t off, len;
+	char buf[RELAY_BUF];
+};
+
+static void chan_finish(struct chan *c)
+{
+	c->done = true;
+	c->len = 0;
+	if (c->close_dst && c->dst >= 0) {
+		close(c->dst);
+		c->dst = -1;
+	}
+	if (c->output) { /* the reader is gone: the command gets SIGPIPE/EOF/EIO */
+		close(c->src);
+		c->src = -1;
+	}
+}
+
+static void chan_read(struct chan *c)
+{
+	ssize_t n = read(c->src, c->buf, sizeof(c->buf));
+
+	if (n > 0) {
+		c->off = 0;
+		c->len = (size_t)n;
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		chan_finish(c); /* EIO: a pty master whose peer is closed everywhere */
+	}
+}
+
+static void chan_write(struct chan *c)
+{
+	ssize_t n = write(c->dst, c->buf + c->off, c->len);
+
+	if (n > 0) {
+		c->off += (size_t)n;
+		c->len -= (size_t)n;
+	} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		if (!c->output) /* the command closed its stdin: stop reading ours */
+			c->src = -1;
+		chan_finish(c);
+	}
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Relay until the child has ended and its output is passed on. Returns its wait status. */
+static int relay(struct chan *ch, size_t n_ch, int pidfd)
+{
+	struct pollfd pfd[4];
+	struct chan *who[4];
+	long long ended = 0;
+	int st = 0;
+
+	for (;;) {
+		size_t n = 0;
+		bool pending = false;
+		int timeout = -1;
+
+		if (!ended)
+			pfd[n++] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+		for (size_t i = 0; i < n_ch; i++) {
+			struct chan *c = &ch[i];
+			if (c->done || (ended && !c->output))
+				continue;
+			pending |= c->output;
+			who[n] = c;
+			pfd[n++] = c->len ? (struct pollfd){ .fd = c->dst, .events = POLLOUT }
+					  : (struct pollfd){ .fd = c->src, .events = POLLIN };
+		}
+		if (ended) {
+			long long left = ended + DRAIN_MAX - now_ms();
+			if (!pending || left <= 0)
+				return st;
+			timeout = left < DRAIN_IDLE ? (int)left : DRAIN_IDLE;
+		}
+		int r = poll(pfd, n, timeout);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die_with_error("poll");
+		if (r == 0 && ended)
+			return st; /* silence after the end: a background process holds the output
+				    */
+		for (size_t i = 0; i < n; i++) {
+			if (!pfd[i].revents)
+				continue;
+			if (pfd[i].fd == pidfd && !ended) {
+				while (waitpid(child_pid, &st, 0) < 0)
+					if (errno != EINTR)
+						die_with_error("waitpid");
+				ended = now_ms();
+			} else if (who[i]->len) {
+				chan_write(who[i]);
+			} else {
+				chan_read(who[i]);
+			}
+		}
+	}
+}
+
+static void set_nonblock(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o;
 	struct confinement conf;
-	int ns_fd[N_NS];
+	struct winsize ws = { .ws_row = 24, .ws_col = 80 };
+	struct termios saved_tio;
+	bool raw = false;
+	int ns_fd[N_NS], io[3][2], pty_sock[2] = { -1, -1 }, go[2];
 	char buf[VPS_PATH_MAX + 64], pidbuf[24];
 	struct sigaction sa;
 	sigset_t fwd, old;
@@ -347,6 +776,18 @@ int main(int argc, char **argv)
 	if (setns(ns_fd[NS_PID], CLONE_NEWPID) < 0)
 		die_code_with_error(errno == EINVAL ? VPS_ENOTFOUND : VPS_EFAIL, "setns pid");
 
+	/* the command's own descriptors: a pty it makes inside, or pipes made here */
+	if (o.pty) {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pty_sock) < 0)
+			die_with_error("socketpair");
+		if (ioctl(0, TIOCGWINSZ, &ws) < 0 && ioctl(1, TIOCGWINSZ, &ws) < 0)
+			ws = (struct winsize){ .ws_row = 24, .ws_col = 80 };
+	} else {
+		for (int i = 0; i < 3; i++)
+			if (pipe2(io[i], O_CLOEXEC) < 0)
+				die_with_error("pipe");
+	}
+
 	/* block the forwarded signals until child_pid is known */
 	sigemptyset(&fwd);
 	for (size_t i = 0; i < N_FWD; i++)
@@ -356,7 +797,6 @@ int main(int argc, char **argv)
 	/* fork while still in the host's cgroups: a container at its pids limit (a fork bomb)
 	 * stays reachable, since moving a task into a full pids cgroup is allowed, forking
 	 * inside one is not. The child waits until it has been moved. */
-	int go[2];
 	if (pipe2(go, O_CLOEXEC) < 0)
 		die_with_error("pipe");
 	child_pid = fork();
@@ -364,6 +804,13 @@ int main(int argc, char **argv)
 		die_errno_mapped("fork");
 	if (child_pid == 0) {
 		char c;
+		/* its own session at once: no controlling terminal of the host's to TIOCSTI
+		 * into or reopen as /dev/tty (CVE-2017-5226) */
+		if (setsid() < 0)
+			die_with_error("setsid");
+		if (!o.pty) /* from here our messages go through the relay too */
+			if (dup2(io[0][0], 0) < 0 || dup2(io[1][1], 1) < 0 || dup2(io[2][1], 2) < 0)
+				_exit(VPS_EFAIL);
 		close(go[1]);
 		/* the child needs none of the host-side handles: only the namespaces' */
 		for (size_t i = 0; i < o.n_cg; i++)
@@ -371,8 +818,7 @@ int main(int argc, char **argv)
 		close(proc);
 		if (read(go[0], &c, 1) != 1)
 			_exit(VPS_EFAIL); /* the parent could not move us: it reports why */
-		enter_namespaces(&o, &conf, user_fd, ns_fd);
-		run_child(&o, &conf);
+		child_main(&o, &conf, user_fd, ns_fd, pty_sock[1], &ws);
 	}
 	close(go[0]);
 	snprintf(pidbuf, sizeof(pidbuf), "%d", child_pid);
@@ -385,7 +831,12 @@ int main(int argc, char **argv)
 		}
 		close(cg_fd[i]);
 	}
-	signal(SIGPIPE, SIG_IGN); /* a child that died already is reported, not a silent kill */
+	cleanup_fd int pidfd = (int)syscall(SYS_pidfd_open, child_pid, 0);
+	if (pidfd < 0) {
+		kill(child_pid, SIGKILL);
+		die_code_with_error(VPS_EHOST, "pidfd_open");
+	}
+	signal(SIGPIPE, SIG_IGN); /* a child or reader that died already is reported, not a kill */
 	if (write(go[1], "g", 1) != 1)
 		die_with_error("start the command");
 	close(go[1]);
@@ -393,16 +844,46 @@ int main(int argc, char **argv)
 		close(ns_fd[i]);
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = forward_signal;
-	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sa.sa_handler = forward_signal;
+	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < N_FWD; i++)
 		sigaction(fwd_signals[i], &sa, NULL);
-	sigprocmask(SIG_SETMASK, &old, NULL);
 
-	while (waitpid(child_pid, &st, 0) < 0)
-		if (errno != EINTR)
-			die_with_error("waitpid");
+	static struct chan ch[3];
+	size_t n_ch;
+	if (o.pty) {
+		close(pty_sock[1]);
+		int m = recv_fd(pty_sock[0]);
+		close(pty_sock[0]);
+		if (m >= 0) {
+			set_nonblock(m);
+			pty_master = m;
+			if (isatty(0) && tcgetattr(0, &saved_tio) == 0) {
+				struct termios t = saved_tio;
+				cfmakeraw(&t);
+				raw = tcsetattr(0, TCSANOW, &t) == 0;
+			}
+		}
+		ch[0] = (struct chan){ .src = 0, .dst = m };
+		ch[1] = (struct chan){ .src = m, .dst = 1, .output = true };
+		ch[0].done = ch[1].done = m < 0; /* nothing to relay: just wait for its end */
+		n_ch = 2;
+	} else {
+		close(io[0][0]);
+		close(io[1][1]);
+		close(io[2][1]);
+		for (int i = 0; i < 3; i++)
+			set_nonblock(io[i][i ? 0 : 1]);
+		ch[0] = (struct chan){ .src = 0, .dst = io[0][1], .close_dst = true };
+		ch[1] = (struct chan){ .src = io[1][0], .dst = 1, .output = true };
+		ch[2] = (struct chan){ .src = io[2][0], .dst = 2, .output = true };
+		n_ch = 3;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	st = relay(ch, n_ch, pidfd);
+	if (raw)
+		tcsetattr(0, TCSANOW, &saved_tio);
 	if (WIFSIGNALED(st))
 		return 128 + WTERMSIG(st);
 	return WEXITSTATUS(st);

@@ -25,6 +25,7 @@ import { SnapshotFiles } from '../storage/snapstore.js';
 import { Runtime } from '../runtime/runtime.js';
 import { enterArgv } from '../runtime/enter.js';
 import { runPassthrough } from '../sys/passthrough.js';
+import { runInPty } from '../sys/terminal.js';
 import { containerCgroupDirs, detectCgroups, existingCgroups, memoryUsage, removeCgroupTree, spawnCgroupArgs, type CgroupLayout } from '../limits/cgroups.js';
 import { TemplateStore, type BuildOptions, type BuildResult, type TemplateInfo } from '../templates/store.js';
 import { recipesDir } from '../templates/recipe.js';
@@ -155,6 +156,12 @@ export interface ExecOptions {
   cwd?: string;
   /** KEY=VALUE pairs for the command's environment. */
   env?: string[];
+  /** A user of the container's /etc/passwd (name or uid); root when absent. */
+  user?: string;
+  /** Run the command on a new terminal (ours from node-pty, the container's inside). */
+  tty?: boolean;
+  /** Without tty and capture: pass our stdin on (default), or give the command none. */
+  stdin?: boolean;
   /** Capture stdout and stderr instead of passing the caller's through. */
   capture?: boolean;
   /** With capture: what the command reads on stdin (else it reads nothing). */
@@ -860,9 +867,46 @@ export class Host {
     if (cmd.length === 0) throw invalid('no command given', `usage: vpsctl exec ${id} -- COMMAND [ARGS...]`);
     const st = await this.running(id);
     const dirs = containerCgroupDirs(this.cgroups, this.settings.cgroupParent, id).map((c) => c.dir);
-    const { file, args } = enterArgv(st, dirs, cmd, opts);
-    if (!opts.capture) return { id, exitCode: await runPassthrough(file, args) };
+    if (opts.tty && opts.capture) throw invalid('a terminal cannot be captured', 'drop --tty, or --json');
+    const { file, args } = enterArgv(st, dirs, cmd, { ...opts, pty: opts.tty, env: opts.tty ? withTerm(opts.env) : opts.env });
+    if (opts.tty) return { id, exitCode: await runInPty(file, args) };
+    if (!opts.capture) return { id, exitCode: await runPassthrough(file, args, { stdin: opts.stdin }) };
     const r = await this.sys.run(file, args, { reject: false, ...(opts.input !== undefined ? { input: opts.input } : { stdio: ['ignore', 'pipe', 'pipe'] }) });
     return { id, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
   }
+
+  /**
+   * An interactive login shell inside a running container (`vpsctl enter`): root's, or
+   * that of `user`, on a new terminal. Returns the shell's exit code.
+   */
+  async enter(id: string, opts: { user?: string } = {}): Promise<number> {
+    const st = await this.running(id);
+    const dirs = containerCgroupDirs(this.cgroups, this.settings.cgroupParent, id).map((c) => c.dir);
+    const { file, args } = enterArgv(st, dirs, [], { user: opts.user, pty: true, env: withTerm([]) });
+    return runInPty(file, args);
+  }
+
+  /** The console socket of a running container (the monitor serves it). */
+  async consoleSocket(id: string): Promise<string> {
+    await this.config(id);
+    const { state } = await this.runtime.state(id);
+    if (!state) throw wrongState(`container ${id} is not running: it has no console to attach to`, `start it with: vpsctl start ${id}, or read its last console output with: vpsctl console ${id} --log`);
+    const sock = path.join(this.layout.runDir(id), 'console.sock');
+    if (!(await exists(sock))) throw wrongState(`container ${id} has no console socket (it was started by an older vpsctl)`, `restart it: vpsctl restart ${id}`);
+    return sock;
+  }
+
+  /** What the container wrote to its console, oldest first (kept after it stops). */
+  async consoleLog(id: string): Promise<{ id: string; log: Buffer }> {
+    await this.config(id);
+    const dir = this.layout.runDir(id);
+    const parts = await Promise.all(['console.log.1', 'console.log'].map((f) => fsp.readFile(path.join(dir, f)).catch(() => Buffer.alloc(0))));
+    return { id, log: Buffer.concat(parts) };
+  }
+}
+
+/** The admin's TERM for a terminal inside, unless --env sets one. */
+function withTerm(env: string[] = []): string[] {
+  const term = process.env.TERM;
+  return term && /^[A-Za-z0-9._+-]{1,64}$/.test(term) && !env.some((e) => e.startsWith('TERM=')) ? [...env, `TERM=${term}`] : env;
 }

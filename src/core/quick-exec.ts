@@ -18,7 +18,8 @@ export async function quickExec(id: string, cmd: string[]): Promise<number | und
     if (!state || state.id !== id) return undefined;
     const dirs = containerCgroupDirs(detectCgroups(), layout.s.cgroupParent, id).map((c) => c.dir);
     const { file, args } = enterArgv(state, dirs, cmd);
-    return await runPassthrough(file, args);
+    // a terminal on stdin is read only with -i (the full command): the fast path gives none
+    return await runPassthrough(file, args, { stdin: !process.stdin.isTTY });
   } catch {
     return undefined;
   }

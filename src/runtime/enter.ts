@@ -22,17 +22,30 @@ export function readLiveState(stateFile: string): { state?: RuntimeState; stale:
   return processRunning(st.monitor_pid, st.monitor_starttime) ? { state: st, stale: false } : { stale: true };
 }
 
-/** argv for helpers/vps-enter: join a running container and run a command. */
-export function enterArgv(st: RuntimeState, cgroupDirs: string[], cmd: string[], opts: { cwd?: string; env?: string[] } = {}): { file: string; args: string[] } {
+export interface EnterOptions {
+  cwd?: string;
+  env?: string[];
+  /** A user of the container's /etc/passwd (name or uid); root when absent. */
+  user?: string;
+  /** A new terminal inside the container for the command (vps-enter --pty). */
+  pty?: boolean;
+}
+
+/**
+ * argv for helpers/vps-enter: join a running container and run a command, or, with no
+ * command, the user's login shell.
+ */
+export function enterArgv(st: RuntimeState, cgroupDirs: string[], cmd: string[], opts: EnterOptions = {}): { file: string; args: string[] } {
   return {
     file: helperPath('vps-enter'),
     args: [
       '--pid', String(st.init_pid),
       ...cgroupDirs.flatMap((d) => ['--cgroup', d]),
       ...(opts.cwd ? ['--cwd', opts.cwd] : []),
+      ...(opts.user ? ['--user', opts.user] : []),
+      ...(opts.pty ? ['--pty'] : []),
       ...(opts.env ?? []).flatMap((e) => ['--env', e]),
-      '--',
-      ...cmd,
+      ...(cmd.length ? ['--', ...cmd] : ['--login']),
     ],
   };
 }

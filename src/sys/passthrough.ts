@@ -1,15 +1,16 @@
 import { spawn } from 'node:child_process';
 
 /**
- * Runs a program with our stdin, stdout and stderr and returns its exit code (128+signal
- * when killed). Kept free of execa so that `vpsctl exec` starts fast; terminal signals
- * reach the child's process group directly, so we only keep Node from dying of them.
+ * Runs a program with our stdout and stderr (and stdin, or /dev/null with `stdin: false`)
+ * and returns its exit code (128+signal when killed). Kept free of execa so that `vpsctl
+ * exec` starts fast; terminal signals reach the child's process group directly, so we
+ * only keep Node from dying of them.
  */
-export function runPassthrough(file: string, args: string[]): Promise<number> {
+export function runPassthrough(file: string, args: string[], opts: { stdin?: boolean } = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: 'inherit' });
-    // SIGINT/SIGQUIT from a terminal reach the child's process group by themselves;
-    // SIGTERM/SIGHUP sent to us alone are passed on (vps-enter hands them to the command)
+    const child = spawn(file, args, { stdio: [opts.stdin === false ? 'ignore' : 'inherit', 'inherit', 'inherit'] });
+    // SIGINT/SIGQUIT from a terminal reach the child's process group by themselves (vps-enter
+    // passes them to the command); SIGTERM/SIGHUP sent to us alone are passed on
     const handler = (sig: NodeJS.Signals): void => {
       if (sig === 'SIGTERM' || sig === 'SIGHUP') child.kill(sig);
     };

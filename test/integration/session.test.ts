@@ -1,0 +1,310 @@
+/**
+ * Sessions for admins, through real terminals (node-pty), on real containers: the console
+ * the monitor serves, `enter`, and `exec` with pipes or a terminal.
+ */
+import { execa } from 'execa';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import * as path from 'node:path';
+import { json, makeEnv, newId, ok, REPO, until, vpsctl, type Env } from './harness.js';
+import { strip, Term } from './term.js';
+
+const e: Env = makeEnv();
+const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
+const ATTACK = path.join(e.root, 'vps-attack');
+const terms: Term[] = [];
+
+/** A terminal running `vpsctl ARGS`, killed at the end of the file if a test left it. */
+function term(args: string[], size = { cols: 100, rows: 30 }): Term {
+  const t = Term.vpsctl(e, args, size);
+  terms.push(t);
+  return t;
+}
+
+/** bash on a terminal: `cmd`, then whatever reached the terminal's input in 3 s is echoed. */
+async function typedAfter(cmd: string): Promise<string> {
+  const t = new Term('/bin/bash', ['--norc', '--noprofile', '-c', `${cmd} >/dev/null 2>&1; read -r -t 3 line; echo "GOT[$line]"`], { ...e.env, PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm' });
+  terms.push(t);
+  await t.exit(120_000);
+  return (t.screen.match(/GOT\[([^\]]*)\]/) ?? [])[1] ?? `no GOT line in: ${t.screen}`;
+}
+
+async function running(id: string): Promise<string> {
+  return (await json<{ state: string }>(e, ['status', id])).state;
+}
+
+// a test that failed half-way must not leave a console attached (it would be the typer)
+afterEach(() => {
+  for (const t of terms.splice(0)) t.kill();
+});
+
+describe('console, enter and exec of a booted container', () => {
+  const id = newId('sess');
+
+  beforeAll(async () => {
+    await ok(e, ['create', id, '--template', 'debian-12', '--disk', '2G', '--hostname', id, '--userpasswd', `root:${PASSWORD}`]);
+    await ok(e, ['start', id, '--wait', '--timeout', '180s']);
+    await ok(e, ['exec', id, '--', 'useradd', '--create-home', '--shell', '/bin/bash', '--groups', 'adm', 'alice']);
+    await execa('gcc', ['-static', '-no-pie', '-O1', '-o', ATTACK, path.join(REPO, 'test/fixtures/attack.c')]);
+    await ok(e, ['exec', id, '--', 'sh', '-c', 'cat > /usr/local/bin/vps-attack && chmod 755 /usr/local/bin/vps-attack'], { input: readFileSync(ATTACK) as unknown as string });
+  });
+  afterAll(async () => {
+    await vpsctl(e, ['destroy', id, '--force']);
+  });
+
+  describe('console', () => {
+    it('shows the login prompt; root logs in with the password given to create; the escape detaches and the container runs on', async () => {
+      const t = term(['console', id]);
+      await t.waitFor(/detach with Ctrl-\] then q/);
+      t.write('\r');
+      await t.waitFor(new RegExp(`${id} login: *$`, 'm'));
+      t.write('root\r');
+      await t.waitFor(/Password: *$/m);
+      t.write(`${PASSWORD}\r`);
+      await t.waitFor(/root@[^:]+:~# *$/m);
+      t.write('hostname\r');
+      await t.waitFor(new RegExp(`^${id}$`, 'm'));
+      t.write('exit\r'); // log out again: the console is left at a login prompt
+      await t.waitFor(/login: *$/m);
+      t.write('\x1dq');
+      expect((await t.exit()).exitCode).toBe(0);
+      expect(t.screen).toMatch(/detached from .*; it keeps running/);
+      expect(await running(id)).toBe('running');
+    });
+
+    // the getty echoes what is typed at "login:", ignores control keys, and Ctrl-U clears the line
+    it('takes another escape key with --escape, and passes the default one through', async () => {
+      const t = term(['console', id, '--escape', '^a']);
+      await t.waitFor(/detach with Ctrl-A then q/);
+      t.write('\r');
+      await t.waitFor(/login: *$/m);
+      t.write('\x1dq'); // Ctrl-] q is now just keys for the getty: it shows the q
+      await t.waitFor(/q/);
+      expect(t.screen).not.toMatch(/detached from/);
+      t.write('\x15\x01q');
+      expect((await t.exit()).exitCode).toBe(0);
+      expect(await running(id)).toBe('running');
+    });
+
+    it('lets several admins watch while one types; the next one takes over when the typer leaves', async () => {
+      const a = term(['console', id]);
+      await a.waitFor(/you are typing/);
+      const b = term(['console', id]);
+      await b.waitFor(/watching: another admin is typing/);
+      const w = term(['console', id, '--read-only']);
+      await w.waitFor(/watching \(read-only\)/);
+      b.write('ignoredb'); // a watcher's keys never reach the console
+      w.write('ignoredw');
+      a.write('\x15typedbya');
+      for (const t of [a, b, w]) await t.waitFor(/typedbya/);
+      a.write('\x15\x1dq');
+      expect((await a.exit()).exitCode).toBe(0);
+      await b.waitFor(/you are typing/);
+      b.write('typedbyb');
+      await w.waitFor(/typedbyb/);
+      b.write('\x15');
+      for (const t of [b, w]) {
+        t.write('\x1dq');
+        expect((await t.exit()).exitCode).toBe(0);
+      }
+      for (const t of [a, b, w]) expect(t.screen).not.toMatch(/ignored[bw]/);
+      expect(await running(id)).toBe('running');
+    });
+
+    it('keeps what the console showed in a log that --log prints', async () => {
+      const r = await vpsctl(e, ['console', id, '--log']);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toMatch(/Debian GNU\/Linux 12/);
+      expect(r.stdout).toMatch(/login:/);
+      const j = await json<{ log: string }>(e, ['console', id, '--log']);
+      expect(j.log).toBe(r.stdout);
+    });
+  });
+
+  describe('enter', () => {
+    it('runs a login shell on a terminal of the container: tty, size, resize, Ctrl-C, exit status', async () => {
+      const t = term(['enter', id], { cols: 111, rows: 33 });
+      await t.waitFor(/root@[^:]+:~# *$/m);
+      t.write('tty; stty size; echo "HOME=$HOME"\r');
+      await t.waitFor(/^\/dev\/pts\/\d+$/m);
+      await t.waitFor(/^33 111$/m);
+      await t.waitFor(/^HOME=\/root$/m);
+      t.resize(120, 40);
+      t.write('stty size\r');
+      await t.waitFor(/^40 120$/m);
+      t.write('sleep 300\r');
+      await t.waitFor(/sleep 300\n/);
+      t.write('\x03');
+      await t.waitFor(/root@[^:]+:~# *$/m);
+      t.write('echo "status=$?"\r');
+      await t.waitFor(/^status=130$/m);
+      t.write('exit 7\r');
+      expect((await t.exit()).exitCode).toBe(7);
+    });
+
+    it('enters as another user of the container', async () => {
+      const t = term(['enter', id, '--user', 'alice']);
+      await t.waitFor(/alice@[^:]+:~\$ *$/m);
+      t.write('id -un; pwd; ls -l "$(tty)" | cut -d" " -f3\r');
+      await t.waitFor(/^alice\n\/home\/alice\nalice$/m);
+      t.write('exit\r');
+      expect((await t.exit()).exitCode).toBe(0);
+    });
+
+    it('refuses a user the container does not have, saying so', async () => {
+      const t = term(['enter', id, '--user', 'mallory']);
+      expect((await t.exit()).exitCode).toBe(3);
+      expect(t.screen).toMatch(/user mallory does not exist in the container/);
+      const r = await vpsctl(e, ['exec', id, '--user', 'mallory', '--', 'id']);
+      expect(r.exitCode).toBe(3);
+      expect(r.stderr).toMatch(/user mallory does not exist in the container/);
+    });
+  });
+
+  describe('exec', () => {
+    it('passes 10 MiB of binary stdin through unchanged', async () => {
+      const data = randomBytes(10 * 1024 * 1024);
+      const want = createHash('sha256').update(data).digest('hex');
+      const r = await execa(path.join(REPO, 'bin', 'vpsctl'), ['exec', id, '--', 'sha256sum'], { env: e.env, input: data, reject: false });
+      expect(r.exitCode).toBe(0);
+      expect(String(r.stdout).split(' ')[0]).toBe(want);
+      const back = await execa(path.join(REPO, 'bin', 'vpsctl'), ['exec', id, '--', 'cat'], { env: e.env, input: data, encoding: 'buffer', reject: false });
+      expect(createHash('sha256').update(back.stdout as Uint8Array).digest('hex')).toBe(want);
+    });
+
+    it('keeps stdout and stderr apart', async () => {
+      const r = await vpsctl(e, ['exec', id, '--', 'sh', '-c', 'echo to-out; echo to-err >&2; echo more-out']);
+      expect(r).toEqual({ exitCode: 0, stdout: 'to-out\nmore-out\n', stderr: 'to-err\n' });
+    });
+
+    it('returns 128+N for a command killed by signal N', async () => {
+      expect((await vpsctl(e, ['exec', id, '--', 'sh', '-c', 'kill -TERM $$'])).exitCode).toBe(143);
+      expect((await vpsctl(e, ['exec', id, '--', 'sh', '-c', 'kill -KILL $$'])).exitCode).toBe(137);
+      expect((await vpsctl(e, ['exec', id, '--', 'sh', '-c', 'exit 42'])).exitCode).toBe(42);
+    });
+
+    it('passes SIGTERM sent to vpsctl on to the command', async () => {
+      const p = execa(path.join(REPO, 'bin', 'vpsctl'), ['exec', id, '--', 'sh', '-c', 'trap "echo got-term; exit 9" TERM; echo ready; while :; do sleep 0.1; done'], { env: e.env, reject: false });
+      await new Promise<void>((resolve) => p.stdout?.on('data', (d: Buffer) => String(d).includes('ready') && resolve()));
+      p.kill('SIGTERM');
+      const r = await p;
+      expect(r.exitCode).toBe(9);
+      expect(String(r.stdout)).toContain('got-term');
+    });
+
+    it('gives the command only pipes: no terminal, none of the host files', async () => {
+      const r = await vpsctl(e, ['exec', id, '--', 'sh', '-c', 'tty; for f in 0 1 2; do readlink /proc/self/fd/$f; done']);
+      expect(r.stdout).toMatch(/^not a tty\npipe:\[\d+\]\npipe:\[\d+\]\npipe:\[\d+\]\n$/);
+    });
+
+    it('reads no stdin from a terminal without -i, and a terminal\'s lines with -i', async () => {
+      const t = term(['exec', id, '--', 'sh', '-c', 'cat; echo "cat-ended"']);
+      await t.waitFor(/cat-ended/);
+      expect((await t.exit()).exitCode).toBe(0);
+      const i = term(['exec', '-i', id, '--', 'sh', '-c', 'read -r l; echo "read:$l"']);
+      i.write('hello\r');
+      await i.waitFor(/read:hello/);
+      expect((await i.exit()).exitCode).toBe(0);
+    });
+
+    it('runs a command on a terminal of the container with -t, and its exit status comes back', async () => {
+      const t = term(['exec', '-t', id, '--', 'sh', '-c', 'tty; stty size; exit 5'], { cols: 90, rows: 20 });
+      await t.waitFor(/^\/dev\/pts\/\d+$/m);
+      await t.waitFor(/^20 90$/m);
+      expect((await t.exit()).exitCode).toBe(5);
+      const json_ = await vpsctl(e, ['exec', '-t', id, '--json', '--', 'true']);
+      expect(json_.exitCode).toBe(2);
+    });
+
+    it('runs as --user in --cwd with --env', async () => {
+      const r = await vpsctl(e, ['exec', id, '--user', 'alice', '--env', 'GREETING=hi there', '--', 'sh', '-c', 'id -un; id -Gn; pwd; echo "$HOME|$GREETING"']);
+      expect(r.stdout).toBe('alice\nalice adm\n/home/alice\n/home/alice|hi there\n');
+      expect((await vpsctl(e, ['exec', id, '--user', 'alice', '--cwd', '/tmp', '--', 'pwd'])).stdout).toBe('/tmp\n');
+    });
+
+    it('says what is missing for a command that does not exist (127)', async () => {
+      const r = await vpsctl(e, ['exec', id, '--', 'no-such-command', '--flag']);
+      expect(r.exitCode).toBe(127);
+      expect(r.stderr).toMatch(/no-such-command: not found/);
+    });
+  });
+
+  describe('TIOCSTI', () => {
+    // vps-attack pushes "echo PWNED" into every terminal it can reach; bash on the admin's
+    // terminal reads what arrived. The host-side run is the control: there it does arrive.
+    const attack = 'vps-attack tiocsti "echo PWNED"';
+
+    it('reaches the terminal when run on the host (the control)', async () => {
+      expect(await typedAfter(`${ATTACK} tiocsti "echo PWNED"`)).toBe('echo PWNED');
+    });
+
+    it.each([
+      ['exec', []],
+      ['exec -i', ['-i']],
+      ['exec -t', ['-t']],
+      ['exec -ti --user alice', ['-t', '-i', '--user', 'alice']],
+    ])('cannot type into the admin\'s terminal from %s', async (_name, flags) => {
+      expect(await typedAfter(`${path.join(REPO, 'bin', 'vpsctl')} exec ${flags.join(' ')} ${id} -- ${attack}`)).toBe('');
+    });
+
+    it('cannot type into the admin\'s terminal from a shell of enter', async () => {
+      const t = new Term('/bin/bash', ['--norc', '--noprofile', '-c', `${path.join(REPO, 'bin', 'vpsctl')} enter ${id}; read -r -t 3 line; echo "GOT[$line]"`], { ...e.env, PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm' });
+      terms.push(t);
+      await t.waitFor(/root@[^:]+:~# *$/m);
+      t.write(`${attack} >/dev/null; exit\r`);
+      await t.exit(120_000);
+      expect(t.screen).toMatch(/GOT\[\]/);
+    });
+  });
+
+  describe('bad input', () => {
+    it('refuses a bad escape key, and JSON for an attached console or a shell', async () => {
+      for (const args of [['console', id, '--escape', 'qq'], ['console', id, '--json'], ['enter', id, '--json'], ['exec', id, '--env', 'not-a-pair', '--', 'true'], ['exec', id, '--user', '-x', '--', 'true']]) {
+        const r = await vpsctl(e, args);
+        expect({ args, exitCode: r.exitCode }).toEqual({ args, exitCode: 2 });
+      }
+    });
+
+    it('refuses a container that does not exist (3)', async () => {
+      for (const args of [['console', 'no-such-ct'], ['console', 'no-such-ct', '--log'], ['enter', 'no-such-ct'], ['exec', 'no-such-ct', '--', 'true']]) {
+        const r = await vpsctl(e, args);
+        expect({ args, exitCode: r.exitCode, stderr: r.stderr }).toEqual({ args, exitCode: 3, stderr: expect.stringMatching(/container no-such-ct does not exist/) });
+      }
+    });
+  });
+
+  describe('a console flood', () => {
+    it('does not block stop, with a console attached and one that never reads', async () => {
+      await ok(e, ['exec', id, '--', 'sh', '-c', 'nohup sh -c "yes flood-flood-flood > /dev/console" >/dev/null 2>&1 &']);
+      const t = term(['console', id]);
+      await t.waitFor(/flood-flood-flood/);
+      // a client that says hello and then never reads a byte
+      const sock = connect(path.join(e.run, id, 'console.sock'));
+      await new Promise((resolve) => sock.on('connect', resolve));
+      sock.write(Buffer.from([0x48, 0, 1, 0x72]));
+      sock.pause();
+      const log = path.join(e.run, id, 'console.log');
+      await until(() => existsSync(`${log}.1`), (x) => x, 120_000);
+      const stop = await json<{ how: string }>(e, ['stop', id, '--timeout', '120s']);
+      expect(stop.how).toBe('clean');
+      expect((await t.exit()).exitCode).toBe(0);
+      expect(t.screen).toMatch(/the console of .* closed: the container stopped/);
+      sock.destroy();
+      // the log is capped: two files of at most 1 MiB each
+      for (const f of [log, `${log}.1`]) expect(statSync(f).size).toBeLessThanOrEqual(1024 * 1024);
+      expect(existsSync(path.join(e.run, id, 'console.sock'))).toBe(false);
+    });
+
+    it('console of the stopped container: a clear error (5), and --log still prints the log', async () => {
+      const r = await vpsctl(e, ['console', id]);
+      expect(r.exitCode).toBe(5);
+      expect(r.stderr).toMatch(/container .* is not running/);
+      expect(r.stderr).toMatch(/--log/);
+      const log = await vpsctl(e, ['console', id, '--log']);
+      expect(log.exitCode).toBe(0);
+      expect(strip(log.stdout)).toMatch(/flood-flood-flood/);
+      for (const args of [['enter', id], ['exec', id, '--', 'true']]) expect((await vpsctl(e, args)).exitCode).toBe(5);
+    });
+  });
+});
