@@ -93,7 +93,8 @@
  *
  * The console: init's /dev/console is a pty whose master the monitor holds for the
  * container's whole life. All it reads from the master (at most CONSOLE_DRAIN_MAX bytes
- * per turn of the event loop, so a flood cannot hold it up) goes to console.log (beyond
+ * per turn of the event loop, so a flood cannot hold it up, and CONSOLE_RATE bytes a
+ * second, so a flood costs the host little CPU) goes to console.log (beyond
  * CONSOLE_LOG_MAX renamed to console.log.1, replacing an older one: at most twice that is
  * kept) and, as 'D' frames, to every client of <run-dir>/console.sock (console-proto.h,
  * `vpsctl console`): a 0600 unix socket, at most CONSOLE_MAX_CLIENT peers, uid 0 only
@@ -145,8 +146,10 @@
 #define LOOP_RETRIES       8
 
 #define MAX_WATCHES        (3 + CONSOLE_MAX_CLIENT) /* signalfd, pty master, listener, clients */
-#define CONSOLE_DRAIN_MAX  (256 * 1024) /* read from the pty master per turn of the loop */
-#define CONSOLE_CLIENT_BUF (64 * 1024)  /* output a console client may fall behind */
+#define CONSOLE_DRAIN_MAX  (256 * 1024)  /* read from the pty master per turn of the loop */
+#define CONSOLE_CLIENT_BUF (64 * 1024)   /* output a console client may fall behind */
+#define CONSOLE_RATE       (1024 * 1024) /* bytes a second read from the console, at most */
+#define CONSOLE_PAUSE_MS   20            /* how often a throttled console is looked at */
 
 static const char *const init_env[] = {
 	"container=vpsctl",
@@ -711,6 +714,49 @@ static void watch_del(int fd)
 	}
 }
 
+/* ------------------------------------------------------------------ monitor: console rate */
+
+/* The console is read at CONSOLE_RATE at most (a budget refilled with time, one second's
+ * worth at most): a tenant flooding it costs the monitor, which runs outside the
+ * container's cgroups, little CPU, and its writers wait in the pty as on a slow serial
+ * line. The teardown and boot drains are not limited. */
+static struct {
+	long long at;   /* ms of the last refill */
+	size_t budget;  /* bytes that may be read now */
+	bool throttled; /* the master is not polled for input until the budget refills */
+} CR;
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t console_budget(void)
+{
+	long long now = mono_ms();
+	size_t add;
+
+	if (!CR.at) {
+		CR.at = now;
+		CR.budget = CONSOLE_RATE;
+	}
+	add = (size_t)((now - CR.at) * CONSOLE_RATE / 1000);
+	if (add) {
+		CR.budget = CR.budget + add > CONSOLE_RATE ? CONSOLE_RATE : CR.budget + add;
+		CR.at = now;
+	}
+	return CR.budget;
+}
+
+/* What the pty master is polled for (kbd_pending: the typer has keystrokes waiting). */
+static short console_events(bool kbd_pending)
+{
+	return (short)((CR.throttled ? 0 : POLLIN) | (kbd_pending ? POLLOUT : 0));
+}
+
 /* ------------------------------------------------------------------ monitor: console clients */
 
 /* The clients of console.sock (see the header comment and console-proto.h). Only
@@ -839,7 +885,7 @@ static void kbd_write(void)
 		CS.kbd_off += (size_t)n;
 		CS.kbd_len -= (size_t)n;
 	}
-	watch_events(M.pty_master, CS.kbd_len ? POLLIN | POLLOUT : POLLIN);
+	watch_events(M.pty_master, console_events(CS.kbd_len));
 }
 
 /* Forget c; if it typed, the longest-attached client that asked to type takes over. */
@@ -1097,14 +1143,20 @@ static void console_log_append(const char *buf, size_t n)
 
 /* Drain the master: systemd blocks on console writes otherwise. At most CONSOLE_DRAIN_MAX
  * bytes a call, so that a flood cannot hold up the rest of the event loop (poll reports
- * the master again at once). Returns -EIO when no slave is open (cannot happen while we
- * hold pty_slave). */
-static int console_drain(void)
+ * the master again at once), and when limited, within the CONSOLE_RATE budget (out of it,
+ * the master is not polled until console_unthrottle). Returns -EIO when no slave is open
+ * (cannot happen while we hold pty_slave). */
+static int console_drain(bool limited)
 {
 	char buf[8192];
+	size_t max = CONSOLE_DRAIN_MAX, total = 0;
+	int r = 0;
 
-	for (size_t total = 0; total < CONSOLE_DRAIN_MAX;) {
-		ssize_t n = read(M.pty_master, buf, sizeof(buf));
+	if (limited && console_budget() < max)
+		max = CR.budget;
+	while (total < max) {
+		size_t want = max - total < sizeof(buf) ? max - total : sizeof(buf);
+		ssize_t n = read(M.pty_master, buf, want);
 		if (n > 0) {
 			console_log_append(buf, (size_t)n);
 			console_broadcast(buf, (size_t)n);
@@ -1113,9 +1165,30 @@ static int console_drain(void)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		return n < 0 && errno == EIO ? -EIO : 0;
+		r = n < 0 && errno == EIO ? -EIO : 0;
+		break;
 	}
-	return 0;
+	if (limited) {
+		CR.budget -= total < CR.budget ? total : CR.budget;
+		if (CR.budget < sizeof(buf) && !CR.throttled) {
+			CR.throttled = true;
+			watch_events(M.pty_master, console_events(CS.kbd_len));
+		}
+	}
+	return r;
+}
+
+/* Called every turn of the event loop: a throttled console is polled again once its
+ * budget has refilled. Returns the poll timeout the loop should use. */
+static int console_unthrottle(void)
+{
+	if (!CR.throttled)
+		return -1;
+	if (console_budget() < CONSOLE_RATE / 8)
+		return CONSOLE_PAUSE_MS;
+	CR.throttled = false;
+	watch_events(M.pty_master, console_events(CS.kbd_len));
+	return -1;
 }
 
 static bool console_watched;
@@ -1124,7 +1197,7 @@ static void on_console(int fd, short revents)
 {
 	if (revents & POLLOUT)
 		kbd_flush();
-	if (console_drain() == -EIO && (revents & (POLLHUP | POLLERR))) {
+	if (console_drain(true) == -EIO && (revents & (POLLHUP | POLLERR))) {
 		watch_del(fd); /* do not spin on a hung-up master */
 		console_watched = false;
 	}
@@ -1133,7 +1206,7 @@ static void on_console(int fd, short revents)
 static void console_watch(void)
 {
 	if (!console_watched) {
-		watch_add(M.pty_master, CS.kbd_len ? POLLIN | POLLOUT : POLLIN, on_console);
+		watch_add(M.pty_master, console_events(CS.kbd_len), on_console);
 		console_watched = true;
 	}
 }
@@ -1553,7 +1626,7 @@ static void start_init(void)
 		M.init_pid = -1;
 		die("init exited during startup (status 0x%x)", st);
 	}
-	console_drain();
+	console_drain(false);
 }
 
 /* ------------------------------------------------------------------ monitor: teardown */
@@ -1566,7 +1639,7 @@ static void teardown(bool all_cgroups)
 		M.init_pid = -1;
 	}
 	if (M.pty_master >= 0)
-		console_drain();
+		console_drain(false);
 	if (M.listen_fd >= 0) { /* no new clients; the attached ones are closed by our exit */
 		unlinkat(M.run_fd, CONSOLE_SOCK, 0);
 		close(M.listen_fd);
@@ -1606,7 +1679,7 @@ static noreturn_fn void shutdown_and_exit(void)
 static void on_init_exit(int status)
 {
 	M.init_pid = -1;
-	console_drain();
+	console_drain(false);
 	if (WIFSIGNALED(status))
 		log_event("{\"event\":\"init-exited\",\"signal\":%d}", WTERMSIG(status));
 	else
@@ -1748,7 +1821,7 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	console_watch();
 	watch_add(M.listen_fd, POLLIN, on_console_listen);
 	for (;;) {
-		if (poll(M.pfd, MAX_WATCHES, -1) < 0) {
+		if (poll(M.pfd, MAX_WATCHES, console_unthrottle()) < 0) {
 			if (errno == EINTR)
 				continue;
 			die_with_error("poll");
