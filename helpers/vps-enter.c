@@ -25,7 +25,8 @@
  *    reachable (moving a task into a full pids cgroup is allowed, forking in one is not);
  *    write the child's pid into each HOSTDIR/cgroup.procs as the host's root, then let it
  *    go. The parent never enters the container. The child: setsid() at once (no
- *    controlling terminal of the host's, CVE-2017-5226), its pipes on 0/1/2; when the
+ *    controlling terminal of the host's, CVE-2017-5226), its pipes on 0/1/2, signals
+ *    unblocked (a tenant that stalls it can still be killed); when the
  *    container has its own user namespace, setns into it FIRST and become its root
  *    (setresgid/setgroups/setresuid 0: HOSTUID on the host), then setns ipc, uts, net,
  *    cgroup, mnt; read /etc/passwd and /etc/group below the container's root (never
@@ -33,19 +34,23 @@
  *    container's root with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), fchdir to it
  *    and check getcwd() (CVE-2024-21626: never keep a host cwd; a tenant's
  *    /root -> /proc/self/fd/N link is refused). With --pty it opens the container's
- *    /dev/pts/ptmx (checked: a devpts pty master), hands the master to the parent
- *    (SCM_RIGHTS) and makes the peer its controlling terminal on 0/1/2.
+ *    /dev/pts/ptmx (checked: a devpts pty master, and again by the parent), hands the
+ *    master to the parent (SCM_RIGHTS) and makes the peer its controlling terminal on
+ *    0/1/2. Until then its 0/1/2 are pipes too, never our descriptors.
  *    Then it closes every fd above 2, gets a clean environment, takes the container
  *    init's confinement (confine.c: the same capability bounding set, R7, and the same
  *    seccomp filter when init has one, R6), becomes the user, and execvp()s CMD
  *    (127 not found, 126 cannot execute; 3 for a user not in /etc/passwd).
- * 5. The parent relays (a poll loop; a slow side never blocks the other), puts a terminal
- *    on our stdin into raw mode for --pty and restores it, forwards SIGINT, SIGTERM,
- *    SIGHUP and SIGQUIT to the child's process group (SIGWINCH becomes a resize of the
- *    container's pty), and exits with the child's status, or 128+N when signal N killed
- *    it. After the child's end it passes on what the command left in the pipes or pty
- *    (until end of file, 100 ms of silence, or 2 s: a background process that keeps them
- *    open does not keep us).
+ * 5. The parent relays in one poll loop (the command's side is nonblocking; our stdout and
+ *    stderr are written as they take it), puts a terminal on our stdin into raw mode for
+ *    --pty and restores it (die() included), forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT
+ *    to the child's process group (a second SIGTERM or SIGHUP is a SIGKILL: for a command
+ *    that ignores it, or one a tenant stopped), makes SIGWINCH a resize of the container's
+ *    pty, and exits with the child's status, or 128+N when signal N killed it. A child that
+ *    does not hand over its pty within 30 s (a tenant can stall it) is killed. After the
+ *    child's end it passes on what the command left in the pipes or pty: what it holds in
+ *    full, however slow our reader, and then until end of file, 100 ms of silence, or 2 s
+ *    (a background process that keeps them open does not keep us).
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -79,15 +84,16 @@
 #define DEVPTS_SUPER_MAGIC 0x1cd1
 #endif
 
-#define MAX_CGROUPS 16
-#define MAX_ENV     256
-#define MAX_GROUPS  64
-#define ENV_MAX_LEN (128 * 1024)
-#define DB_MAX      (4 * 1024 * 1024) /* /etc/passwd, /etc/group: read at most this */
-#define RELAY_BUF   65536
-#define DRAIN_IDLE  100  /* ms of silence after the child's end that ends the relay */
-#define DRAIN_MAX   2000 /* ms after the child's end at most */
-#define SELF_SEALS  (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+#define MAX_CGROUPS    16
+#define MAX_ENV        256
+#define MAX_GROUPS     64
+#define ENV_MAX_LEN    (128 * 1024)
+#define DB_MAX         (4 * 1024 * 1024) /* /etc/passwd, /etc/group: read at most this */
+#define RELAY_BUF      65536
+#define DRAIN_IDLE     100   /* ms of silence after the child's end that ends the relay */
+#define DRAIN_MAX      2000  /* ms after the child's end at most */
+#define MASTER_WAIT_MS 30000 /* ms the child may take to hand over its pty */
+#define SELF_SEALS     (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
 extern char **environ;
 
@@ -570,9 +576,12 @@ static noreturn_fn void child_main(const struct opts *o, const struct confinemen
 
 static void forward_signal(int sig)
 {
+	static int asked; /* SIGTERM/SIGHUP so far: the second one is a SIGKILL */
 	int saved = errno;
 	struct winsize ws;
 
+	if ((sig == SIGTERM || sig == SIGHUP) && ++asked > 1)
+		sig = SIGKILL; /* a command that ignores it, or one a tenant stopped */
 	if (sig == SIGWINCH) { /* our terminal was resized: so is the container's */
 		if (pty_master >= 0 &&
 		    (ioctl(0, TIOCGWINSZ, &ws) == 0 || ioctl(1, TIOCGWINSZ, &ws) == 0))
@@ -581,6 +590,40 @@ static void forward_signal(int sig)
 		kill(child_pid, sig); /* not yet its own process group */
 	}
 	errno = saved;
+}
+
+static int recv_fd(int sock);
+
+/* The child's pty master, once it sends it: -1 when the child ended first or took longer
+ * than MASTER_WAIT_MS (a tenant can stall it, e.g. with a FUSE mount on /etc or /dev/pts:
+ * then it is killed). The fd is checked to be a devpts pty master here too. */
+static int recv_master(int sock, int pidfd)
+{
+	struct pollfd p[2] = { { .fd = sock, .events = POLLIN },
+			       { .fd = pidfd, .events = POLLIN } };
+	struct statfs sfs;
+	int r, n, fd;
+
+	do
+		r = poll(p, 2, MASTER_WAIT_MS);
+	while (r < 0 && errno == EINTR);
+	if (r == 0) {
+		kill(child_pid, SIGKILL);
+		warn("the container did not set up the terminal within %d s: gave up",
+		     MASTER_WAIT_MS / 1000);
+		return -1;
+	}
+	if (!(p[0].revents & POLLIN))
+		return -1;
+	fd = recv_fd(sock);
+	if (fd >= 0 && (fstatfs(fd, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC ||
+			ioctl(fd, TIOCGPTN, &n) < 0)) {
+		close(fd);
+		kill(child_pid, SIGKILL);
+		warn("the container handed over something else than a terminal");
+		return -1;
+	}
+	return fd;
 }
 
 static int recv_fd(int sock)
@@ -609,6 +652,7 @@ struct chan {
 	int src, dst;
 	bool output;    /* from the command (ends the relay), not to it */
 	bool close_dst; /* at src's end of file, close dst (the command's stdin pipe) */
+	bool close_src; /* when dst is gone, close src (the command's pipe: it gets EPIPE) */
 	bool done;
 	size_t off, len;
 	char buf[RELAY_BUF];
@@ -622,7 +666,7 @@ static void chan_finish(struct chan *c)
 		close(c->dst);
 		c->dst = -1;
 	}
-	if (c->output) { /* the reader is gone: the command gets SIGPIPE/EOF/EIO */
+	if (c->close_src && c->src >= 0) { /* the reader is gone: the command gets EPIPE */
 		close(c->src);
 		c->src = -1;
 	}
@@ -654,6 +698,18 @@ static void chan_write(struct chan *c)
 	}
 }
 
+/* Our stdin's settings while it is raw (--pty): put back at the end, and by die(). */
+static const struct termios *raw_tio;
+
+static void restore_tty(int code, const char *msg)
+{
+	(void)code;
+	(void)msg;
+	if (raw_tio)
+		tcsetattr(0, TCSANOW, raw_tio);
+	raw_tio = NULL;
+}
+
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -672,7 +728,7 @@ static int relay(struct chan *ch, size_t n_ch, int pidfd)
 
 	for (;;) {
 		size_t n = 0;
-		bool pending = false;
+		bool pending = false, buffered = false;
 		int timeout = -1;
 
 		if (!ended)
@@ -682,15 +738,17 @@ static int relay(struct chan *ch, size_t n_ch, int pidfd)
 			if (c->done || (ended && !c->output))
 				continue;
 			pending |= c->output;
+			buffered |= c->output && c->len;
 			who[n] = c;
 			pfd[n++] = c->len ? (struct pollfd){ .fd = c->dst, .events = POLLOUT }
 					  : (struct pollfd){ .fd = c->src, .events = POLLIN };
 		}
 		if (ended) {
 			long long left = ended + DRAIN_MAX - now_ms();
-			if (!pending || left <= 0)
+			if (!pending || (left <= 0 && !buffered))
 				return st;
-			timeout = left < DRAIN_IDLE ? (int)left : DRAIN_IDLE;
+			/* what we hold goes out however slow the reader; silence ends the rest */
+			timeout = buffered ? -1 : left < DRAIN_IDLE ? (int)left : DRAIN_IDLE;
 		}
 		int r = poll(pfd, n, timeout);
 		if (r < 0 && errno == EINTR)
@@ -704,9 +762,15 @@ static int relay(struct chan *ch, size_t n_ch, int pidfd)
 			if (!pfd[i].revents)
 				continue;
 			if (pfd[i].fd == pidfd && !ended) {
+				sigset_t all, prev;
+				sigfillset(&all);
+				sigprocmask(SIG_BLOCK, &all, &prev);
 				while (waitpid(child_pid, &st, 0) < 0)
 					if (errno != EINTR)
 						die_with_error("waitpid");
+				child_pid = 0; /* reaped: its pid may be reused, never signal it
+						  again */
+				sigprocmask(SIG_SETMASK, &prev, NULL);
 				ended = now_ms();
 			} else if (who[i]->len) {
 				chan_write(who[i]);
@@ -728,7 +792,6 @@ int main(int argc, char **argv)
 	struct confinement conf;
 	struct winsize ws = { .ws_row = 24, .ws_col = 80 };
 	struct termios saved_tio;
-	bool raw = false;
 	int ns_fd[N_NS], io[3][2], pty_sock[2] = { -1, -1 }, go[2];
 	char buf[VPS_PATH_MAX + 64], pidbuf[24];
 	struct sigaction sa;
@@ -736,6 +799,7 @@ int main(int argc, char **argv)
 	int st;
 
 	prog_name = "vps-enter";
+	set_die_sink(restore_tty); /* returns: die() then prints and exits as usual */
 	memset(&o, 0, sizeof(o));
 	parse_args(&o, argc, argv);
 	reexec_sealed_copy(argv);
@@ -782,11 +846,11 @@ int main(int argc, char **argv)
 			die_with_error("socketpair");
 		if (ioctl(0, TIOCGWINSZ, &ws) < 0 && ioctl(1, TIOCGWINSZ, &ws) < 0)
 			ws = (struct winsize){ .ws_row = 24, .ws_col = 80 };
-	} else {
-		for (int i = 0; i < 3; i++)
-			if (pipe2(io[i], O_CLOEXEC) < 0)
-				die_with_error("pipe");
 	}
+	/* with --pty, the pipes carry only what the child says before its terminal is up */
+	for (int i = 0; i < 3; i++)
+		if (pipe2(io[i], O_CLOEXEC) < 0)
+			die_with_error("pipe");
 
 	/* block the forwarded signals until child_pid is known */
 	sigemptyset(&fwd);
@@ -808,9 +872,12 @@ int main(int argc, char **argv)
 		 * into or reopen as /dev/tty (CVE-2017-5226) */
 		if (setsid() < 0)
 			die_with_error("setsid");
-		if (!o.pty) /* from here our messages go through the relay too */
-			if (dup2(io[0][0], 0) < 0 || dup2(io[1][1], 1) < 0 || dup2(io[2][1], 2) < 0)
-				_exit(VPS_EFAIL);
+		/* none of our descriptors inside: from here even our messages go through the relay
+		 */
+		if (dup2(io[0][0], 0) < 0 || dup2(io[1][1], 1) < 0 || dup2(io[2][1], 2) < 0)
+			_exit(VPS_EFAIL);
+		sigprocmask(SIG_SETMASK, &old,
+			    NULL); /* a tenant's stall must not make us unkillable */
 		close(go[1]);
 		/* the child needs none of the host-side handles: only the namespaces' */
 		for (size_t i = 0; i < o.n_cg; i++)
@@ -851,10 +918,16 @@ int main(int argc, char **argv)
 		sigaction(fwd_signals[i], &sa, NULL);
 
 	static struct chan ch[3];
-	size_t n_ch;
+	size_t n_ch = 3;
+	close(io[0][0]);
+	close(io[1][1]);
+	close(io[2][1]);
+	for (int i = 0; i < 3; i++)
+		set_nonblock(io[i][i ? 0 : 1]);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (o.pty) {
 		close(pty_sock[1]);
-		int m = recv_fd(pty_sock[0]);
+		int m = recv_master(pty_sock[0], pidfd);
 		close(pty_sock[0]);
 		if (m >= 0) {
 			set_nonblock(m);
@@ -862,28 +935,24 @@ int main(int argc, char **argv)
 			if (isatty(0) && tcgetattr(0, &saved_tio) == 0) {
 				struct termios t = saved_tio;
 				cfmakeraw(&t);
-				raw = tcsetattr(0, TCSANOW, &t) == 0;
+				if (tcsetattr(0, TCSANOW, &t) == 0)
+					raw_tio = &saved_tio;
 			}
 		}
-		ch[0] = (struct chan){ .src = 0, .dst = m };
-		ch[1] = (struct chan){ .src = m, .dst = 1, .output = true };
-		ch[0].done = ch[1].done = m < 0; /* nothing to relay: just wait for its end */
-		n_ch = 2;
+		/* the terminal instead of stdin and stdout; stderr's pipe ends with the setup */
+		ch[0] = (struct chan){ .src = 0, .dst = m, .done = m < 0 };
+		ch[1] = (struct chan){ .src = m, .dst = 1, .output = true, .done = m < 0 };
+		close(io[0][1]);
+		close(io[1][0]);
 	} else {
-		close(io[0][0]);
-		close(io[1][1]);
-		close(io[2][1]);
-		for (int i = 0; i < 3; i++)
-			set_nonblock(io[i][i ? 0 : 1]);
 		ch[0] = (struct chan){ .src = 0, .dst = io[0][1], .close_dst = true };
-		ch[1] = (struct chan){ .src = io[1][0], .dst = 1, .output = true };
-		ch[2] = (struct chan){ .src = io[2][0], .dst = 2, .output = true };
-		n_ch = 3;
+		ch[1] = (struct chan){
+			.src = io[1][0], .dst = 1, .output = true, .close_src = true
+		};
 	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	ch[2] = (struct chan){ .src = io[2][0], .dst = 2, .output = true, .close_src = true };
 	st = relay(ch, n_ch, pidfd);
-	if (raw)
-		tcsetattr(0, TCSANOW, &saved_tio);
+	restore_tty(0, NULL);
 	if (WIFSIGNALED(st))
 		return 128 + WTERMSIG(st);
 	return WEXITSTATUS(st);

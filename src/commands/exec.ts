@@ -8,7 +8,7 @@ import type { ExecResult } from '../core/host.js';
 export default class Exec extends VpsCommand<ExecResult> {
   static override summary = 'Run a command inside a running container.';
   static override description = [
-    "Without --tty the command gets three pipes of its own, which vpsctl joins to its stdin, stdout and stderr: binary safe, stdout and stderr kept apart. Its exit code becomes vpsctl's (128+N when signal N killed it); SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to it.",
+    "Without --tty the command gets three pipes of its own, which vpsctl joins to its stdin, stdout and stderr: binary safe, stdout and stderr kept apart. Its exit code becomes vpsctl's (128+N when signal N killed it); SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to it (a second SIGTERM or SIGHUP kills it).",
     'stdin reaches the command when it is a pipe or a file; when it is a terminal, only with --interactive (else the command reads end of file).',
     "With --tty the command runs on a new terminal inside the container (so `tty` names it) joined to yours: its size follows your terminal's, Ctrl-C reaches it, stdout and stderr arrive together. The container never holds your own terminal.",
     'With --json the output is captured and returned instead.',

@@ -118,6 +118,10 @@ export function attachConsole(sockPath: string, opts: AttachOptions, io: Console
     const tty = io.input.isTTY === true;
     let ended = false;
     let lastState = '';
+    let waiting = false; // for the output to drain: the socket is paused meanwhile
+    const restore = (): void => {
+      if (tty) io.input.setRawMode(false);
+    };
 
     const sendSize = (): void => {
       if (io.output.isTTY && io.output.rows && io.output.columns) sock.write(winszFrame(io.output.rows, io.output.columns));
@@ -128,13 +132,17 @@ export function attachConsole(sockPath: string, opts: AttachOptions, io: Console
       if (detach) finish('detached');
     };
     const onSignal = (): void => finish('detached');
+    // our reader went away (`vpsctl console 101 | head`): detach, the terminal restored
+    const onOutputError = (): void => finish('detached');
     const finish = (how: ConsoleEnd, err?: Error): void => {
       if (ended) return;
       ended = true;
       io.input.off('data', onInput);
       io.output.off('resize', sendSize);
       for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
-      if (tty) io.input.setRawMode(false);
+      io.output.off('error', onOutputError);
+      process.off('exit', restore);
+      restore();
       io.input.pause();
       sock.end();
       sock.destroy();
@@ -146,6 +154,8 @@ export function attachConsole(sockPath: string, opts: AttachOptions, io: Console
       sock.write(encodeFrame(Frame.HELLO, Buffer.from(opts.readOnly ? 'r' : 'w')));
       sendSize();
       if (tty) io.input.setRawMode(true);
+      process.once('exit', restore);
+      io.output.on('error', onOutputError);
       io.input.on('data', onInput);
       io.input.resume();
       io.output.on('resize', sendSize);
@@ -161,9 +171,13 @@ export function attachConsole(sockPath: string, opts: AttachOptions, io: Console
       }
       for (const f of frames) {
         if (f.type === Frame.DATA) {
-          if (!io.output.write(f.payload)) {
+          if (!io.output.write(f.payload) && !waiting) {
+            waiting = true;
             sock.pause();
-            io.output.once('drain', () => sock.resume());
+            io.output.once('drain', () => {
+              waiting = false;
+              sock.resume();
+            });
           }
         } else if (f.type === Frame.STATE) {
           const st = f.payload.toString('latin1');
@@ -177,7 +191,8 @@ export function attachConsole(sockPath: string, opts: AttachOptions, io: Console
     });
     sock.on('end', () => finish('closed'));
     sock.on('close', () => finish('closed'));
-    sock.on('error', (e) => finish('closed', e));
+    // the monitor exits when the container stops, maybe with our last keys unread
+    sock.on('error', (e: NodeJS.ErrnoException) => finish('closed', e.code === 'ECONNRESET' || e.code === 'EPIPE' ? undefined : e));
   });
 }
 

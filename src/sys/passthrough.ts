@@ -3,16 +3,15 @@ import { spawn } from 'node:child_process';
 /**
  * Runs a program with our stdout and stderr (and stdin, or /dev/null with `stdin: false`)
  * and returns its exit code (128+signal when killed). Kept free of execa so that `vpsctl
- * exec` starts fast; terminal signals reach the child's process group directly, so we
- * only keep Node from dying of them.
+ * exec` starts fast. The program gets a session of its own, so the terminal's signals
+ * (Ctrl-C, Ctrl-\) reach only us, and we pass SIGINT, SIGQUIT, SIGTERM and SIGHUP on, once
+ * each, whoever sent them (vps-enter hands them to the command).
  */
 export function runPassthrough(file: string, args: string[], opts: { stdin?: boolean } = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: [opts.stdin === false ? 'ignore' : 'inherit', 'inherit', 'inherit'] });
-    // SIGINT/SIGQUIT from a terminal reach the child's process group by themselves (vps-enter
-    // passes them to the command); SIGTERM/SIGHUP sent to us alone are passed on
+    const child = spawn(file, args, { stdio: [opts.stdin === false ? 'ignore' : 'inherit', 'inherit', 'inherit'], detached: true });
     const handler = (sig: NodeJS.Signals): void => {
-      if (sig === 'SIGTERM' || sig === 'SIGHUP') child.kill(sig);
+      child.kill(sig);
     };
     const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'];
     for (const s of sigs) process.on(s, handler);

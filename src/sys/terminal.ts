@@ -24,7 +24,13 @@ export async function runInPty(file: string, args: string[], opts: { env?: Recor
   const raw = opts.interactive !== false && input.isTTY === true;
 
   return new Promise((resolve) => {
+    let waiting = false; // for our output to drain: the pty is paused meanwhile
+    const restore = (): void => {
+      if (raw) input.setRawMode(false);
+    };
     const onInput = (d: Buffer): void => p.write(d);
+    // our reader went away (`vpsctl exec -t 101 -- cmd | head`): end the program, like a hangup
+    const onOutputError = (): void => p.kill('SIGHUP');
     const onResize = (): void => {
       const s = size();
       p.resize(s.cols, s.rows);
@@ -32,21 +38,29 @@ export async function runInPty(file: string, args: string[], opts: { env?: Recor
     const sigs = ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'] as const;
     const onSignal = (sig: NodeJS.Signals): void => p.kill(sig);
     p.onData((d: string | Buffer) => {
-      if (!output.write(d)) {
+      if (!output.write(d) && !waiting) {
+        waiting = true;
         p.pause();
-        output.once('drain', () => p.resume());
+        output.once('drain', () => {
+          waiting = false;
+          p.resume();
+        });
       }
     });
     p.onExit(({ exitCode, signal }) => {
       input.off('data', onInput);
       output.off('resize', onResize);
       for (const s of sigs) process.off(s, onSignal);
-      if (raw) input.setRawMode(false);
+      output.off('error', onOutputError);
+      process.off('exit', restore);
+      restore();
       input.pause();
       resolve(signal ? 128 + signal : exitCode);
     });
     for (const s of sigs) process.on(s, onSignal);
     output.on('resize', onResize);
+    output.on('error', onOutputError);
+    process.once('exit', restore);
     if (opts.interactive !== false) {
       if (raw) input.setRawMode(true);
       input.on('data', onInput);

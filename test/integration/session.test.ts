@@ -22,12 +22,32 @@ function term(args: string[], size = { cols: 100, rows: 30 }): Term {
   return t;
 }
 
-/** bash on a terminal: `cmd`, then whatever reached the terminal's input in 3 s is echoed. */
-async function typedAfter(cmd: string): Promise<string> {
-  const t = new Term('/bin/bash', ['--norc', '--noprofile', '-c', `${cmd} >/dev/null 2>&1; read -r -t 3 line; echo "GOT[$line]"`], { ...e.env, PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm' });
+interface StiReport {
+  target: string;
+  tty: string;
+  pushed: number;
+  error: string;
+}
+
+/**
+ * bash on a terminal (the admin's) runs `cmd`, then echoes whatever reached the terminal's
+ * input within 3 s. Returns that, and the TIOCSTI reports vps-attack printed.
+ */
+async function adminTerminal(cmd: string): Promise<{ got: string; reports: StiReport[] }> {
+  const t = new Term('/bin/bash', ['--norc', '--noprofile', '-c', `${cmd}; read -r -t 3 line; echo "GOT[$line]"`], { ...e.env, PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm' });
   terms.push(t);
   await t.exit(120_000);
-  return (t.screen.match(/GOT\[([^\]]*)\]/) ?? [])[1] ?? `no GOT line in: ${t.screen}`;
+  return { got: (t.screen.match(/GOT\[([^\]]*)\]/) ?? [])[1] ?? `no GOT line in: ${t.screen}`, reports: stiReports(t.screen) };
+}
+
+/** Every push landed, on fds 0-2 in a terminal of the container's /dev/pts (and /dev/tty is its controlling one). */
+function expectContainerTerminal(reports: StiReport[]): void {
+  expect(reports.map((r) => r.target)).toEqual(['fd0', 'fd1', 'fd2', '/dev/tty']);
+  for (const r of reports) expect(r).toMatchObject({ tty: r.target === '/dev/tty' ? '/dev/tty' : expect.stringMatching(/^\/dev\/pts\/\d+$/), error: '', pushed: 'echo PWNED'.length + 1 });
+}
+
+function stiReports(screen: string): StiReport[] {
+  return [...screen.matchAll(/\{"call":"TIOCSTI"[^\n]*\}/g)].map((m) => JSON.parse(m[0]) as StiReport);
 }
 
 async function running(id: string): Promise<string> {
@@ -81,6 +101,7 @@ describe('console, enter and exec of a booted container', () => {
       await t.waitFor(/login: *$/m);
       t.write('\x1dq'); // Ctrl-] q is now just keys for the getty: it shows the q
       await t.waitFor(/q/);
+      expect(t.screen).toMatch(/login: [^\n\w]*q/); // the getty may echo the Ctrl-] itself
       expect(t.screen).not.toMatch(/detached from/);
       t.write('\x15\x01q');
       expect((await t.exit()).exitCode).toBe(0);
@@ -231,30 +252,48 @@ describe('console, enter and exec of a booted container', () => {
   });
 
   describe('TIOCSTI', () => {
-    // vps-attack pushes "echo PWNED" into every terminal it can reach; bash on the admin's
-    // terminal reads what arrived. The host-side run is the control: there it does arrive.
+    // vps-attack pushes "echo PWNED" into every terminal it can reach (fds 0-2, /dev/tty) and
+    // reports each; bash on the admin's terminal then reads what arrived there. The run on
+    // the host is the control: there the push arrives.
     const attack = 'vps-attack tiocsti "echo PWNED"';
+    const vpsctlBin = path.join(REPO, 'bin', 'vpsctl');
 
-    it('reaches the terminal when run on the host (the control)', async () => {
-      expect(await typedAfter(`${ATTACK} tiocsti "echo PWNED"`)).toBe('echo PWNED');
+    it('reaches the admin\'s terminal when run on the host (the control)', async () => {
+      const { got, reports } = await adminTerminal(`${ATTACK} tiocsti "echo PWNED" >/dev/null; ${ATTACK} tiocsti x`);
+      expect(got).toBe('echo PWNED');
+      expect(reports.find((r) => r.target === 'fd0')).toMatchObject({ tty: expect.stringMatching(/^\/dev\/pts\/\d+$/), error: '' });
     });
 
     it.each([
       ['exec', []],
       ['exec -i', ['-i']],
-      ['exec -t', ['-t']],
-      ['exec -ti --user alice', ['-t', '-i', '--user', 'alice']],
-    ])('cannot type into the admin\'s terminal from %s', async (_name, flags) => {
-      expect(await typedAfter(`${path.join(REPO, 'bin', 'vpsctl')} exec ${flags.join(' ')} ${id} -- ${attack}`)).toBe('');
+    ])('finds no terminal at all from %s: pipes, and no controlling terminal', async (_name, flags) => {
+      const { got, reports } = await adminTerminal(`${vpsctlBin} exec ${flags.join(' ')} ${id} -- ${attack}`);
+      expect(got).toBe('');
+      expect(reports.map((r) => r.target)).toEqual(['fd0', 'fd1', 'fd2', '/dev/tty']);
+      for (const r of reports) expect(r).toMatchObject({ tty: '', pushed: 0, error: expect.stringMatching(/.+/) });
     });
 
-    it('cannot type into the admin\'s terminal from a shell of enter', async () => {
-      const t = new Term('/bin/bash', ['--norc', '--noprofile', '-c', `${path.join(REPO, 'bin', 'vpsctl')} enter ${id}; read -r -t 3 line; echo "GOT[$line]"`], { ...e.env, PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm' });
+    // with a terminal the push works, but into the container's own terminal (ttyname resolves
+    // it in the container's /dev/pts, which a terminal of the host's would not), never the admin's
+    it.each([
+      ['exec -t', ['-t']],
+      ['exec -ti --user alice', ['-t', '-i', '--user', 'alice']],
+    ])('types only into the container\'s own terminal from %s', async (_name, flags) => {
+      const { got, reports } = await adminTerminal(`${vpsctlBin} exec ${flags.join(' ')} ${id} -- ${attack}`);
+      expect(got).toBe('');
+      expect(reports.map((r) => r.target)).toEqual(['fd0', 'fd1', 'fd2', '/dev/tty']);
+      expectContainerTerminal(reports);
+    });
+
+    it('types only into the container\'s own terminal from a shell of enter', async () => {
+      const t = new Term('/bin/bash', ['--norc', '--noprofile', '-c', `${vpsctlBin} enter ${id}; read -r -t 3 line; echo "GOT[$line]"`], { ...e.env, PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm' });
       terms.push(t);
       await t.waitFor(/root@[^:]+:~# *$/m);
-      t.write(`${attack} >/dev/null; exit\r`);
+      t.write(`${attack}; exit\r`);
       await t.exit(120_000);
       expect(t.screen).toMatch(/GOT\[\]/);
+      expectContainerTerminal(stiReports(t.screen));
     });
   });
 
