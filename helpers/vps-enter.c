@@ -43,7 +43,8 @@
  *    (127 not found, 126 cannot execute; 3 for a user not in /etc/passwd).
  * 5. The parent relays in one poll loop (the command's side is nonblocking; our stdout and
  *    stderr are written as they take it), puts a terminal on our stdin into raw mode for
- *    --pty and restores it (die() included), forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT
+ *    --pty (first thing, so no key reaches it cooked; an end of file read before is passed
+ *    on as a Ctrl-D) and restores it (die() included), forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT
  *    to the child's process group (a second SIGTERM or SIGHUP is a SIGKILL: for a command
  *    that ignores it, or one a tenant stopped), makes SIGWINCH a resize of the container's
  *    pty, and exits with the child's status, or 128+N when signal N killed it. A child that
@@ -653,6 +654,9 @@ struct chan {
 	bool output;    /* from the command (ends the relay), not to it */
 	bool close_dst; /* at src's end of file, close dst (the command's stdin pipe) */
 	bool close_src; /* when dst is gone, close src (the command's pipe: it gets EPIPE) */
+	bool veof;      /* src is a terminal: its end of file (a cooked Ctrl-D) is a Ctrl-D for
+			 * dst, unless it is the second in a row (a hangup: the end) */
+	bool eof_sent;  /* the last read was such an end of file */
 	bool done;
 	size_t off, len;
 	char buf[RELAY_BUF];
@@ -679,6 +683,12 @@ static void chan_read(struct chan *c)
 	if (n > 0) {
 		c->off = 0;
 		c->len = (size_t)n;
+		c->eof_sent = false;
+	} else if (n == 0 && c->veof && !c->eof_sent) {
+		c->buf[0] = 4; /* VEOF */
+		c->off = 0;
+		c->len = 1;
+		c->eof_sent = true;
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 		chan_finish(c); /* EIO: a pty master whose peer is closed everywhere */
 	}
@@ -791,7 +801,7 @@ int main(int argc, char **argv)
 	struct opts o;
 	struct confinement conf;
 	struct winsize ws = { .ws_row = 24, .ws_col = 80 };
-	struct termios saved_tio;
+	static struct termios saved_tio;
 	int ns_fd[N_NS], io[3][2], pty_sock[2] = { -1, -1 }, go[2];
 	char buf[VPS_PATH_MAX + 64], pidbuf[24];
 	struct sigaction sa;
@@ -802,6 +812,14 @@ int main(int argc, char **argv)
 	set_die_sink(restore_tty); /* returns: die() then prints and exits as usual */
 	memset(&o, 0, sizeof(o));
 	parse_args(&o, argc, argv);
+	/* --pty: our stdin's terminal goes raw at once, before any key can reach it cooked
+	 * (a Ctrl-D typed or piped early would end our input instead of the command's) */
+	if (o.pty && isatty(0) && tcgetattr(0, &saved_tio) == 0) {
+		struct termios t = saved_tio;
+		cfmakeraw(&t);
+		if (tcsetattr(0, TCSANOW, &t) == 0)
+			raw_tio = &saved_tio;
+	}
 	reexec_sealed_copy(argv);
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		die_with_error("PR_SET_DUMPABLE");
@@ -932,15 +950,9 @@ int main(int argc, char **argv)
 		if (m >= 0) {
 			set_nonblock(m);
 			pty_master = m;
-			if (isatty(0) && tcgetattr(0, &saved_tio) == 0) {
-				struct termios t = saved_tio;
-				cfmakeraw(&t);
-				if (tcsetattr(0, TCSANOW, &t) == 0)
-					raw_tio = &saved_tio;
-			}
 		}
 		/* the terminal instead of stdin and stdout; stderr's pipe ends with the setup */
-		ch[0] = (struct chan){ .src = 0, .dst = m, .done = m < 0 };
+		ch[0] = (struct chan){ .src = 0, .dst = m, .done = m < 0, .veof = isatty(0) };
 		ch[1] = (struct chan){ .src = m, .dst = 1, .output = true, .done = m < 0 };
 		close(io[0][1]);
 		close(io[1][0]);

@@ -128,8 +128,16 @@ export function attachConsole(sockPath: string, opts: AttachOptions, io: Console
     };
     const onInput = (d: Buffer): void => {
       const { send, detach } = esc.scan(d);
-      for (const f of dataFrames(send)) sock.write(f);
+      let full = false;
+      for (const f of dataFrames(send)) full = !sock.write(f) || full;
       if (detach) finish('detached');
+      else if (full) {
+        // keys faster than the console takes them (a paste, a pipe): wait for the monitor
+        io.input.pause();
+        sock.once('drain', () => {
+          if (!ended) io.input.resume();
+        });
+      }
     };
     const onSignal = (): void => finish('detached');
     // our reader went away (`vpsctl console 101 | head`): detach, the terminal restored

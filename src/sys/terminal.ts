@@ -64,8 +64,9 @@ export async function runInPty(file: string, args: string[], opts: { env?: Recor
     if (opts.interactive !== false) {
       if (raw) input.setRawMode(true);
       input.on('data', onInput);
-      // piped input: its end is a Ctrl-D for the program on the terminal
-      if (!input.isTTY) input.once('end', () => p.write('\x04'));
+      // piped input: its end is end of file for the program on the terminal: one Ctrl-D
+      // hands over a last unfinished line, a second one on the empty line is the end
+      if (!input.isTTY) input.once('end', () => p.write(Buffer.from([4, 4])));
       input.resume();
     }
   });

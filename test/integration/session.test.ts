@@ -164,6 +164,18 @@ describe('console, enter and exec of a booted container', () => {
       expect((await t.exit()).exitCode).toBe(7);
     });
 
+    it('ends the shell inside when the admin\'s terminal goes away', async () => {
+      const t = term(['enter', id]);
+      await t.waitFor(/root@[^:]+:~# *$/m);
+      t.write('echo "$$" > /tmp/enter-shell.pid\r');
+      await t.waitFor(/root@[^:]+:~# *$/m);
+      const pid = (await ok(e, ['exec', id, '--', 'cat', '/tmp/enter-shell.pid'])).trim();
+      expect((await vpsctl(e, ['exec', id, '--', 'kill', '-0', pid])).exitCode).toBe(0);
+      t.kill(); // vpsctl dies (SIGKILL): the terminal it held hangs up
+      const alive = await until(async () => (await vpsctl(e, ['exec', id, '--', 'kill', '-0', pid])).exitCode, (c) => c !== 0, 60_000);
+      expect(alive).not.toBe(0);
+    });
+
     it('enters as another user of the container', async () => {
       const t = term(['enter', id, '--user', 'alice']);
       await t.waitFor(/alice@[^:]+:~\$ *$/m);
@@ -234,6 +246,10 @@ describe('console, enter and exec of a booted container', () => {
       await t.waitFor(/^\/dev\/pts\/\d+$/m);
       await t.waitFor(/^20 90$/m);
       expect((await t.exit()).exitCode).toBe(5);
+      // piped input on a terminal: its end is the command's end of file
+      const piped = await vpsctl(e, ['exec', '-t', id, '--', 'sh', '-c', 'cat; echo "cat-done"'], { input: 'abc\ndef' });
+      expect(piped.exitCode).toBe(0);
+      expect(piped.stdout).toMatch(/abc\r?\ndef[\s\S]*cat-done/);
       const json_ = await vpsctl(e, ['exec', '-t', id, '--json', '--', 'true']);
       expect(json_.exitCode).toBe(2);
     });
