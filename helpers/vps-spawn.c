@@ -103,7 +103,8 @@
  * dropped and its size reported later in an 'L' frame. One client types (the first that
  * asked to; when it leaves, the longest-attached one that asked): its keystrokes go to the
  * master, and while the master has not taken them all (they wait in a CONSOLE_FRAME_MAX
- * buffer) that client is not read. A protocol error closes the client.
+ * buffer) that client is not read. A protocol error closes the client, and so does
+ * silence: a client must say hello within CONSOLE_HELLO_MS.
  *
  * The monitor's stderr is <run-dir>/monitor.log, one JSON object per line:
  * {"event":"started"|"init-exited"|"rebooting"|"emergency-stop"|"warning"|"error"|
@@ -150,6 +151,8 @@
 #define CONSOLE_CLIENT_BUF (64 * 1024)   /* output a console client may fall behind */
 #define CONSOLE_RATE       (1024 * 1024) /* bytes a second read from the console, at most */
 #define CONSOLE_PAUSE_MS   20            /* how often a throttled console is looked at */
+#define CONSOLE_HELLO_MS   10000         /* a client must say hello within this */
+#define CONSOLE_ACCEPT_MS  1000          /* accept() out of fds or memory: wait this long */
 
 static const char *const init_env[] = {
 	"container=vpsctl",
@@ -768,6 +771,7 @@ struct client {
 	int fd;                            /* -1: a free slot */
 	bool hello, wants_type, state_due; /* state_due: an 'S' frame is owed */
 	unsigned long long since;          /* attach order, for the typer's succession */
+	long long hello_by;                /* ms: dropped if it has not said hello by then */
 	uint64_t lost;                     /* output dropped and not yet reported ('L') */
 	size_t in_len, out_off, out_len;   /* out[out_off ..] is queued */
 	uint8_t in[CONSOLE_HDR + CONSOLE_FRAME_MAX];
@@ -777,7 +781,8 @@ struct client {
 static struct {
 	struct client c[CONSOLE_MAX_CLIENT];
 	struct client *typer;
-	unsigned long long attached;    /* clients accepted so far */
+	long long accept_at;         /* ms: accept() failed for lack of fds or memory; retry then */
+	unsigned long long attached; /* clients accepted so far */
 	uint8_t kbd[CONSOLE_FRAME_MAX]; /* the typer's keystrokes the pty has not taken yet */
 	size_t kbd_off, kbd_len;
 } CS;
@@ -1034,6 +1039,10 @@ static void on_console_listen(int fd, short revents)
 
 		if (cfd < 0 && (errno == EINTR || errno == ECONNABORTED))
 			continue;
+		if (cfd < 0 && errno != EAGAIN) { /* EMFILE, ENOBUFS...: do not spin on it */
+			watch_events(fd, 0);
+			CS.accept_at = mono_ms() + CONSOLE_ACCEPT_MS;
+		}
 		if (cfd < 0)
 			return;
 		if (!c || getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.uid != 0) {
@@ -1043,6 +1052,7 @@ static void on_console_listen(int fd, short revents)
 		memset(c, 0, offsetof(struct client, in));
 		c->fd = cfd;
 		c->since = ++CS.attached;
+		c->hello_by = mono_ms() + CONSOLE_HELLO_MS;
 		watch_add(cfd, POLLIN, on_console_client);
 	}
 }
@@ -1144,7 +1154,7 @@ static void console_log_append(const char *buf, size_t n)
 /* Drain the master: systemd blocks on console writes otherwise. At most CONSOLE_DRAIN_MAX
  * bytes a call, so that a flood cannot hold up the rest of the event loop (poll reports
  * the master again at once), and when limited, within the CONSOLE_RATE budget (out of it,
- * the master is not polled until console_unthrottle). Returns -EIO when no slave is open
+ * the master is not polled until console_timers says so). Returns -EIO when no slave is open
  * (cannot happen while we hold pty_slave). */
 static int console_drain(bool limited)
 {
@@ -1179,16 +1189,34 @@ static int console_drain(bool limited)
 }
 
 /* Called every turn of the event loop: a throttled console is polled again once its
- * budget has refilled. Returns the poll timeout the loop should use. */
-static int console_unthrottle(void)
+ * budget has refilled, a client that has not said hello in time is dropped, a listener
+ * that ran out of fds listens again. Returns the poll timeout the loop should use. */
+static int console_timers(void)
 {
-	if (!CR.throttled)
-		return -1;
-	if (console_budget() < CONSOLE_RATE / 8)
-		return CONSOLE_PAUSE_MS;
-	CR.throttled = false;
-	watch_events(M.pty_master, console_events(CS.kbd_len));
-	return -1;
+	long long now = mono_ms(), next = -1;
+
+	if (CR.throttled && console_budget() >= CONSOLE_RATE / 8) {
+		CR.throttled = false;
+		watch_events(M.pty_master, console_events(CS.kbd_len));
+	}
+	if (CR.throttled)
+		next = now + CONSOLE_PAUSE_MS;
+	if (CS.accept_at && CS.accept_at <= now) {
+		CS.accept_at = 0;
+		watch_events(M.listen_fd, POLLIN);
+	}
+	if (CS.accept_at && (next < 0 || CS.accept_at < next))
+		next = CS.accept_at;
+	for (size_t i = 0; i < CONSOLE_MAX_CLIENT; i++) {
+		struct client *c = &CS.c[i];
+		if (c->fd < 0 || c->hello)
+			continue;
+		if (c->hello_by <= now)
+			client_drop(c);
+		else if (next < 0 || c->hello_by < next)
+			next = c->hello_by;
+	}
+	return next < 0 ? -1 : (int)(next - now);
 }
 
 static bool console_watched;
@@ -1821,7 +1849,7 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	console_watch();
 	watch_add(M.listen_fd, POLLIN, on_console_listen);
 	for (;;) {
-		if (poll(M.pfd, MAX_WATCHES, console_unthrottle()) < 0) {
+		if (poll(M.pfd, MAX_WATCHES, console_timers()) < 0) {
 			if (errno == EINTR)
 				continue;
 			die_with_error("poll");

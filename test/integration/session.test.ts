@@ -133,6 +133,20 @@ describe('console, enter and exec of a booted container', () => {
       expect(await running(id)).toBe('running');
     });
 
+    it('drops a client of the console socket that never says hello, so it cannot hold a slot', async () => {
+      const sock = connect(path.join(e.run, id, 'console.sock'));
+      const closed = new Promise<boolean>((resolve) => {
+        sock.on('close', () => resolve(true));
+        sock.on('error', () => undefined);
+        setTimeout(() => resolve(false), 60_000);
+      });
+      expect(await closed).toBe(true);
+      const t = term(['console', id]); // the console itself is unharmed
+      await t.waitFor(/you are typing/);
+      t.write('\x1dq');
+      expect((await t.exit()).exitCode).toBe(0);
+    });
+
     it('keeps what the console showed in a log that --log prints', async () => {
       const r = await vpsctl(e, ['console', id, '--log']);
       expect(r.exitCode).toBe(0);
