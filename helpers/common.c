@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 const char *prog_name = "vps-helper";
 static die_sink_fn die_sink;
@@ -171,10 +172,14 @@ int write_file_at(int dirfd, const char *name, const char *s)
 ssize_t read_file_at(int dirfd, const char *name, char *buf, size_t cap)
 {
 	cleanup_fd int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	return fd < 0 ? -errno : read_all(fd, buf, cap);
+}
+
+ssize_t read_all(int fd, char *buf, size_t cap)
+{
 	size_t len = 0;
 
-	if (fd < 0)
-		return -errno;
 	while (len + 1 < cap) {
 		ssize_t n = read(fd, buf + len, cap - 1 - len);
 		if (n < 0) {
@@ -188,6 +193,14 @@ ssize_t read_file_at(int dirfd, const char *name, char *buf, size_t cap)
 	}
 	buf[len] = '\0';
 	return (ssize_t)len;
+}
+
+long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void json_escape(char *buf, size_t cap, const char *s)

@@ -73,6 +73,10 @@ int write_all(int fd, const void *buf, size_t len);
 int write_file_at(int dirfd, const char *name, const char *s);
 /* Read at most cap-1 bytes of dirfd/name (O_NOFOLLOW), NUL-terminate. Length or -errno. */
 ssize_t read_file_at(int dirfd, const char *name, char *buf, size_t cap);
+/* Read fd to its end, at most cap-1 bytes, NUL-terminate. Length or -errno. */
+ssize_t read_all(int fd, char *buf, size_t cap);
+/* CLOCK_MONOTONIC in milliseconds. */
+long long mono_ms(void);
 /* Append a \0-terminated copy of s to buf (cap bytes) with JSON string escaping. */
 void json_escape(char *buf, size_t cap, const char *s);
 

@@ -294,7 +294,6 @@ static char *read_db(int root, const char *rel)
 	cleanup_fd int fd = open_in_root(root, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
 	struct stat st;
 	char *buf;
-	size_t len = 0;
 
 	if (fd < 0)
 		return NULL;
@@ -305,17 +304,10 @@ static char *read_db(int root, const char *rel)
 		return NULL;
 	}
 	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
+	if (buf && read_all(fd, buf, (size_t)st.st_size + 1) < 0) {
+		free(buf);
 		return NULL;
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
 	}
-	buf[len] = '\0';
 	return buf;
 }
 
@@ -593,7 +585,26 @@ static void forward_signal(int sig)
 	errno = saved;
 }
 
-static int recv_fd(int sock);
+static int recv_fd(int sock)
+{
+	char data, ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)
+	};
+	struct cmsghdr *c;
+	int fd = -1;
+	ssize_t n;
+
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	c = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+	    c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd; /* -1: the child failed before (it says why on stderr) */
+}
 
 /* The child's pty master, once it sends it: -1 when the child ended first or took longer
  * than MASTER_WAIT_MS (a tenant can stall it, e.g. with a FUSE mount on /etc or /dev/pts:
@@ -625,27 +636,6 @@ static int recv_master(int sock, int pidfd)
 		return -1;
 	}
 	return fd;
-}
-
-static int recv_fd(int sock)
-{
-	char data, ctl[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)
-	};
-	struct cmsghdr *c;
-	int fd = -1;
-	ssize_t n;
-
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	c = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-	    c->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd; /* -1: the child failed before (it says why on stderr) */
 }
 
 /* One direction of the relay: src -> buffer -> dst. */
@@ -720,14 +710,6 @@ static void restore_tty(int code, const char *msg)
 	raw_tio = NULL;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Relay until the child has ended and its output is passed on. Returns its wait status. */
 static int relay(struct chan *ch, size_t n_ch, int pidfd)
 {
@@ -754,7 +736,7 @@ static int relay(struct chan *ch, size_t n_ch, int pidfd)
 					  : (struct pollfd){ .fd = c->src, .events = POLLIN };
 		}
 		if (ended) {
-			long long left = ended + DRAIN_MAX - now_ms();
+			long long left = ended + DRAIN_MAX - mono_ms();
 			if (!pending || (left <= 0 && !buffered))
 				return st;
 			/* what we hold goes out however slow the reader; silence ends the rest */
@@ -781,7 +763,7 @@ static int relay(struct chan *ch, size_t n_ch, int pidfd)
 				child_pid = 0; /* reaped: its pid may be reused, never signal it
 						  again */
 				sigprocmask(SIG_SETMASK, &prev, NULL);
-				ended = now_ms();
+				ended = mono_ms();
 			} else if (who[i]->len) {
 				chan_write(who[i]);
 			} else {

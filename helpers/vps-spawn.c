@@ -729,14 +729,6 @@ static struct {
 	bool throttled; /* the master is not polled for input until the budget refills */
 } CR;
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static size_t console_budget(void)
 {
 	long long now = mono_ms();
