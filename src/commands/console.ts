@@ -3,7 +3,6 @@ import { VpsCommand } from '../cli/base.js';
 import { idArg } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import { invalid } from '../core/errors.js';
-import { attachConsole, escapeName, parseEscape } from '../runtime/console.js';
 
 export default class Console extends VpsCommand<{ id: string; log?: string; detached?: boolean }> {
   static override summary = "Attach to a container's console, or print what it wrote there.";
@@ -31,18 +30,10 @@ export default class Console extends VpsCommand<{ id: string; log?: string; deta
       return { id: args.id };
     }
     if (this.jsonEnabled()) throw invalid('an attached console has no JSON form', `print the log instead: vpsctl console ${args.id} --log --json`);
-    let esc: number;
-    try {
-      esc = parseEscape(flags.escape);
-    } catch (e) {
-      throw invalid((e as Error).message);
-    }
-    const sock = await host.consoleSocket(args.id);
     const notice = (line: string): void => {
       process.stderr.write(`\r\n[vpsctl: ${line}]\r\n`);
     };
-    notice(`console of ${args.id}: detach with ${escapeName(esc)} then q; press Enter for a login prompt`);
-    const how = await attachConsole(sock, { escape: esc, readOnly: flags['read-only'] }, { input: process.stdin, output: process.stdout, notice });
+    const how = await host.console(args.id, { escape: flags.escape, readOnly: flags['read-only'], notice });
     notice(how === 'detached' ? `detached from ${args.id}; it keeps running` : `the console of ${args.id} closed: the container stopped`);
     return { id: args.id, detached: how === 'detached' };
   }

@@ -34,7 +34,6 @@ export default class Exec extends VpsCommand<ExecResult> {
     const { args, flags, argv } = await this.parse(Exec);
     const cmd = (argv as string[]).slice(1);
     for (const e of flags.env ?? []) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw invalid(`--env ${e}: expected KEY=VALUE`);
-    if (flags.tty && this.jsonEnabled()) throw invalid('--tty and --json do not go together: a terminal cannot be captured', 'drop one of them');
     const r = await realHost(this.progress()).exec(args.id, cmd, {
       cwd: flags.cwd,
       env: flags.env,

@@ -23,7 +23,8 @@ import { Pool, type PoolInfo, type PoolInitOptions } from '../storage/pool.js';
 import { SnapHelper, type CloneResult, type FrozenCloneResult } from '../storage/vpssnap.js';
 import { SnapshotFiles } from '../storage/snapstore.js';
 import { Runtime } from '../runtime/runtime.js';
-import { enterArgv } from '../runtime/enter.js';
+import { enterArgv, type EnterOptions } from '../runtime/enter.js';
+import { attachConsole, escapeName, parseEscape, type ConsoleEnd } from '../runtime/console.js';
 import { runPassthrough } from '../sys/passthrough.js';
 import { runInPty } from '../sys/terminal.js';
 import { containerCgroupDirs, detectCgroups, existingCgroups, memoryUsage, removeCgroupTree, spawnCgroupArgs, type CgroupLayout } from '../limits/cgroups.js';
@@ -37,7 +38,7 @@ import { parseConfig, renderConfig, type ContainerConfig, type IdMap } from './c
 import { IdAllocator } from './idmap.js';
 import { shiftIds } from '../storage/shift.js';
 import { ExitCode, VpsError, failed, invalid, notFound, wrongState } from './errors.js';
-import { validateHostname, validateId, validateTemplateName } from './ids.js';
+import { validateHostname, validateId, validateTemplateName, validateUser } from './ids.js';
 import { Layout, loadSettings, type HostSettings } from './settings.js';
 import { copyReporter, silentProgress, type ContainerState, type Progress, type RuntimeState } from './types.js';
 import { formatSize } from './units.js';
@@ -603,7 +604,7 @@ export class Host {
       if (last === 'running' || last === 'degraded') return last;
       if (Date.now() >= deadline) {
         throw new VpsError(ExitCode.FAILED, `container ${id} did not finish booting in ${Math.round(timeoutMs / 1000)}s (systemd says ${last})`, {
-          hint: `look at its console log ${path.join(this.layout.runDir(id), 'console.log')} or run: vpsctl exec ${id} -- systemctl --failed`,
+          hint: `read its console log: vpsctl console ${id} --log, or run: vpsctl exec ${id} -- systemctl --failed`,
         });
       }
       await sleep(100);
@@ -865,10 +866,8 @@ export class Host {
    */
   async exec(id: string, cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (cmd.length === 0) throw invalid('no command given', `usage: vpsctl exec ${id} -- COMMAND [ARGS...]`);
-    const st = await this.running(id);
-    const dirs = containerCgroupDirs(this.cgroups, this.settings.cgroupParent, id).map((c) => c.dir);
-    if (opts.tty && opts.capture) throw invalid('a terminal cannot be captured', 'drop --tty, or --json');
-    const { file, args } = enterArgv(st, dirs, cmd, { ...opts, pty: opts.tty, env: opts.tty ? withTerm(opts.env) : opts.env });
+    if (opts.tty && opts.capture) throw invalid('--tty and --json do not go together: a terminal cannot be captured', 'drop one of them');
+    const { file, args } = await this.enterCommand(id, cmd, { ...opts, pty: opts.tty, env: opts.tty ? withTerm(opts.env) : opts.env });
     if (opts.tty) return { id, exitCode: await runInPty(file, args) };
     if (!opts.capture) return { id, exitCode: await runPassthrough(file, args, { stdin: opts.stdin }) };
     const r = await this.sys.run(file, args, { reject: false, ...(opts.input !== undefined ? { input: opts.input } : { stdio: ['ignore', 'pipe', 'pipe'] }) });
@@ -880,18 +879,35 @@ export class Host {
    * that of `user`, on a new terminal. Returns the shell's exit code.
    */
   async enter(id: string, opts: { user?: string } = {}): Promise<number> {
-    const st = await this.running(id);
-    const dirs = containerCgroupDirs(this.cgroups, this.settings.cgroupParent, id).map((c) => c.dir);
-    const { file, args } = enterArgv(st, dirs, [], { user: opts.user, pty: true, env: withTerm([]) });
+    const { file, args } = await this.enterCommand(id, [], { user: opts.user, pty: true, env: withTerm([]) });
     return runInPty(file, args);
   }
 
+  /** helpers/vps-enter's argv for a running container: its init, its cgroups. */
+  private async enterCommand(id: string, cmd: string[], opts: EnterOptions): Promise<{ file: string; args: string[] }> {
+    if (opts.user !== undefined) validateUser(opts.user);
+    const st = await this.running(id);
+    const dirs = containerCgroupDirs(this.cgroups, this.settings.cgroupParent, id).map((c) => c.dir);
+    return enterArgv(st, dirs, cmd, opts);
+  }
+
+  /**
+   * Attaches the caller's terminal to a running container's console until the user
+   * detaches (the escape key, `^]` by default, then q) or the container stops.
+   */
+  async console(id: string, opts: { escape?: string; readOnly?: boolean; notice: (line: string) => void }): Promise<ConsoleEnd> {
+    const escape = parseEscape(opts.escape ?? '^]');
+    const sock = await this.consoleSocket(id);
+    opts.notice(`console of ${id}: detach with ${escapeName(escape)} then q; press Enter for a login prompt`);
+    return attachConsole(sock, { escape, readOnly: opts.readOnly }, { input: process.stdin, output: process.stdout, notice: opts.notice });
+  }
+
   /** The console socket of a running container (the monitor serves it). */
-  async consoleSocket(id: string): Promise<string> {
+  private async consoleSocket(id: string): Promise<string> {
     await this.config(id);
     const { state } = await this.runtime.state(id);
     if (!state) throw wrongState(`container ${id} is not running: it has no console to attach to`, `start it with: vpsctl start ${id}, or read its last console output with: vpsctl console ${id} --log`);
-    const sock = path.join(this.layout.runDir(id), 'console.sock');
+    const sock = this.layout.consoleSocket(id);
     if (!(await exists(sock))) throw wrongState(`container ${id} has no console socket (it was started by an older vpsctl)`, `restart it: vpsctl restart ${id}`);
     return sock;
   }
@@ -899,8 +915,7 @@ export class Host {
   /** What the container wrote to its console, oldest first (kept after it stops). */
   async consoleLog(id: string): Promise<{ id: string; log: Buffer }> {
     await this.config(id);
-    const dir = this.layout.runDir(id);
-    const parts = await Promise.all(['console.log.1', 'console.log'].map((f) => fsp.readFile(path.join(dir, f)).catch(() => Buffer.alloc(0))));
+    const parts = await Promise.all(this.layout.consoleLogs(id).map((f) => fsp.readFile(f).catch(() => Buffer.alloc(0))));
     return { id, log: Buffer.concat(parts) };
   }
 }

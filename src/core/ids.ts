@@ -6,6 +6,8 @@ export const ID_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const TEMPLATE_RE = /^[a-z0-9]([a-z0-9.-]{0,62}[a-z0-9])?$/;
 /** A Linux interface name (it becomes a file name too, `ifcfg-eth0`): 15 characters, no slash, not `.`/`..`. */
 export const IFNAME = /^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,15}$/;
+/** A user of a container's /etc/passwd, by name as useradd takes it or by uid (helpers/vps-enter checks the same). */
+const LOGIN_RE = /^(?!-)[A-Za-z0-9_.-]{0,31}[A-Za-z0-9_.$-]$/;
 /** A hostname: dot-separated labels of letters, digits and dashes, at most 253 characters. */
 const LABEL_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
@@ -26,6 +28,13 @@ export function validateTemplateName(name: string): string {
       `invalid template name ${JSON.stringify(name)}`,
       'a template name is lower-case letters, digits, "." and "-" (e.g. debian-12); see `vpsctl template list`',
     );
+  }
+  return name;
+}
+
+export function validateUser(name: string): string {
+  if (typeof name !== 'string' || !LOGIN_RE.test(name)) {
+    throw invalid(`invalid user ${JSON.stringify(name)}`, 'give a user name of the container (letters, digits, "_", ".", "-"; not starting with "-") or a uid');
   }
   return name;
 }

@@ -225,6 +225,14 @@ export class Layout {
   stateFile(id: string): string {
     return path.join(this.s.runDir, id, 'state.json');
   }
+  /** The monitor's console socket (helpers/console-proto.h). */
+  consoleSocket(id: string): string {
+    return path.join(this.s.runDir, id, 'console.sock');
+  }
+  /** The console log, oldest part first: the monitor rotates console.log to console.log.1. */
+  consoleLogs(id: string): string[] {
+    return ['console.log.1', 'console.log'].map((f) => path.join(this.s.runDir, id, f));
+  }
   /** `.locks`: a dot cannot start a container id, so no container's run dir is ever this. */
   locksDir(): string {
     return path.join(this.s.runDir, '.locks');

@@ -1,5 +1,6 @@
-import { connect, type Socket } from 'node:net';
-import * as path from 'node:path';
+import { invalid } from '../core/errors.js';
+import { connectUnix } from '../sys/socket.js';
+import { pausingWriter, rawMode } from '../sys/terminal.js';
 
 /**
  * The client side of the monitor's console socket (helpers/console-proto.h is the
@@ -58,7 +59,7 @@ export function parseEscape(spec: string): number {
     if (c >= 0x40 && c <= 0x5f) return c ^ 0x40;
   }
   if (spec.length === 1 && spec.charCodeAt(0) < 0x80 && spec !== 'q') return spec.charCodeAt(0);
-  throw new Error(`--escape ${JSON.stringify(spec)}: expected ^X (a control key such as ^] or ^a) or one character other than q`);
+  throw invalid(`--escape ${JSON.stringify(spec)}: expected ^X (a control key such as ^] or ^a) or one character other than q`);
 }
 
 export function escapeName(byte: number): string {
@@ -112,32 +113,24 @@ export type ConsoleEnd = 'detached' | 'closed';
  */
 export function attachConsole(sockPath: string, opts: AttachOptions, io: ConsoleIO): Promise<ConsoleEnd> {
   return new Promise((resolve, reject) => {
-    const sock = connectLong(sockPath);
+    const sock = connectUnix(sockPath);
     const dec = new FrameDecoder();
     const esc = new EscapeScanner(opts.escape);
-    const tty = io.input.isTTY === true;
     let ended = false;
     let lastState = '';
-    let waiting = false; // for the output to drain: the socket is paused meanwhile
-    const restore = (): void => {
-      if (tty) io.input.setRawMode(false);
-    };
+    let restore = (): void => undefined;
+    // output faster than the terminal takes it: stop reading the socket meanwhile
+    const show = pausingWriter(io.output, sock);
+    // keys faster than the console takes them (a paste, a pipe): wait for the monitor
+    const send = pausingWriter(sock, { pause: () => io.input.pause(), resume: () => !ended && io.input.resume() });
 
     const sendSize = (): void => {
       if (io.output.isTTY && io.output.rows && io.output.columns) sock.write(winszFrame(io.output.rows, io.output.columns));
     };
     const onInput = (d: Buffer): void => {
-      const { send, detach } = esc.scan(d);
-      let full = false;
-      for (const f of dataFrames(send)) full = !sock.write(f) || full;
-      if (detach) finish('detached');
-      else if (full) {
-        // keys faster than the console takes them (a paste, a pipe): wait for the monitor
-        io.input.pause();
-        sock.once('drain', () => {
-          if (!ended) io.input.resume();
-        });
-      }
+      const keys = esc.scan(d);
+      for (const f of dataFrames(keys.send)) send(f);
+      if (keys.detach) finish('detached');
     };
     const onSignal = (): void => finish('detached');
     // our reader went away (`vpsctl console 101 | head`): detach, the terminal restored
@@ -149,7 +142,6 @@ export function attachConsole(sockPath: string, opts: AttachOptions, io: Console
       io.output.off('resize', sendSize);
       for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
       io.output.off('error', onOutputError);
-      process.off('exit', restore);
       restore();
       io.input.pause();
       sock.end();
@@ -161,8 +153,7 @@ export function attachConsole(sockPath: string, opts: AttachOptions, io: Console
     sock.on('connect', () => {
       sock.write(encodeFrame(Frame.HELLO, Buffer.from(opts.readOnly ? 'r' : 'w')));
       sendSize();
-      if (tty) io.input.setRawMode(true);
-      process.once('exit', restore);
+      restore = rawMode(io.input);
       io.output.on('error', onOutputError);
       io.input.on('data', onInput);
       io.input.resume();
@@ -179,14 +170,7 @@ export function attachConsole(sockPath: string, opts: AttachOptions, io: Console
       }
       for (const f of frames) {
         if (f.type === Frame.DATA) {
-          if (!io.output.write(f.payload) && !waiting) {
-            waiting = true;
-            sock.pause();
-            io.output.once('drain', () => {
-              waiting = false;
-              sock.resume();
-            });
-          }
+          show(f.payload);
         } else if (f.type === Frame.STATE) {
           const st = f.payload.toString('latin1');
           if (st !== lastState)
@@ -202,16 +186,4 @@ export function attachConsole(sockPath: string, opts: AttachOptions, io: Console
     // the monitor exits when the container stops, maybe with our last keys unread
     sock.on('error', (e: NodeJS.ErrnoException) => finish('closed', e.code === 'ECONNRESET' || e.code === 'EPIPE' ? undefined : e));
   });
-}
-
-/** connect() to a unix socket whose path may be longer than sun_path's 108 bytes. */
-function connectLong(p: string): Socket {
-  if (Buffer.byteLength(p) < 100) return connect(p);
-  const prev = process.cwd();
-  process.chdir(path.dirname(p));
-  try {
-    return connect(path.basename(p));
-  } finally {
-    process.chdir(prev);
-  }
 }

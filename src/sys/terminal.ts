@@ -4,7 +4,7 @@
  * SIGTERM/SIGHUP/SIGINT/SIGQUIT sent to us are passed on. The program never holds the
  * admin's own terminal. Returns its exit code (128+N when signal N killed it).
  */
-export async function runInPty(file: string, args: string[], opts: { env?: Record<string, string>; interactive?: boolean } = {}): Promise<number> {
+export async function runInPty(file: string, args: string[]): Promise<number> {
   const { spawn } = await import('node-pty');
   const input = process.stdin;
   const output = process.stdout;
@@ -18,16 +18,14 @@ export async function runInPty(file: string, args: string[], opts: { env?: Recor
     cols,
     rows,
     cwd: '/',
-    env: opts.env ?? { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, // vps-enter gives the command its own
     encoding: null,
   });
-  const raw = opts.interactive !== false && input.isTTY === true;
 
   return new Promise((resolve) => {
-    let waiting = false; // for our output to drain: the pty is paused meanwhile
-    const restore = (): void => {
-      if (raw) input.setRawMode(false);
-    };
+    const restore = rawMode(input);
+    // output faster than our reader takes it: the program waits meanwhile
+    const show = pausingWriter(output, p);
     const onInput = (d: Buffer): void => p.write(d);
     // our reader went away (`vpsctl exec -t 101 -- cmd | head`): end the program, like a hangup
     const onOutputError = (): void => p.kill('SIGHUP');
@@ -37,22 +35,12 @@ export async function runInPty(file: string, args: string[], opts: { env?: Recor
     };
     const sigs = ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'] as const;
     const onSignal = (sig: NodeJS.Signals): void => p.kill(sig);
-    p.onData((d: string | Buffer) => {
-      if (!output.write(d) && !waiting) {
-        waiting = true;
-        p.pause();
-        output.once('drain', () => {
-          waiting = false;
-          p.resume();
-        });
-      }
-    });
+    p.onData((d: string | Buffer) => show(d));
     p.onExit(({ exitCode, signal }) => {
       input.off('data', onInput);
       output.off('resize', onResize);
       for (const s of sigs) process.off(s, onSignal);
       output.off('error', onOutputError);
-      process.off('exit', restore);
       restore();
       input.pause();
       resolve(signal ? 128 + signal : exitCode);
@@ -60,14 +48,36 @@ export async function runInPty(file: string, args: string[], opts: { env?: Recor
     for (const s of sigs) process.on(s, onSignal);
     output.on('resize', onResize);
     output.on('error', onOutputError);
-    process.once('exit', restore);
-    if (opts.interactive !== false) {
-      if (raw) input.setRawMode(true);
-      input.on('data', onInput);
-      // piped input: its end is end of file for the program on the terminal: one Ctrl-D
-      // hands over a last unfinished line, a second one on the empty line is the end
-      if (!input.isTTY) input.once('end', () => p.write(Buffer.from([4, 4])));
-      input.resume();
-    }
+    input.on('data', onInput);
+    // piped input: its end is end of file for the program on the terminal: one Ctrl-D
+    // hands over a last unfinished line, a second one on the empty line is the end
+    if (!input.isTTY) input.once('end', () => p.write(Buffer.from([4, 4])));
+    input.resume();
   });
+}
+
+/** Puts a terminal input into raw mode; returns the undo, which also runs at process exit. */
+export function rawMode(input: NodeJS.ReadStream): () => void {
+  if (!input.isTTY) return () => undefined;
+  input.setRawMode(true);
+  const restore = (): void => {
+    process.off('exit', restore);
+    input.setRawMode(false);
+  };
+  process.once('exit', restore);
+  return restore;
+}
+
+/** A write to `output` that pauses `source` while output is full, until it drains. */
+export function pausingWriter(output: NodeJS.WritableStream, source: { pause(): unknown; resume(): unknown }): (chunk: Buffer | string) => void {
+  let waiting = false;
+  return (chunk) => {
+    if (output.write(chunk) || waiting) return;
+    waiting = true;
+    source.pause();
+    output.once('drain', () => {
+      waiting = false;
+      source.resume();
+    });
+  };
 }
