@@ -78,13 +78,19 @@ describe('a container with --memory 128M --pids 200 --cpus 0.5', () => {
     await ok(e, ['exec', id, '--', 'sh', '-c', 'for i in 1 2; do nohup sh -c "while :; do :; done" >/dev/null 2>&1 & echo $! >> /run/busy.pids; done']);
     await sleep(500);
     const usage = (): number => Number(read('cpuacct', id, 'cpuacct.usage')); // ns
+    const throttled = (): number => Number(/^nr_throttled (\d+)$/m.exec(read('cpu', id, 'cpu.stat'))?.[1]);
     const u0 = usage();
+    const th0 = throttled();
     const t0 = process.hrtime.bigint();
     await sleep(3000);
     const cores = (usage() - u0) / Number(process.hrtime.bigint() - t0);
+    const periods = throttled() - th0;
     await ok(e, ['exec', id, '--', 'sh', '-c', 'kill $(cat /run/busy.pids); rm /run/busy.pids']);
-    expect(cores).toBeGreaterThan(0.3);
-    expect(cores).toBeLessThan(0.7);
+    // the quota is the ceiling whatever else the machine runs; that the loops met it (the
+    // kernel throttled them) shows the quota, not a busy host, held them. A host too busy to
+    // give them half a core cannot show it, and the test says so
+    expect(cores).toBeLessThan(0.6);
+    if (periods === 0) throw new Error(`the two loops got only ${cores.toFixed(2)} cores in 3 s, never reaching the quota: the host is too busy to test --cpus`);
   });
 
   it('set --memory changes the live limit; a restart restores the saved one; --save keeps it', async () => {

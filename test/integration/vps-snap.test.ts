@@ -156,7 +156,6 @@ describe('vps-snap', () => {
       await snap(snapshotArgs(dst)),
     );
     expect(r).toMatchObject({ method: 'reflink', size: 256 * MiB, copied: 0 });
-    expect(r.frozen_ms).toBeLessThan(5000);
     expect(r.ms).toBeGreaterThanOrEqual(r.freeze_ms + r.frozen_ms);
     expect(existsSync(MARKER)).toBe(false);
     const fsck = await execa('e2fsck', ['-fn', dst], { reject: false });
