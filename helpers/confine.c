@@ -8,6 +8,7 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/keyctl.h>
 #include <linux/seccomp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -231,6 +232,14 @@ static void emit_umount2_and_allow(struct bpf_prog *p, uint32_t nr)
 }
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
+
+int confine_keyring(void)
+{
+	/* KEYCTL_JOIN_SESSION_KEYRING with no name makes a fresh anonymous keyring */
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL, 0, 0, 0) >= 0 || errno == ENOSYS)
+		return 0;
+	return -errno;
+}
 
 int confine_seccomp(bool privileged)
 {

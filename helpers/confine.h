@@ -38,6 +38,13 @@ bool probe_seccomp(char *why, size_t cap);
  * Needs CAP_SETPCAP in the current user namespace. 0 or -errno. */
 int confine_caps(unsigned long long extra_drop_mask);
 
+/* R13: leave every keyring of the caller's behind: join a new, empty session keyring owned
+ * by the current credentials (the container's root, once in its user namespace), as
+ * systemd-nspawn and LXC do. An admin's session keyring (Kerberos tickets, ecryptfs and
+ * dm-crypt keys) is otherwise inherited by fork and kept across execve. A kernel without
+ * keyrings has none to inherit. 0 or -errno. */
+int confine_keyring(void);
+
 /* R6: install the deny-list filter. privileged adds the keyring calls (keyrings are
  * not namespaced for a container that shares the host's user namespace).
  * Needs CAP_SYS_ADMIN in the current user namespace (no NO_NEW_PRIVS: suid must keep

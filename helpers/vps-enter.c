@@ -517,7 +517,12 @@ static noreturn_fn void run_child(const struct opts *o, const struct confinement
 	if (!have_term)
 		setenv("TERM", o->pty ? "xterm" : "dumb", 1);
 
-	/* init's bounding set (R7), then init's filter (R6), then the user */
+	/* none of the admin's keyrings (R13), init's bounding set (R7), then init's filter
+	 * (R6), then the user */
+	if ((r = confine_keyring()) < 0) {
+		errno = -r;
+		die_with_error("join a new session keyring");
+	}
 	if ((r = confine_caps(~c->cap_bnd)) < 0) {
 		errno = -r;
 		die_with_error("drop capabilities");

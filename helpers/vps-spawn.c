@@ -1365,7 +1365,12 @@ static noreturn_fn void init_child_main(int sync_fd)
 			_exit(VPS_EFAIL);
 	}
 
-	/* last: R7 capability bounding set, then the R6 filter, then execve */
+	/* last: a keyring of its own (R13), the R7 capability bounding set, then the R6
+	 * filter, then execve */
+	if ((r = confine_keyring()) < 0) {
+		errno = -r;
+		die_with_error("join a new session keyring");
+	}
 	if ((r = confine_caps(0)) < 0) {
 		errno = -r;
 		die_with_error("drop capabilities");

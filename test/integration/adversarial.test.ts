@@ -7,10 +7,30 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, linkSync } from 'node:fs';
 import * as path from 'node:path';
-import { REPO, inside, json, loopsUnder, makeEnv, mountsMentioning, newId, ok, until, vpsctl, type Env } from './harness.js';
+import { BIN, REPO, inside, json, loopsUnder, makeEnv, mountsMentioning, newId, ok, until, vpsctl, type Env } from './harness.js';
+import { Term } from './term.js';
 
 const e: Env = makeEnv();
 const ATTACK = path.join(e.root, 'vps-attack');
+/** R13: the admin runs vpsctl from a session whose session keyring holds this secret. */
+const KEY = `vpsctl-test-secret-${process.pid}`;
+const keyed = (cmd: string[]): string[] => ['with-key', KEY, 'the-admins-secret', ...cmd];
+
+/** `vpsctl ARGS` from an admin's session holding a secret in its session keyring. */
+async function vpsctlWithKey(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const r = await execa(ATTACK, keyed([BIN, ...args]), { env: e.env, reject: false, stdin: 'ignore', timeout: 300_000 });
+  if (r.exitCode !== 0 && args[0] !== 'exec') throw new Error(`vpsctl ${args.join(' ')} (from a keyed session): exit ${r.exitCode}\n${r.stderr}`);
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** The keyrings `vps-attack keys` found the secret in ([] when none). */
+const foundIn = (out: string): string[] =>
+  out
+    .split('\n')
+    .filter((l) => l.startsWith('{"keyring"'))
+    .map((l) => JSON.parse(l))
+    .filter((k) => k.search === 'found')
+    .map((k) => `${k.keyring}: ${k.read}`);
 
 interface Status {
   state: string;
@@ -88,7 +108,7 @@ for (const mode of ['unprivileged', 'privileged'] as const) {
 
     beforeAll(async () => {
       await ok(e, ['create', id, '--template', 'debian-12', '--disk', '2G', ...(mode === 'privileged' ? ['--privileged'] : [])]);
-      await ok(e, ['start', id, '--wait']);
+      await vpsctlWithKey(['start', id, '--wait']); // init is born of an admin's keyed session (R13)
       st = await json<Status>(e, ['status', id]);
       await attackIn(id);
     });
@@ -123,6 +143,36 @@ for (const mode of ['unprivileged', 'privileged'] as const) {
       const bnd = BigInt(`0x${/^CapBnd:\s+([0-9a-f]+)$/m.exec(readFileSync(`/proc/${st.init_pid}/status`, 'utf8'))![1]}`);
       for (const [name, bit] of [['sys_module', 16], ['sys_rawio', 17], ['sys_time', 25], ['mac_override', 32], ['mac_admin', 33]] as const) {
         expect({ name, kept: (bnd >> BigInt(bit)) & 1n }).toEqual({ name, kept: 0n });
+      }
+    });
+
+    it('R13: none of the admin\'s keyrings reaches init, exec, exec -t or enter', async () => {
+      // the control: the same search from the admin's session on the host finds and reads it
+      const control = await execa(ATTACK, keyed([ATTACK, 'keys', KEY]), { reject: false });
+      expect(foundIn(String(control.stdout))).toEqual(['session: read']);
+      const probe = ['/usr/local/bin/vps-attack', 'keys', KEY];
+      // init (started from that session): a service that inherits init's session keyring
+      const viaInit = await vpsctl(e, ['exec', id, '--', 'systemd-run', '-q', '-p', 'KeyringMode=inherit', '--wait', '--pipe', ...probe]);
+      expect(viaInit.stdout).toContain('"keyring":"session"');
+      expect(foundIn(viaInit.stdout)).toEqual([]);
+      const viaExec = await vpsctlWithKey(['exec', id, '--', ...probe]);
+      expect(viaExec.stdout).toContain('"keyring":"session"');
+      expect({ found: foundIn(viaExec.stdout), exit: viaExec.exitCode }).toEqual({ found: [], exit: 0 });
+      const t = new Term(ATTACK, keyed([BIN, 'exec', '-t', id, '--', ...probe]), { ...e.env, PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm' });
+      expect((await t.exit()).exitCode).toBe(0);
+      expect(t.screen).toContain('"keyring":"session"');
+      expect(foundIn(t.screen)).toEqual([]);
+      const shell = new Term(ATTACK, keyed([BIN, 'enter', id]), { ...e.env, PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm' });
+      try {
+        await shell.waitFor(/root@[^:]+:~# *$/m);
+        shell.write(`${probe.join(' ')}; echo "probe-exit=$?"\r`);
+        await shell.waitFor(/probe-exit=\d+/);
+        expect(shell.screen).toContain('"keyring":"session"');
+        expect(foundIn(shell.screen)).toEqual([]);
+        shell.write('exit\r');
+        expect((await shell.exit()).exitCode).toBe(0);
+      } finally {
+        shell.kill();
       }
     });
 
