@@ -7,6 +7,7 @@ import { NO_REFLINK_HINT } from '../storage/pool.js';
 import { exists, readText, writeFileAtomic } from '../sys/fs.js';
 import { validateHostname, validateId, validateSnapshotName } from './ids.js';
 import { formatForward } from './netconfig.js';
+import { importPolicy, type ImportPolicyOptions } from './import-policy.js';
 import { parseConfig, renderConfig } from './config.js';
 import { ExitCode, VpsError, failed, hostNotReady, invalid, notFound, wrongState } from './errors.js';
 import { CAP_SYS_RESOURCE, hasCapability, processLive, which } from '../sys/proc.js';
@@ -40,6 +41,18 @@ export interface ExportResult {
 }
 
 /** The manifest at the top of an export archive. */
+export interface ImportOptions extends ImportPolicyOptions {
+  hostname?: string;
+  /** Refuse, rather than warn, when the memory limit overcommits the host. */
+  strict?: boolean;
+}
+
+export type ImportResult = ContainerStatus & {
+  snapshots: string[];
+  /** What of the archive's config was not taken, and why. */
+  notices: string[];
+};
+
 interface ExportManifest {
   format: 'vpsctl-export/1';
   id: string;
@@ -263,7 +276,7 @@ export class Disks {
    * extracted (only the names and types vpsctl writes), the config is validated, and the
    * container gets an id range of this host.
    */
-  async import(file: string, newId?: string, opts: { hostname?: string; privileged?: boolean } = {}): Promise<ContainerStatus & { snapshots: string[] }> {
+  async import(file: string, newId?: string, opts: ImportOptions = {}): Promise<ImportResult> {
     const src = path.resolve(file);
     const st = await fsp.stat(src).catch(() => undefined);
     if (!st?.isFile()) throw notFound(`${src} is not a file`);
@@ -280,7 +293,7 @@ export class Disks {
     }
   }
 
-  private async importFrom(archive: string, src: string, newId: string | undefined, opts: { hostname?: string; privileged?: boolean }): Promise<ContainerStatus & { snapshots: string[] }> {
+  private async importFrom(archive: string, src: string, newId: string | undefined, opts: ImportOptions): Promise<ImportResult> {
     const members = await this.listMembers(archive, src);
     for (const need of ['vpsctl-export.yaml', 'config.yaml', 'disk.img']) {
       if (!members.has(need)) throw invalid(`${src} is not a vpsctl export: it has no ${need}`);
@@ -300,9 +313,14 @@ export class Disks {
       if (cfg.privileged && !opts.privileged) {
         throw invalid(`${src} holds a privileged container (its root would be the host's root)`, 'import it with --privileged if you mean it; it is not a security boundary');
       }
-      // the container keeps its network where its addresses and ports are free here
-      const network = cfg.network
-        ? await this.host.networks.plan(id, undefined, { mode: cfg.network.mode, add: cfg.network.addresses, forwards: cfg.network.forwards.map(formatForward) })
+      // the archive's config is its maker's word: what reaches beyond the container needs the
+      // admin's flag, limits get the defaults (SECURITY.md R14)
+      const policy = importPolicy(cfg, opts);
+      for (const n of policy.notices) this.host.progress.warn(n);
+      await this.host.resources.overcommit(id, policy.limits.memory, !!opts.strict);
+      // with --keep-network, the container keeps its network where its addresses and ports are free here
+      const network = policy.network
+        ? await this.host.networks.plan(id, undefined, { mode: policy.network.mode, add: policy.network.addresses, forwards: policy.network.forwards.map(formatForward) })
         : undefined;
       return await this.host.lock(id, 'import', async () => {
         const status = await this.host.provision(id, {
@@ -328,7 +346,7 @@ export class Disks {
             const disk = path.join(stage, 'disk.img');
             await fsp.rename(disk, tmpImg);
           },
-          base: { template: cfg.template, disk: cfg.disk, os: cfg.os, init: cfg.init, limits: cfg.limits },
+          base: { template: cfg.template, disk: cfg.disk, os: cfg.os, init: cfg.init, limits: policy.limits },
           after: async (c) => {
             c.disk = (await fsp.stat(this.host.layout.image(id))).size;
             if (cfg.shifted && cfg.idmap && snapNames.length) {
@@ -346,7 +364,7 @@ export class Disks {
             }
           },
         });
-        return { ...status, snapshots: snapNames };
+        return { ...status, snapshots: snapNames, notices: policy.notices };
       });
     } finally {
       await fsp.rm(stage, { recursive: true, force: true });

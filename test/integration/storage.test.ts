@@ -448,6 +448,46 @@ describe('a stopped container', () => {
     }
   });
 
+  it("import takes an archive's config as its maker's word: no host ports or addresses without --keep-network, default limits for missing ones", async () => {
+    const t = newId('tenant');
+    const dir = path.join(TEST_BASE, `tenant-${process.pid}`);
+    const file = path.join(TEST_BASE, `tenant-${process.pid}.tar.zst`);
+    try {
+      await ok(e, ['create', t, '--template', 'debian-12', '--disk', '3G']);
+      await ok(e, ['export', t, file]);
+      await ok(e, ['destroy', t]);
+      // the tenant edits the archive: a port forward of the host's, an address, no limits at all
+      mkdirSync(dir, { recursive: true });
+      await execa('tar', ['-C', dir, '--zstd', '-xf', file]);
+      const cfg = readFileSync(path.join(dir, 'config.yaml'), 'utf8').replace(/^limits:\n(?: .*\n)*/m, '');
+      expect(cfg).not.toMatch(/limits/);
+      await execa('sh', ['-c', `cat > ${path.join(dir, 'config.yaml')}`], {
+        input: `${cfg}network:\n  mode: bridged\n  addresses: [10.88.0.77/24]\n  forwards: ["tcp:22:22"]\n`,
+      });
+      rmSync(file);
+      await execa('tar', ['-C', dir, '--zstd', '-cf', file, 'vpsctl-export.yaml', 'config.yaml', 'disk.img']);
+      const r = await vpsctl(e, ['import', file, '--json']);
+      expect(r.exitCode).toBe(0);
+      const st = JSON.parse(r.stdout) as Status & { network: unknown; limits: Record<string, unknown>; notices: string[] };
+      expect(st.network).toBeNull();
+      expect(st.limits).toMatchObject({ memory: 1024 ** 3, swap: 0, pids: 4096 });
+      expect(st.notices.join('\n')).toMatch(/tcp:22:22/);
+      expect(r.stderr).toMatch(/--keep-network/);
+      const saved = readFileSync(path.join(e.root, 'containers', t, 'config.yaml'), 'utf8');
+      expect(saved).not.toMatch(/forwards|10\.88\.0\.77/);
+      expect(saved).toMatch(/pids: 4096/);
+      await ok(e, ['destroy', t]);
+      // the admin's word takes them: the network with --keep-network, limits from the flags
+      const kept = await json<Status & { network: { forwards: string[] } | null; limits: Record<string, unknown> }>(e, ['import', file, '--keep-network', '--memory', '512M']);
+      expect(kept.network?.forwards).toEqual(['tcp:22:22']);
+      expect(kept.limits).toMatchObject({ memory: 512 * 1024 ** 2, pids: 4096 });
+      await ok(e, ['destroy', t]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(file, { force: true });
+    }
+  });
+
   it('import refuses an archive with a member export never writes, leaving nothing', async () => {
     const dir = path.join(TEST_BASE, `evil-${process.pid}`);
     mkdirSync(dir, { recursive: true });

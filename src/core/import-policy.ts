@@ -1,0 +1,61 @@
+import { DEFAULT_LIMITS, LIMIT_KEYS, renderLimits, type LimitKey, type Limits } from '../limits/limits.js';
+import type { ContainerConfig } from './config.js';
+import { formatForward, type NetworkConfig } from './netconfig.js';
+
+/** What the admin says about an archive on `vpsctl import` (SECURITY.md R14). */
+export interface ImportPolicyOptions {
+  /** `--privileged`: accept a privileged container. */
+  privileged?: boolean;
+  /** `--keep-network`: take the archive's addresses, mode and port forwards. */
+  keepNetwork?: boolean;
+  /** `--keep-limits`: take the archive's limits as they are, however loose. */
+  keepLimits?: boolean;
+  /** Limit flags given to import: they win over the archive and the defaults. */
+  limits?: Limits;
+}
+
+export interface ImportDecision {
+  limits: Limits;
+  /** The network to plan on this host; undefined: the container comes without one. */
+  network?: NetworkConfig;
+  /** One line per thing of the archive's that was not taken, for the admin. */
+  notices: string[];
+}
+
+const show = (key: LimitKey, v: number | string | null): string => String(renderLimits({ [key]: v })[key]);
+
+/**
+ * An archive's config.yaml is the word of whoever made the archive, a tenant perhaps: what
+ * reaches beyond the container (host ports, addresses on the host's bridge or uplink,
+ * privileged mode) is taken only on the admin's flag, and limits missing or looser than a new
+ * container's defaults become the defaults, as for `create`. Privileged mode is refused by the
+ * caller (it is never dropped silently: the container would not be the one exported).
+ */
+export function importPolicy(cfg: ContainerConfig, opts: ImportPolicyOptions): ImportDecision {
+  const notices: string[] = [];
+  const limits: Limits = { ...(cfg.limits ?? {}) };
+  if (!opts.keepLimits) {
+    for (const key of LIMIT_KEYS) {
+      const cap = DEFAULT_LIMITS[key];
+      if (cap === undefined || typeof cap !== 'number') continue;
+      const had = limits[key];
+      if (typeof had === 'number' && had <= cap) continue;
+      (limits as Record<string, unknown>)[key] = cap;
+      const was = had === undefined ? 'none' : show(key, had);
+      notices.push(`${key}: the archive's ${was} is looser than a new container's default; it gets ${show(key, cap)} (--${key.replace(/_/g, '-')} or --keep-limits to choose)`);
+    }
+  }
+  Object.assign(limits, opts.limits ?? {});
+  let network: NetworkConfig | undefined;
+  if (cfg.network && opts.keepNetwork) {
+    network = cfg.network;
+  } else if (cfg.network) {
+    const what = [
+      `mode ${cfg.network.mode}`,
+      ...(cfg.network.addresses.length ? [`addresses ${cfg.network.addresses.join(', ')}`] : []),
+      ...(cfg.network.forwards.length ? [`port forwards ${cfg.network.forwards.map(formatForward).join(', ')}`] : []),
+    ];
+    notices.push(`network: the archive's ${what.join('; ')} not taken; the container has only its loopback (--keep-network to take them, or vpsctl set --ipadd)`);
+  }
+  return { limits, network, notices };
+}
