@@ -164,15 +164,32 @@ describe('anti-spoofing', () => {
         'my $pkt = pack("CCnN", 136, 0, 0, 0x20000000) . $t . pack("CC", 2, 1) . pack("H12", join("", split(/:/, $mac)));',
         'for (1..3) { send($s, $pkt, 0, Socket::pack_sockaddr_in6(0, Socket::inet_pton(AF_INET6, "ff02::1"), 0, $if)) or die "send: $!"; }',
       ].join(' ');
-    const nas = async (): Promise<number> => Number(/^Icmp6InNeighborAdvertisements\s+(\d+)$/m.exec(await inside(e, b, ['cat', '/proc/net/snmp6']))?.[1]);
-    const before = await nas();
-    await ok(e, ['exec', a, '--', 'perl', '-e', na(`${V6}::10`)]); // its own: a control
-    const mid = await until(nas, (n) => n >= before + 3, 5000);
-    expect(mid - before).toBe(3);
-    await ok(e, ['exec', a, '--', 'perl', '-e', na(`${V6}::11`)]); // B's own address
-    await ok(e, ['exec', a, '--', 'perl', '-e', na(`${V6}::1`)]); // the bridge's
-    await sleep(1000);
-    expect(await nas()).toBe(mid);
+    // B counts the NAs that reach it by their target, so only what A sent is counted (B's own
+    // neighbour traffic with the bridge names other targets); it stops once A's control has
+    // arrived (sent last, on the same path) and prints {target: count}
+    const own = `${V6}::10`;
+    const spoofed = [`${V6}::11`, `${V6}::1`]; // B's own address, the bridge's
+    const listen = [
+      'use Socket; use IO::Select;',
+      'socket(my $s, AF_INET6, SOCK_RAW, 58) or die "socket: $!";',
+      'open(my $r, ">", "/run/na-ready") or die; close $r;',
+      `my %want = map { (Socket::inet_pton(AF_INET6, $_), $_) } ("${own}", ${spoofed.map((t) => `"${t}"`).join(', ')});`,
+      'my %n = map { ($_, 0) } values %want; my $sel = IO::Select->new($s); my $end = time + 30; my $stop;',
+      'while (time < $end && (!$stop || time < $stop)) {',
+      '  next unless $sel->can_read(0.2); recv($s, my $buf, 2048, 0) or next;',
+      '  next unless length($buf) >= 24 && ord($buf) == 136; my $t = $want{substr($buf, 8, 16)}; next unless defined $t;',
+      `  $n{$t}++; $stop //= time + 2 if $t eq "${own}" && $n{$t} >= 3;`,
+      '}',
+      'print join(",", map { sprintf(q("%s":%d), $_, $n{$_}) } sort keys %n), "\\n";',
+    ].join(' ');
+    await sh(b, 'rm -f /run/na-ready');
+    const listener = vpsctl(e, ['exec', b, '--', 'perl', '-e', listen], { timeoutMs: 60_000 });
+    await until(() => sh(b, 'test -e /run/na-ready'), (x) => x.exitCode === 0, 15_000);
+    for (const t of spoofed) await ok(e, ['exec', a, '--', 'perl', '-e', na(t)]);
+    await ok(e, ['exec', a, '--', 'perl', '-e', na(own)]); // its own: the control, last
+    const heard = await listener;
+    expect({ exit: heard.exitCode, stderr: heard.stderr }).toEqual({ exit: 0, stderr: '' });
+    expect(JSON.parse(`{${heard.stdout.trim()}}`)).toEqual({ [own]: 3, [spoofed[0]]: 0, [spoofed[1]]: 0 });
   });
 
   it('a changed MAC is dropped, even with the right address', async () => {
