@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/keyctl.h>
@@ -285,20 +286,137 @@ int confine_seccomp(bool privileged)
 
 /* mknod of anything (use is what the list guards), rw only for the harmless character
  * devices a system container needs. No block device, ever: the loop device under the
- * rootfs stays out of reach. */
-static const char *const devices_allow[] = {
-	"c *:* m",     "b *:* m",      "c 1:3 rwm",    "c 1:5 rwm", "c 1:7 rwm",
-	"c 1:8 rwm",   "c 1:9 rwm",    "c 5:0 rwm",    "c 5:1 rwm", "c 5:2 rwm",
-	"c 136:* rwm", "c 10:229 rwm", "c 10:200 rwm",
+ * rootfs stays out of reach. One list for the v1 devices cgroup and the v2 eBPF program. */
+#define ANY (-1)
+static const struct dev_rule {
+	char type;         /* 'c', 'b' or 'a' (both) */
+	int major, minor;  /* ANY: every number */
+	const char *access; /* of "rwm" */
+} devices_allow[] = {
+	{ 'c', ANY, ANY, "m" }, { 'b', ANY, ANY, "m" }, { 'c', 1, 3, "rwm" },   /* null */
+	{ 'c', 1, 5, "rwm" },   /* zero */
+	{ 'c', 1, 7, "rwm" },   /* full */
+	{ 'c', 1, 8, "rwm" },   /* random */
+	{ 'c', 1, 9, "rwm" },   /* urandom */
+	{ 'c', 5, 0, "rwm" },   /* tty */
+	{ 'c', 5, 1, "rwm" },   /* console */
+	{ 'c', 5, 2, "rwm" },   /* ptmx */
+	{ 'c', 136, ANY, "rwm" }, /* pts */
+	{ 'c', 10, 229, "rwm" }, /* fuse */
+	{ 'c', 10, 200, "rwm" }, /* net/tun */
 };
 
 int cgroup_devices_allowlist(int dfd)
 {
 	int r = write_file_at(dfd, "devices.deny", "a");
 
-	for (size_t i = 0; r == 0 && i < N(devices_allow); i++)
-		r = write_file_at(dfd, "devices.allow", devices_allow[i]);
+	for (size_t i = 0; r == 0 && i < N(devices_allow); i++) {
+		const struct dev_rule *d = &devices_allow[i];
+		char line[64], maj[16] = "*", min[16] = "*";
+		if (d->major != ANY)
+			snprintf(maj, sizeof(maj), "%d", d->major);
+		if (d->minor != ANY)
+			snprintf(min, sizeof(min), "%d", d->minor);
+		snprintf(line, sizeof(line), "%c %s:%s %s", d->type, maj, min, d->access);
+		r = write_file_at(dfd, "devices.allow", line);
+	}
 	return r;
+}
+
+/* The same list as a BPF_PROG_TYPE_CGROUP_DEVICE program (cgroup v2 has no devices
+ * files; crun and LXC do the same). The kernel hands it {access_type = ACCESS << 16 |
+ * TYPE, major, minor}; 1 allows, 0 denies. Per rule, in order: skip unless the type
+ * matches, the numbers match and the access asked is within the rule's; then allow. */
+#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define DEV_PROG_MAX 256
+
+static size_t devices_program(struct bpf_insn *p)
+{
+	size_t n = 0;
+
+	p[n++] = INSN(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_2, BPF_REG_1, 0, 0); /* access_type */
+	p[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_3, BPF_REG_2, 0, 0);
+	p[n++] = INSN(BPF_ALU64 | BPF_AND | BPF_K, BPF_REG_3, 0, 0, 0xffff);    /* r3 = type */
+	p[n++] = INSN(BPF_ALU64 | BPF_RSH | BPF_K, BPF_REG_2, 0, 0, 16);        /* r2 = access */
+	p[n++] = INSN(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_4, BPF_REG_1, 4, 0);   /* r4 = major */
+	p[n++] = INSN(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_5, BPF_REG_1, 8, 0);   /* r5 = minor */
+	for (size_t i = 0; i < N(devices_allow); i++) {
+		const struct dev_rule *d = &devices_allow[i];
+		int type = d->type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR;
+		int allowed = (strchr(d->access, 'm') ? BPF_DEVCG_ACC_MKNOD : 0) |
+			      (strchr(d->access, 'r') ? BPF_DEVCG_ACC_READ : 0) |
+			      (strchr(d->access, 'w') ? BPF_DEVCG_ACC_WRITE : 0);
+		size_t skip[4], n_skip = 0; /* jumps past this rule, patched below */
+
+		/* r6 = access & ~allowed: anything asked beyond the rule skips it */
+		p[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_6, BPF_REG_2, 0, 0);
+		p[n++] = INSN(BPF_ALU64 | BPF_AND | BPF_K, BPF_REG_6, 0, 0, ~allowed);
+		skip[n_skip++] = n;
+		p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_6, 0, 0, 0);
+		if (d->type != 'a') {
+			skip[n_skip++] = n;
+			p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_3, 0, 0, type);
+		}
+		if (d->major != ANY) {
+			skip[n_skip++] = n;
+			p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_4, 0, 0, d->major);
+		}
+		if (d->minor != ANY) {
+			skip[n_skip++] = n;
+			p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_5, 0, 0, d->minor);
+		}
+		p[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1);
+		p[n++] = INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+		for (size_t k = 0; k < n_skip; k++)
+			p[skip[k]].off = (int16_t)(n - skip[k] - 1);
+	}
+	p[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);
+	p[n++] = INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	return n;
+}
+
+static int devices_program_load(void)
+{
+	struct bpf_insn prog[DEV_PROG_MAX];
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+	a.insns = (uint64_t)(uintptr_t)prog;
+	a.insn_cnt = (uint32_t)devices_program(prog);
+	a.license = (uint64_t)(uintptr_t) "Apache-2.0";
+	int fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof(a));
+	return fd < 0 ? -errno : fd;
+}
+
+int cgroup_devices_bpf(int dfd)
+{
+	cleanup_fd int prog = devices_program_load();
+	union bpf_attr a;
+
+	if (prog < 0)
+		return prog;
+	memset(&a, 0, sizeof(a));
+	a.target_fd = (uint32_t)dfd;
+	a.attach_bpf_fd = (uint32_t)prog;
+	a.attach_type = BPF_CGROUP_DEVICE;
+	a.attach_flags = 0; /* exclusive: nothing below may attach a program of its own */
+	if (syscall(SYS_bpf, BPF_PROG_ATTACH, &a, sizeof(a)) < 0)
+		return -errno;
+	return 0;
+}
+
+bool probe_devices_bpf(char *why, size_t cap)
+{
+	int fd = devices_program_load();
+
+	if (fd < 0) {
+		snprintf(why, cap, "cannot load a cgroup device eBPF program: %s (kernel without "
+			 "CONFIG_CGROUP_BPF?)", strerror(-fd));
+		return false;
+	}
+	close(fd);
+	return true;
 }
 
 int cgroup_delegate(int dfd, bool v2, uid_t uid, gid_t gid)

@@ -55,6 +55,12 @@ int confine_seccomp(bool privileged);
  * 0 or -errno. */
 int cgroup_devices_allowlist(int dfd);
 
+/* R5 on cgroup v2: attach the same allowlist to the cgroup dfd as an eBPF device program
+ * (BPF_CGROUP_DEVICE, exclusive: nothing below may attach its own). 0 or -errno. */
+int cgroup_devices_bpf(int dfd);
+/* Can this kernel load that program? */
+bool probe_devices_bpf(char *why, size_t cap);
+
 /* Userns mode: chown the cgroup dfd and its delegation files (not the limits) to
  * uid:gid, so the container's root can create and fill sub-cgroups. 0 or -errno. */
 int cgroup_delegate(int dfd, bool v2, uid_t uid, gid_t gid);

@@ -82,6 +82,46 @@ static void cpuset_fill(int dfd, int parent_fd)
 		log_warn("cannot set cgroup.clone_children");
 }
 
+/* cgroup v2 (SECURITY.md "cgroups"): the container's cgroup C holds the limits and stays
+ * root's. Its controllers are enabled for two children made here:
+ *   C/CG_V2_PAYLOAD  init's cgroup and the root of its cgroup namespace, delegated to the
+ *                    container's root (dir, cgroup.procs, cgroup.threads,
+ *                    cgroup.subtree_control): its systemd builds its own tree below it;
+ *   C/CG_V2_ENTER    a leaf of root's that vps-enter joins, so exec and enter work whatever
+ *                    the container's systemd did to its own tree (v2 refuses a process in
+ *                    a cgroup whose subtree_control enables controllers), and count under
+ *                    C's limits. */
+static void v2_subtree_create(const struct opts *o, const struct cgroup_arg *cg, int cfd)
+{
+	char ctl[512], plus[640] = "";
+	size_t len = 0;
+	int r;
+
+	if (read_file_at(cfd, "cgroup.controllers", ctl, sizeof(ctl)) < 0)
+		die_with_error("read %s/cgroup.controllers", cg->hostdir);
+	for (char *save = NULL, *t = strtok_r(ctl, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+		len += (size_t)snprintf(plus + len, sizeof(plus) - len, "%s+%s", len ? " " : "", t);
+	if (len && (r = write_file_at(cfd, "cgroup.subtree_control", plus)) < 0) {
+		errno = -r;
+		die_with_error("enable \"%s\" in %s/cgroup.subtree_control", plus, cg->hostdir);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		const char *leaf = i ? CG_V2_ENTER : CG_V2_PAYLOAD;
+		if (mkdirat(cfd, leaf, 0755) < 0 && errno != EEXIST)
+			die_errno_mapped("mkdir cgroup %s/%s", cg->hostdir, leaf);
+	}
+	if (!o->userns)
+		return;
+	cleanup_fd int pfd = openat(cfd, CG_V2_PAYLOAD, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (pfd < 0)
+		die_with_error("open cgroup %s/%s", cg->hostdir, CG_V2_PAYLOAD);
+	if ((r = cgroup_delegate(pfd, true, o->host_uid, o->host_gid)) < 0) {
+		errno = -r;
+		die_with_error("delegate cgroup %s/%s to %u:%u", cg->hostdir, CG_V2_PAYLOAD,
+			       o->host_uid, o->host_gid);
+	}
+}
+
 void cgroup_create(const struct opts *o, struct cgroup_arg *cg)
 {
 	char parent[VPS_PATH_MAX];
@@ -133,6 +173,14 @@ void cgroup_create(const struct opts *o, struct cgroup_arg *cg)
 		errno = -r;
 		die_with_error("devices allowlist of cgroup %s", cg->hostdir);
 	}
+	if (cg->v2 && o->devices_bpf && (r = cgroup_devices_bpf(lfd)) < 0) {
+		errno = -r;
+		die_with_error("attach the device eBPF program to cgroup %s", cg->hostdir);
+	}
+	if (cg->v2) {
+		v2_subtree_create(o, cg, lfd);
+		return;
+	}
 	if (o->userns && (r = cgroup_delegate(lfd, cg->v2, o->host_uid, o->host_gid)) < 0) {
 		errno = -r;
 		die_with_error("delegate cgroup %s to %u:%u", cg->hostdir, o->host_uid,
@@ -146,12 +194,21 @@ void cgroups_attach(const struct opts *o, pid_t pid)
 
 	snprintf(buf, sizeof(buf), "%d", pid);
 	for (size_t i = 0; i < o->n_cg; i++) {
-		cleanup_fd int fd =
-			open(o->cg[i].hostdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		cleanup_fd int fd = cgroup_init_dir(&o->cg[i]);
 		int r = fd < 0 ? -errno : write_file_at(fd, "cgroup.procs", buf);
 		if (r < 0) {
 			errno = -r;
-			die_errno_mapped("attach init to cgroup %s", o->cg[i].hostdir);
+			die_errno_mapped("attach init to cgroup %s%s", o->cg[i].hostdir,
+					 o->cg[i].v2 ? "/" CG_V2_PAYLOAD : "");
 		}
 	}
+}
+
+int cgroup_init_dir(const struct cgroup_arg *cg)
+{
+	cleanup_fd int fd = open(cg->hostdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0 || !cg->v2)
+		return steal_fd(&fd);
+	return openat(fd, CG_V2_PAYLOAD, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #define MAX_CGROUPS 16
+#define MAX_LIMIT_ARGS 48
 
 struct cgroup_arg {
 	const char *mountname; /* "" = cgroup2 directly on /sys/fs/cgroup */
@@ -22,6 +23,11 @@ struct opts {
 	const char *id, *image, *rootfs, *run_dir, *hostname, *init;
 	const char *lxcfs;    /* --lxcfs DIR: bind DIR/proc/{meminfo,...} over the container's */
 	const char *net_helper, *net_spec; /* --net-helper PATH --net-spec FILE: vps-net up per boot */
+	const char *monitor_cgroup;        /* --monitor-cgroup DIR: the monitor's leaf in its scope */
+	const char *limit_helper;          /* --limit-helper PATH: vps-limit, before init is born */
+	const char *limit_args[MAX_LIMIT_ARGS]; /* --limit ARG...: its argv after its name */
+	size_t n_limit_args;
+	bool limit_io_device; /* --limit-io-device: add --io-device MAJ:MIN of the loop device */
 	unsigned long nofile; /* --nofile N: init's RLIMIT_NOFILE (0: the default below) */
 	bool readonly;
 	struct cgroup_arg cg[MAX_CGROUPS];
@@ -29,6 +35,7 @@ struct opts {
 	bool userns;  /* --userns given (and the kernel has user namespaces) */
 	bool idmap;   /* userns mode with an idmapped rootfs (not --no-idmap) */
 	bool seccomp; /* load the R6 filter (false only with --unsafe-allow-missing) */
+	bool devices_bpf; /* R5 as an eBPF device program on the v2 cgroup (no v1 devices hierarchy) */
 	uint32_t host_uid, host_gid, id_count;
 	unsigned allow_missing;           /* FEAT_* from --unsafe-allow-missing */
 	char warnings[4][VPS_ERRMSG_MAX]; /* overridden missing features, for monitor.log */
@@ -41,10 +48,25 @@ printf_fn(1, 2) void log_warn(const char *fmt, ...);
 /* Monitor: create (or reuse an idle) HOSTDIR, with the devices allowlist (R5) and, in
  * userns mode, the delegation to HOSTUID:HOSTGID; dies on error. */
 void cgroup_create(const struct opts *o, struct cgroup_arg *cg);
-/* Monitor: write pid into every HOSTDIR/cgroup.procs; dies on error. */
+/* Below a cgroup v2 HOSTDIR (see spawn-cgroup.c): init's delegated cgroup, the root of the
+ * container's cgroup namespace, and the leaf vps-enter joins. vpsctl's TypeScript names the
+ * same (src/limits/cgroups.ts). */
+#define CG_V2_PAYLOAD "ct"
+#define CG_V2_ENTER   "enter"
+
+/* Monitor: write pid into every HOSTDIR/cgroup.procs (v2: HOSTDIR/CG_V2_PAYLOAD); dies on
+ * error. */
 void cgroups_attach(const struct opts *o, pid_t pid);
+/* The cgroup init lives in: HOSTDIR, or on v2 HOSTDIR/CG_V2_PAYLOAD. fd or -1/errno. */
+int cgroup_init_dir(const struct cgroup_arg *cg);
 /* Monitor: remove the owned (all: every) HOSTDIR trees, waiting for tasks to leave. */
 void cgroups_remove(struct opts *o, bool all);
+
+/* Monitor: run another of vpsctl's helpers (argv[0] its name) with a clean environment,
+ * stdin /dev/null, for at most timeout_ms; its stdout's head into out (out_cap bytes, may be
+ * 0). On failure dies with the helper's exit code and "WHAT: <its last stderr line>". */
+void run_helper(const char *path, char *const argv[], char *out, size_t out_cap, int timeout_ms,
+		const char *what);
 
 /* In the init child, inside its new mount ns: build /proc, /sys, /sys/fs/cgroup and /dev
  * in the rootfs (rootfs_fd: O_PATH of o->rootfs, opened in this mount ns; every target

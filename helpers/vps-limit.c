@@ -9,7 +9,8 @@
  * with its settings, so vpsctl runs `apply` before a start (to make the leaves and set the
  * limits) and on a running container (to change them live).
  *
- * ID is ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$, NAME ^[a-z0-9][a-z0-9._-]{0,62}$, DIR an
+ * ID is ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$, NAME ^[a-z0-9][a-z0-9._-]{0,62}$ or up to four
+ * of them joined by / (only the last is made; a systemd host's vpsctl.slice/vpsctl-ID.scope), DIR an
  * absolute path (default /sys/fs/cgroup). Success prints ONE line of JSON on stdout; failure
  * prints one line "vps-limit: message" on stderr and exits with a code of exit-codes.h:
  * 2 bad usage or value (nothing written), 3 no such cgroup, 5 cgroup still has tasks,
@@ -255,6 +256,23 @@ static bool valid_name(const char *s)
 			return false;
 	}
 	return true;
+}
+
+/* NAME, or NAME/NAME... (at most 4): a systemd host's parent is the container's delegated
+ * scope, vpsctl.slice/vpsctl-101.scope; only its last component is ever made. */
+static bool valid_parent(const char *s)
+{
+	char copy[4 * (NAME_MAX_LEN + 1)], *save = NULL;
+	int n = 0;
+
+	if (strnlen(s, sizeof(copy)) >= sizeof(copy) || s[0] == '/' || strstr(s, "//") ||
+	    s[strlen(s) - 1] == '/')
+		return false;
+	snprintf(copy, sizeof(copy), "%s", s);
+	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save))
+		if (++n > 4 || !valid_name(t))
+			return false;
+	return n > 0;
 }
 
 /* 1..19 decimal digits, nothing else. */
@@ -518,9 +536,10 @@ static void parse_args(int argc, char **argv, bool limits, bool needs_id, struct
 			die_code(VPS_EUSAGE,
 				 "bad --id \"%.64s\": want ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
 				 a->id);
-		if (!valid_name(a->parent))
+		if (!valid_parent(a->parent))
 			die_code(VPS_EUSAGE,
-				 "bad --parent \"%.64s\": want ^[a-z0-9][a-z0-9._-]{0,62}$",
+				 "bad --parent \"%.64s\": want NAME or up to 4 NAMEs joined by /, "
+				 "each ^[a-z0-9][a-z0-9._-]{0,62}$",
 				 a->parent);
 	}
 	if (a->root && !valid_abs_path(a->root))

@@ -6,6 +6,17 @@
  *             [--userns HOSTUID:HOSTGID:COUNT [--no-idmap]]
  *             [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...
  *             [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]
+ *             [--limit-helper PATH [--limit ARG]... [--limit-io-device]]
+ *             [--monitor-cgroup DIR]
+ *
+ * --limit-helper PATH --limit ARG...: once the image is on its loop device and before the
+ * cgroups are made, the monitor runs `PATH ARG...` (helpers/vps-limit apply: it makes the
+ * container's cgroups with their limits, which are then reused), with --io-device MAJ:MIN of
+ * the loop device added for --limit-io-device; its one-line JSON answer is passed on in the
+ * result; a failure is the start's failure.
+ * --monitor-cgroup DIR: the parent moves itself into DIR (made if missing) before anything
+ * else: on a systemd host vpsctl starts us in the container's own delegated scope, where no
+ * process may stay once the container's cgroup beside it has controllers.
  *
  * --nofile sets init's RLIMIT_NOFILE (soft and hard; exit 6 if the host cannot give it).
  * --lxcfs DIR binds DIR/proc/{meminfo,cpuinfo,stat,uptime,loadavg,diskstats,swaps} (lxcfs's
@@ -27,7 +38,8 @@
  *    validates argv, checks the required kernel features (R11: missing -> exit 6 unless
  *    --unsafe-allow-missing FEATURE, which the monitor logs as a warning), opens the RESULT
  *    pipe, forks the monitor and reads ONE line:
- *      RESULT_OK  "ok INIT_PID /dev/loopN"  -> prints {"monitor_pid","init_pid","loop"}, exit 0
+ *      RESULT_OK  "ok INIT_PID /dev/loopN LIMITS" -> prints {"monitor_pid","init_pid","loop",
+ *                                                      "limits"}, exit 0
  *      RESULT_ERR "err CODE MESSAGE"        -> prints "vps-spawn: MESSAGE", exit CODE
  *      EOF / timeout                        -> exit 1 (the monitor died or hung)
  *
@@ -39,10 +51,12 @@
  *    unmounts it and the LO_FLAGS_AUTOCLEAR loop device detaches itself (SECURITY.md R10);
  *    checks the image (R8: a root-owned regular file with one link, not group/other
  *    writable), loop-attaches it (refusing one already attached), mounts it -t ext4
- *    nosuid,nodev,errors=remount-ro (the host-side view), creates the cgroups (an existing
- *    idle leaf is reused with its settings, so TS may pre-set limits; stale sub-cgroups are
- *    removed; a leaf with tasks = ESTATE), writes the devices allowlist (R5) and, in userns
- *    mode, chowns each cgroup's delegation files to HOSTUID:HOSTGID (never the limits);
+ *    nosuid,nodev,errors=remount-ro (the host-side view), runs vps-limit (--limit-helper),
+ *    creates the cgroups (an existing idle leaf is reused with its settings, such as the
+ *    limits just written; stale sub-cgroups are removed; a leaf with tasks = ESTATE), writes
+ *    the devices allowlist (R5: v1 devices.*, else an eBPF device program on the v2 cgroup)
+ *    and, in userns mode, chowns each cgroup's delegation files to HOSTUID:HOSTGID (never
+ *    the limits; on v2 those of the HOSTDIR/ct child init lives in, spawn-cgroup.c);
  *    in idmap mode makes a helper user namespace with the container's mapping (a child
  *    that unshares and waits; its ns fd is kept), opens the console pty and listens on
  *    <run-dir>/console.sock (see "The console" below), then per boot:
@@ -56,7 +70,7 @@
  *      setns back into the monitor's own mount namespace (the stage is gone with it);
  *      userns mode: <--- SYNC_USERMAP_REQ; write uid_map "0 HOSTUID COUNT" and gid_map
  *        "0 HOSTGID COUNT" (setgroups stays allowed: systemd needs it); SYNC_USERMAP_ACK --->
- *      write the child's pid into every HOSTDIR/cgroup.procs
+ *      write the child's pid into every HOSTDIR/cgroup.procs (v2: HOSTDIR/ct/cgroup.procs)
  *      SYNC_GO  ---------------------------------------------------------> child
  *      <---------- SYNC_ERROR {code, message}  or  EOF of the CLOEXEC sync socket (= exec'd)
  *    writes state.json (tmp + rename), sends RESULT_OK (if the parent is gone by then,
@@ -74,8 +88,8 @@
  *    userns mode: SYNC_USERMAP_REQ, waits for SYNC_USERMAP_ACK, becomes uid/gid 0 of its
  *    namespace (HOSTUID on the host) with setgroups(0);
  *    waits for SYNC_GO;
- *    unshare(CLONE_NEWCGROUP) (it already sits in the container's cgroups, so they become
- *    its cgroup-ns root: a cgroup v1 hierarchy can only be created in the initial cgroup
+ *    unshare(CLONE_NEWCGROUP) (it already sits in the container's cgroups, HOSTDIR/ct on v2,
+ *    so they become its cgroup-ns root: a cgroup v1 hierarchy can only be created in the initial cgroup
  *    ns, so "mount -t cgroup -o none,name=x" fails inside), "/" rprivate, sethostname,
  *    clones the (locked) rootfs mount onto itself (pivot_root refuses a locked new root),
  *    builds /proc /sys /sys/fs/cgroup /dev inside the rootfs by directory fd, walking every
@@ -136,6 +150,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -144,6 +159,7 @@
 #define CONSOLE_LOG_MAX    (1024 * 1024)
 #define INIT_START_TIMEOUT 30000 /* ms: clone -> exec of init */
 #define PARENT_TIMEOUT     90000 /* ms: parent waits this long for RESULT_* */
+#define RESULT_LIMITS_MAX  6144  /* vps-limit's JSON answer passed on in RESULT_OK */
 #define LOOP_RETRIES       8
 
 #define MAX_WATCHES        (3 + CONSOLE_MAX_CLIENT) /* signalfd, pty master, listener, clients */
@@ -186,6 +202,7 @@ static struct {
 	bool log_ready;
 	int loop_fd, loop_nr;
 	char loop_path[32];
+	char limits_json[RESULT_LIMITS_MAX]; /* vps-limit's answer, for RESULT_OK */
 	bool mounted;
 	int idmap_userns; /* helper user ns with the container's mapping, for MOUNT_ATTR_IDMAP */
 	int home_mntns;   /* the monitor's own mount ns, to return to from the stage */
@@ -228,7 +245,9 @@ static noreturn_fn void usage(int code)
 		"[--readonly-image]\n"
 		"       [--userns HOSTUID:HOSTGID:COUNT [--no-idmap]]\n"
 		"       [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...\n"
-		"       [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]\n",
+		"       [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]\n"
+		"       [--limit-helper PATH [--limit ARG]... [--limit-io-device]] "
+		"[--monitor-cgroup DIR]\n",
 		prog_name);
 	exit(code);
 }
@@ -345,6 +364,21 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			o->net_helper = arg_value(argc, argv, &i);
 		else if (strcmp(a, "--net-spec") == 0)
 			o->net_spec = arg_value(argc, argv, &i);
+		else if (strcmp(a, "--monitor-cgroup") == 0)
+			o->monitor_cgroup = arg_value(argc, argv, &i);
+		else if (strcmp(a, "--limit-helper") == 0)
+			o->limit_helper = arg_value(argc, argv, &i);
+		else if (strcmp(a, "--limit") == 0) {
+			const char *v = arg_value(argc, argv, &i);
+			if (o->n_limit_args >= MAX_LIMIT_ARGS || strlen(v) > 256)
+				die_code(VPS_EUSAGE, "too many or too long --limit (max %d of 256 bytes)",
+					 MAX_LIMIT_ARGS);
+			for (const char *q = v; *q; q++)
+				if ((unsigned char)*q < 0x20 || *q == 0x7f)
+					die_code(VPS_EUSAGE, "--limit %.64s: control character", v);
+			o->limit_args[o->n_limit_args++] = v;
+		} else if (strcmp(a, "--limit-io-device") == 0)
+			o->limit_io_device = true;
 		else if (strcmp(a, "--nofile") == 0) {
 			char *end;
 			errno = 0;
@@ -379,6 +413,13 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		die_code(VPS_EUSAGE, "--net-helper and --net-spec go together");
 	if (o->net_helper && (!valid_abs_path(o->net_helper) || !valid_abs_path(o->net_spec)))
 		die_code(VPS_EUSAGE, "--net-helper and --net-spec must be absolute paths");
+	if (o->monitor_cgroup &&
+	    (!valid_abs_path(o->monitor_cgroup) || !has_prefix(o->monitor_cgroup, "/sys/fs/cgroup/")))
+		die_code(VPS_EUSAGE, "--monitor-cgroup must be under /sys/fs/cgroup/");
+	if (o->limit_helper && !valid_abs_path(o->limit_helper))
+		die_code(VPS_EUSAGE, "--limit-helper must be an absolute path");
+	if (!o->limit_helper && (o->n_limit_args || o->limit_io_device))
+		die_code(VPS_EUSAGE, "--limit and --limit-io-device need --limit-helper");
 	if (!valid_abs_path(o->image) || !valid_abs_path(o->rootfs) ||
 	    !valid_abs_path(o->run_dir) || !valid_abs_path(o->init) ||
 	    strcmp(o->rootfs, "/") == 0 || strcmp(o->run_dir, "/") == 0)
@@ -1522,71 +1563,43 @@ static void init_answer(ssize_t n, struct sync_msg *m, const char *waiting_for)
  * Its last stderr line and exit code become the boot's error. */
 static void net_up(pid_t pid)
 {
-	char pidbuf[16], err[VPS_ERRMSG_MAX] = "", *nl;
-	int pfd[2], st = 0;
-	size_t len = 0;
-	ssize_t n;
-	pid_t c;
+	char pidbuf[16];
 
 	if (!M.o->net_helper)
 		return;
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		die_errno_mapped("pipe");
-	c = fork();
-	if (c < 0)
-		die_errno_mapped("fork vps-net");
-	if (c == 0) {
-		char *const argv[] = { (char *)"vps-net",
-				       (char *)"up",
-				       (char *)"--pid",
-				       pidbuf,
-				       (char *)"--spec",
-				       (char *)M.o->net_spec,
-				       NULL };
-		char *const envp[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	char *const argv[] = { (char *)"vps-net", (char *)"up",	  (char *)"--pid", pidbuf,
+			       (char *)"--spec",  (char *)M.o->net_spec, NULL };
+	run_helper(M.o->net_helper, argv, NULL, 0, NET_HELPER_TIMEOUT, "network");
+}
 
-		reset_signals();
-		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
-		    dup2(pfd[1], 2) < 0)
-			_exit(VPS_EFAIL);
-		execve(M.o->net_helper, argv, envp);
-		dprintf(2, "vps-net: cannot run %s: %s\n", M.o->net_helper, strerror(errno));
-		_exit(errno == ENOENT ? VPS_EHOST : VPS_EFAIL);
-	}
-	close(pfd[1]);
-	for (;;) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		int r = poll(&p, 1, NET_HELPER_TIMEOUT);
+/* The container's limits into its cgroups before init is born (R12): vps-limit apply with
+ * the arguments vpsctl gave, plus the loop device for IO throttles. Its JSON result goes
+ * back to vpsctl with RESULT_OK (the limits it had to skip, and why). */
+static void limits_apply(void)
+{
+	char *argv[MAX_LIMIT_ARGS + 4], dev[32];
+	size_t n = 0;
+	struct stat st;
 
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			kill(c, SIGKILL);
-			break;
-		}
-		if (len + 1 >= sizeof(err))
-			len = 0; /* keep the tail: the last line is the message */
-		n = read(pfd[0], err + len, sizeof(err) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		err[len] = '\0';
-	}
-	close(pfd[0]);
-	while (waitpid(c, &st, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+	if (!M.o->limit_helper)
 		return;
-	while (len > 0 && err[len - 1] == '\n')
-		err[--len] = '\0';
-	nl = strrchr(err, '\n');
-	die_code(WIFEXITED(st) && WEXITSTATUS(st) >= 1 && WEXITSTATUS(st) <= 7 ? WEXITSTATUS(st)
-									       : VPS_EFAIL,
-		 "network: %s", err[0] ? (nl ? nl + 1 : err) : "vps-net did not finish");
+	argv[n++] = (char *)"vps-limit";
+	for (size_t i = 0; i < M.o->n_limit_args; i++)
+		argv[n++] = (char *)M.o->limit_args[i];
+	if (M.o->limit_io_device) {
+		if (fstat(M.loop_fd, &st) < 0)
+			die_errno_mapped("stat %s", M.loop_path);
+		snprintf(dev, sizeof(dev), "%u:%u", major(st.st_rdev), minor(st.st_rdev));
+		argv[n++] = (char *)"--io-device";
+		argv[n++] = dev;
+	}
+	argv[n] = NULL;
+	run_helper(M.o->limit_helper, argv, M.limits_json, sizeof(M.limits_json),
+		   NET_HELPER_TIMEOUT, "limits");
+	M.limits_json[strcspn(M.limits_json, "\n")] = '\0';
+	if (M.limits_json[0] != '{' || M.limits_json[strlen(M.limits_json) - 1] != '}')
+		M.limits_json[0] = '\0'; /* not one whole JSON object: nothing to pass on */
 }
 
 /* Stage, clone init, (userns) write its id maps, attach it to the cgroups, SYNC_GO, wait
@@ -1716,8 +1729,7 @@ static void on_init_exit(int status)
 	/* reboot(2) inside the pid ns: fresh namespaces, same mount, same cgroups */
 	log_event("{\"event\":\"rebooting\"}");
 	for (size_t i = 0; i < M.o->n_cg; i++) {
-		cleanup_fd int fd =
-			open(M.o->cg[i].hostdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		cleanup_fd int fd = cgroup_init_dir(&M.o->cg[i]);
 		int r = fd < 0 ? -errno : rmdir_children(fd);
 		if (r < 0)
 			log_warn("clear sub-cgroups of %s: %s", M.o->cg[i].hostdir, strerror(-r));
@@ -1816,6 +1828,7 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	}
 	rootfs_mount();
 	drop_foreign_loop_mounts();
+	limits_apply(); /* makes the container's cgroups with their limits: reused below */
 	for (size_t i = 0; i < o->n_cg; i++)
 		cgroup_create(o, &o->cg[i]);
 	if (o->idmap)
@@ -1831,7 +1844,8 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	log_event("{\"event\":\"started\",\"init_pid\":%d}", M.init_pid);
 
 	/* RESULT_OK: from now on the container is ours to tear down completely */
-	if (dprintf(M.result_fd, "ok %d %s\n", M.init_pid, M.loop_path) < 0) {
+	if (dprintf(M.result_fd, "ok %d %s %s\n", M.init_pid, M.loop_path,
+		    M.limits_json[0] ? M.limits_json : "null") < 0) {
 		/* the parent is gone (EPIPE): nobody knows about this container, undo it */
 		for (size_t i = 0; i < o->n_cg; i++)
 			o->cg[i].owned = true;
@@ -1861,7 +1875,7 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 
 static noreturn_fn void parent_main(struct opts *o)
 {
-	char buf[VPS_ERRMSG_MAX + 64];
+	char buf[RESULT_LIMITS_MAX + VPS_ERRMSG_MAX];
 	size_t len = 0;
 	int p[2], st, code;
 	pid_t pid;
@@ -1908,11 +1922,11 @@ static noreturn_fn void parent_main(struct opts *o)
 		*strchr(buf, '\n') = '\0';
 
 	if (has_prefix(buf, "ok ")) {
-		int init_pid;
+		int init_pid, at = 0;
 		char loop[32];
-		if (sscanf(buf, "ok %d %31s", &init_pid, loop) == 2) {
-			printf("{\"monitor_pid\":%d,\"init_pid\":%d,\"loop\":\"%s\"}\n", pid,
-			       init_pid, loop);
+		if (sscanf(buf, "ok %d %31s %n", &init_pid, loop, &at) == 2 && at > 0) {
+			printf("{\"monitor_pid\":%d,\"init_pid\":%d,\"loop\":\"%s\",\"limits\":%s}\n",
+			       pid, init_pid, loop, buf + at);
 			if (fflush(stdout) == 0)
 				exit(VPS_OK);
 		}
@@ -1947,16 +1961,36 @@ static void feature_missing(struct opts *o, unsigned feat, const char *why)
 			name, why, name);
 }
 
-/* R11, before anything is touched. devices-cgroup: privileged mode needs a v1 devices
- * hierarchy among --cgroup (no eBPF device program for pure cgroup v2 here). userns mode
- * does not: mknod of a device needs CAP_MKNOD in the initial user namespace, every fs
- * mounted inside gets SB_I_NODEV, the rootfs clone is nodev and locked, so the only
- * usable device nodes are the ones we bind; a devices hierarchy, when given, still gets
- * the allowlist. */
+/* A systemd host starts us in the container's delegated scope (vpsctl's systemd-run): v2 lets
+ * no process stay in a cgroup whose children get controllers, so the monitor keeps itself
+ * in a leaf of the scope, beside the container's cgroup, from the first instant. */
+static void monitor_cgroup_join(const char *dir)
+{
+	char pid[24];
+	int r;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		die_errno_mapped("mkdir monitor cgroup %s", dir);
+	cleanup_fd int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		die_errno_mapped("open monitor cgroup %s", dir);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	if ((r = write_file_at(fd, "cgroup.procs", pid)) < 0) {
+		errno = -r;
+		die_errno_mapped("join monitor cgroup %s", dir);
+	}
+}
+
+/* R11, before anything is touched. devices-cgroup: privileged mode needs the R5 allowlist,
+ * from a v1 devices hierarchy among --cgroup or, where there is none, as an eBPF device
+ * program on the cgroup v2 one. userns mode does not: mknod of a device needs CAP_MKNOD in
+ * the initial user namespace, every fs mounted inside gets SB_I_NODEV, the rootfs clone is
+ * nodev and locked, so the only usable device nodes are the ones we bind; it still gets
+ * the allowlist where the host can give it. */
 static void check_features(struct opts *o)
 {
-	char why[256];
-	bool devices = false;
+	char why[256] = "no cgroup v1 devices hierarchy and no cgroup v2 one among --cgroup";
+	bool devices = false, v2 = false;
 
 	if (o->userns && !probe_userns(why, sizeof(why))) {
 		feature_missing(o, FEAT_USERNS, why);
@@ -1970,12 +2004,14 @@ static void check_features(struct opts *o)
 		feature_missing(o, FEAT_SECCOMP, why);
 		o->seccomp = false;
 	}
-	for (size_t i = 0; i < o->n_cg; i++)
+	for (size_t i = 0; i < o->n_cg; i++) {
 		devices |= o->cg[i].devices;
+		v2 |= o->cg[i].v2;
+	}
+	if (!devices && v2)
+		devices = o->devices_bpf = probe_devices_bpf(why, sizeof(why));
 	if (!o->userns && !devices)
-		feature_missing(o, FEAT_DEVICES,
-				"no cgroup v1 devices hierarchy among --cgroup (a privileged "
-				"container needs one; eBPF device programs are not implemented)");
+		feature_missing(o, FEAT_DEVICES, why);
 }
 
 int main(int argc, char **argv)
@@ -1987,5 +2023,7 @@ int main(int argc, char **argv)
 	if (geteuid() != 0)
 		die_code(VPS_EHOST, "must run as root");
 	check_features(&o);
+	if (o.monitor_cgroup)
+		monitor_cgroup_join(o.monitor_cgroup);
 	parent_main(&o);
 }

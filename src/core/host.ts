@@ -27,7 +27,7 @@ import { enterArgv, type EnterOptions } from '../runtime/enter.js';
 import { attachConsole, escapeName, parseEscape, type ConsoleEnd } from '../runtime/console.js';
 import { runPassthrough } from '../sys/passthrough.js';
 import { runInPty } from '../sys/terminal.js';
-import { containerCgroupDirs, detectCgroups, existingCgroups, memoryUsage, removeCgroupTree, spawnCgroupArgs, type CgroupLayout } from '../limits/cgroups.js';
+import { detectCgroups, enterCgroupDirs, existingCgroups, memoryUsage, removeCgroupTree, spawnCgroupArgs, systemdUnits, type CgroupLayout } from '../limits/cgroups.js';
 import { TemplateStore, type BuildOptions, type BuildResult, type TemplateInfo } from '../templates/store.js';
 import { recipesDir } from '../templates/recipe.js';
 import { applyPersonality, applyPersonalityTo, prepareTemplate, type PersonalityResult } from '../distro/index.js';
@@ -568,25 +568,14 @@ export class Host {
       try {
         // the rules before the veth: it never exists without them
         extra.push(...(await this.networks.beforeSpawn(cfg)));
-        // the limits go into the cgroups first; the monitor reuses those leaves as they are
-        await this.resources.apply(id, limits);
-        r = await this.runtime.spawn(cfg, img, extra);
+        // the monitor writes the limits (IO throttles on its loop device too) before init is born
+        extra.push(...this.resources.spawnArgs(id, limits));
+        r = await this.runtime.spawn(cfg, img, extra, this.cgroups.systemd ? systemdUnits(this.settings.cgroupParent, id) : undefined);
       } catch (e) {
-        await this.reconcile(id).catch(() => undefined); // the pre-made cgroups go too
+        await this.reconcile(id).catch(() => undefined);
         throw e;
       }
-      // IO limits name the loop device, which exists only now: a container that cannot get
-      // them does not run without them
-      if (['io_read_bps', 'io_write_bps', 'io_read_iops', 'io_write_iops'].some((k) => limits[k as keyof Limits] !== undefined)) {
-        const { state: st } = await this.runtime.state(id);
-        try {
-          if (st) await this.resources.apply(id, { io_read_bps: limits.io_read_bps, io_write_bps: limits.io_write_bps, io_read_iops: limits.io_read_iops, io_write_iops: limits.io_write_iops }, Resources.loopDevice(st));
-        } catch (e) {
-          if (st) await this.halt(st, { force: true }).catch(() => undefined);
-          await this.reconcile(id).catch(() => undefined);
-          throw e;
-        }
-      }
+      this.resources.reportSkipped(id, r.limits);
       return { id, state: 'running' as const, init_pid: r.init_pid, monitor_pid: r.monitor_pid, loop: r.loop };
     }
   }
@@ -887,8 +876,7 @@ export class Host {
   private async enterCommand(id: string, cmd: string[], opts: EnterOptions): Promise<{ file: string; args: string[] }> {
     if (opts.user !== undefined) validateUser(opts.user);
     const st = await this.running(id);
-    const dirs = containerCgroupDirs(this.cgroups, this.settings.cgroupParent, id).map((c) => c.dir);
-    return enterArgv(st, dirs, cmd, opts);
+    return enterArgv(st, enterCgroupDirs(this.cgroups, this.settings.cgroupParent, id), cmd, opts);
   }
 
   /**

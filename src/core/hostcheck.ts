@@ -57,11 +57,16 @@ export function hostChecks(cgroups: CgroupLayout): HostCheckResult {
     name: 'cgroups',
     status: cgroups.mode === 'none' ? 'missing' : 'ok',
     required: true,
-    detail: `mode ${cgroups.mode}; controllers: ${[...controllers].sort().join(' ') || 'none'}`,
+    detail: `mode ${cgroups.mode}${cgroups.systemd ? ' (owned by systemd)' : ''}; controllers: ${[...controllers].sort().join(' ') || 'none'}`,
     hint: 'mount cgroup2 on /sys/fs/cgroup (or the v1 controllers)',
   });
   for (const c of ['memory', 'pids', 'cpu']) {
     add({ name: `cgroup ${c}`, status: controllers.has(c) ? 'ok' : 'warn', required: false, detail: controllers.has(c) ? 'available' : 'controller not mounted', hint: `enable the ${c} controller` });
+  }
+  if (cgroups.systemd) {
+    // each container's cgroups live in a delegated transient scope of its own (src/limits/cgroups.ts)
+    const run = which('systemd-run');
+    add({ name: 'systemd-run', status: run ? 'ok' : 'missing', required: true, detail: run ? `${run}: containers run in delegated scopes of their own` : 'not found: systemd owns the cgroup tree, and containers need a delegated scope of it', hint: 'apt-get install systemd' });
   }
   const tools: [string, string, boolean, string][] = [
     ['mkfs.ext4', 'e2fsprogs', true, 'make template images'],

@@ -1,6 +1,6 @@
 import { ID_RE } from './ids.js';
 import { loadSettings, Layout } from './settings.js';
-import { containerCgroupDirs, detectCgroups } from '../limits/cgroups.js';
+import { detectCgroups, enterCgroupDirs } from '../limits/cgroups.js';
 import { enterArgv, readLiveState } from '../runtime/enter.js';
 import { runPassthrough } from '../sys/passthrough.js';
 
@@ -16,8 +16,7 @@ export async function quickExec(id: string, cmd: string[]): Promise<number | und
     const layout = new Layout(loadSettings());
     const { state } = readLiveState(layout.stateFile(id));
     if (!state || state.id !== id) return undefined;
-    const dirs = containerCgroupDirs(detectCgroups(), layout.s.cgroupParent, id).map((c) => c.dir);
-    const { file, args } = enterArgv(state, dirs, cmd);
+    const { file, args } = enterArgv(state, enterCgroupDirs(detectCgroups(), layout.s.cgroupParent, id), cmd);
     // a terminal on stdin is read only with -i (the full command): the fast path gives none
     return await runPassthrough(file, args, { stdin: !process.stdin.isTTY });
   } catch {

@@ -1,8 +1,9 @@
 import { promises as fsp, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { changedKeys, limitArgs, parseCpuset, type HostShape, type LimitKey, type Limits } from '../limits/limits.js';
+import { changedKeys, ioRateArgs, limitArgs, parseCpuset, type HostShape, type LimitKey, type Limits } from '../limits/limits.js';
 import { devNumber, readTextSync } from '../sys/proc.js';
-import { runHelperJson } from '../sys/helpers.js';
+import { helperPath, runHelperJson } from '../sys/helpers.js';
+import { cgroupParentOf } from '../limits/cgroups.js';
 import { writeFileAtomic, sleep } from '../sys/fs.js';
 import { renderConfig, type ContainerConfig } from './config.js';
 import { ExitCode, VpsError } from './errors.js';
@@ -68,15 +69,30 @@ export class Resources {
   }
 
   private base(id: string): string[] {
-    return ['--id', id, '--parent', this.host.settings.cgroupParent];
+    return ['--id', id, '--parent', cgroupParentOf(this.host.cgroups, this.host.settings.cgroupParent, id)];
   }
 
-  /** Writes limits into the container's cgroups (made if missing); the monitor reuses them. */
+  /**
+   * vps-spawn's arguments that make its monitor run `vps-limit apply` with these limits before
+   * init is born (R12), IO throttles on its loop device included: the one place a start writes
+   * limits. The scope a systemd host gives the container exists only from the spawn on.
+   */
+  spawnArgs(id: string, limits: Limits): string[] {
+    const rates = ioRateArgs(limits);
+    const apply = ['apply', ...this.base(id), ...limitArgs(limits), ...rates];
+    return ['--limit-helper', helperPath('vps-limit'), ...apply.flatMap((a) => ['--limit', a]), ...(rates.length ? ['--limit-io-device'] : [])];
+  }
+
+  /** Warns of the limits the monitor's vps-limit had to skip at the start (a controller or file missing). */
+  reportSkipped(id: string, result: { skipped?: { limit: string; why: string }[] } | null | undefined): void {
+    for (const s of result?.skipped ?? []) this.host.progress.warn(`limit ${s.limit} of ${id} not applied: ${s.why}`);
+  }
+
+  /** Writes limits into a running container's cgroups. */
   async apply(id: string, limits: Limits, ioDevice?: string): Promise<void> {
     const args = limitArgs(limits, ioDevice);
     if (args.length === 0) return;
-    const r = await runHelperJson<{ skipped?: { limit: string; why: string }[] }>(this.host.sys, 'vps-limit', ['apply', ...this.base(id), ...args]);
-    for (const s of r.skipped ?? []) this.host.progress.warn(`limit ${s.limit} of ${id} not applied: ${s.why}`);
+    this.reportSkipped(id, await runHelperJson<{ skipped?: { limit: string; why: string }[] }>(this.host.sys, 'vps-limit', ['apply', ...this.base(id), ...args]));
   }
 
   /** The container's loop device as MAJ:MIN, for IO limits on it. */

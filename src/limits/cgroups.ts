@@ -20,12 +20,18 @@ export type CgroupMode = 'v1' | 'hybrid' | 'v2' | 'none';
 export interface CgroupLayout {
   mode: CgroupMode;
   hierarchies: Hierarchy[];
+  /**
+   * The host's systemd owns the (pure v2) tree: each container's cgroups then live in a
+   * delegated scope of its own, `<parent>-<id>.scope` in `<parent>.slice`, which systemd
+   * never migrates, kills or trims while the container runs (see placement below).
+   */
+  systemd: boolean;
 }
 
 const V1_SUPER_SKIP = new Set(['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'clone_children', 'xattr', 'nsdelegate', 'memory_recursiveprot', 'favordynmods', 'memory_localevents', 'noprefix']);
 
 /** Reads the host's cgroup mounts from mountinfo (the kernel's own word, not a guess). */
-export function detectCgroups(mountinfo = readTextSync('/proc/self/mountinfo') ?? ''): CgroupLayout {
+export function detectCgroups(mountinfo = readTextSync('/proc/self/mountinfo') ?? '', pid1 = readTextSync('/proc/1/comm')?.trim() ?? ''): CgroupLayout {
   const hierarchies: Hierarchy[] = [];
   const seen = new Set<string>();
   for (const line of mountinfo.split('\n')) {
@@ -56,12 +62,54 @@ export function detectCgroups(mountinfo = readTextSync('/proc/self/mountinfo') ?
   const v1 = hierarchies.some((h) => h.version === 1);
   const v2 = hierarchies.some((h) => h.version === 2);
   const mode: CgroupMode = v1 && v2 ? 'hybrid' : v1 ? 'v1' : v2 ? 'v2' : 'none';
-  return { mode, hierarchies };
+  return { mode, hierarchies, systemd: mode === 'v2' && pid1 === 'systemd' };
 }
+
+/**
+ * Where a container's cgroups go below each hierarchy's root. Without a systemd owning the
+ * tree: `<parent>/<id>`. On a systemd host (pure v2), systemd's rules for a tree it owns
+ * (systemd.io/CGROUP_DELEGATION) allow others only inside units delegated to them: vpsctl
+ * starts each monitor in a transient scope `<parent>-<id>.scope` with Delegate=yes in
+ * `<parent>.slice` (systemd-run --scope), and below it the monitor keeps itself in
+ * `.monitor` and the container in `<id>`: `vpsctl.slice/vpsctl-101.scope/101`.
+ */
+export function cgroupParentOf(layout: CgroupLayout, parent: string, id: string): string {
+  if (!layout.systemd) return parent;
+  const s = systemdUnits(parent, id);
+  return `${s.slicePath}/${s.scope}`;
+}
+
+/** A container's systemd units on a systemd host: its slice (and the slice's cgroup path), its scope, and the monitor's cgroup in it. */
+export function systemdUnits(parent: string, id: string): { slice: string; slicePath: string; scope: string; monitorCgroup: string } {
+  // a '-' in a slice's name nests it: vpsctl-test.slice lives in vpsctl.slice
+  const parts = parent.split('-');
+  const slicePath = parts.map((_, i) => `${parts.slice(0, i + 1).join('-')}.slice`).join('/');
+  const scope = `${parent}-${id}.scope`;
+  // beside the container's cgroup, never in it; a container id never starts with a dot
+  return { slice: `${parent}.slice`, slicePath, scope, monitorCgroup: path.join(V2_ROOT, slicePath, scope, '.monitor') };
+}
+
+const V2_ROOT = '/sys/fs/cgroup';
 
 /** The container's cgroup directory in each hierarchy. */
 export function containerCgroupDirs(layout: CgroupLayout, parent: string, id: string): { h: Hierarchy; dir: string }[] {
-  return layout.hierarchies.map((h) => ({ h, dir: path.join(h.mountPoint, parent, id) }));
+  const rel = cgroupParentOf(layout, parent, id);
+  return layout.hierarchies.map((h) => ({ h, dir: path.join(h.mountPoint, rel, id) }));
+}
+
+/**
+ * Below a container's cgroup on a cgroup2 hierarchy (helpers/spawn.h CG_V2_*): the container
+ * cgroup keeps the limits and stays root's; `ct` is init's, delegated to the container's root
+ * and the root of its cgroup namespace; `enter` is the leaf exec and enter join, since v2
+ * refuses a process in a cgroup whose children have controllers (the container's systemd
+ * enables them in its own tree).
+ */
+export const V2_PAYLOAD = 'ct';
+export const V2_ENTER = 'enter';
+
+/** The cgroups a process run by exec or enter joins: the container's on v1, its enter leaf on v2. */
+export function enterCgroupDirs(layout: CgroupLayout, parent: string, id: string): string[] {
+  return containerCgroupDirs(layout, parent, id).map(({ h, dir }) => (h.version === 2 ? path.join(dir, V2_ENTER) : dir));
 }
 
 /** `--cgroup NAME:OPTIONS:DIR` arguments for vps-spawn. */

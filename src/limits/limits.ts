@@ -154,7 +154,7 @@ export function parseLimits(doc: unknown): Limits {
   return out;
 }
 
-/** Arguments for `vps-limit apply` (the helper validates them again). */
+/** Arguments for `vps-limit apply` (the helper validates them again); IO throttles only with the device they name. */
 export function limitArgs(l: Limits, ioDevice?: string): string[] {
   const a: string[] = [];
   const v = (x: number | string | null | undefined): string => (x === null ? 'max' : String(x));
@@ -166,17 +166,20 @@ export function limitArgs(l: Limits, ioDevice?: string): string[] {
   if (l.cpuset !== undefined && l.cpuset !== null) a.push('--cpuset', l.cpuset);
   if (l.pids !== undefined) a.push('--pids', v(l.pids));
   if (l.io_weight !== undefined) a.push('--io-weight', v(l.io_weight));
+  const rates = ioRateArgs(l);
+  if (ioDevice && rates.length) a.push('--io-device', ioDevice, ...rates);
+  return a;
+}
+
+/** The IO throttles' arguments without their device (the monitor adds its loop device). */
+export function ioRateArgs(l: Limits): string[] {
   const io: [keyof Limits, string][] = [
     ['io_read_bps', '--io-rbps'],
     ['io_write_bps', '--io-wbps'],
     ['io_read_iops', '--io-riops'],
     ['io_write_iops', '--io-wiops'],
   ];
-  if (ioDevice && io.some(([k]) => l[k] !== undefined)) {
-    a.push('--io-device', ioDevice);
-    for (const [k, f] of io) if (l[k] !== undefined) a.push(f, v(l[k] as number | null));
-  }
-  return a;
+  return io.filter(([k]) => l[k] !== undefined).flatMap(([k, f]) => [f, l[k] === null ? 'max' : String(l[k])]);
 }
 
 /** The keys whose values differ between two sets of limits. */

@@ -17,6 +17,16 @@ export interface SpawnResult {
   monitor_pid: number;
   init_pid: number;
   loop: string;
+  /** vps-limit's answer to the monitor's apply (null without limits). */
+  limits: { skipped?: { limit: string; why: string }[] } | null;
+}
+
+/** On a systemd host: the transient, delegated scope the monitor (and so the container) lives in. */
+export interface SpawnScope {
+  slice: string;
+  scope: string;
+  /** The cgroup inside the scope that the monitor moves itself into. */
+  monitorCgroup: string;
 }
 
 /** Starts and stops monitors (helpers/vps-spawn) and reads their state. */
@@ -31,19 +41,28 @@ export class Runtime {
     return readLiveState(this.layout.stateFile(id));
   }
 
-  async spawn(cfg: ContainerConfig, image: string, cgroupArgs: string[]): Promise<SpawnResult> {
+  /**
+   * Runs vps-spawn, which becomes the container's monitor. With a scope (systemd hosts), it
+   * runs in a new transient scope with Delegate=yes (systemd-run --scope), and moves itself
+   * into the scope's monitor cgroup before it makes the container's cgroup beside it.
+   */
+  async spawn(cfg: ContainerConfig, image: string, extra: string[], scope?: SpawnScope): Promise<SpawnResult> {
     const runDir = this.layout.runDir(cfg.id);
     await fsp.mkdir(this.layout.rootfs(cfg.id), { recursive: true, mode: 0o700 });
     await fsp.chmod(runDir, 0o700);
-    return runHelperJson<SpawnResult>(this.run, 'vps-spawn', [
+    const args = [
       '--id', cfg.id,
       '--image', image,
       '--rootfs', this.layout.rootfs(cfg.id),
       '--run-dir', runDir,
       '--hostname', cfg.hostname,
       '--init', cfg.init,
-      ...cgroupArgs,
-    ]);
+      ...(scope ? ['--monitor-cgroup', scope.monitorCgroup] : []),
+      ...extra,
+    ];
+    if (!scope) return runHelperJson<SpawnResult>(this.run, 'vps-spawn', args);
+    const via = ['systemd-run', '--scope', '--quiet', '--collect', `--unit=${scope.scope}`, `--slice=${scope.slice}`, '--property=Delegate=yes', `--description=vpsctl container ${cfg.id}`, '--'];
+    return runHelperJson<SpawnResult>(this.run, 'vps-spawn', args, via);
   }
 
   /** The signal that asks this container's init for a clean shutdown. */

@@ -27,9 +27,10 @@ export function helperError(name: HelperName, exitCode: number, stderr: string):
   return new VpsError(code, line.replace(/^vps-[a-z]+: /, ''));
 }
 
-/** Runs a helper that prints one JSON object on success. */
-export async function runHelperJson<T>(runner: Runner, name: HelperName, args: string[]): Promise<T> {
-  const r = await runner.run(helperPath(name), args, { reject: false });
+/** Runs a helper that prints one JSON object on success, directly or through `via` (a program and its arguments that exec the rest). */
+export async function runHelperJson<T>(runner: Runner, name: HelperName, args: string[], via: string[] = []): Promise<T> {
+  const argv = [...via, helperPath(name), ...args];
+  const r = await runner.run(argv[0], argv.slice(1), { reject: false });
   if (r.exitCode !== 0) throw helperError(name, r.exitCode, r.stderr);
   try {
     return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as T;

@@ -1,7 +1,7 @@
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { containerCgroupDirs, detectCgroups, removeCgroupTree, spawnCgroupArgs } from '../../src/limits/cgroups.js';
+import { cgroupParentOf, containerCgroupDirs, detectCgroups, enterCgroupDirs, removeCgroupTree, spawnCgroupArgs, systemdUnits } from '../../src/limits/cgroups.js';
 
 const mi = (lines: string[]): string => lines.map((l, i) => `${30 + i} 23 0:${28 + i} / ${l}`).join('\n');
 
@@ -30,9 +30,33 @@ describe('cgroup layout from mountinfo', () => {
   });
 
   it('finds a pure v2 host, mounted at the cgroup root', () => {
-    const l = detectCgroups(mi(['/sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate']));
+    const l = detectCgroups(mi(['/sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate']), 'init');
     expect(l.mode).toBe('v2');
     expect(spawnCgroupArgs(l, 'vpsctl', '101')).toEqual(['--cgroup', ':cgroup2:/sys/fs/cgroup/vpsctl/101']);
+  });
+
+  it('puts each container in a delegated scope of its own where systemd owns a pure v2 tree', () => {
+    const v2 = mi(['/sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate']);
+    const l = detectCgroups(v2, 'systemd');
+    expect(l.systemd).toBe(true);
+    expect(detectCgroups(v2, 'init').systemd).toBe(false);
+    expect(detectCgroups(hybrid, 'systemd').systemd).toBe(false); // only a pure v2 tree
+    expect(cgroupParentOf(l, 'vpsctl', '101')).toBe('vpsctl.slice/vpsctl-101.scope');
+    expect(spawnCgroupArgs(l, 'vpsctl', '101')).toEqual(['--cgroup', ':cgroup2:/sys/fs/cgroup/vpsctl.slice/vpsctl-101.scope/101']);
+    // a '-' nests slices, as systemd reads the name
+    expect(systemdUnits('vpsctl-test', 'web-1')).toEqual({
+      slice: 'vpsctl-test.slice',
+      slicePath: 'vpsctl.slice/vpsctl-test.slice',
+      scope: 'vpsctl-test-web-1.scope',
+      monitorCgroup: '/sys/fs/cgroup/vpsctl.slice/vpsctl-test.slice/vpsctl-test-web-1.scope/.monitor',
+    });
+  });
+
+  it('sends exec and enter to the container\'s enter leaf on v2, to its own cgroup on v1', () => {
+    expect(enterCgroupDirs(detectCgroups(mi(['/sys/fs/cgroup rw - cgroup2 cgroup2 rw']), 'init'), 'vpsctl', '7')).toEqual(['/sys/fs/cgroup/vpsctl/7/enter']);
+    const dirs = enterCgroupDirs(detectCgroups(hybrid, 'init'), 'p', 'x');
+    expect(dirs).toContain('/sys/fs/cgroup/memory/p/x');
+    expect(dirs).toContain('/sys/fs/cgroup/unified/p/x/enter');
   });
 
   it('finds none', () => expect(detectCgroups(mi(['/proc rw - proc proc rw'])).mode).toBe('none'));

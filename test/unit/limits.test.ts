@@ -1,5 +1,5 @@
 import { exitCodeOf } from './exit-code.js';
-import { changedKeys, formatCpuset, limitArgs, parseCpuset, parseLimit, parseLimits, renderLimits } from '../../src/limits/limits.js';
+import { changedKeys, formatCpuset, ioRateArgs, limitArgs, parseCpuset, parseLimit, parseLimits, renderLimits } from '../../src/limits/limits.js';
 import { parseConfig, renderConfig } from '../../src/core/config.js';
 
 const host = { cpus: 4, online: [0, 1, 2, 3] };
@@ -75,6 +75,7 @@ describe('limits in config.yaml and for vps-limit', () => {
   it('become helper arguments; IO limits only with the loop device', () => {
     expect(limitArgs(l)).toEqual(['--memory', String(512 * 1024 ** 2), '--swap', 'max', '--cpus', '0.5', '--cpuset', '0-1', '--pids', '200']);
     expect(limitArgs(l, '7:3').slice(-4)).toEqual(['--io-device', '7:3', '--io-rbps', String(10 * 1024 ** 2)]);
+    expect(ioRateArgs(l)).toEqual(['--io-rbps', String(10 * 1024 ** 2)]);
   });
   it('know what changed', () => {
     expect(changedKeys({ memory: 1, pids: 2 }, { memory: 1, pids: 3, cpus: 1 })).toEqual(['cpus', 'pids']);
