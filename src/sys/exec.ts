@@ -128,7 +128,8 @@ export interface Filter {
 
 /**
  * Runs `prog args` as a streaming filter (a decompressor: nothing goes through a temporary
- * file, and the caller can cut a stream off as it reads). Array argv, never a shell.
+ * file, and the caller can cut a stream off as it reads), or as a reader whose output is
+ * consumed as it comes (end `input` at once: tar listing an archive). Array argv, never a shell.
  */
 export function spawnFilter(prog: string, args: readonly string[]): Filter {
   const child = spawn(prog, [...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });

@@ -3,31 +3,28 @@
  * images (a meta tarball with `metadata.yaml` plus a rootfs tarball) into the template cache.
  *
  * An archive is input from anywhere, so it is read whole and checked BEFORE anything is
- * unpacked: its tar stream is parsed here (GNU and pax headers included) and the archive is
- * refused whole, naming the first offending entry, for an absolute path, a `..` component,
- * a symlink whose relative target climbs above the root, an entry that would be written
- * through a symlink, a hardlink that is absolute, climbs out or names nothing earlier in the
- * archive, a device node, a member type we do not know, a size beyond --max-size, a damaged
- * or truncated stream, or a checksum that does not match. The bytes checked are the bytes
- * unpacked: a local file is copied into the work directory while it is read (downloads are
- * there already), and tar unpacks that private copy. A refusal leaves nothing in the cache.
+ * unpacked (scan.ts): its tar stream is read exactly as GNU tar reads it (tar.ts) and judged
+ * member by member (tar-check.ts); the archive is refused whole, naming the first offending
+ * entry. The bytes checked are the bytes unpacked: a local file is copied into the work
+ * directory while it is read (downloads are there already), and tar unpacks that private
+ * copy, but only after GNU tar's own listing of it agreed with the checker, member by member
+ * (tar-diff.ts). A refusal leaves nothing in the cache.
  */
-import { constants as C, promises as fsp, writeSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
-import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
-import { ExitCode, VpsError, failed, hostNotReady, invalid, notFound, wrongState } from '../core/errors.js';
+import { ExitCode, VpsError, failed, invalid, notFound, wrongState } from '../core/errors.js';
 import { validateTemplateName } from '../core/ids.js';
 import type { Layout } from '../core/settings.js';
 import type { Progress } from '../core/types.js';
 import { formatSize } from '../core/units.js';
 import type { OsInfo } from '../distro/detect.js';
-import { spawnFilter, type Runner } from '../sys/exec.js';
+import type { Runner } from '../sys/exec.js';
 import { exists } from '../sys/fs.js';
-import { processLive, which } from '../sys/proc.js';
+import { processLive } from '../sys/proc.js';
+import { needDecompressor, scanArchive, tarReadArgs, type ScanResult } from './scan.js';
+import { refusal } from './tar-check.js';
+import { gnuTarDifference, readSpool } from './tar-diff.js';
 import { checkUrl, fetchText, fetchToFile, imageBaseUrl, indexUrl, isUrl, parseIndex, parseSha256Sums, pickImage, resolveServer } from './download.js';
 import type { BuildResult, TemplateImportRecord, TemplateInfo, TemplateMeta, TemplateStore } from './store.js';
 
@@ -36,509 +33,7 @@ export const DEFAULT_MAX_SIZE = 8 * 1024 ** 3;
 /** A meta tarball is small; more than this is not one. */
 const MAX_META_ARCHIVE = 64 * 1024 * 1024;
 
-// ---- the tar stream checker ----------------------------------------------------------------
-
-const BLOCK = 512;
-/** The longest GNU long name or pax header we read. */
-const MAX_HEADER_DATA = 1024 * 1024;
-/** The largest member kept in memory (metadata.yaml). */
-const MAX_CAPTURE = 1024 * 1024;
-/** Data allowed after the end-of-archive marker (tar pads to its record size). */
-const MAX_TRAILING = 16 * 1024 * 1024;
-
-type NodeKind = 'dir' | 'file' | 'link' | 'other';
-
-export interface TarCheckOptions {
-  /** What messages call the archive (its file name). */
-  label: string;
-  /** Refuse an archive that unpacks to more than this (data in 4 KiB blocks plus an inode per entry). */
-  maxSize: number;
-  /** Paths (normalized, e.g. `metadata.yaml`) of small regular members to keep in memory. */
-  capture?: string[];
-}
-
-const show = (s: string): string => {
-  const t = Buffer.from(s, 'latin1').toString('utf8');
-  return JSON.stringify(t.length > 200 ? `${t.slice(0, 200)}...` : t);
-};
-
-/** A refusal of an archive: exit 2, with the entry named in the message. */
-export function refusal(label: string, why: string, hint = 'nothing was unpacked and the template cache is unchanged'): VpsError {
-  return new VpsError(ExitCode.USAGE, `refusing ${label}: ${why}`, { hint });
-}
-
 const AFTER_UNPACK = 'the unpacked tree was removed and the template cache is unchanged';
-
-function cstr(h: Buffer, off: number, len: number): string {
-  const end = h.indexOf(0, off);
-  return h.toString('latin1', off, end < 0 || end > off + len ? off + len : end);
-}
-
-/**
- * Checks a tar stream fed to it in chunks, with the rules in this file's comment. It keeps
- * one record per path (directory, file, symlink, other) to judge later entries the way tar
- * would meet them on disk: a path through a symlink, a directory over a symlink, a hardlink
- * to what is not there. Names are kept as raw bytes (latin1), so no two names collide.
- */
-export class TarChecker {
-  entries = 0;
-  /** Estimated bytes unpacked. */
-  unpacked = 0;
-  /** Entries owned by uids or gids beyond 65535 (outside a container's id range). */
-  foreignIds = 0;
-  readonly topLevel = new Set<string>();
-  readonly captured = new Map<string, Buffer>();
-  private readonly nodes = new Map<string, NodeKind>([['', 'dir']]);
-  private readonly capture: Set<string>;
-  private readonly head = Buffer.alloc(BLOCK);
-  private headFill = 0;
-  private state: 'header' | 'data' | 'end' = 'header';
-  private padLeft = 0;
-  private dataLeft = 0;
-  private sink?: Buffer[];
-  private sinkKind?: string;
-  private sinkName = '';
-  private longName?: string;
-  private longLink?: string;
-  private pax: Record<string, string> = {};
-  private paxSeen = false;
-  private zeroBlocks = 0;
-  private trailing = 0;
-  private last = '';
-
-  constructor(private readonly opts: TarCheckOptions) {
-    this.capture = new Set(opts.capture ?? []);
-  }
-
-  private refuse(why: string): never {
-    throw refusal(this.opts.label, why);
-  }
-
-  private damaged(why: string): never {
-    this.refuse(`the archive is damaged: ${why}`);
-  }
-
-  feed(chunk: Buffer): void {
-    let off = 0;
-    while (off < chunk.length) {
-      if (this.state === 'end') {
-        this.trailing += chunk.length - off;
-        if (this.trailing > MAX_TRAILING) this.damaged(`more than ${formatSize(MAX_TRAILING)} of data follow the end-of-archive marker`);
-        return;
-      }
-      if (this.state === 'header') {
-        const n = Math.min(BLOCK - this.headFill, chunk.length - off);
-        chunk.copy(this.head, this.headFill, off, off + n);
-        this.headFill += n;
-        off += n;
-        if (this.headFill === BLOCK) {
-          this.headFill = 0;
-          this.header(this.head);
-        }
-        continue;
-      }
-      const n = Math.min(this.padLeft, chunk.length - off);
-      if (this.sink && this.dataLeft > 0) this.sink.push(Buffer.from(chunk.subarray(off, off + Math.min(n, this.dataLeft))));
-      this.dataLeft = Math.max(0, this.dataLeft - n);
-      this.padLeft -= n;
-      off += n;
-      if (this.padLeft === 0) this.endData();
-    }
-  }
-
-  /** The stream ended: it must have ended where a tar archive ends. */
-  finish(): void {
-    const loneZero = this.state === 'header' && this.headFill === 0 && this.zeroBlocks === 1;
-    if (this.state !== 'end' && !loneZero) {
-      this.refuse(
-        `the archive is truncated: it ends ${this.state === 'data' ? `inside entry ${show(this.last)}` : this.headFill ? 'inside a header' : `after entry ${show(this.last)} without the end-of-archive marker`}`,
-      );
-    }
-    if (this.entries === 0) this.refuse('the archive holds no entries');
-  }
-
-  private startData(size: number): void {
-    this.dataLeft = size;
-    this.padLeft = Math.ceil(size / BLOCK) * BLOCK;
-    if (this.padLeft === 0) this.endData();
-    else this.state = 'data';
-  }
-
-  private endData(): void {
-    this.state = 'header';
-    const kind = this.sinkKind;
-    if (!kind || !this.sink) return;
-    const buf = Buffer.concat(this.sink);
-    this.sink = undefined;
-    this.sinkKind = undefined;
-    // two of a kind before one member: tar and this check might not agree on which counts
-    const twice = (): never => this.damaged(`two ${kind === 'x' ? 'pax' : kind === 'L' ? 'long name' : 'long link'} headers for one entry after ${show(this.last)}`);
-    if (kind === 'L') {
-      if (this.longName !== undefined) twice();
-      this.longName = cstr(buf, 0, buf.length);
-    } else if (kind === 'K') {
-      if (this.longLink !== undefined) twice();
-      this.longLink = cstr(buf, 0, buf.length);
-    } else if (kind === 'x') {
-      if (this.paxSeen) twice();
-      this.paxSeen = true;
-      this.pax = this.parsePax(buf);
-    } else if (kind === 'g') {
-      // global pax keywords apply to every later member in tar: none that names, links or sizes one
-      const bad = Object.keys(this.parsePax(buf)).find((k) => ['path', 'linkpath', 'size', 'uid', 'gid'].includes(k) || k.startsWith('GNU.sparse'));
-      if (bad) this.refuse(`a global pax header sets ${JSON.stringify(bad)} for every later entry (after ${show(this.last)})`);
-    } else this.captured.set(this.sinkName, buf);
-  }
-
-  private parsePax(buf: Buffer): Record<string, string> {
-    const out: Record<string, string> = {};
-    let i = 0;
-    while (i < buf.length && buf[i] !== 0) {
-      const sp = buf.indexOf(0x20, i);
-      const len = sp < 0 ? NaN : Number(buf.toString('latin1', i, sp));
-      if (!Number.isSafeInteger(len) || len <= sp - i + 1 || i + len > buf.length || buf[i + len - 1] !== 0x0a) this.damaged(`a malformed pax header before entry after ${show(this.last)}`);
-      const rec = buf.toString('latin1', sp + 1, i + len - 1);
-      const eq = rec.indexOf('=');
-      if (eq <= 0) this.damaged(`a malformed pax record after ${show(this.last)}`);
-      out[rec.slice(0, eq)] = rec.slice(eq + 1);
-      i += len;
-    }
-    return out;
-  }
-
-  private num(h: Buffer, off: number, len: number, what: string): number {
-    if (h[off] & 0x80) {
-      // base-256 (GNU, star) for values octal cannot hold; negative ones are nonsense here
-      if (h[off] & 0x40) this.damaged(`a negative ${what} in the header after ${show(this.last)}`);
-      let v = h[off] & 0x3f;
-      for (let i = 1; i < len; i++) v = v * 256 + h[off + i];
-      if (!Number.isSafeInteger(v)) this.damaged(`a ${what} too large in the header after ${show(this.last)}`);
-      return v;
-    }
-    const s = h.toString('latin1', off, off + len).replace(/[\0 ]+$/, '').replace(/^ +/, '');
-    if (s === '') return 0;
-    if (!/^[0-7]+$/.test(s)) this.damaged(`a ${what} that is not a number in the header after ${show(this.last)}`);
-    return parseInt(s, 8);
-  }
-
-  private header(h: Buffer): void {
-    let zero = true;
-    for (let i = 0; i < BLOCK; i++) {
-      if (h[i] !== 0) {
-        zero = false;
-        break;
-      }
-    }
-    if (zero) {
-      if (++this.zeroBlocks >= 2) this.state = 'end';
-      return;
-    }
-    if (this.zeroBlocks) this.damaged(`a zero block inside the archive after ${show(this.last)}`);
-    // the checksum: the header's bytes summed with the checksum field read as spaces
-    let sum = 0;
-    let ssum = 0;
-    for (let i = 0; i < BLOCK; i++) {
-      const b = i >= 148 && i < 156 ? 0x20 : h[i];
-      sum += b;
-      ssum += b > 127 ? b - 256 : b;
-    }
-    const stored = this.num(h, 148, 8, 'checksum');
-    if (stored !== sum && stored !== ssum) {
-      if (this.entries === 0 && !this.last) this.refuse('it is not a tar archive (no valid tar header at its start)');
-      this.damaged(`a header with a bad checksum after ${show(this.last)}`);
-    }
-    const type = h[156] === 0 ? '0' : String.fromCharCode(h[156]);
-    let size = this.num(h, 124, 12, 'size');
-    if (type === 'L' || type === 'K' || type === 'x' || type === 'g') {
-      if (size > MAX_HEADER_DATA) this.damaged(`an extended header of ${formatSize(size)} after ${show(this.last)}`);
-      this.sink = [];
-      this.sinkKind = type;
-      this.startData(size);
-      return;
-    }
-    let name = cstr(h, 0, 100);
-    if (h.toString('latin1', 257, 263) === 'ustar\0') {
-      const prefix = cstr(h, 345, 155);
-      if (prefix) name = `${prefix}/${name}`;
-    }
-    let link = cstr(h, 157, 100);
-    let uid = this.num(h, 108, 8, 'uid');
-    let gid = this.num(h, 116, 8, 'gid');
-    const pax = this.pax;
-    if (this.longName !== undefined) name = this.longName;
-    if (this.longLink !== undefined) link = this.longLink;
-    if (pax.path !== undefined) name = pax.path;
-    if (pax.linkpath !== undefined) link = pax.linkpath;
-    const paxNum = (k: string): number => {
-      if (!/^\d{1,16}$/.test(pax[k])) this.damaged(`pax ${k} ${show(pax[k])} of entry ${show(name)} is not a number`);
-      return Number(pax[k]);
-    };
-    if (pax.size !== undefined) size = paxNum('size');
-    if (pax.uid !== undefined) uid = paxNum('uid');
-    if (pax.gid !== undefined) gid = paxNum('gid');
-    if (Object.keys(pax).some((k) => k.startsWith('GNU.sparse'))) this.refuse(`entry ${show(name)} is a sparse file, which this importer does not unpack`);
-    this.longName = undefined;
-    this.longLink = undefined;
-    this.pax = {};
-    this.paxSeen = false;
-    this.last = name;
-    this.entries++;
-    // tar takes a "file" whose name ends in "/" for a directory (an old convention) and then
-    // reads no data for it: so must we, or the two of us would part ways in the stream
-    let kind = type;
-    if ((type === '0' || type === '7') && name.endsWith('/')) kind = '5';
-    const p = this.check(kind, name, link, size);
-    if (uid > 65535 || gid > 65535) this.foreignIds++;
-    if ((kind === '0' || kind === '7') && this.capture.has(p) && size <= MAX_CAPTURE) {
-      this.sink = [];
-      this.sinkKind = 'capture';
-      this.sinkName = p;
-    }
-    this.startData(kind === '0' || kind === '7' ? size : 0);
-  }
-
-  /** Judges one entry against what came before it; returns its normalized path. */
-  private check(type: string, name: string, link: string, size: number): string {
-    const s = show(name);
-    if (name.startsWith('/')) this.refuse(`entry ${s} has an absolute path`);
-    const parts = name.split('/').filter((c) => c !== '' && c !== '.');
-    if (parts.includes('..')) this.refuse(`entry ${s} has a ".." component`);
-    const p = parts.join('/');
-    if (parts.length) this.topLevel.add(parts[0]);
-    if (name.includes('\0') || link.includes('\0')) this.refuse(`entry ${s} has a NUL byte in its name or link target`);
-    // GNU tar reads no data after a link, directory, FIFO or device header, whatever its size
-    // says (it reads the next header there): a size on one would hide members from this check
-    if (size > 0 && type !== '0' && type !== '7') this.damaged(`entry ${s} of type ${type === '5' ? 'directory' : JSON.stringify(type)} claims ${size} bytes of data`);
-    for (let i = 1; i < parts.length; i++) {
-      const q = parts.slice(0, i).join('/');
-      const k = this.nodes.get(q);
-      if (k === 'link') this.refuse(`entry ${s} lies under ${show(q)}, a symlink earlier in the archive: unpacking it would write through the link`);
-      if (k === 'file' || k === 'other') this.refuse(`entry ${s} lies under ${show(q)}, which is not a directory`);
-      if (k === undefined) this.nodes.set(q, 'dir');
-    }
-    const prev = this.nodes.get(p);
-    if (p === '' && type !== '5') this.refuse(`entry ${s} is the root of the tree but not a directory`);
-    const add = (bytes: number): void => {
-      this.unpacked += bytes + 256;
-      if (this.unpacked > this.opts.maxSize) this.refuse(`it unpacks to more than ${formatSize(this.opts.maxSize)} (--max-size), reached at entry ${s}`);
-    };
-    switch (type) {
-      case '5':
-        if (prev === 'link') this.refuse(`directory entry ${s} would replace a symlink of the same name earlier in the archive (tar would follow the link)`);
-        if (prev === 'file' || prev === 'other') this.refuse(`directory entry ${s} replaces a file earlier in the archive`);
-        this.nodes.set(p, 'dir');
-        add(4096);
-        break;
-      case '0':
-      case '7':
-      case '6':
-        if (prev === 'dir') this.refuse(`entry ${s} replaces a directory earlier in the archive`);
-        this.nodes.set(p, type === '6' ? 'other' : 'file');
-        add(Math.ceil(size / 4096) * 4096);
-        break;
-      case '2': {
-        if (prev === 'dir') this.refuse(`symlink ${s} replaces a directory earlier in the archive`);
-        if (!link) this.refuse(`symlink ${s} has an empty target`);
-        // an absolute target is resolved inside the container, as init sees it: fine. A
-        // relative one must stay inside the tree when resolved from the link's directory.
-        if (!link.startsWith('/')) {
-          const stack = parts.slice(0, -1);
-          for (const c of link.split('/')) {
-            if (c === '' || c === '.') continue;
-            if (c !== '..') stack.push(c);
-            else if (stack.length === 0) this.refuse(`symlink ${s} -> ${show(link)} points outside the tree`);
-            else stack.pop();
-          }
-        }
-        this.nodes.set(p, 'link');
-        add(0);
-        break;
-      }
-      case '1': {
-        const t = link.split('/').filter((c) => c !== '' && c !== '.');
-        if (link.startsWith('/')) this.refuse(`hardlink ${s} -> ${show(link)} has an absolute target`);
-        if (t.includes('..')) this.refuse(`hardlink ${s} -> ${show(link)} climbs out of the tree with ".."`);
-        const k = this.nodes.get(t.join('/'));
-        if (k === undefined || t.length === 0) this.refuse(`hardlink ${s} -> ${show(link)} names nothing earlier in the archive`);
-        if (k === 'dir') this.refuse(`hardlink ${s} -> ${show(link)} names a directory`);
-        if (prev === 'dir') this.refuse(`hardlink ${s} replaces a directory earlier in the archive`);
-        this.nodes.set(p, k);
-        add(0);
-        break;
-      }
-      case '3':
-      case '4':
-        this.refuse(`entry ${s} is a ${type === '3' ? 'character' : 'block'} device node`);
-        break;
-      default:
-        this.refuse(`entry ${s} has the tar type ${JSON.stringify(type)}${type === 'S' ? ' (a sparse file)' : ''}, which this importer does not unpack`);
-    }
-    return p;
-  }
-}
-
-// ---- reading an archive: decompress, hash, copy, check ------------------------------------
-
-export type Compression = 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'none';
-
-/** The compression of a file by its first bytes (never by its name); undefined: not a tar archive. */
-export function compressionOf(head: Buffer): Compression | undefined {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-  if (head.length >= 4 && head.toString('latin1', 0, 3) === 'BZh' && head[3] >= 0x31 && head[3] <= 0x39) return 'bzip2';
-  if (head.length >= BLOCK) {
-    let sum = 0;
-    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : head[i];
-    const stored = parseInt(head.toString('latin1', 148, 156).replace(/[\0 ]/g, ''), 8);
-    if (stored === sum && sum !== 8 * 0x20) return 'none';
-  }
-  return undefined;
-}
-
-/** tar's option for unpacking each compression. */
-const TAR_FLAG: Record<Compression, string[]> = { gzip: ['--gzip'], xz: ['--xz'], zstd: ['--zstd'], bzip2: ['--bzip2'], none: [] };
-const PROGRAM: Record<Exclude<Compression, 'none' | 'gzip'>, { prog: string; pkg: string }> = {
-  xz: { prog: 'xz', pkg: 'xz-utils' },
-  zstd: { prog: 'zstd', pkg: 'zstd' },
-  bzip2: { prog: 'bzip2', pkg: 'bzip2' },
-};
-
-export function needDecompressor(c: Compression): void {
-  if (c === 'none' || c === 'gzip') return;
-  const { prog, pkg } = PROGRAM[c];
-  if (!which(prog)) throw hostNotReady(`${prog} is not installed (the archive is ${c}-compressed)`, `apt-get install ${pkg}`);
-}
-
-interface Decompressor {
-  input: Writable;
-  output: Readable;
-  /** Resolves to why decompression failed, or undefined when it went well. */
-  done: Promise<string | undefined>;
-  kill(): void;
-}
-
-/**
- * gzip in-process; xz, zstd and bzip2 through their programs, streamed (stdin to stdout: the
- * archive is never decompressed to disk, and a size bomb is cut off as it streams).
- */
-function decompressor(c: Compression): Decompressor {
-  if (c === 'none') {
-    const p = new PassThrough();
-    return { input: p, output: p, done: Promise.resolve(undefined), kill: () => p.destroy() };
-  }
-  if (c === 'gzip') {
-    const z = createGunzip();
-    return { input: z, output: z, done: Promise.resolve(undefined), kill: () => z.destroy() };
-  }
-  needDecompressor(c);
-  const { prog } = PROGRAM[c];
-  return spawnFilter(prog, ['-d', '-c', '-q']);
-}
-
-export interface ScanOptions extends TarCheckOptions {
-  /** Write the bytes read to this new file (0600): what tar later unpacks. */
-  copyTo?: string;
-  /** Called with bytes read and the file's size, at most every two seconds. */
-  onProgress?: (done: number, total: number) => void;
-}
-
-export interface ScanResult {
-  compression: Compression;
-  sha256: string;
-  size: number;
-  entries: number;
-  unpacked: number;
-  foreignIds: number;
-  topLevel: Set<string>;
-  captured: Map<string, Buffer>;
-}
-
-const isPipeNoise = (e: unknown): boolean => ['EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED'].includes((e as NodeJS.ErrnoException)?.code ?? '');
-
-/**
- * Reads an archive once, start to end: hashes it, optionally copies it, decompresses and
- * checks its tar stream. Throws a refusal (exit 2) naming the first offending entry; a
- * truncated or damaged stream is a refusal too.
- */
-export async function scanArchive(file: string, opts: ScanOptions): Promise<ScanResult> {
-  const fh = await fsp.open(file, C.O_RDONLY);
-  let copy: fsp.FileHandle | undefined;
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw invalid(`${file} is not a regular file`);
-    const head = Buffer.alloc(BLOCK);
-    const { bytesRead } = await fh.read(head, 0, BLOCK, 0);
-    const compression = compressionOf(head.subarray(0, bytesRead));
-    if (!compression) throw refusal(opts.label, 'it is not a tar archive (plain, or compressed with gzip, xz, zstd or bzip2)');
-    const dec = decompressor(compression);
-    if (opts.copyTo) copy = await fsp.open(opts.copyTo, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
-    const copyFd = copy?.fd;
-    const checker = new TarChecker(opts);
-    const hash = createHash('sha256');
-    let read = 0;
-    let last = Date.now();
-    const tee = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        try {
-          hash.update(chunk);
-          read += chunk.length;
-          if (copyFd !== undefined) {
-            let off = 0;
-            while (off < chunk.length) off += writeSync(copyFd, chunk, off, chunk.length - off);
-          }
-          if (opts.onProgress && Date.now() - last >= 2000) {
-            last = Date.now();
-            opts.onProgress(read, st.size);
-          }
-          cb(null, chunk);
-        } catch (e) {
-          cb(e as Error);
-        }
-      },
-    });
-    const src = fh.createReadStream({ start: 0, highWaterMark: 1 << 20, autoClose: false });
-    const piped = pipeline(src, tee, dec.input).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    let failure: unknown;
-    try {
-      for await (const chunk of dec.output) checker.feed(chunk as Buffer);
-    } catch (e) {
-      failure = e;
-    }
-    if (failure) {
-      src.destroy();
-      tee.destroy();
-      dec.kill();
-    }
-    const pipeErr = await piped;
-    const decErr = await dec.done;
-    if (failure instanceof VpsError) throw failure;
-    if (pipeErr && !isPipeNoise(pipeErr) && !(pipeErr as { code?: string }).code?.startsWith('Z_')) {
-      if ((pipeErr as NodeJS.ErrnoException).code === 'ENOSPC') throw new VpsError(ExitCode.NO_RESOURCES, `out of disk space in the pool while reading ${opts.label}`, { hint: 'free space in the pool (vpsctl pool info shows it)' });
-      throw failed(`could not read ${file}: ${(pipeErr as Error).message}`);
-    }
-    if (decErr) throw refusal(opts.label, `the archive is damaged or truncated (${decErr})`);
-    if (failure) throw refusal(opts.label, `the archive is damaged or truncated (${compression}: ${(failure as Error).message})`);
-    if (pipeErr) throw refusal(opts.label, `the archive is damaged or truncated (${(pipeErr as Error).message})`);
-    checker.finish();
-    return {
-      compression,
-      sha256: hash.digest('hex'),
-      size: read,
-      entries: checker.entries,
-      unpacked: checker.unpacked,
-      foreignIds: checker.foreignIds,
-      topLevel: checker.topLevel,
-      captured: checker.captured,
-    };
-  } finally {
-    await copy?.close();
-    await fh.close();
-  }
-}
 
 // ---- names and metadata ------------------------------------------------------------------
 
@@ -936,15 +431,26 @@ export class TemplateImporter {
       if (!st.isFile()) throw invalid(`${file} is not a regular file`);
     }
     const copyTo = privateFile || opts.noCopy ? undefined : path.join(work, `src-${++this.seq}`);
+    // what tar may unpack is a private file: GNU tar's listing of it must agree with the checker
+    const unpackable = copyTo ?? (privateFile ? file : undefined);
+    const listTo = unpackable && path.join(work, `list-${++this.seq}`);
     const scan = await scanArchive(file, {
       label: src.label,
       maxSize: opts.maxSize,
       capture: opts.capture,
       copyTo,
+      listTo,
       onProgress: (done, total) => this.progress.info(`  checking ${src.label}: ${formatSize(done)} of ${formatSize(total)}`),
     });
     this.progress.info(`  ${src.label}: ${scan.compression === 'none' ? 'tar' : `${scan.compression} tar`}, ${scan.entries} entries, about ${formatSize(scan.unpacked)} unpacked, sha256 ${scan.sha256}`);
-    return { source: src, scan, file: copyTo ?? file };
+    if (unpackable && listTo) {
+      needDecompressor(scan.compression);
+      const diff = await gnuTarDifference(tarReadArgs(unpackable, scan.compression), readSpool(listTo));
+      if (diff) throw refusal(src.label, diff);
+      await fsp.rm(listTo, { force: true });
+      this.progress.info(`  ${src.label}: GNU tar lists the same ${scan.entries} entries`);
+    }
+    return { source: src, scan, file: unpackable ?? file };
   }
 
   private verifySha(checked: Checked, want: string | undefined): void {
@@ -1042,22 +548,7 @@ export class TemplateImporter {
       await fsp.mkdir(rootfs, { mode: 0o755 });
       await fsp.chmod(rootfs, 0o755);
       needDecompressor(c.scan.compression);
-      const r = await this.run.run(
-        'tar',
-        [
-          '--extract',
-          `--file=${c.file}`,
-          `--directory=${rootfs}`,
-          ...TAR_FLAG[c.scan.compression],
-          '--numeric-owner',
-          '--same-owner',
-          '--same-permissions',
-          '--xattrs',
-          '--xattrs-include=security.capability',
-          '--warning=no-timestamp',
-        ],
-        { reject: false },
-      );
+      const r = await this.run.run('tar', ['--extract', ...tarReadArgs(c.file, c.scan.compression), `--directory=${rootfs}`, '--same-owner', '--same-permissions', '--warning=no-timestamp'], { reject: false });
       if (r.exitCode !== 0) {
         if (/No space left/.test(r.stderr)) throw new VpsError(ExitCode.NO_RESOURCES, `out of disk space in the pool unpacking ${c.source.label}`, { hint: 'free space in the pool (vpsctl pool info shows it)' });
         throw failed(`tar could not unpack ${c.source.label}: ${r.stderr.trim().split('\n').slice(-3).join('; ')}`);

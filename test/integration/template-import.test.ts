@@ -161,6 +161,8 @@ describe('template import: an OpenVZ tarball', () => {
     const plain = await vpsctl(e, ['template', 'import', OPENVZ, '--force', '--sha256', sha256(OPENVZ).toUpperCase()]);
     expect(plain.exitCode).toBe(0);
     expect(plain.stderr).toMatch(/\[1\/6\] checking/);
+    // the checker's reading, vouched for by GNU tar's own listing of the copy it unpacks
+    expect(plain.stderr).toMatch(/debian-12\.0-x86_64-test\.tar\.gz: GNU tar lists the same \d+ entries/);
     expect(plain.stderr).toMatch(/\[4\/6\] packing the ext4 image/);
     expect(plain.stdout).toMatch(/^imported template debian-12.0-test$/m);
   });
@@ -343,6 +345,8 @@ describe('template import refuses hostile archives whole, naming the entry, and 
     // tar reads no data after a hardlink header whatever its size says: the "data" would be a member
     ['a hardlink whose size hides a device node', [{ name: './etc/h', type: '1', link: './etc/shadow', data: header('./dev/sda', '4', 0) }], /entry "\.\/etc\/h" of type "1" claims 512 bytes of data/],
     ['a "file" named like a directory whose data hides a member', [{ name: './etc/d/', data: header('./dev/sdb', '4', 0) }], /entry "\.\/etc\/d\/" of type directory claims 512 bytes of data/],
+    // issue 15: GNU tar reads "size=0" after two blanks; a parser splitting at the first blank hid the device
+    ['a device node behind "NN  size=0", a pax record GNU tar reads', [{ name: 'PaxHeaders/m', type: 'x', data: '11  size=0\n' }, { name: './etc/motd', data: header('./dev/mem', '3', 0) }], /entry "\.\/dev\/mem" is a character device node/],
   ];
 
   it.each(cases)('%s', async (what, members, re) => {
@@ -362,6 +366,16 @@ describe('template import refuses hostile archives whole, naming the entry, and 
     const r = await vpsctl(e, ['template', 'import', file, '--name', 'evil', '--max-size', '1M', '--json']);
     expect(r.exitCode).toBe(2);
     expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'INVALID', exitCode: 2, message: expect.stringMatching(/unpacks to more than 1M \(--max-size\), reached at entry "\.\/big"/) });
+    expect(listingOf(tdir)).toEqual(before);
+  });
+
+  it('a size bomb behind "NN  size=4194304", a pax record GNU tar reads (issue 15)', async () => {
+    const file = path.join(fx, 'bomb-pax.tar.gz');
+    const head = tarOf([...TREE, { name: 'PaxHeaders/big', type: 'x', data: '17  size=4194304\n' }, { name: './big' }]).subarray(0, -1024);
+    writeFileSync(file, gzipSync(Buffer.concat([head, Buffer.alloc(4 * 1024 * 1024, 0x61), Buffer.alloc(1024)])));
+    const before = listingOf(tdir);
+    const r = await vpsctl(e, ['template', 'import', file, '--name', 'evil', '--max-size', '1M']);
+    expect({ exitCode: r.exitCode, stderr: r.stderr }).toEqual({ exitCode: 2, stderr: expect.stringMatching(/unpacks to more than 1M \(--max-size\), reached at entry "\.\/big"/) });
     expect(listingOf(tdir)).toEqual(before);
   });
 
