@@ -73,7 +73,7 @@ export async function whyNotUp(e: Env, id: string): Promise<string> {
   }
   const initPid = st.init_pid;
   const run = path.join(e.run, id);
-  const exec = await vpsctl(e, ['exec', id, '--', 'systemctl', 'is-system-running'], { timeoutMs: 120_000 });
+  const exec = await timed('exec, container not up', e, ['exec', id, '--', 'systemctl', 'is-system-running'], { timeoutMs: 120_000 });
   let quiet = '';
   try {
     const s = (statSync(path.join(run, 'console.log')).mtimeMs - Date.parse(st.started ?? '')) / 1000;

@@ -217,6 +217,7 @@ template() {
 # --- stage: this run's disk, the guest's /var/tmp ------------------------------------------
 stage() {
   mkdir -p "$WORKBASE"
+  find "$WORKBASE" -mindepth 1 -maxdepth 1 -name 'run.*' -mtime +7 -exec rm -rf --one-file-system {} +   # old runs' logs
   WORK=$(mktemp -d "$WORKBASE/run.XXXXXX")
   local s=$WORK/stage
   say "stage: the checkout and the $TEMPLATE template onto this run's disk ($WORK)"
@@ -301,9 +302,13 @@ collect() {
   return "$rc"
 }
 
-deps
-image
-template
-stage
-boot
-collect
+# One block, read whole before it runs: a checkout changed during a run cannot change this run.
+{
+  deps
+  image
+  template
+  stage
+  boot
+  collect
+  exit
+}
