@@ -189,6 +189,7 @@ image() {
     say "image: building the guest image $key once for this machine (several minutes; log: $CACHE/.build-$key/build.log)"
     local t=$SECONDS
     BUILD=$CACHE/.build-$key
+    if mountpoint -q "$BUILD/rootfs/proc"; then umount "$BUILD/rootfs/proc"; fi   # a build killed with -9
     rm -rf --one-file-system "$BUILD"
     mkdir -p "$BUILD" "$CACHE/debootstrap"
     image_recipe "$BUILD"                                  # on failure, cleanup() shows the log's end
@@ -260,6 +261,7 @@ boot() {
     fi
     if [ $((SECONDS - t)) -ge "$TIMEOUT" ]; then
       TIMED_OUT=1
+      say "boot: no result after ${TIMEOUT}s: killing qemu (pid $QEMU_PID)"
       kill "$QEMU_PID"
       break
     fi
@@ -277,7 +279,7 @@ boot() {
 collect() {
   local r=$WORK/results rc
   if [ "$TIMED_OUT" = 1 ]; then
-    printf '\nthe guest did not finish within %s s; qemu (pid killed) was stopped. The end of its console:\n' "$TIMEOUT"
+    printf '\nthe guest did not finish within %s s (--timeout, VPSCTL_GUEST_TIMEOUT); qemu was killed. The end of its console:\n' "$TIMEOUT"
     tail -n 60 "$WORK/console.log"
     printf '\nconsole log: %s\n' "$WORK/console.log"
     return 1
