@@ -53,7 +53,7 @@ export function cgroupTree(root = PARENT_CGROUP): string {
 }
 
 // without the terminal's colours and cursor moves
-const plain = (s: string): string => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+const plain = (s: string): string => s.replace(/\x1b(\[[0-9;?]*[A-Za-z]|[A-Za-z])/g, '').replace(/\r/g, '');
 const tail = (f: string, n: number): string => plain(read(f)).split('\n').slice(-n).join('\n');
 
 /** A command inside the container's namespaces through nsenter, which joins no cgroup. */
