@@ -24,7 +24,7 @@ export default async function globalTeardown(): Promise<void> {
   ];
   if (leaks.length === 0) {
     await execa('rm', ['-rf', '--one-file-system', TEST_BASE, TEST_RUN_BASE], { reject: false });
-    for (const h of ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'systemd', 'unified']) {
+    for (const h of ['', 'cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'systemd', 'unified']) {
       await execa('rmdir', [`/sys/fs/cgroup/${h}/${CGROUP_PARENT}`], { reject: false });
     }
     return;

@@ -125,10 +125,10 @@ export function mountsMentioning(needle: string): string[] {
   return [...out];
 }
 
-/** Container cgroups left under the test cgroup parent, in every hierarchy. */
+/** Container cgroups left under the test cgroup parent, in every hierarchy ('': a pure cgroup v2 root). */
 export function cgroupsLeft(id?: string): string[] {
   const out: string[] = [];
-  for (const h of readdirSync('/sys/fs/cgroup')) {
+  for (const h of ['', ...readdirSync('/sys/fs/cgroup')]) {
     const parent = path.join('/sys/fs/cgroup', h, CGROUP_PARENT);
     if (!existsSync(parent)) continue;
     for (const d of readdirSync(parent, { withFileTypes: true })) {

@@ -1,0 +1,27 @@
+// The guest suite's jest config: the third project, "guest", kept out of package.json's
+// projects so that `npm test` on a host never runs it. Its tests run only inside the test
+// guest (test/guest/run.sh boots it); they reuse the integration suite's harness and its
+// leak check, and the unit project's transform.
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const pkg = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8'));
+const unit = pkg.jest.projects.find((p) => p.displayName === 'unit');
+
+export default {
+  rootDir: repo,
+  testTimeout: pkg.jest.testTimeout,
+  reporters: pkg.jest.reporters,
+  projects: [
+    {
+      ...unit,
+      rootDir: repo,
+      displayName: 'guest',
+      testMatch: ['<rootDir>/test/guest/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/guest/global-setup.ts',
+      globalTeardown: '<rootDir>/test/integration/global-teardown.ts',
+    },
+  ],
+};
