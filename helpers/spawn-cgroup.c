@@ -82,6 +82,51 @@ static void cpuset_fill(int dfd, int parent_fd)
 		log_warn("cannot set cgroup.clone_children");
 }
 
+/* The controllers a v2 container's own systemd gets to use below its cgroup (systemd's
+ * Delegate=yes gives the same): enabled, where available and not yet, in every cgroup from
+ * the hierarchy's root down to the container's parent, so that they reach the container
+ * whatever limits it has. On a systemd host the levels above the container's scope are
+ * systemd's and have them already (its Delegate=yes); nothing is written there. */
+static const char *const v2_delegated[] = { "cpuset", "cpu", "io", "memory", "pids" };
+
+/* Is w one of the blank-separated words of list? */
+static bool has_word(const char *list, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = list; (p = strstr(p, w)); p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+			return true;
+	return false;
+}
+
+static void v2_enable_path(const struct cgroup_arg *cg)
+{
+	size_t root_len = strlen("/sys/fs/cgroup") + (*cg->mountname ? 1 + strlen(cg->mountname) : 0);
+	size_t last = (size_t)(strrchr(cg->hostdir, '/') - cg->hostdir); /* the container's parent */
+
+	for (size_t end = root_len; end <= last; end++) {
+		char dir[VPS_PATH_MAX], ctl[512], on[512], plus[128] = "";
+		size_t len = 0;
+		int r;
+
+		if (cg->hostdir[end] != '/')
+			continue;
+		snprintf(dir, sizeof(dir), "%.*s", (int)end, cg->hostdir);
+		cleanup_fd int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || read_file_at(fd, "cgroup.controllers", ctl, sizeof(ctl)) < 0 ||
+		    read_file_at(fd, "cgroup.subtree_control", on, sizeof(on)) < 0)
+			return; /* the levels below get what is available */
+		for (size_t i = 0; i < sizeof(v2_delegated) / sizeof(v2_delegated[0]); i++)
+			if (has_word(ctl, v2_delegated[i]) && !has_word(on, v2_delegated[i]))
+				len += (size_t)snprintf(plus + len, sizeof(plus) - len, "%s+%s",
+							len ? " " : "", v2_delegated[i]);
+		if (len && (r = write_file_at(fd, "cgroup.subtree_control", plus)) < 0)
+			log_warn("enable \"%s\" in %s/cgroup.subtree_control: %s", plus, dir,
+				 strerror(-r));
+	}
+}
+
 /* cgroup v2 (SECURITY.md "cgroups"): the container's cgroup C holds the limits and stays
  * root's. Its controllers are enabled for two children made here:
  *   C/CG_V2_PAYLOAD  init's cgroup and the root of its cgroup namespace, delegated to the
@@ -178,6 +223,7 @@ void cgroup_create(const struct opts *o, struct cgroup_arg *cg)
 		die_with_error("attach the device eBPF program to cgroup %s", cg->hostdir);
 	}
 	if (cg->v2) {
+		v2_enable_path(cg);
 		v2_subtree_create(o, cg, lfd);
 		return;
 	}
