@@ -584,15 +584,19 @@ export class Host {
   async waitSystemRunning(id: string, timeoutMs: number): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     let last = 'unknown';
+    let failure = ''; // why the last look inside failed, when it did
     for (;;) {
       const r = await this.exec(id, ['systemctl', 'is-system-running'], { capture: true }).catch((e: unknown) => {
         if (e instanceof VpsError && e.exitCode === ExitCode.WRONG_STATE) throw e; // it stopped
+        failure = e instanceof Error ? e.message : String(e);
         return { id, exitCode: 1, stdout: '' };
       });
+      if (r.stdout?.trim()) failure = '';
       last = r.stdout?.trim() || last;
       if (last === 'running' || last === 'degraded') return last;
       if (Date.now() >= deadline) {
-        throw new VpsError(ExitCode.FAILED, `container ${id} did not finish booting in ${Math.round(timeoutMs / 1000)}s (systemd says ${last})`, {
+        const why = failure ? `; looking inside failed: ${failure}` : '';
+        throw new VpsError(ExitCode.FAILED, `container ${id} did not finish booting in ${Math.round(timeoutMs / 1000)}s (systemd says ${last}${why})`, {
           hint: `read its console log: vpsctl console ${id} --log, or run: vpsctl exec ${id} -- systemctl --failed`,
         });
       }
