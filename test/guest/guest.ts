@@ -6,10 +6,10 @@
 import { execa } from 'execa';
 import { appendFileSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { CGROUP_PARENT, vpsctl, type Env, type Result } from '../integration/harness.js';
+import { TEST_SLICE, vpsctl, type Env, type Result } from '../integration/harness.js';
 
-/** The cgroup under which vpsctl puts the test containers, on the guest's pure cgroup v2 tree. */
-export const PARENT_CGROUP = path.join('/sys/fs/cgroup', CGROUP_PARENT);
+/** Where vpsctl puts the test containers on the guest, a systemd host: their scopes in the test slice. */
+export const PARENT_CGROUP = TEST_SLICE;
 
 /** Adds a line to the timings the host prints after the run (results/timings.txt). */
 export function record(line: string): void {

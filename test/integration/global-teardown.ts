@@ -3,8 +3,8 @@
  * cgroup, monitor process, test bridge, veth or nftables table from it; then the test roots are removed.
  */
 import { execa } from 'execa';
-import { readdirSync } from 'node:fs';
-import { CGROUP_PARENT, TEST_BASE, TEST_RUN_BASE, cgroupsLeft, loopsUnder, mountsMentioning, processesMentioning } from './harness';
+import { existsSync, readdirSync } from 'node:fs';
+import { CGROUP_PARENT, TEST_BASE, TEST_RUN_BASE, TEST_SLICE, cgroupsLeft, loopsUnder, mountsMentioning, processesMentioning } from './harness';
 
 export default async function globalTeardown(): Promise<void> {
   const leaks = [
@@ -27,6 +27,8 @@ export default async function globalTeardown(): Promise<void> {
     for (const h of ['', 'cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'systemd', 'unified']) {
       await execa('rmdir', [`/sys/fs/cgroup/${h}/${CGROUP_PARENT}`], { reject: false });
     }
+    // a systemd host: the test slice the containers' scopes lived in, now empty
+    if (existsSync(TEST_SLICE)) await execa('systemctl', ['stop', `${CGROUP_PARENT}.slice`], { reject: false });
     return;
   }
   throw new Error(`the test run left these behind on the host:\n  ${leaks.join('\n  ')}`);

@@ -125,16 +125,27 @@ export function mountsMentioning(needle: string): string[] {
   return [...out];
 }
 
-/** Container cgroups left under the test cgroup parent, in every hierarchy ('': a pure cgroup v2 root). */
+/**
+ * Where a systemd host keeps the test containers' scopes, `<parent>-<id>.scope`:
+ * vpsctl.slice/vpsctl-test.slice, as src/limits/cgroups.ts systemdUnits names them (spelled
+ * out here: the global setup loads this file as CommonJS, which cannot load src; a unit test
+ * checks the two agree).
+ */
+export const TEST_SLICE = path.join('/sys/fs/cgroup', ...CGROUP_PARENT.split('-').map((_, i, a) => `${a.slice(0, i + 1).join('-')}.slice`));
+export const testScope = (id: string): string => `${CGROUP_PARENT}-${id}.scope`;
+
+/**
+ * Container cgroups left under the test cgroup parent, in every hierarchy ('': a pure cgroup v2
+ * root), and the containers' scopes in the test slice of a systemd host.
+ */
 export function cgroupsLeft(id?: string): string[] {
   const out: string[] = [];
-  for (const h of ['', ...readdirSync('/sys/fs/cgroup')]) {
-    const parent = path.join('/sys/fs/cgroup', h, CGROUP_PARENT);
-    if (!existsSync(parent)) continue;
-    for (const d of readdirSync(parent, { withFileTypes: true })) {
-      if (d.isDirectory() && (!id || d.name === id)) out.push(path.join(parent, d.name));
-    }
-  }
+  const under = (parent: string, name: (d: string) => boolean): void => {
+    if (!existsSync(parent)) return;
+    for (const d of readdirSync(parent, { withFileTypes: true })) if (d.isDirectory() && name(d.name)) out.push(path.join(parent, d.name));
+  };
+  for (const h of ['', ...readdirSync('/sys/fs/cgroup')]) under(path.join('/sys/fs/cgroup', h, CGROUP_PARENT), (d) => !id || d === id);
+  under(TEST_SLICE, (d) => !id || d === testScope(id));
   return out;
 }
 

@@ -52,6 +52,13 @@ describe('cgroup layout from mountinfo', () => {
     });
   });
 
+  it('names the test slice and scopes as the integration harness spells them out', async () => {
+    const { TEST_SLICE, CGROUP_PARENT, testScope } = await import('../integration/harness.js');
+    const u = systemdUnits(CGROUP_PARENT, 'web-1');
+    expect(TEST_SLICE).toBe(`/sys/fs/cgroup/${u.slicePath}`);
+    expect(testScope('web-1')).toBe(u.scope);
+  });
+
   it('sends exec and enter to the container\'s enter leaf on v2, to its own cgroup on v1', () => {
     expect(enterCgroupDirs(detectCgroups(mi(['/sys/fs/cgroup rw - cgroup2 cgroup2 rw']), 'init'), 'vpsctl', '7')).toEqual(['/sys/fs/cgroup/vpsctl/7/enter']);
     const dirs = enterCgroupDirs(detectCgroups(hybrid, 'init'), 'p', 'x');
