@@ -224,8 +224,6 @@ stage() {
   say "stage: the checkout and the $TEMPLATE template onto this run's disk ($WORK)"
   mkdir -p "$s/vpsctl" "$s/test-root/pool/templates" "$WORK/results"
   cp -a bin dist helpers man node_modules src templates test package.json package-lock.json tsconfig.json oclif.manifest.json "$s/vpsctl/"
-  # the host's npm beside its node, for the README's `bin/setup` inside (readme.test.ts)
-  cp -a "$(dirname "$(readlink -f "$(command -v npm)")")/.." "$s/npm"
   printf '%s\n' "${jest_args[@]}" >"$s/jest-args"
   local f
   for f in "$TEMPLATE.img" "$TEMPLATE.yaml"; do
