@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type { Options as ExecaOptions } from 'execa';
 import { ExitCode, VpsError } from '../core/errors.js';
 import { mountsUnder } from './proc.js';
@@ -138,6 +138,11 @@ export function spawnFilter(prog: string, args: readonly string[]): Filter {
     if (stderr.length < 4096) stderr += d.toString();
   });
   child.stdout.on('error', () => undefined);
+  // Node resumes (and so discards) a child's stdout that nobody reads when the child exits:
+  // a reader that starts late (tar listing a small archive finishes at once) would see nothing.
+  // Piping at once keeps every byte, with backpressure through the PassThrough.
+  const output = child.stdout.pipe(new PassThrough());
+  output.on('error', () => undefined);
   const done = new Promise<string | undefined>((resolve) => {
     child.on('error', (e) => resolve(`${prog} could not run: ${e.message}`));
     child.on('close', (code, signal) => {
@@ -145,5 +150,5 @@ export function spawnFilter(prog: string, args: readonly string[]): Filter {
       resolve(code === 0 ? undefined : `${prog} ${signal ? `was killed by ${signal}` : `exited ${code}`}${why ? `: ${why}` : ''}`);
     });
   });
-  return { input: child.stdin, output: child.stdout, done, kill: () => child.kill('SIGKILL') };
+  return { input: child.stdin, output, done, kill: () => child.kill('SIGKILL') };
 }

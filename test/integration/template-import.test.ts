@@ -202,8 +202,7 @@ describe('template import: an LXC image', () => {
     copyFileSync(META, path.join(lone, 'meta.tar.xz'));
     const before = listingOf(tdir);
     const miss = await vpsctl(e, ['template', 'import', path.join(lone, 'meta.tar.xz'), '--name', 'lone']);
-    expect(miss.exitCode).toBe(3);
-    expect(miss.stderr).toMatch(/rootfs\.tar\.xz does not exist/);
+    expect([miss.exitCode, miss.stderr]).toEqual([3, expect.stringMatching(/rootfs\.tar\.xz does not exist/)]);
     expect(miss.stderr).toMatch(/ROOTFS/);
     expect(listingOf(tdir)).toEqual(before);
   });
