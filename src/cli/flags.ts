@@ -74,7 +74,7 @@ export const limitFlags = {
   'io-read-iops': limitFlag('io_read_iops', 'disk read operations per second', 'N'),
   'io-write-iops': limitFlag('io_write_iops', 'disk write operations per second', 'N'),
   nofile: limitFlag('nofile', "open-files limit of the container's init", 'N'),
-  strict: Flags.boolean({ description: 'refuse, rather than warn, when memory limits overcommit the host' }),
+  strict: Flags.boolean({ description: "refuse, rather than warn, when memory limits overcommit the host or disks pass the pool's size (disk_overcommit_ratio above 1)" }),
 };
 
 /** The limits the flags name (each flag's text was validated against the host when parsed). */

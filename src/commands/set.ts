@@ -15,7 +15,7 @@ type Result = { id: string; changed: boolean; disk?: ResizeResult; limits?: SetL
 export default class SetCmd extends VpsCommand<Result> {
   static override summary = "Change a container's hostname, DNS, passwords, SSH keys, network, resource limits and disk size.";
   static override description =
-    'Limits apply to a running container at once; --save also writes them to its config, so that they survive a restart (as vzctl set --save). On a stopped container they are always saved. Network changes (--ipadd, --ipdel, --netmode, --forward, --forward-del) are always saved and apply at once to a running container, with no restart; an address another container has is refused. --disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get). A set that changes nothing says so.';
+    'Limits apply to a running container at once; --save also writes them to its config, so that they survive a restart (as vzctl set --save). On a stopped container they are always saved. Network changes (--ipadd, --ipdel, --netmode, --forward, --forward-del) are always saved and apply at once to a running container, with no restart; an address another container has is refused. --disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get); a grow past what the pool can promise (see pool info) is refused with exit 7. A set that changes nothing says so.';
   static override examples = [
     '<%= config.bin %> set 101 --memory 2G --swap 512M --cpus 1.5 --save',
     '<%= config.bin %> set 101 --pids 400 --cpuset 0-1',
@@ -62,7 +62,7 @@ export default class SetCmd extends VpsCommand<Result> {
       }
     }
     if (flags.disk !== undefined) {
-      const r = await host.disks.resize(args.id, flags.disk);
+      const r = await host.disks.resize(args.id, flags.disk, flags.strict);
       out.disk = r;
       out.changed ||= r.changed;
       if (!this.jsonEnabled()) {

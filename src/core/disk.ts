@@ -8,10 +8,11 @@ import { exists, readText, writeFileAtomic } from '../sys/fs.js';
 import { validateHostname, validateId, validateSnapshotName } from './ids.js';
 import { formatForward } from './netconfig.js';
 import { importPolicy, type ImportPolicyOptions } from './import-policy.js';
-import { parseConfig, renderConfig } from './config.js';
+import { parseConfig, renderConfig, type ContainerConfig } from './config.js';
 import { ExitCode, VpsError, failed, hostNotReady, invalid, notFound, wrongState } from './errors.js';
 import { CAP_SYS_RESOURCE, hasCapability, processLive, which } from '../sys/proc.js';
 import type { ContainerStatus, Host } from './host.js';
+import type { RuntimeState } from './types.js';
 import { formatSize } from './units.js';
 
 export interface ResizeResult {
@@ -75,7 +76,7 @@ export class Disks {
    * A new container from another (running: a frozen, consistent copy) or from one of its
    * snapshots, with its own hostname, machine-id, SSH host keys and id range.
    */
-  async clone(src: string, dst: string, opts: { snapshot?: string; hostname?: string } = {}): Promise<ContainerStatus> {
+  async clone(src: string, dst: string, opts: { snapshot?: string; hostname?: string; strict?: boolean } = {}): Promise<ContainerStatus> {
     const cfg = await this.host.config(src);
     validateId(dst);
     const hostname = validateHostname(opts.hostname ?? dst);
@@ -93,7 +94,7 @@ export class Disks {
         disk = meta.disk;
       }
       return this.host.lock(dst, 'create (clone)', () =>
-        this.host.provision(dst, {
+        this.host.space.within(disk, `the clone ${dst}'s ${formatSize(disk)} disk`, { strict: opts.strict, growsPromise: true }, () => this.host.provision(dst, {
           what: `clone of ${src}`,
           hostname,
           privileged: cfg.privileged,
@@ -122,7 +123,7 @@ export class Disks {
           after: async (c) => {
             c.disk = disk;
           },
-        }),
+        })),
       );
     });
   }
@@ -131,7 +132,7 @@ export class Disks {
    * `set --disk`: grows the image and its filesystem, online when running; shrinks only a
    * stopped container, and only after resize2fs says the data fits.
    */
-  async resize(id: string, bytes: number): Promise<ResizeResult> {
+  async resize(id: string, bytes: number, strict = false): Promise<ResizeResult> {
     if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalid('disk size must be positive');
     if (bytes % 4096 !== 0) bytes = Math.ceil(bytes / 4096) * 4096;
     await this.host.config(id);
@@ -142,24 +143,29 @@ export class Disks {
       const previous = (await fsp.stat(img)).size;
       if (bytes === previous && bytes === cfg.disk) return { id, disk: bytes, previous, online: false, changed: false };
       const { state } = await this.host.runtime.state(id);
-      if (state) {
-        if (bytes < previous) throw wrongState(`container ${id} is running: a disk shrinks only when stopped`, `stop it first: vpsctl stop ${id}`);
-        if (!hasCapability(CAP_SYS_RESOURCE)) {
-          throw hostNotReady(`growing a mounted ext4 filesystem needs CAP_SYS_RESOURCE, which vpsctl's root lacks on this host (a restricted sandbox?)`, `stop the container and run it again (an offline resize works): vpsctl stop ${id} && vpsctl set ${id} --disk ${formatSize(bytes)}`);
-        }
-        await fsp.truncate(img, bytes);
-        // the loop device learns the new size; resize2fs runs where the filesystem is mounted
-        await this.host.sys.run('losetup', ['--set-capacity', state.loop]);
-        const r = await this.host.sys.run('nsenter', [`--target=${state.monitor_pid}`, '--mount', '--', 'resize2fs', state.loop], { reject: false });
-        if (r.exitCode !== 0) throw failed(`online resize of ${id}'s filesystem failed: ${r.stderr.trim().split('\n').pop()}`, { hint: `the image file is ${formatSize(bytes)} now; stop the container and retry: vpsctl set ${id} --disk ${formatSize(bytes)}` });
-      } else if (bytes >= previous) {
-        await this.host.images.grow(img, bytes);
-      } else {
-        await this.shrink(id, img, bytes);
-      }
-      await writeFileAtomic(this.host.layout.configFile(id), renderConfig({ ...cfg, disk: bytes }), 0o600);
-      return { id, disk: bytes, previous, online: !!state, changed: true };
+      if (bytes > cfg.disk) return this.host.space.within(bytes - cfg.disk, `growing ${id}'s disk to ${formatSize(bytes)}`, { strict }, () => this.resizeLocked(id, img, cfg, bytes, previous, state));
+      return this.resizeLocked(id, img, cfg, bytes, previous, state);
     });
+  }
+
+  private async resizeLocked(id: string, img: string, cfg: ContainerConfig, bytes: number, previous: number, state: RuntimeState | undefined): Promise<ResizeResult> {
+    if (state) {
+      if (bytes < previous) throw wrongState(`container ${id} is running: a disk shrinks only when stopped`, `stop it first: vpsctl stop ${id}`);
+      if (!hasCapability(CAP_SYS_RESOURCE)) {
+        throw hostNotReady(`growing a mounted ext4 filesystem needs CAP_SYS_RESOURCE, which vpsctl's root lacks on this host (a restricted sandbox?)`, `stop the container and run it again (an offline resize works): vpsctl stop ${id} && vpsctl set ${id} --disk ${formatSize(bytes)}`);
+      }
+      await fsp.truncate(img, bytes);
+      // the loop device learns the new size; resize2fs runs where the filesystem is mounted
+      await this.host.sys.run('losetup', ['--set-capacity', state.loop]);
+      const r = await this.host.sys.run('nsenter', [`--target=${state.monitor_pid}`, '--mount', '--', 'resize2fs', state.loop], { reject: false });
+      if (r.exitCode !== 0) throw failed(`online resize of ${id}'s filesystem failed: ${r.stderr.trim().split('\n').pop()}`, { hint: `the image file is ${formatSize(bytes)} now; stop the container and retry: vpsctl set ${id} --disk ${formatSize(bytes)}` });
+    } else if (bytes >= previous) {
+      await this.host.images.grow(img, bytes);
+    } else {
+      await this.shrink(id, img, bytes);
+    }
+    await writeFileAtomic(this.host.layout.configFile(id), renderConfig({ ...cfg, disk: bytes }), 0o600);
+    return { id, disk: bytes, previous, online: !!state, changed: true };
   }
 
   private async shrink(id: string, img: string, bytes: number): Promise<void> {
@@ -322,7 +328,9 @@ export class Disks {
       const network = policy.network
         ? await this.host.networks.plan(id, undefined, { mode: policy.network.mode, add: policy.network.addresses, forwards: policy.network.forwards.map(formatForward) })
         : undefined;
-      return await this.host.lock(id, 'import', async () => {
+      // its disk and, at most, each snapshot's (their images' allocated sizes are known only once unpacked)
+      const promise = cfg.disk * (1 + snapNames.length);
+      return await this.host.lock(id, 'import', () => this.host.space.within(promise, `importing ${id} (a ${formatSize(cfg.disk)} disk${snapNames.length ? ` and ${snapNames.length} snapshot(s)` : ''})`, { strict: opts.strict, growsPromise: true }, async () => {
         const status = await this.host.provision(id, {
           what: `import of ${path.basename(src)}`,
           hostname,
@@ -365,7 +373,7 @@ export class Disks {
           },
         });
         return { ...status, snapshots: snapNames, notices: policy.notices };
-      });
+      }));
     } finally {
       await fsp.rm(stage, { recursive: true, force: true });
     }

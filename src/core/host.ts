@@ -22,6 +22,7 @@ import { ImageStore } from '../storage/image.js';
 import { Pool, type PoolInfo, type PoolInitOptions } from '../storage/pool.js';
 import { SnapHelper, type CloneResult, type FrozenCloneResult } from '../storage/vpssnap.js';
 import { SnapshotFiles } from '../storage/snapstore.js';
+import { Space } from '../storage/space.js';
 import { Runtime } from '../runtime/runtime.js';
 import { enterArgv, type EnterOptions } from '../runtime/enter.js';
 import { attachConsole, escapeName, parseEscape, type ConsoleEnd } from '../runtime/console.js';
@@ -201,6 +202,7 @@ export class Host {
   readonly snap: SnapHelper;
   private cgroupLayout?: CgroupLayout;
   private net?: Networks;
+  private spaceGuard?: Space;
   progress: Progress;
 
   constructor(opts: HostOptions = {}) {
@@ -214,6 +216,47 @@ export class Host {
     this.pool = new Pool(this.layout, this.sys);
     this.snap = new SnapHelper(this.sys);
     this.templates = new TemplateStore(this.layout, this.sys, this.images, recipesDir(PACKAGE_ROOT), this.settings.mirror, this.settings.cacheDir, this.settings.mirrors);
+  }
+
+  /** The pool's promises: `pool info`'s figures and the guard of what adds to them. */
+  get space(): Space {
+    this.spaceGuard ??= new Space({
+      layout: this.layout,
+      pool: this.pool,
+      snap: this.snap,
+      policy: { ratio: this.settings.diskOvercommitRatio, reserve: this.settings.diskReserve, watermark: this.settings.diskLowWatermark },
+      progress: () => this.progress,
+      disks: () => this.promisedDisks(),
+    });
+    return this.spaceGuard;
+  }
+
+  /**
+   * Every container's disk as promised: its config's size (a damaged config: its image's).
+   * A half-made container counts its image unless the create making it still runs (its
+   * reservation counts it then).
+   */
+  private async promisedDisks(): Promise<number[]> {
+    const out: number[] = [];
+    for (const id of await this.ids()) {
+      const text = await readText(this.layout.configFile(id));
+      if (text !== undefined) {
+        try {
+          out.push(parseConfig(text, this.layout.configFile(id), id).disk);
+          continue;
+        } catch {
+          /* damaged: its image's size below */
+        }
+      } else {
+        const marker = await readText(path.join(this.layout.containerDir(id), '.partial'));
+        const pid = Number(/by pid (\d+)/.exec(marker ?? '')?.[1]);
+        if (Number.isInteger(pid) && processLive(pid)) continue;
+      }
+      const img = this.layout.image(id);
+      const st = (await fsp.stat(img).catch(() => undefined)) ?? (await fsp.stat(`${img}.partial`).catch(() => undefined));
+      out.push(st?.size ?? 0);
+    }
+    return out;
   }
 
   /** Snapshots: create, list, restore, delete, prune, mount, schedule. */
@@ -424,7 +467,7 @@ export class Host {
     // checked before anything is made: a bad or taken address changes nothing
     const network = opts.network ? await this.networks.plan(id, undefined, opts.network) : undefined;
     return this.lock(id, 'create', () =>
-      this.provision(id, {
+      this.space.within(disk, `container ${id}'s ${formatSize(disk)} disk`, { strict: opts.strict, growsPromise: true }, () => this.provision(id, {
         what: `create from ${tpl.name}`,
         hostname,
         privileged: !!opts.privileged,
@@ -439,7 +482,7 @@ export class Host {
         base: { template: tpl.name, disk, os: { family: tpl.os, version: tpl.version, arch: tpl.arch }, init: '/sbin/init', limits },
         identity: opts.identity,
         network,
-      }),
+      })),
     );
   }
 

@@ -16,7 +16,10 @@ export interface HostInfo {
   containers: number;
   running: number;
   committed_disk: number;
-  /** Sum of memory limits; null until limits exist. */
+  /** What the pool has promised (disks, snapshots, templates, other files, the reserve) and its ratio to the pool's size. */
+  promised_disk: number;
+  disk_ratio: number;
+  /** Sum of the containers' memory limits; null when none has one. */
   committed_memory: number | null;
 }
 
@@ -33,6 +36,12 @@ export async function hostInfo(host: Host): Promise<HostInfo> {
   }
   const st = await fsp.statfs(dir);
   const list = await host.list();
+  const space = await host.space.figures();
+  const memories: number[] = [];
+  for (const c of list) {
+    const m = await host.config(c.id).then((cfg) => cfg.limits?.memory, () => undefined);
+    if (typeof m === 'number' && m > 0) memories.push(m);
+  }
   return {
     os: `${os.distro} ${os.release}`.trim(),
     kernel: os.kernel,
@@ -47,6 +56,8 @@ export async function hostInfo(host: Host): Promise<HostInfo> {
     containers: list.length,
     running: list.filter((c) => c.state === 'running').length,
     committed_disk: list.reduce((a, c) => a + c.disk, 0),
-    committed_memory: null,
+    promised_disk: space.promised.total,
+    disk_ratio: space.ratio,
+    committed_memory: memories.length ? memories.reduce((a, b) => a + b, 0) : null,
   };
 }

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { invalid } from './errors.js';
 import { canonicalIp, parseCidr, reservedReason, subnetEdge, type Cidr } from './ip.js';
 import { IFNAME } from './ids.js';
+import { formatSize, parseSize } from './units.js';
 
 /** Host settings: `/etc/vpsctl/vpsctl.yaml` (all optional), then environment overrides. */
 export interface HostSettings {
@@ -32,6 +33,12 @@ export interface HostSettings {
   cronDir: string;
   /** Memory limits may add up to the host's memory times this (create/set warn, --strict refuses). */
   overcommitRatio: number;
+  /** Disks, snapshots, templates and the reserve may add up to the pool's size times this (1: no thin provisioning). */
+  diskOvercommitRatio: number;
+  /** Space the pool's filesystem keeps for the host (and its own metadata): never promised to a container. */
+  diskReserve: Amount;
+  /** A thin pool (promised beyond its size) with less free than this refuses new snapshots and containers. */
+  diskLowWatermark: Amount;
   /** The host bridge bridged containers join (created on first need). */
   bridge: string;
   /** The bridge's own IPv4 address and the containers' subnet (`10.88.0.1/24`). */
@@ -48,7 +55,7 @@ export interface HostSettings {
   configFile?: string;
 }
 
-const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'overcommit_ratio', 'mirrors', 'bridge', 'subnet', 'subnet6', 'nat', 'uplink', 'nft_table']);
+const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'overcommit_ratio', 'disk_overcommit_ratio', 'disk_reserve', 'disk_low_watermark', 'mirrors', 'bridge', 'subnet', 'subnet6', 'nat', 'uplink', 'nft_table']);
 
 /** A stable ULA /64 (RFC 4193) for this host: fd + 40 bits of its machine-id's hash, ::1 the bridge. */
 export function defaultSubnet6(machineId: string | undefined): Cidr {
@@ -71,6 +78,34 @@ function bridgeCidr(key: string, v: unknown, family: 4 | 6, file: string): Cidr 
   const why = reservedReason(c.address);
   if (why) throw invalid(`${file}: ${key} ${JSON.stringify(v)} is ${why}`);
   return { ...c, address: canonicalIp(c.address) };
+}
+
+/** A share of a filesystem: a fixed size, or a percentage of its size. */
+export type Amount = { bytes: number } | { percent: number };
+
+/** `5%` or a size (`2G`). */
+export function parseAmount(v: unknown, key: string, file: string): Amount {
+  const text = String(v).trim();
+  const pct = /^(\d+(?:\.\d+)?)\s*%$/.exec(text);
+  if (pct) {
+    const percent = Number(pct[1]);
+    if (percent > 90) throw invalid(`${file}: ${key} must be at most 90%, got ${JSON.stringify(v)}`);
+    return { percent };
+  }
+  try {
+    return { bytes: parseSize(text, key) };
+  } catch {
+    throw invalid(`${file}: ${key} must be a size (2G) or a percentage of the pool (5%), got ${JSON.stringify(v)}`);
+  }
+}
+
+/** What an Amount comes to on a filesystem of `size` bytes. */
+export function amountOf(a: Amount, size: number): number {
+  return 'bytes' in a ? a.bytes : Math.floor((size * a.percent) / 100);
+}
+
+export function formatAmount(a: Amount): string {
+  return 'bytes' in a ? formatSize(a.bytes) : `${a.percent}%`;
 }
 
 export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -145,6 +180,15 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
   const ratioText = env.VPSCTL_OVERCOMMIT_RATIO ?? raw.overcommit_ratio;
   const overcommitRatio = ratioText === undefined ? 1.5 : Number(ratioText);
   if (!Number.isFinite(overcommitRatio) || overcommitRatio < 0.1 || overcommitRatio > 100) throw invalid(`${file}: overcommit_ratio must be a number from 0.1 to 100, got ${JSON.stringify(ratioText)}`);
+  const ratio = (key: string, envText: string | undefined, dflt: number): number => {
+    const text = envText ?? raw[key];
+    const n = text === undefined ? dflt : Number(text);
+    if (!Number.isFinite(n) || n < 0.1 || n > 100) throw invalid(`${file}: ${key} must be a number from 0.1 to 100, got ${JSON.stringify(text)}`);
+    return n;
+  };
+  const diskOvercommitRatio = ratio('disk_overcommit_ratio', env.VPSCTL_DISK_OVERCOMMIT_RATIO, 1);
+  const diskReserve = parseAmount(env.VPSCTL_DISK_RESERVE ?? raw.disk_reserve ?? '5%', 'disk_reserve', file);
+  const diskLowWatermark = parseAmount(env.VPSCTL_DISK_LOW_WATERMARK ?? raw.disk_low_watermark ?? '10%', 'disk_low_watermark', file);
   const idmapBase = int('idmap_base', env.VPSCTL_IDMAP_BASE, 1_000_000, 65_536, 2 ** 32 - 2 * 65_536);
   const idmapSize = int('idmap_size', env.VPSCTL_IDMAP_SIZE, 65_536, 65_536, 2 ** 24);
   const idmapRanges = int('idmap_ranges', env.VPSCTL_IDMAP_RANGES, Math.floor((2 ** 32 - 1 - idmapBase) / idmapSize), 1, 2 ** 20);
@@ -161,7 +205,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
   if (uplink !== undefined && (!IFNAME.test(String(uplink)) || uplink === bridge)) throw invalid(`${file}: uplink ${JSON.stringify(uplink)} is not an interface name other than the bridge`);
   const nftTable = String(env.VPSCTL_NFT_TABLE ?? raw.nft_table ?? 'vpsctl');
   if (!/^[a-z][a-z0-9_]{0,30}$/.test(nftTable)) throw invalid(`${file}: nft_table ${JSON.stringify(nftTable)} must be a lower-case name ([a-z][a-z0-9_]*)`);
-  return { bridge, subnet, subnet6, nat, uplink: uplink || undefined, nftTable, root, pool, runDir, cgroupParent, mirror, mirrors, cacheDir, cronDir, overcommitRatio, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
+  return { bridge, subnet, subnet6, nat, uplink: uplink || undefined, nftTable, root, pool, runDir, cgroupParent, mirror, mirrors, cacheDir, cronDir, overcommitRatio, diskOvercommitRatio, diskReserve, diskLowWatermark, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
 }
 
 /** Every path vpsctl uses, built only from validated ids and names. */
@@ -243,6 +287,14 @@ export class Layout {
   /** Written by vps-snap while a container's filesystem is frozen; a leftover means "thaw it". */
   frozenMarker(id: string): string {
     return path.join(this.locksDir(), `${id}.frozen`);
+  }
+  /** Held while a disk promise is weighed and reserved (`Space.admit`). */
+  spaceLockFile(): string {
+    return path.join(this.locksDir(), 'space.lock');
+  }
+  /** Space reserved by operations under way (`<pid>-<n>`): counted until they finish or their process is gone. */
+  spaceReservations(): string {
+    return path.join(this.s.runDir, '.space');
   }
   /** The pool's own lock: `pool init` against everything that writes into the pool. */
   poolLockFile(): string {

@@ -11,7 +11,7 @@ import { cronFile, validateCron } from './cron.js';
 import { ExitCode, VpsError, invalid, notFound, wrongState } from './errors.js';
 import type { Host } from './host.js';
 import { validateId, validateSnapshotName } from './ids.js';
-import { parseDuration } from './units.js';
+import { formatSize, parseDuration } from './units.js';
 
 export interface SnapshotCreateOptions {
   name?: string;
@@ -24,6 +24,8 @@ export interface SnapshotCreateOptions {
   noExpiry?: boolean;
   /** Run by the schedule's cron entry: the container's `snapshots.expiry` applies. */
   scheduled?: boolean;
+  /** Refuse (exit 7) rather than warn when the snapshot's space would pass the pool's size. */
+  strict?: boolean;
 }
 
 export interface SnapshotCreated extends SnapshotMeta {
@@ -96,7 +98,6 @@ export class Snapshots {
     await this.host.pool.ensure();
     return this.host.lock(id, 'snapshot create', async () => {
       const files = this.files(id);
-      await fsp.mkdir(files.dir, { recursive: true, mode: 0o700 });
       await files.sweep();
       // expired ones go first, so that a full pool does not stop the next snapshot
       const pruned = (await this.pruneLocked(id, {})).map((p) => p.name);
@@ -106,12 +107,21 @@ export class Snapshots {
       if (taken.has(name)) throw wrongState(`container ${id} already has a snapshot named ${name}`, `pick another name, or remove it: vpsctl snapshot delete ${id} ${name}`);
       const expiryMs = opts.expiryMs ?? (opts.scheduled && cfg.snapshots?.expiry ? parseDuration(cfg.snapshots.expiry) : undefined);
       const { state } = await this.host.runtime.state(id);
+      // the snapshot may come to hold all the image holds now: once the container rewrites it (reflink), or at once (a copy)
+      const [held] = await this.host.snap.usage([this.host.layout.image(id)]);
+      const reservation = await this.host.space.admit(held.allocated, `snapshot ${name} of ${id} (${formatSize(held.allocated)} of image)`, { strict: opts.strict, growsPromise: true }).catch((e: unknown) => {
+        // what was pruned to make room is gone either way: the refusal says so
+        if (e instanceof VpsError && pruned.length) throw new VpsError(e.exitCode, `${e.message} (expired snapshots removed first: ${pruned.join(', ')})`, { hint: e.hint });
+        throw e;
+      });
+      await fsp.mkdir(files.dir, { recursive: true, mode: 0o700 });
       this.host.progress.info(state ? `freezing ${id}'s filesystem and cloning its image` : `cloning ${id}'s image (stopped)`);
       let r;
       try {
         r = await this.host.copyImage(id, files.partial(name), state, this.host.copyProgress(`snapshot ${name}`));
       } catch (e) {
         await fsp.rm(files.partial(name), { force: true });
+        await reservation.release();
         if (e instanceof VpsError && e.exitCode === ExitCode.NO_RESOURCES) throw poolFull(`snapshot ${name} of ${id} was not made (${e.message})`, e);
         throw e;
       }
@@ -129,7 +139,11 @@ export class Snapshots {
         frozen_ms: r.frozen_ms ?? null,
         disk: cfg.disk,
       };
-      await files.commit(meta);
+      try {
+        await files.commit(meta);
+      } finally {
+        await reservation.release();
+      }
       if (opts.keep !== undefined) pruned.push(...(await this.pruneLocked(id, { keep: opts.keep })).map((p) => p.name));
       return { ...meta, pruned, ...(r.method === 'copy' ? { hint: NO_REFLINK_HINT } : {}) };
     });
@@ -190,6 +204,10 @@ export class Snapshots {
     const img = this.host.layout.image(id);
     const tmp = `${img}.partial`;
     await fsp.rm(tmp, { force: true });
+    // a copy (no reflink) holds the snapshot's data twice until the old disk goes
+    const [held] = await this.host.snap.usage([this.files(id).image(name)]);
+    const extra = (await this.host.pool.canReflink()) ? 0 : held.allocated;
+    const reservation = await this.host.space.admit(extra, `restoring snapshot ${name} of ${id} (a ${formatSize(held.allocated)} copy)`, {});
     try {
       this.host.progress.info(`restoring ${id} from snapshot ${name}`);
       await this.host.snap.clone(this.files(id).image(name), tmp, this.host.copyProgress(`snapshot ${name}`));
@@ -201,6 +219,8 @@ export class Snapshots {
       await fsp.rm(tmp, { force: true });
       if (e instanceof VpsError && e.exitCode === ExitCode.NO_RESOURCES) throw poolFull(`snapshot ${name} was not restored (${e.message})`, e);
       throw e;
+    } finally {
+      await reservation.release();
     }
     const size = (await fsp.stat(img)).size;
     if (size !== cfg.disk) await writeFileAtomic(this.host.layout.configFile(id), renderConfig({ ...cfg, disk: size }), 0o600);

@@ -57,6 +57,9 @@ export function makeEnv(templates: string[] = [TEMPLATE]): Env {
       // share host ids with containers of the machine's own state root
       VPSCTL_IDMAP_BASE: String(TEST_IDMAP_BASE + (parseInt(tag, 16) % 64) * 64 * 65536),
       VPSCTL_IDMAP_RANGES: '64',
+      // test containers' disks are sparse and nearly empty, and many test files share this
+      // machine's disk: the space guard is shown with its defaults in storage.test.ts ("promises")
+      VPSCTL_DISK_OVERCOMMIT_RATIO: '100',
     },
   };
 }

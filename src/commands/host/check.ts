@@ -5,11 +5,12 @@ import { ExitCode } from '../../core/errors.js';
 import { Flags } from '@oclif/core';
 import { hostChecks, type HostCheckResult } from '../../core/hostcheck.js';
 import type { NetFinding } from '../../core/network.js';
+import { spaceCheck } from '../../storage/space.js';
 
 export default class HostCheck extends VpsCommand<HostCheckResult & { leftovers: NetFinding[] }> {
   static override summary = 'Check the kernel features and host tools vpsctl needs.';
   static override description =
-    'Prints each check with ok, missing or warn and how to fix it, then what stopped containers left behind (a veth, nftables rules: what a crash can leave) and running containers whose anti-spoofing rules are gone. Exits 6 when something required is missing. --fix removes the leftovers and rebuilds the rules.';
+    'Prints each check with ok, missing or warn and how to fix it, then the pool space (a pool promised past its size, a thin pool under its low watermark, free space into the host reserve), then what stopped containers left behind (a veth, nftables rules: what a crash can leave) and running containers whose anti-spoofing rules are gone. Exits 6 when something required is missing. --fix removes the leftovers and rebuilds the rules.';
   static override examples = ['<%= config.bin %> host check', '<%= config.bin %> host check --fix', '<%= config.bin %> host check --json'];
   static override flags = {
     fix: Flags.boolean({ description: "remove what stopped containers left behind (their veths and nftables rules) and rebuild flushed rules" }),
@@ -19,6 +20,8 @@ export default class HostCheck extends VpsCommand<HostCheckResult & { leftovers:
     const { flags } = await this.parse(HostCheck);
     const host = realHost(this.progress());
     const r = { ...hostChecks(host.cgroups), leftovers: await host.networks.check(flags.fix) };
+    const space = await host.space.figures().then(spaceCheck, (e: Error) => ({ name: 'pool space', status: 'warn' as const, required: false, detail: `cannot read the pool's figures: ${e.message}`, hint: 'see vpsctl pool info' }));
+    r.checks.push(space);
     if (!this.jsonEnabled()) {
       this.log(
         table(r.checks, [

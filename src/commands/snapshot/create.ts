@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { VpsCommand } from '../../cli/base.js';
-import { durationFlag } from '../../cli/flags.js';
+import { durationFlag, limitFlags } from '../../cli/flags.js';
 import { realHost } from '../../cli/host.js';
 import { table } from '../../cli/render.js';
 import type { AllResult, SnapshotCreated } from '../../core/snapshots.js';
@@ -10,7 +10,7 @@ import { validateId, validateSnapshotName } from '../../core/ids.js';
 export default class SnapshotCreate extends VpsCommand<SnapshotCreated | AllResult[]> {
   static override summary = 'Take a snapshot of a container, running or stopped.';
   static override description =
-    "A running container's filesystem is frozen for the copy (milliseconds on a reflink pool), so the snapshot is consistent. The name defaults to the UTC time. Expired snapshots of the container are removed first. --all snapshots every container for cron: it goes on past a failure, prints a summary and exits 1 if any failed.";
+    "A running container's filesystem is frozen for the copy (milliseconds on a reflink pool), so the snapshot is consistent. The name defaults to the UTC time. Expired snapshots of the container are removed first. A snapshot is promised what its container's image holds (all of it becomes the snapshot's own once the container rewrites it): past the pool's promise, or on a thin pool under its low watermark, it is refused with exit 7. --all snapshots every container for cron: it goes on past a failure, prints a summary and exits 1 if any failed.";
   static override examples = [
     '<%= config.bin %> snapshot create 101',
     "<%= config.bin %> snapshot create 101 before-upgrade --description 'before apt upgrade' --no-expiry",
@@ -28,12 +28,13 @@ export default class SnapshotCreate extends VpsCommand<SnapshotCreated | AllResu
     expiry: durationFlag({ description: 'remove it this long after it is taken (prune or the next snapshot create)' }),
     'no-expiry': Flags.boolean({ description: 'a snapshot that must stay: never removed by prune, --keep or expiry', exclusive: ['expiry'] }),
     scheduled: Flags.boolean({ description: "taken by the schedule's cron entry: the container's snapshots.expiry applies" }),
+    strict: limitFlags.strict,
   };
 
   async run(): Promise<SnapshotCreated | AllResult[]> {
     const { args, flags } = await this.parse(SnapshotCreate);
     const host = realHost(this.progress());
-    const opts = { description: flags.description, keep: flags.keep, expiryMs: flags.expiry, noExpiry: flags['no-expiry'], scheduled: flags.scheduled };
+    const opts = { description: flags.description, keep: flags.keep, expiryMs: flags.expiry, noExpiry: flags['no-expiry'], scheduled: flags.scheduled, strict: flags.strict };
     if (flags.all) {
       if (args.id) throw invalid('give a container id or --all, not both');
       const rows = await host.snapshots.createAll(opts);
