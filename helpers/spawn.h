@@ -30,6 +30,7 @@ struct opts {
 	bool limit_io_device; /* --limit-io-device: add --io-device MAJ:MIN of the loop device */
 	unsigned long nofile; /* --nofile N: init's RLIMIT_NOFILE (0: the default below) */
 	bool readonly;
+	unsigned long long space_low; /* --space-low BYTES: freeze the filesystem under it (0: off) */
 	struct cgroup_arg cg[MAX_CGROUPS];
 	size_t n_cg;
 	bool userns;  /* --userns given (and the kernel has user namespaces) */
@@ -44,6 +45,26 @@ struct opts {
 
 /* One {"event":"warning"} line in monitor.log. */
 printf_fn(1, 2) void log_warn(const char *fmt, ...);
+/* One event line (JSON, made by the caller) in monitor.log. */
+printf_fn(1, 2) void log_event(const char *fmt, ...);
+
+/* The monitor's guard of the pool's free space (spawn-space.c). */
+struct space_guard {
+	int img_fd;   /* the image, taken when it is attached (the pool's mount may be gone from
+		       * the monitor's namespace later): fstatfs tells the pool's free space */
+	int root_fd;  /* the mounted rootfs: FIFREEZE / FITHAW */
+	int timer_fd; /* a tick a second */
+	uint64_t low;
+	bool frozen;  /* frozen by this guard (and only then thawed by it) */
+};
+/* Starts the ticks (g->img_fd set by the caller); the timer fd to poll, or -1 (logged: the
+ * guard is off). */
+int space_guard_start(struct space_guard *g, const char *rootfs, uint64_t low);
+/* On a tick: freeze under `low` free, thaw at twice that; RUN_DIR/space-frozen while frozen. */
+void space_guard_tick(struct space_guard *g, int run_fd);
+/* Thaws what the guard froze (before the rootfs is unmounted). */
+void space_guard_thaw(struct space_guard *g, int run_fd);
+void space_guard_stop(struct space_guard *g);
 
 /* Monitor: create (or reuse an idle) HOSTDIR, with the devices allowlist (R5) and, in
  * userns mode, the delegation to HOSTUID:HOSTGID; dies on error. */

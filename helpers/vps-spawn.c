@@ -7,7 +7,7 @@
  *             [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...
  *             [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]
  *             [--limit-helper PATH [--limit ARG]... [--limit-io-device]]
- *             [--monitor-cgroup DIR]
+ *             [--monitor-cgroup DIR] [--space-low BYTES]
  *
  * --limit-helper PATH --limit ARG...: once the image is on its loop device and before the
  * cgroups are made, the monitor runs `PATH ARG...` (helpers/vps-limit apply: it makes the
@@ -19,6 +19,8 @@
  * process may stay once the container's cgroup beside it has controllers.
  *
  * --nofile sets init's RLIMIT_NOFILE (soft and hard; exit 6 if the host cannot give it).
+ * --space-low BYTES: while the pool holding the image has less free, the container's
+ * filesystem is frozen so that no write fails for want of pool space (spawn-space.c).
  * --lxcfs DIR binds DIR/proc/{meminfo,cpuinfo,stat,uptime,loadavg,diskstats,swaps} (lxcfs's
  * per-cgroup views) read-only over the container's /proc files, so free, top and uptime
  * inside show the container's limits; a file lxcfs does not serve is skipped.
@@ -162,7 +164,7 @@
 #define RESULT_LIMITS_MAX  6144  /* vps-limit's JSON answer passed on in RESULT_OK */
 #define LOOP_RETRIES       8
 
-#define MAX_WATCHES        (3 + CONSOLE_MAX_CLIENT) /* signalfd, pty master, listener, clients */
+#define MAX_WATCHES        (4 + CONSOLE_MAX_CLIENT) /* signalfd, pty master, listener, space timer, clients */
 #define CONSOLE_DRAIN_MAX  (256 * 1024)  /* read from the pty master per turn of the loop */
 #define CONSOLE_CLIENT_BUF (64 * 1024)   /* output a console client may fall behind */
 #define CONSOLE_RATE       (1024 * 1024) /* bytes a second read from the console, at most */
@@ -217,6 +219,7 @@ static struct {
 	bool stopping;
 	bool state_written; /* state.json is ours to remove */
 	long long starttime;
+	struct space_guard space;
 	struct pollfd pfd[MAX_WATCHES];
 	watch_fn fn[MAX_WATCHES];
 } M = {
@@ -233,6 +236,7 @@ static struct {
 	.sig_fd = -1,
 	.init_pid = -1,
 	.sync_fd = -1,
+	.space = { .img_fd = -1, .root_fd = -1, .timer_fd = -1 },
 };
 
 static int child_sync_fd = -1; /* init child side */
@@ -247,7 +251,7 @@ static noreturn_fn void usage(int code)
 		"       [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...\n"
 		"       [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]\n"
 		"       [--limit-helper PATH [--limit ARG]... [--limit-io-device]] "
-		"[--monitor-cgroup DIR]\n",
+		"[--monitor-cgroup DIR] [--space-low BYTES]\n",
 		prog_name);
 	exit(code);
 }
@@ -385,6 +389,13 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			o->nofile = strtoul(arg_value(argc, argv, &i), &end, 10);
 			if (errno || *end || o->nofile < 64 || o->nofile > 1048576)
 				die_code(VPS_EUSAGE, "--nofile wants 64..1048576");
+		} else if (strcmp(a, "--space-low") == 0) {
+			const char *v = arg_value(argc, argv, &i);
+			char *end;
+			errno = 0;
+			o->space_low = strtoull(v, &end, 10);
+			if (errno || *end || !*v || o->space_low < (1ULL << 20))
+				die_code(VPS_EUSAGE, "--space-low wants bytes, at least 1M");
 		} else if (strcmp(a, "--userns") == 0)
 			parse_userns(o, arg_value(argc, argv, &i));
 		else if (strcmp(a, "--no-idmap") == 0)
@@ -441,7 +452,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 
 /* ------------------------------------------------------------------ monitor: log + state */
 
-static printf_fn(1, 2) void log_event(const char *fmt, ...)
+void log_event(const char *fmt, ...)
 {
 	char line[VPS_ERRMSG_MAX * 2];
 	va_list ap;
@@ -1671,8 +1682,11 @@ static void start_init(void)
 
 static void teardown(bool all_cgroups)
 {
-	if (M.init_pid > 0) {
+	if (M.init_pid > 0)
 		kill(M.init_pid, SIGKILL);
+	/* a task waiting on a frozen filesystem dies only once it is thawed */
+	space_guard_thaw(&M.space, M.run_fd);
+	if (M.init_pid > 0) {
 		waitpid(M.init_pid, NULL, 0);
 		M.init_pid = -1;
 	}
@@ -1684,6 +1698,7 @@ static void teardown(bool all_cgroups)
 		M.listen_fd = -1;
 	}
 	cgroups_remove(M.o, all_cgroups);
+	space_guard_stop(&M.space);
 	rootfs_unmount();
 	if (M.run_fd >= 0 && M.state_written) {
 		unlinkat(M.run_fd, "state.json", 0);
@@ -1760,11 +1775,19 @@ static void on_signal(int fd, short revents)
 			M.stopping = true;
 			if (M.init_pid > 0)
 				kill(M.init_pid, SIGKILL);
+			space_guard_thaw(&M.space, M.run_fd); /* so that it can die */
 			break;
 		default: /* SIGHUP: a daemon has no terminal to lose */
 			break;
 		}
 	}
+}
+
+static void on_space_tick(int fd, short revents)
+{
+	(void)fd;
+	(void)revents;
+	space_guard_tick(&M.space, M.run_fd);
 }
 
 /* ------------------------------------------------------------------ monitor: main */
@@ -1825,6 +1848,8 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	{
 		cleanup_fd int img = image_open();
 		loop_attach(img);
+		if (o->space_low)
+			M.space.img_fd = fcntl(img, F_DUPFD_CLOEXEC, 0);
 	}
 	rootfs_mount();
 	drop_foreign_loop_mounts();
@@ -1859,6 +1884,8 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	watch_add(M.sig_fd, POLLIN, on_signal);
 	console_watch();
 	watch_add(M.listen_fd, POLLIN, on_console_listen);
+	if (o->space_low && space_guard_start(&M.space, o->rootfs, o->space_low) >= 0)
+		watch_add(M.space.timer_fd, POLLIN, on_space_tick);
 	for (;;) {
 		if (poll(M.pfd, MAX_WATCHES, console_timers()) < 0) {
 			if (errno == EINTR)

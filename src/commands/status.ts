@@ -23,7 +23,7 @@ export default class Status extends VpsCommand<ContainerStatus> {
           ['template', s.template],
           ['os', s.os ? `${s.os.family} ${s.os.version}` : '-'],
           ['hostname', s.hostname],
-          ['disk', `${sz(s.disk_used)} used of ${formatSize(s.disk)}`],
+          ['disk', `${sz(s.disk_used)} used of ${formatSize(s.disk)}${s.space_frozen ? `; WRITES HELD since ${s.space_frozen.since}: the pool had ${formatSize(s.space_frozen.free)} free, under disk_freeze_free ${formatSize(s.space_frozen.low)} (they go on once the pool has twice that; see vpsctl pool info)` : ''}`],
           ['memory', s.memory_used === null ? '-' : `${sz(s.memory_used)} used${s.limits.memory ? ` of ${formatSize(s.limits.memory)}` : ''}`],
           ['limits', describeLimits(s.limits)],
           ['network', describeNetwork(s.network)],

@@ -121,6 +121,13 @@ export interface ContainerSummary {
   addresses: string[];
 }
 
+export interface SpaceFrozen {
+  since: string;
+  /** The pool's free bytes when it froze, and the threshold. */
+  free: number;
+  low: number;
+}
+
 export interface ContainerStatus extends ContainerSummary {
   /** Host ids of the container's user namespace: root inside is `uid` outside. */
   idmap: IdMap | null;
@@ -131,6 +138,8 @@ export interface ContainerStatus extends ContainerSummary {
   monitor_pid: number | null;
   started: string | null;
   uptime_s: number | null;
+  /** Writes are held: the pool fell under disk_freeze_free and the monitor froze the filesystem. */
+  space_frozen: SpaceFrozen | null;
   loop: string | null;
   image: string;
   /** Saved limits (config.yaml); `vpsctl set` without --save changes only the live ones. */
@@ -224,7 +233,7 @@ export class Host {
       layout: this.layout,
       pool: this.pool,
       snap: this.snap,
-      policy: { ratio: this.settings.diskOvercommitRatio, reserve: this.settings.diskReserve, watermark: this.settings.diskLowWatermark },
+      policy: { ratio: this.settings.diskOvercommitRatio, reserve: this.settings.diskReserve, watermark: this.settings.diskLowWatermark, freeze: this.settings.diskFreezeFree },
       progress: () => this.progress,
       disks: () => this.promisedDisks(),
     });
@@ -599,7 +608,9 @@ export class Host {
       await this.images.check(img);
       const limits = cfg.limits ?? {};
       const lxcfs = await exists(LXCFS_MEMINFO).catch(() => false);
+      const spaceLow = await this.space.freezeBelow();
       const extra = [
+        ...(spaceLow ? ['--space-low', String(spaceLow)] : []),
         ...spawnCgroupArgs(this.cgroups, this.settings.cgroupParent, id),
         ...(limits.nofile ? ['--nofile', String(limits.nofile)] : []),
         ...(lxcfs ? ['--lxcfs', LXCFS_DIR] : []),
@@ -658,6 +669,11 @@ export class Host {
     if (!state) {
       await this.reconcile(id);
       throw wrongState(`container ${id} is not running`);
+    }
+    const held = opts.force ? null : await this.spaceFrozen(id);
+    if (held) {
+      // its systemd could not write its way down: it would only wait out the timeout
+      throw wrongState(`container ${id}'s writes are held since ${held.since}: the pool is out of space (${formatSize(held.free)} free, under disk_freeze_free ${formatSize(held.low)})`, `free space in the pool and it goes on by itself (vpsctl pool info); or stop it now as a power cut would: vpsctl stop ${id} --force`);
     }
     const how = await this.halt(state, opts);
     await this.reconcile(id);
@@ -777,6 +793,18 @@ export class Host {
     return this.statusOf(await this.config(id));
   }
 
+  /** The monitor froze the container's filesystem because the pool is nearly full (vps-spawn --space-low). */
+  private async spaceFrozen(id: string): Promise<SpaceFrozen | null> {
+    const text = await readText(path.join(this.layout.runDir(id), 'space-frozen'));
+    if (text === undefined) return null;
+    try {
+      const j = JSON.parse(text) as { since: number; free: number; low: number };
+      return { since: new Date(j.since * 1000).toISOString(), free: j.free, low: j.low };
+    } catch {
+      return null;
+    }
+  }
+
   private async statusOf(cfg: ContainerConfig): Promise<ContainerStatus> {
     const { state } = await this.runtime.state(cfg.id);
     let diskUsed: number | null = null;
@@ -806,6 +834,7 @@ export class Host {
       monitor_pid: state?.monitor_pid ?? null,
       started: state ? new Date(state.started * 1000).toISOString() : null,
       uptime_s: state ? Math.max(0, Math.round(Date.now() / 1000 - state.started)) : null,
+      space_frozen: state ? await this.spaceFrozen(cfg.id) : null,
       loop: state?.loop ?? null,
       image: this.layout.image(cfg.id),
       limits: cfg.limits ?? {},

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { invalid } from './errors.js';
 import { canonicalIp, parseCidr, reservedReason, subnetEdge, type Cidr } from './ip.js';
 import { IFNAME } from './ids.js';
-import { formatSize, parseSize } from './units.js';
+import { parseSize } from './units.js';
 
 /** Host settings: `/etc/vpsctl/vpsctl.yaml` (all optional), then environment overrides. */
 export interface HostSettings {
@@ -39,6 +39,8 @@ export interface HostSettings {
   diskReserve: Amount;
   /** A thin pool (promised beyond its size) with less free than this refuses new snapshots and containers. */
   diskLowWatermark: Amount;
+  /** Running containers' filesystems are frozen (writes wait) while the pool has less free than this; 0: never. */
+  diskFreezeFree: Amount;
   /** The host bridge bridged containers join (created on first need). */
   bridge: string;
   /** The bridge's own IPv4 address and the containers' subnet (`10.88.0.1/24`). */
@@ -55,7 +57,7 @@ export interface HostSettings {
   configFile?: string;
 }
 
-const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'overcommit_ratio', 'disk_overcommit_ratio', 'disk_reserve', 'disk_low_watermark', 'mirrors', 'bridge', 'subnet', 'subnet6', 'nat', 'uplink', 'nft_table']);
+const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'overcommit_ratio', 'disk_overcommit_ratio', 'disk_reserve', 'disk_low_watermark', 'disk_freeze_free', 'mirrors', 'bridge', 'subnet', 'subnet6', 'nat', 'uplink', 'nft_table']);
 
 /** A stable ULA /64 (RFC 4193) for this host: fd + 40 bits of its machine-id's hash, ::1 the bridge. */
 export function defaultSubnet6(machineId: string | undefined): Cidr {
@@ -102,10 +104,6 @@ export function parseAmount(v: unknown, key: string, file: string): Amount {
 /** What an Amount comes to on a filesystem of `size` bytes. */
 export function amountOf(a: Amount, size: number): number {
   return 'bytes' in a ? a.bytes : Math.floor((size * a.percent) / 100);
-}
-
-export function formatAmount(a: Amount): string {
-  return 'bytes' in a ? formatSize(a.bytes) : `${a.percent}%`;
 }
 
 export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -189,6 +187,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
   const diskOvercommitRatio = ratio('disk_overcommit_ratio', env.VPSCTL_DISK_OVERCOMMIT_RATIO, 1);
   const diskReserve = parseAmount(env.VPSCTL_DISK_RESERVE ?? raw.disk_reserve ?? '5%', 'disk_reserve', file);
   const diskLowWatermark = parseAmount(env.VPSCTL_DISK_LOW_WATERMARK ?? raw.disk_low_watermark ?? '10%', 'disk_low_watermark', file);
+  const diskFreezeFree = parseAmount(env.VPSCTL_DISK_FREEZE_FREE ?? raw.disk_freeze_free ?? '256M', 'disk_freeze_free', file);
   const idmapBase = int('idmap_base', env.VPSCTL_IDMAP_BASE, 1_000_000, 65_536, 2 ** 32 - 2 * 65_536);
   const idmapSize = int('idmap_size', env.VPSCTL_IDMAP_SIZE, 65_536, 65_536, 2 ** 24);
   const idmapRanges = int('idmap_ranges', env.VPSCTL_IDMAP_RANGES, Math.floor((2 ** 32 - 1 - idmapBase) / idmapSize), 1, 2 ** 20);
@@ -205,7 +204,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
   if (uplink !== undefined && (!IFNAME.test(String(uplink)) || uplink === bridge)) throw invalid(`${file}: uplink ${JSON.stringify(uplink)} is not an interface name other than the bridge`);
   const nftTable = String(env.VPSCTL_NFT_TABLE ?? raw.nft_table ?? 'vpsctl');
   if (!/^[a-z][a-z0-9_]{0,30}$/.test(nftTable)) throw invalid(`${file}: nft_table ${JSON.stringify(nftTable)} must be a lower-case name ([a-z][a-z0-9_]*)`);
-  return { bridge, subnet, subnet6, nat, uplink: uplink || undefined, nftTable, root, pool, runDir, cgroupParent, mirror, mirrors, cacheDir, cronDir, overcommitRatio, diskOvercommitRatio, diskReserve, diskLowWatermark, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
+  return { bridge, subnet, subnet6, nat, uplink: uplink || undefined, nftTable, root, pool, runDir, cgroupParent, mirror, mirrors, cacheDir, cronDir, overcommitRatio, diskOvercommitRatio, diskReserve, diskLowWatermark, diskFreezeFree, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
 }
 
 /** Every path vpsctl uses, built only from validated ids and names. */

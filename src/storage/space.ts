@@ -1,7 +1,7 @@
 import { constants as C, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ExitCode, VpsError } from '../core/errors.js';
-import { amountOf, formatAmount, type Amount, type Layout } from '../core/settings.js';
+import { amountOf, type Amount, type Layout } from '../core/settings.js';
 import type { Progress } from '../core/types.js';
 import { formatSize } from '../core/units.js';
 import { withLock } from '../sys/lock.js';
@@ -52,6 +52,8 @@ export interface SpacePolicy {
   ratio: number;
   reserve: Amount;
   watermark: Amount;
+  /** Free space under which a running container's filesystem is frozen by its monitor. */
+  freeze: Amount;
 }
 
 /** What a space check says: go on, go on with a warning, or refuse (exit 7). */
@@ -221,9 +223,17 @@ export class Space {
     return total;
   }
 
-  describePolicy(): string {
-    const p = this.d.policy;
-    return `disk_overcommit_ratio ${p.ratio}, disk_reserve ${formatAmount(p.reserve)}, disk_low_watermark ${formatAmount(p.watermark)}`;
+  /**
+   * The free space under which a container's monitor freezes its filesystem (vps-spawn
+   * --space-low), so that a pool that runs out anyway makes writes wait rather than fail;
+   * undefined when off. At least 1M (the helper's floor), at most half the pool.
+   */
+  async freezeBelow(): Promise<number | undefined> {
+    const st = await fsp.statfs(this.d.pool.dir);
+    const size = st.blocks * st.bsize;
+    const low = amountOf(this.d.policy.freeze, size);
+    if (low <= 0) return undefined;
+    return Math.max(1024 ** 2, Math.min(low, Math.floor(size / 2)));
   }
 }
 

@@ -6,9 +6,9 @@
  * watermark; a plain pool on a small "host" filesystem that keeps the host's reserve.
  */
 import { execa } from 'execa';
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { TEST_BASE, inside, json, listingOf, makeEnv, newId, ok, sleep, vpsctl, type Env } from './harness.js';
+import { TEST_BASE, inside, json, listingOf, makeEnv, newId, ok, sleep, until, vpsctl, type Env } from './harness.js';
 
 const MiB = 1024 ** 2;
 
@@ -173,6 +173,46 @@ describe('a small XFS pool shared by two tenants, no overcommit', () => {
       await ok(e, ['destroy', c]);
     }
   });
+});
+
+describe('a pool that runs out anyway (thin, or filled by the host): writes wait, nothing fails', () => {
+  const id = newId('guard');
+  const ballast = (): string => path.join(poolDir(e), 'ballast');
+  afterAll(async () => {
+    rmSync(ballast(), { force: true });
+    await vpsctl(e, ['destroy', id, '--force']);
+  });
+
+  it('the monitor freezes the filesystem under disk_freeze_free and thaws it when space is back; the write completes and the filesystem is clean', async () => {
+    await ok(thin(), ['create', id, '--template', 'debian-12', '--disk', '1G']);
+    await ok(e, ['start', id, '--wait', '--timeout', '180s']);
+    const { stdout } = await execa('df', ['-B1', '--output=avail', poolDir(e)]);
+    // the host takes the pool down to 128M free: under the default 256M
+    await execa('fallocate', ['-l', String(Number(stdout.split('\n')[1]) - 128 * MiB), ballast()]);
+    const frozen = await until(async () => (await json<{ space_frozen: { free: number; low: number } | null }>(e, ['status', id])).space_frozen, (f) => f !== null, 30_000);
+    expect(frozen).toMatchObject({ low: 256 * MiB, free: expect.any(Number) });
+    expect(frozen!.free).toBeLessThan(256 * MiB);
+    expect((await vpsctl(e, ['status', id])).stdout).toMatch(/WRITES HELD since .*under disk_freeze_free 256M/);
+    // a tenant's write of 200M, more than the pool has: it waits rather than fails
+    const write = execa(path.join(process.cwd(), 'bin', 'vpsctl'), ['exec', id, '--', 'sh', '-c', 'dd if=/dev/urandom of=/late bs=1M count=200 conv=fsync status=none && sha256sum /late'], { env: e.env, reject: false });
+    let finished = false;
+    void write.then(() => (finished = true));
+    await sleep(5000);
+    expect(finished).toBe(false);
+    // its systemd could not write its way down: a clean stop says why and what to do
+    const stop = await vpsctl(e, ['stop', id]);
+    expect([stop.exitCode, stop.stderr]).toEqual([5, expect.stringMatching(new RegExp(`container ${id}'s writes are held since .*: the pool is out of space[^]*free space in the pool and it goes on by itself`))]);
+    rmSync(ballast());
+    const r = await write;
+    expect([r.exitCode, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/^[0-9a-f]{64}  \/late$/);
+    expect((await json<{ space_frozen: unknown }>(e, ['status', id])).space_frozen).toBeNull();
+    const log = readFileSync(path.join(e.run, id, 'monitor.log'), 'utf8');
+    expect(log).toMatch(/"event":"space-frozen".*\n(.*\n)*.*"event":"space-thawed"/);
+    expect((await inside(e, id, ['sha256sum', '/late'])).split(' ')[0]).toBe(r.stdout.split(' ')[0]);
+    await ok(e, ['stop', id]);
+    await clean(e, id);
+  }, 600_000);
 });
 
 describe('a plain pool on the host\'s own filesystem keeps the host\'s reserve', () => {

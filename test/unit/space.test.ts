@@ -58,9 +58,9 @@ describe('disk settings', () => {
     expect(() => parseAmount('95%', 'disk_low_watermark', 'f')).toThrow(/at most 90%/);
   });
 
-  it('defaults to no overcommit, a 5% reserve and a 10% watermark, and checks the ratio', () => {
+  it('defaults to no overcommit, a 5% reserve, a 10% watermark and writes held under 256M free, and checks the ratio', () => {
     const s = loadSettings({ VPSCTL_CONFIG: '/nonexistent' });
-    expect([s.diskOvercommitRatio, s.diskReserve, s.diskLowWatermark]).toEqual([1, { percent: 5 }, { percent: 10 }]);
+    expect([s.diskOvercommitRatio, s.diskReserve, s.diskLowWatermark, s.diskFreezeFree]).toEqual([1, { percent: 5 }, { percent: 10 }, { bytes: 256 * 1024 ** 2 }]);
     expect(() => loadSettings({ VPSCTL_CONFIG: '/nonexistent', VPSCTL_DISK_OVERCOMMIT_RATIO: '0' })).toThrow(/disk_overcommit_ratio must be a number from 0\.1 to 100/);
   });
 });
