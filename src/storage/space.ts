@@ -226,14 +226,16 @@ export class Space {
   /**
    * The free space under which a container's monitor freezes its filesystem (vps-spawn
    * --space-low), so that a pool that runs out anyway makes writes wait rather than fail;
-   * undefined when off. At least 1M (the helper's floor), at most half the pool.
+   * undefined when off. At most half the host's reserve, so that a pool that keeps its
+   * promises never holds a write; at least 1M (the helper's floor).
    */
   async freezeBelow(): Promise<number | undefined> {
     const st = await fsp.statfs(this.d.pool.dir);
-    const size = st.blocks * st.bsize;
+    const used = (st.blocks - st.bfree) * st.bsize;
+    const size = Math.min(st.blocks * st.bsize, used + st.bavail * st.bsize);
     const low = amountOf(this.d.policy.freeze, size);
     if (low <= 0) return undefined;
-    return Math.max(1024 ** 2, Math.min(low, Math.floor(size / 2)));
+    return Math.max(1024 ** 2, Math.min(low, Math.floor(amountOf(this.d.policy.reserve, size) / 2)));
   }
 }
 
