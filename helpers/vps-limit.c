@@ -6,8 +6,9 @@
  *   vps-limit detect [--cgroup-root DIR]
  *
  * A container's cgroup is <parent>/<id> in each hierarchy. vps-spawn reuses an idle leaf
- * with its settings, so vpsctl runs `apply` before a start (to make the leaves and set the
- * limits) and on a running container (to change them live).
+ * with its settings, so the monitor (vps-spawn --limit-helper) runs `apply` before init is
+ * born (to make the leaves and set the limits), and vpsctl runs it on a running container (to
+ * change them live).
  *
  * ID is ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$, NAME ^[a-z0-9][a-z0-9._-]{0,62}$ or up to four
  * of them joined by / (only the last is made; a systemd host's vpsctl.slice/vpsctl-ID.scope), DIR an

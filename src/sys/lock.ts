@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { ExitCode, VpsError } from '../core/errors.js';
 
 /**
- * A per-container lock: flock(2) on `<run>/locks/<id>.lock`, so the kernel releases it when
+ * A per-container lock: flock(2) on `<run>/.locks/<id>.lock`, so the kernel releases it when
  * the holder dies, however it dies (SECURITY.md R10). Node has no flock(), so `flock(1)` takes
  * the lock on the open file description we pass it as fd 3; the lock belongs to that
  * description, which only this process keeps open (libuv opens with O_CLOEXEC, so children
