@@ -6,6 +6,7 @@
  *                     [--progress]
  *   vps-snap thaw     --mount DIR [--loop /dev/loopN] [--marker FILE]
  *   vps-snap usage    FILE...
+ *   vps-snap union    FILE...
  *   vps-snap probe    DIR
  *
  * Every path must be absolute, without "..", shorter than VPS_PATH_MAX. Success prints ONE
@@ -55,6 +56,9 @@
  * thaw: FITHAW on DIR (with the DIR/LOOP check when --loop is given), remove the marker.
  *   {"thawed":true} if it was frozen, {"thawed":false} if not.
  *
+ * union: what the FILEs hold together, a block shared among them counted once (their
+ *   physical extents from FIEMAP, sorted and merged; what FIEMAP cannot place, and files
+ *   without FIEMAP, count whole): {"files":N,"allocated":SUM,"union":BYTES}.
  * usage: FS_IOC_FIEMAP (FIEMAP_FLAG_SYNC, 256 extents a call) over each regular FILE;
  *   without FIEMAP, allocated = st_blocks * 512 and shared = 0.
  *   [{"path":P,"size":APPARENT,"allocated":N,"shared":N,"exclusive":N},...]
@@ -94,7 +98,7 @@
 #define MAX_FROZEN_MS   30000L
 #define GUARD_SLACK_MS  1000L
 #define GUARD_TIMED_OUT 3 /* the guardian's exit status after a timeout thaw */
-#define MAX_FILES       1024
+#define MAX_FILES       65536
 #define MIN(a, b)       ((a) < (b) ? (a) : (b))
 
 enum method { METHOD_AUTO, METHOD_REFLINK, METHOD_COPY };
@@ -159,8 +163,9 @@ static noreturn_fn void usage(int code)
 		" [--progress]\n"
 		"       %s thaw --mount DIR [--loop /dev/loopN] [--marker FILE]\n"
 		"       %s usage FILE...\n"
+		"       %s union FILE...\n"
 		"       %s probe DIR\n",
-		prog_name, prog_name, prog_name, prog_name, prog_name);
+		prog_name, prog_name, prog_name, prog_name, prog_name, prog_name);
 	exit(code);
 }
 
@@ -785,7 +790,34 @@ static int cmd_thaw(const struct opts *o)
 	return 0;
 }
 
-static void file_usage(const char *path, struct fiemap *fm, unsigned long long *out)
+/* Physical extents gathered by file_usage for `union`; bytes it cannot place are `unplaced`. */
+struct extents {
+	struct { __u64 at, len; } *v;
+	size_t n, cap;
+	unsigned long long unplaced;
+};
+
+static void extent_add(struct extents *ex, const struct fiemap_extent *e)
+{
+	if (e->fe_flags & (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_DATA_INLINE)) {
+		ex->unplaced += e->fe_length;
+		return;
+	}
+	if (ex->n == ex->cap) {
+		size_t cap = ex->cap ? ex->cap * 2 : 4096;
+		void *v = realloc(ex->v, cap * sizeof(*ex->v));
+		if (!v)
+			die_code(VPS_ENORES, "out of memory");
+		ex->v = v;
+		ex->cap = cap;
+	}
+	ex->v[ex->n].at = e->fe_physical;
+	ex->v[ex->n].len = e->fe_length;
+	ex->n++;
+}
+
+/* size, allocated and shared bytes of path into out[0..2]; its extents into ex (may be NULL). */
+static void file_usage(const char *path, struct fiemap *fm, unsigned long long *out, struct extents *ex)
 {
 	struct stat st;
 	__u64 start = 0;
@@ -804,6 +836,8 @@ static void file_usage(const char *path, struct fiemap *fm, unsigned long long *
 		if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0) {
 			if (start == 0 && (errno == EOPNOTSUPP || errno == ENOTTY)) {
 				out[1] = (unsigned long long)st.st_blocks * 512;
+				if (ex) /* no FIEMAP, no sharing to find: its blocks are its own */
+					ex->unplaced += out[1];
 				return;
 			}
 			die_errno_mapped("FIEMAP %s", path);
@@ -814,6 +848,8 @@ static void file_usage(const char *path, struct fiemap *fm, unsigned long long *
 			out[1] += fm->fm_extents[i].fe_length;
 			if (fm->fm_extents[i].fe_flags & FIEMAP_EXTENT_SHARED)
 				out[2] += fm->fm_extents[i].fe_length;
+			if (ex)
+				extent_add(ex, &fm->fm_extents[i]);
 		}
 		last = &fm->fm_extents[fm->fm_mapped_extents - 1];
 		if (last->fe_flags & FIEMAP_EXTENT_LAST)
@@ -831,7 +867,7 @@ static int cmd_usage(int n, char **paths)
 	if (!fm || !u)
 		die_code(VPS_ENORES, "out of memory");
 	for (int i = 0; i < n; i++)
-		file_usage(paths[i], fm, &u[i * 3]);
+		file_usage(paths[i], fm, &u[i * 3], NULL);
 	fputs("[", stdout);
 	for (int i = 0; i < n; i++) {
 		char esc[6 * VPS_PATH_MAX] = "";
@@ -842,6 +878,41 @@ static int cmd_usage(int n, char **paths)
 		       i ? "," : "", esc, v[0], v[1], v[2], v[1] - MIN(v[2], v[1]));
 	}
 	fputs("]\n", stdout);
+	finish_output();
+	return 0;
+}
+
+static int extent_cmp(const void *a, const void *b)
+{
+	const __u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* union FILE...: the bytes the files hold together, each shared block counted once. */
+static int cmd_union(int n, char **paths)
+{
+	cleanup_free struct fiemap *fm =
+		malloc(sizeof(*fm) + FIEMAP_BATCH * sizeof(struct fiemap_extent));
+	struct extents ex = { 0 };
+	unsigned long long u[3], allocated = 0, total, end = 0;
+
+	if (!fm)
+		die_code(VPS_ENORES, "out of memory");
+	for (int i = 0; i < n; i++) {
+		file_usage(paths[i], fm, u, &ex);
+		allocated += u[1];
+	}
+	qsort(ex.v, ex.n, sizeof(*ex.v), extent_cmp);
+	total = ex.unplaced;
+	for (size_t i = 0; i < ex.n; i++) { /* sorted by start: count what no earlier one covered */
+		__u64 a = ex.v[i].at, b = ex.v[i].at + ex.v[i].len;
+		if (b > end) {
+			total += b - (a > end ? a : end);
+			end = b;
+		}
+	}
+	free(ex.v);
+	printf("{\"files\":%d,\"allocated\":%llu,\"union\":%llu}\n", n, allocated, total);
 	finish_output();
 	return 0;
 }
@@ -1019,17 +1090,19 @@ int main(int argc, char **argv)
 		parse_opts(argc, argv, OPT_MOUNT | OPT_LOOP | OPT_MARKER, &o);
 		return cmd_thaw(&o);
 	}
-	if (strcmp(cmd, "usage") == 0 || strcmp(cmd, "probe") == 0) {
+	if (strcmp(cmd, "usage") == 0 || strcmp(cmd, "probe") == 0 || strcmp(cmd, "union") == 0) {
 		bool probe = cmd[0] == 'p';
 		if (probe && argc != 3)
 			die_code(VPS_EUSAGE, "probe wants one DIR");
 		if (argc < 3 || argc - 2 > MAX_FILES)
-			die_code(VPS_EUSAGE, "usage wants 1..%d FILEs", MAX_FILES);
+			die_code(VPS_EUSAGE, "%s wants 1..%d FILEs", cmd, MAX_FILES);
 		for (int i = 2; i < argc; i++)
 			path_arg(probe ? "DIR" : "FILE", argv[i]);
-		return probe ? cmd_probe(argv[2]) : cmd_usage(argc - 2, argv + 2);
+		if (probe)
+			return cmd_probe(argv[2]);
+		return cmd[1] == 'n' ? cmd_union(argc - 2, argv + 2) : cmd_usage(argc - 2, argv + 2);
 	}
 	if (argc < 2)
 		usage(VPS_EUSAGE);
-	die_code(VPS_EUSAGE, "unknown command %.64s (clone, snapshot, thaw, usage, probe)", cmd);
+	die_code(VPS_EUSAGE, "unknown command %.64s (clone, snapshot, thaw, usage, union, probe)", cmd);
 }

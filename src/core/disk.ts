@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { SnapshotFiles, parseSnapshotMeta, renderSnapshotMeta, type SnapshotMeta } from '../storage/snapstore.js';
 import { poolFull } from '../storage/vpssnap.js';
+import type { Reservation } from '../storage/space.js';
 import { NO_REFLINK_HINT } from '../storage/pool.js';
 import { exists, readText, writeFileAtomic } from '../sys/fs.js';
 import { validateHostname, validateId, validateSnapshotName } from './ids.js';
@@ -238,11 +239,16 @@ export class Disks {
         throw e.code === 'EEXIST' ? wrongState(`${tmpOut} exists (another export to the same file, or a killed one)`, `remove it if no export is running: rm ${tmpOut}`) : e;
       });
       await fh.close();
+      let copyReservation: Reservation | undefined;
       try {
         await fsp.mkdir(path.join(stage, 'snapshots'), { recursive: true, mode: 0o700 });
         const { state } = await this.host.runtime.state(id);
         let disk = this.host.layout.image(id);
         if (state) {
+          // a frozen copy in the pool for as long as tar reads it: a full copy on a plain pool,
+          // and on a reflink pool what the container rewrites meanwhile
+          const [held] = await this.host.snap.usage([disk]);
+          copyReservation = await this.host.space.admit(held.allocated, `the frozen copy of ${id} to export (${formatSize(held.allocated)})`, {});
           this.host.progress.info(`freezing ${id}'s filesystem for a consistent copy`);
           await this.host.copyImage(id, frozen, state);
           disk = frozen;
@@ -272,6 +278,7 @@ export class Disks {
       } finally {
         await fsp.rm(stage, { recursive: true, force: true });
         await fsp.rm(frozen, { force: true });
+        await copyReservation?.release();
       }
       return { id, file: out, size: (await fsp.stat(out)).size, snapshots: snaps.map((s) => s.name), snapshot_images: !!opts.snapshots };
     });
@@ -314,7 +321,7 @@ export class Disks {
       const cfg = parseConfig(await fsp.readFile(path.join(stage, 'config.yaml'), 'utf8'), `${src}:config.yaml`, oldId);
       const id = newId ?? oldId;
       const hostname = opts.hostname ?? (id === oldId ? cfg.hostname : id);
-      const snapNames = [...members].map((m) => /^snapshots\/(.+)\.img$/.exec(m)?.[1]).filter((n): n is string => !!n);
+      const snapNames = [...members.keys()].map((m) => /^snapshots\/(.+)\.img$/.exec(m)?.[1]).filter((n): n is string => !!n);
       snapNames.forEach((n) => validateSnapshotName(n));
       if (cfg.privileged && !opts.privileged) {
         throw invalid(`${src} holds a privileged container (its root would be the host's root)`, 'import it with --privileged if you mean it; it is not a security boundary');
@@ -328,9 +335,10 @@ export class Disks {
       const network = policy.network
         ? await this.host.networks.plan(id, undefined, { mode: policy.network.mode, add: policy.network.addresses, forwards: policy.network.forwards.map(formatForward) })
         : undefined;
-      // its disk and, at most, each snapshot's (their images' allocated sizes are known only once unpacked)
-      const promise = cfg.disk * (1 + snapNames.length);
-      return await this.host.lock(id, 'import', () => this.host.space.within(promise, `importing ${id} (a ${formatSize(cfg.disk)} disk${snapNames.length ? ` and ${snapNames.length} snapshot(s)` : ''})`, { strict: opts.strict, growsPromise: true }, async () => {
+      // its disk and, at most, each snapshot's image: their sizes as the archive lists them
+      // (the archive's config is its maker's word; the image it carries is what is unpacked)
+      const promise = Math.max(cfg.disk, members.get('disk.img') ?? 0) + snapNames.reduce((a, n) => a + (members.get(`snapshots/${n}.img`) ?? 0), 0);
+      return await this.host.lock(id, 'import', () => this.host.space.within(promise, `importing ${id} (a ${formatSize(members.get('disk.img') ?? cfg.disk)} disk${snapNames.length ? ` and ${snapNames.length} snapshot(s)` : ''})`, { strict: opts.strict, growsPromise: true }, async () => {
         const status = await this.host.provision(id, {
           what: `import of ${path.basename(src)}`,
           hostname,
@@ -341,7 +349,7 @@ export class Disks {
           steps: 1,
           fill: async (tmpImg) => {
             this.host.progress.step(1, 3, `unpacking ${path.basename(src)}`);
-            await this.extract(archive, src, stage, [...members].filter((m) => m === 'disk.img' || m.startsWith('snapshots/')));
+            await this.extract(archive, src, stage, [...members.keys()].filter((m) => m === 'disk.img' || m.startsWith('snapshots/')));
             // an archive is input: every image is a plain file and a clean ext4 before the host mounts any
             for (const f of ['disk.img', ...snapNames.map((n) => `snapshots/${n}.img`)]) {
               const p = path.join(stage, f);
@@ -379,11 +387,11 @@ export class Disks {
     }
   }
 
-  /** Lists the archive and refuses it whole unless every member is a file or directory vpsctl writes. */
-  private async listMembers(archive: string, src: string): Promise<Set<string>> {
+  /** Lists the archive (each member with its size) and refuses it whole unless every member is a file or directory vpsctl writes. */
+  private async listMembers(archive: string, src: string): Promise<Map<string, number>> {
     const r = await this.host.sys.run('tar', ['--list', '--verbose', '--use-compress-program=zstd -d -q', '-f', archive], { reject: false });
     if (r.exitCode !== 0) throw invalid(`${src} is not a readable zstd tar archive: ${r.stderr.trim().split('\n').pop()}`);
-    const names = new Set<string>();
+    const names = new Map<string, number>();
     for (const line of r.stdout.split('\n').filter(Boolean)) {
       const type = line[0];
       const name = line.split(/\s+/).slice(5).join(' ').replace(/^\.\//, '');
@@ -391,7 +399,7 @@ export class Disks {
       if ((type !== '-' && type !== 'd') || !MEMBER_RE.test(name)) {
         throw invalid(`${src} holds a member vpsctl does not write: ${JSON.stringify(line.slice(0, 200))}`, 'only archives made by `vpsctl export` import');
       }
-      names.add(name.replace(/\/$/, ''));
+      names.set(name.replace(/\/$/, ''), Number(line.split(/\s+/)[2]) || 0);
     }
     return names;
   }

@@ -475,6 +475,8 @@ export class Host {
     await this.resources.overcommit(id, limits.memory, !!opts.strict);
     // checked before anything is made: a bad or taken address changes nothing
     const network = opts.network ? await this.networks.plan(id, undefined, opts.network) : undefined;
+    // a taken id says so (exit 5) before any space is weighed
+    if (await exists(this.layout.containerDir(id))) throw wrongState(`container ${id} already exists`, `pick another id, or remove it with: vpsctl destroy ${id}`);
     return this.lock(id, 'create', () =>
       this.space.within(disk, `container ${id}'s ${formatSize(disk)} disk`, { strict: opts.strict, growsPromise: true }, () => this.provision(id, {
         what: `create from ${tpl.name}`,

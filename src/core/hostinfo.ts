@@ -17,8 +17,8 @@ export interface HostInfo {
   running: number;
   committed_disk: number;
   /** What the pool has promised (disks, snapshots, templates, other files, the reserve) and its ratio to the pool's size. */
-  promised_disk: number;
-  disk_ratio: number;
+  promised_disk: number | null;
+  disk_ratio: number | null;
   /** Sum of the containers' memory limits; null when none has one. */
   committed_memory: number | null;
 }
@@ -36,7 +36,8 @@ export async function hostInfo(host: Host): Promise<HostInfo> {
   }
   const st = await fsp.statfs(dir);
   const list = await host.list();
-  const space = await host.space.figures();
+  // the pool's promise is a figure here, never a reason for host info to fail
+  const space = await host.space.figures().catch(() => undefined);
   const memories: number[] = [];
   for (const c of list) {
     const m = await host.config(c.id).then((cfg) => cfg.limits?.memory, () => undefined);
@@ -56,8 +57,8 @@ export async function hostInfo(host: Host): Promise<HostInfo> {
     containers: list.length,
     running: list.filter((c) => c.state === 'running').length,
     committed_disk: list.reduce((a, c) => a + c.disk, 0),
-    promised_disk: space.promised.total,
-    disk_ratio: space.ratio,
+    promised_disk: space?.promised.total ?? null,
+    disk_ratio: space?.ratio ?? null,
     committed_memory: memories.length ? memories.reduce((a, b) => a + b, 0) : null,
   };
 }

@@ -107,17 +107,18 @@ export class Snapshots {
       if (taken.has(name)) throw wrongState(`container ${id} already has a snapshot named ${name}`, `pick another name, or remove it: vpsctl snapshot delete ${id} ${name}`);
       const expiryMs = opts.expiryMs ?? (opts.scheduled && cfg.snapshots?.expiry ? parseDuration(cfg.snapshots.expiry) : undefined);
       const { state } = await this.host.runtime.state(id);
-      // the snapshot may come to hold all the image holds now: once the container rewrites it (reflink), or at once (a copy)
-      const [held] = await this.host.snap.usage([this.host.layout.image(id)]);
-      const reservation = await this.host.space.admit(held.allocated, `snapshot ${name} of ${id} (${formatSize(held.allocated)} of image)`, { strict: opts.strict, growsPromise: true }).catch((e: unknown) => {
+      // the snapshot may come to hold what the image holds now and no snapshot or template
+      // shares: once the container rewrites it (reflink), or at once (a copy)
+      const need = await this.host.space.snapshotNeed(this.host.layout.image(id));
+      const reservation = await this.host.space.admit(need, `snapshot ${name} of ${id} (${formatSize(need)} of its image no other snapshot holds)`, { strict: opts.strict, growsPromise: true }).catch((e: unknown) => {
         // what was pruned to make room is gone either way: the refusal says so
         if (e instanceof VpsError && pruned.length) throw new VpsError(e.exitCode, `${e.message} (expired snapshots removed first: ${pruned.join(', ')})`, { hint: e.hint });
         throw e;
       });
-      await fsp.mkdir(files.dir, { recursive: true, mode: 0o700 });
-      this.host.progress.info(state ? `freezing ${id}'s filesystem and cloning its image` : `cloning ${id}'s image (stopped)`);
       let r;
       try {
+        await fsp.mkdir(files.dir, { recursive: true, mode: 0o700 });
+        this.host.progress.info(state ? `freezing ${id}'s filesystem and cloning its image` : `cloning ${id}'s image (stopped)`);
         r = await this.host.copyImage(id, files.partial(name), state, this.host.copyProgress(`snapshot ${name}`));
       } catch (e) {
         await fsp.rm(files.partial(name), { force: true });
@@ -182,18 +183,37 @@ export class Snapshots {
     return this.host.lock(id, 'snapshot restore', async () => {
       const running = (await this.host.runtime.state(id)).state;
       if (running && !opts.stop) throw wrongState(`container ${id} was started meanwhile`, 'stop it and retry');
-      if (running) await this.host.stopLocked(id);
-      let disk: number;
+      // weighed before anything stops: a refused restore costs no downtime
+      const reservation = await this.restoreReservation(id, name);
       try {
-        disk = await this.restoreImage(id, name);
-      } catch (e) {
-        // a failed restore leaves the old disk as it was: bring the container back on it
-        if (running) await this.host.startLocked(id).catch((s: Error) => this.host.progress.warn(`container ${id} stays stopped: ${s.message}`));
-        throw e;
+        if (running) await this.host.stopLocked(id);
+        let disk: number;
+        try {
+          disk = await this.restoreImage(id, name);
+        } catch (e) {
+          // a failed restore leaves the old disk as it was: bring the container back on it
+          if (running) await this.host.startLocked(id).catch((s: Error) => this.host.progress.warn(`container ${id} stays stopped: ${s.message}`));
+          throw e;
+        }
+        if (running) await this.host.startLocked(id);
+        return { id, name, restarted: !!running, disk };
+      } finally {
+        await reservation.release();
       }
-      if (running) await this.host.startLocked(id);
-      return { id, name, restarted: !!running, disk };
     });
+  }
+
+  /**
+   * What a restore adds: a plain pool copies the snapshot beside the old disk (it holds the
+   * data twice until the old disk goes); a snapshot from before a shrink brings its bigger disk.
+   */
+  private async restoreReservation(id: string, name: string) {
+    const cfg = await this.host.config(id);
+    const meta = await this.existing(id, name);
+    const [held] = await this.host.snap.usage([this.files(id).image(name)]);
+    const copy = (await this.host.pool.canReflink()) ? 0 : held.allocated;
+    const grow = Math.max(0, meta.disk - cfg.disk);
+    return this.host.space.admit(copy + grow, `restoring snapshot ${name} of ${id} (${copy ? `a ${formatSize(copy)} copy` : 'a reflink'}${grow ? `, its disk ${formatSize(grow)} bigger` : ''})`, {});
   }
 
   /** Puts the snapshot's image in place of the container's (stopped, under its lock). */
@@ -204,10 +224,6 @@ export class Snapshots {
     const img = this.host.layout.image(id);
     const tmp = `${img}.partial`;
     await fsp.rm(tmp, { force: true });
-    // a copy (no reflink) holds the snapshot's data twice until the old disk goes
-    const [held] = await this.host.snap.usage([this.files(id).image(name)]);
-    const extra = (await this.host.pool.canReflink()) ? 0 : held.allocated;
-    const reservation = await this.host.space.admit(extra, `restoring snapshot ${name} of ${id} (a ${formatSize(held.allocated)} copy)`, {});
     try {
       this.host.progress.info(`restoring ${id} from snapshot ${name}`);
       await this.host.snap.clone(this.files(id).image(name), tmp, this.host.copyProgress(`snapshot ${name}`));
@@ -219,8 +235,6 @@ export class Snapshots {
       await fsp.rm(tmp, { force: true });
       if (e instanceof VpsError && e.exitCode === ExitCode.NO_RESOURCES) throw poolFull(`snapshot ${name} was not restored (${e.message})`, e);
       throw e;
-    } finally {
-      await reservation.release();
     }
     const size = (await fsp.stat(img)).size;
     if (size !== cfg.disk) await writeFileAtomic(this.host.layout.configFile(id), renderConfig({ ...cfg, disk: size }), 0o600);

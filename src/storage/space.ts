@@ -75,8 +75,8 @@ export function judge(f: SpaceFigures, extra: number, what: string, opts: { stri
   if (after > f.limit) {
     return { refuse: `${head}, more than its ${formatSize(f.size)} x ${f.overcommit_ratio} (disk_overcommit_ratio)` };
   }
-  if (opts.growsPromise && f.thin && f.below_watermark) {
-    return { refuse: `${what} is refused: the pool ${f.path} is thin (${formatSize(f.promised.total)} promised on ${formatSize(f.size)}) and has only ${formatSize(f.free)} free, under its low watermark of ${formatSize(f.watermark)}` };
+  if (opts.growsPromise && after > f.size && f.free < f.watermark) {
+    return { refuse: `${what} is refused: the pool ${f.path} is thin (${formatSize(after)} promised on ${formatSize(f.size)}) and has only ${formatSize(f.free)} free, under its low watermark of ${formatSize(f.watermark)}` };
   }
   if (after > f.size) {
     const warn = `${head}, more than its ${formatSize(f.size)}: a container that fills its disk can make another one's writes fail (thin provisioning, disk_overcommit_ratio ${f.overcommit_ratio})`;
@@ -120,6 +120,18 @@ let seq = 0;
 export class Space {
   constructor(private readonly d: SpaceDeps) {}
 
+  /** The pool's files: container images, snapshot and template images, images being made. */
+  private async files(): Promise<{ images: string[]; snapshots: string[]; templates: string[]; partials: string[] }> {
+    const dir = this.d.pool.dir;
+    const snapshots: string[] = [];
+    const partials = await imageFiles(path.join(dir, 'images'), '.partial');
+    for (const d of await fsp.readdir(path.join(dir, 'snapshots')).catch(() => [] as string[])) {
+      snapshots.push(...(await imageFiles(path.join(dir, 'snapshots', d))));
+      partials.push(...(await imageFiles(path.join(dir, 'snapshots', d), '.partial')));
+    }
+    return { images: await imageFiles(path.join(dir, 'images')), snapshots, templates: await imageFiles(path.join(dir, 'templates')), partials };
+  }
+
   async figures(): Promise<SpaceFigures> {
     const { layout, pool, snap, policy } = this.d;
     await pool.ensure();
@@ -127,31 +139,33 @@ export class Space {
     const dir = pool.dir;
     const st = await fsp.statfs(dir);
     const used = (st.blocks - st.bfree) * st.bsize;
-    const free = st.bavail * st.bsize;
+    let free = st.bavail * st.bsize;
+    // a pool in a sparse file grows into the filesystem under it: it has no more free than that
+    const rec = await pool.record();
+    if (rec?.source === 'file') {
+      const under = await fsp.statfs(path.dirname(rec.path)).catch(() => undefined);
+      if (under) free = Math.min(free, under.bavail * under.bsize);
+    }
     // what can be used: a filesystem's own reserved blocks (and a thin volume under it, which
     // reports more blocks than it can give) are not vpsctl's to promise
     const size = Math.min(st.blocks * st.bsize, used + free);
-    const imgs = await imageFiles(path.join(dir, 'images'));
-    const tpls = await imageFiles(path.join(dir, 'templates'));
-    const snaps: string[] = [];
-    const partials = await imageFiles(path.join(dir, 'images'), '.partial');
-    for (const d of await fsp.readdir(path.join(dir, 'snapshots')).catch(() => [] as string[])) {
-      snaps.push(...(await imageFiles(path.join(dir, 'snapshots', d))));
-      partials.push(...(await imageFiles(path.join(dir, 'snapshots', d), '.partial')));
-    }
-    const [ui, ut, us, up] = await Promise.all([imgs, tpls, snaps, partials].map((files) => usageOf(snap, files)));
-    const sum = (u: { allocated: number }[]): number => u.reduce((a, x) => a + x.allocated, 0);
-    const rec = await pool.record();
-    // a pool of its own holds only vpsctl's files past what the empty filesystem used; on the
-    // host's filesystem the rest is the host's. Images being made are ours: their operation's
-    // reservation promises them.
-    const ours = sum(ui) + sum(ut) + sum(us) + sum(up);
-    const other = rec ? rec.overhead : Math.max(0, used - ours);
+    const f = await this.files();
+    // blocks shared (a snapshot with its container's older data, clones of a template) count
+    // once: on a reflink pool the snapshots and templates hold, together, what their
+    // extents cover, whatever the containers rewrite
+    const union = (files: string[]): Promise<number> => unionOf(snap, files);
+    const templates = await union(f.templates);
+    const snapshots = (await union([...f.snapshots, ...f.templates])) - templates;
+    const ours = await union([...f.images, ...f.snapshots, ...f.templates, ...f.partials]);
+    // the rest of what the filesystem uses is not the containers' (the host's files on a
+    // plain pool; XFS's log and metadata and work files on a pool): images being made are
+    // ours, their operation's reservation promises them
+    const other = Math.max(0, used - ours);
     const disks = (await this.d.disks()).reduce((a, b) => a + b, 0);
     const pending = await this.pending(layout);
     const reserve = amountOf(policy.reserve, size);
-    const promised: Promised = { disks, snapshots: sum(us), templates: sum(ut), other, reserve, pending, total: 0 };
-    promised.total = disks + promised.snapshots + promised.templates + other + reserve + pending;
+    const promised: Promised = { disks, snapshots, templates, other, reserve, pending, total: 0 };
+    promised.total = disks + snapshots + templates + other + reserve + pending;
     const watermark = amountOf(policy.watermark, size);
     const thin = promised.total > size;
     return {
@@ -170,12 +184,24 @@ export class Space {
   }
 
   /**
+   * What a snapshot of `image` may come to hold beyond what the pool's snapshots and
+   * templates hold already: the image's blocks no earlier snapshot or template shares.
+   */
+  async snapshotNeed(image: string): Promise<number> {
+    const f = await this.files();
+    const held = [...f.snapshots, ...f.templates];
+    return Math.max(0, (await unionOf(this.d.snap, [...held, image])) - (await unionOf(this.d.snap, held)));
+  }
+
+  /**
    * Weighs and reserves `extra` bytes for `what` (one at a time, under the space lock), or
    * refuses with exit 7 and the figures. The reservation counts against every other check
    * until it is released (or its process is gone).
    */
   async admit(extra: number, what: string, opts: { strict?: boolean; growsPromise?: boolean } = {}): Promise<Reservation> {
     const { layout } = this.d;
+    // adds nothing to the promise (a restore on a reflink pool): nothing to weigh, even on a pool promised past its size
+    if (extra <= 0 && !opts.growsPromise) return { release: async () => undefined };
     return withLock(
       layout.spaceLockFile(),
       what,
@@ -189,8 +215,14 @@ export class Space {
         await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
         const file = path.join(dir, `${process.pid}-${++seq}`);
         const fh = await fsp.open(file, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
-        await fh.writeFile(`${extra} ${what}\n`);
-        await fh.close();
+        try {
+          await fh.writeFile(`${extra} ${what}\n`);
+        } catch (e) {
+          await fsp.rm(file, { force: true });
+          throw e;
+        } finally {
+          await fh.close();
+        }
         return { release: () => fsp.rm(file, { force: true }) };
       },
       30_000,
@@ -239,11 +271,11 @@ export class Space {
   }
 }
 
-/** Usage of files other operations may remove or rename meanwhile: those gone are left out. */
-async function usageOf(snap: SnapHelper, files: string[]): Promise<{ allocated: number }[]> {
+/** The union of files other operations may remove or rename meanwhile: those gone are left out. */
+async function unionOf(snap: SnapHelper, files: string[]): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await snap.usage(files);
+      return await snap.union(files);
     } catch (e) {
       const still: string[] = [];
       for (const f of files) if (await fsp.lstat(f).then(() => true, () => false)) still.push(f);

@@ -79,6 +79,12 @@ export class SnapHelper {
     return r.thawed;
   }
 
+  /** What the files hold together, a block they share counted once (physical extents merged). */
+  async union(files: string[]): Promise<number> {
+    if (files.length === 0) return 0;
+    return (await runHelperJson<{ union: number }>(this.run, 'vps-snap', ['union', ...files])).union;
+  }
+
   async usage(files: string[]): Promise<FileUsage[]> {
     if (files.length === 0) return [];
     const r = await this.run.run(helperPath('vps-snap'), ['usage', ...files], { reject: false });

@@ -143,6 +143,10 @@ export function spawnFilter(prog: string, args: readonly string[]): Filter {
   // Piping at once keeps every byte, with backpressure through the PassThrough.
   const output = child.stdout.pipe(new PassThrough());
   output.on('error', () => undefined);
+  // a reader that cuts the stream off cuts off the program too (its next write gets EPIPE),
+  // and a read error reaches the reader
+  output.on('close', () => child.stdout.destroy());
+  child.stdout.on('error', (e) => output.destroy(e));
   const done = new Promise<string | undefined>((resolve) => {
     child.on('error', (e) => resolve(`${prog} could not run: ${e.message}`));
     child.on('close', (code, signal) => {

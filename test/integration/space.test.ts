@@ -85,8 +85,8 @@ describe('a small XFS pool shared by two tenants, no overcommit', () => {
     expect(q.total).toBe(q.templates + q.other + q.reserve);
     expect(p).toMatchObject({ limit: p.size, thin: false, below_watermark: false });
     expect(p.ratio).toBeCloseTo(q.total / p.size, 2);
-    // two disks and a snapshot of the template's data fit, a third disk does not
-    disk = roundDown((p.limit - q.total - q.templates - 64 * MiB) / 2, 4 * MiB);
+    // two disks and a small snapshot fit, a third disk (or a snapshot of much new data) does not
+    disk = roundDown((p.limit - q.total - 128 * MiB) / 2, 4 * MiB);
     expect(disk).toBeGreaterThan(statSync(path.join(poolDir(e), 'templates', 'debian-12.img')).size);
   });
 
@@ -96,7 +96,14 @@ describe('a small XFS pool shared by two tenants, no overcommit', () => {
     await ok(e, ['create', b, '--template', 'debian-12', '--disk', size(disk)]);
     const p = await json<PoolInfo>(e, ['pool', 'info']);
     expect(p.promised.disks).toBe(2 * roundDown(disk, MiB));
-    expect(p.promised.snapshots).toBeGreaterThan(100 * MiB);
+    // the snapshot shares the template's blocks with A's image: it is promised only what it holds alone
+    expect(p.promised.snapshots).toBeGreaterThan(0);
+    expect(p.promised.snapshots).toBeLessThan(64 * MiB);
+    // snapshots of an idle container share their blocks: three of B are promised once, not thrice
+    for (const n of ['b1', 'b2', 'b3']) await ok(e, ['snapshot', 'create', b, n]);
+    const three = await json<PoolInfo>(e, ['pool', 'info']);
+    expect(three.promised.snapshots - p.promised.snapshots).toBeLessThan(64 * MiB);
+    for (const n of ['b1', 'b2', 'b3']) await ok(e, ['snapshot', 'delete', b, n]);
     expect(p.promised.total).toBeLessThanOrEqual(p.limit);
   });
 
@@ -141,7 +148,7 @@ describe('a small XFS pool shared by two tenants, no overcommit', () => {
   }, 900_000);
 
   it('a snapshot of the full disk no longer fits: exit 7, and the container is as it was', async () => {
-    await refused(e, ['snapshot', 'create', b, 'late'], new RegExp(`snapshot late of ${b} \\(.* of image\\) needs`));
+    await refused(e, ['snapshot', 'create', b, 'late'], new RegExp(`snapshot late of ${b} \\(.* of its image no other snapshot holds\\) needs`));
   });
 
   it('with disk_overcommit_ratio 2 the same create succeeds and warns; --strict still refuses', async () => {

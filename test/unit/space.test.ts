@@ -34,11 +34,13 @@ describe('the disk promise', () => {
   it('a thin pool under its watermark refuses new containers and snapshots, but not a grow within the limit', () => {
     const f = pool(2 * G, { disks: 3 * G }, { ratio: 2, free: 0.1 * G, watermark: 0.2 * G });
     expect(f.below_watermark).toBe(true);
-    expect(judge(f, 0.1 * G, 'snapshot s of a', { growsPromise: true }).refuse).toMatch(/snapshot s of a is refused: the pool \/pool is thin \(3G promised on 2G\) and has only 102M free, under its low watermark of 205M/);
+    expect(judge(f, 0.1 * G, 'snapshot s of a', { growsPromise: true }).refuse).toMatch(/snapshot s of a is refused: the pool \/pool is thin \(3\.1G promised on 2G\) and has only 102M free, under its low watermark of 205M/);
     expect(judge(f, 0.1 * G, 'growing a').refuse).toBeUndefined();
     // a pool that is not thin has no watermark: its promise keeps the space
     const full = pool(2 * G, { disks: 1.5 * G }, { free: 0.05 * G, watermark: 0.2 * G });
     expect(judge(full, 0.1 * G, 'snapshot', { growsPromise: true })).toEqual({});
+    // ... unless this very operation makes it thin
+    expect(judge(pool(2 * G, { disks: 1.95 * G }, { ratio: 2, free: 0.05 * G, watermark: 0.2 * G }), 0.1 * G, 'snapshot', { growsPromise: true }).refuse).toMatch(/under its low watermark/);
   });
 
   it("host check warns of a pool past its promise, under its watermark or into the host's reserve", () => {

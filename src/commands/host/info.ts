@@ -21,7 +21,7 @@ export default class HostInfoCmd extends VpsCommand<HostInfo> {
           ['pool', `${i.pool} (${formatSize(i.pool_free)} free of ${formatSize(i.pool_size)})`],
           ['cgroup mode', i.cgroup_mode],
           ['containers', `${i.containers} (${i.running} running)`],
-          ['committed disk', `${formatSize(i.committed_disk)} (pool promised ${formatSize(i.promised_disk)}, ${Math.round(i.disk_ratio * 100)}% of its size)`],
+          ['committed disk', `${formatSize(i.committed_disk)}${i.promised_disk !== null && i.disk_ratio !== null ? ` (pool promised ${formatSize(i.promised_disk)}, ${Math.round(i.disk_ratio * 100)}% of its size)` : ''}`],
           ['committed memory', i.committed_memory === null ? 'no limits set' : formatSize(i.committed_memory)],
         ]),
       );

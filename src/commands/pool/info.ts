@@ -10,7 +10,7 @@ type Result = PoolInfo & Pick<SpaceFigures, 'promised' | 'ratio' | 'overcommit_r
 export default class PoolInfoCmd extends VpsCommand<Result> {
   static override summary = 'Show the storage pool: filesystem, reflink, size, use, what it holds and what it has promised.';
   static override description =
-    "Promised is what the pool's filesystem must be able to hold: every container's whole disk, each snapshot's allocated image (all of it becomes the snapshot's own once its container rewrites it), templates, files that are not vpsctl's, and the host's reserve (disk_reserve). Creates, clones, imports, disk grows, snapshots and restores that would promise more than size x disk_overcommit_ratio are refused with exit 7. A thin pool (promised above its size) refuses new containers and snapshots while its free space is under disk_low_watermark.";
+    "Promised is what the pool's filesystem must be able to hold: every container's whole disk, what the snapshots hold together beyond the templates (a block several share counts once; what a snapshot shares with its container becomes its own once the container rewrites it), templates, files that are not vpsctl's, and the host's reserve (disk_reserve). Creates, clones, imports, disk grows, snapshots and restores that would promise more than size x disk_overcommit_ratio are refused with exit 7. A thin pool (promised above its size) refuses new containers and snapshots while its free space is under disk_low_watermark.";
   static override examples = ['<%= config.bin %> pool info', '<%= config.bin %> pool info --json'];
 
   async run(): Promise<Result> {

@@ -10,7 +10,7 @@ import { validateId, validateSnapshotName } from '../../core/ids.js';
 export default class SnapshotCreate extends VpsCommand<SnapshotCreated | AllResult[]> {
   static override summary = 'Take a snapshot of a container, running or stopped.';
   static override description =
-    "A running container's filesystem is frozen for the copy (milliseconds on a reflink pool), so the snapshot is consistent. The name defaults to the UTC time. Expired snapshots of the container are removed first. A snapshot is promised what its container's image holds (all of it becomes the snapshot's own once the container rewrites it): past the pool's promise, or on a thin pool under its low watermark, it is refused with exit 7. --all snapshots every container for cron: it goes on past a failure, prints a summary and exits 1 if any failed.";
+    "A running container's filesystem is frozen for the copy (milliseconds on a reflink pool), so the snapshot is consistent. The name defaults to the UTC time. Expired snapshots of the container are removed first. A snapshot is promised what its container's image holds and no other snapshot or template shares (it becomes the snapshot's own once the container rewrites it): past the pool's promise, or on a thin pool under its low watermark, it is refused with exit 7. --all snapshots every container for cron: it goes on past a failure, prints a summary and exits 1 if any failed.";
   static override examples = [
     '<%= config.bin %> snapshot create 101',
     "<%= config.bin %> snapshot create 101 before-upgrade --description 'before apt upgrade' --no-expiry",
