@@ -1,6 +1,6 @@
 import { Command, Errors } from '@oclif/core';
-import { ErrorCodeName, ExitCode, VpsError, type ExitCodeValue } from '../core/errors.js';
-import type { Progress } from '../core/types.js';
+import { ErrorCodeName, ExitCode, VpsError, type ExitCodeValue } from '../base/errors.js';
+import type { Progress } from '../base/types.js';
 
 /**
  * The base of every vpsctl command: `--json` (the returned object is the JSON), progress on

@@ -1,12 +1,12 @@
 import { Args, Flags } from '@oclif/core';
 import { exists, readText } from '../sys/fs.js';
+import { hostShape } from '../sys/proc.js';
 import type { Identity } from '../core/host.js';
-import { invalid } from '../core/errors.js';
+import { invalid } from '../base/errors.js';
 import { WAIVABLE_FEATURES } from '../core/host.js';
-import { validateId, validateSnapshotName, validateTemplateName } from '../core/ids.js';
-import { parseDuration, parseSize } from '../core/units.js';
-import { LIMIT_KEYS, parseLimit, type LimitKey, type Limits } from '../limits/limits.js';
-import { Resources } from '../core/resources.js';
+import { validateId, validateSnapshotName, validateTemplateName } from '../base/ids.js';
+import { parseDuration, parseSize } from '../base/units.js';
+import { LIMIT_KEYS, parseLimit, type LimitKey, type Limits } from '../base/limits.js';
 import type { NetChange } from '../core/host.js';
 
 /** A container id argument, validated before anything else happens. */
@@ -58,7 +58,7 @@ export const snapshotArg = Args.string({
 
 /** One flag per resource limit, shared by `create` and `set` (sizes need a unit; `max` = none). */
 const limitFlag = (key: LimitKey, description: string, helpValue: string) =>
-  Flags.string({ description, helpValue, parse: async (s) => (parseLimit(key, s, Resources.hostShape()), s) });
+  Flags.string({ description, helpValue, parse: async (s) => (parseLimit(key, s, hostShape()), s) });
 
 export const limitFlags = {
   memory: limitFlag('memory', 'memory limit (hard; e.g. 512M, 2G; max = none)', 'SIZE'),

@@ -1,6 +1,6 @@
 import type { NetworkStatus } from '../core/network.js';
-import type { Limits } from '../limits/limits.js';
-import { formatSize } from '../core/units.js';
+import type { Limits } from '../base/limits.js';
+import { formatSize } from '../base/units.js';
 /** Renders rows as an aligned table for people; `--json` prints the objects instead. */
 export function table<T>(rows: T[], columns: { header: string; get: (r: T) => string | number | null | undefined }[]): string {
   const cells = rows.map((r) => columns.map((c) => String(c.get(r) ?? '-')));

@@ -3,7 +3,7 @@ import { VpsCommand } from '../cli/base.js';
 import { idArg, limitFlags } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import type { ContainerStatus } from '../core/host.js';
-import { validateHostname, validateId, validateSnapshotName } from '../core/ids.js';
+import { validateHostname, validateId, validateSnapshotName } from '../base/ids.js';
 
 export default class Clone extends VpsCommand<ContainerStatus> {
   static override summary = 'Make a new container from another one (running or stopped) or from one of its snapshots.';

@@ -2,7 +2,7 @@ import { VpsCommand } from '../cli/base.js';
 import { idArg } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import type { CompactResult } from '../core/disk.js';
-import { formatSize } from '../core/units.js';
+import { formatSize } from '../base/units.js';
 
 export default class Compact extends VpsCommand<CompactResult> {
   static override summary = 'Give back to the pool the space a container freed inside (fstrim through its loop device).';

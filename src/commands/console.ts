@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
 import { idArg } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
-import { invalid } from '../core/errors.js';
+import { invalid } from '../base/errors.js';
 
 export default class Console extends VpsCommand<{ id: string; log?: string; detached?: boolean }> {
   static override summary = "Attach to a container's console, or print what it wrote there.";

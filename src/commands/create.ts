@@ -4,8 +4,8 @@ import { idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, n
 import { realHost } from '../cli/host.js';
 import { details } from '../cli/render.js';
 import type { ContainerStatus } from '../core/host.js';
-import { validateHostname } from '../core/ids.js';
-import { formatSize } from '../core/units.js';
+import { validateHostname } from '../base/ids.js';
+import { formatSize } from '../base/units.js';
 import { describeLimits, describeNetwork } from '../cli/render.js';
 
 export default class Create extends VpsCommand<ContainerStatus> {

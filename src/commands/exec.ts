@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
 import { idArg } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
-import { invalid } from '../core/errors.js';
+import { invalid } from '../base/errors.js';
 import type { ExecResult } from '../core/host.js';
 
 export default class Exec extends VpsCommand<ExecResult> {

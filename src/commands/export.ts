@@ -3,7 +3,7 @@ import { VpsCommand } from '../cli/base.js';
 import { idArg } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import type { ExportResult } from '../core/disk.js';
-import { formatSize } from '../core/units.js';
+import { formatSize } from '../base/units.js';
 
 export default class Export extends VpsCommand<ExportResult> {
   static override summary = 'Write a container to one archive (zstd tar) for moving it to another host.';

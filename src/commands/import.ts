@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
 import { realHost } from '../cli/host.js';
 import type { ImportResult as Result } from '../core/disk.js';
-import { validateHostname, validateId } from '../core/ids.js';
+import { validateHostname, validateId } from '../base/ids.js';
 import { limitFlags, limitsFromFlags } from '../cli/flags.js';
 
 export default class Import extends VpsCommand<Result> {

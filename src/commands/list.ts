@@ -2,7 +2,7 @@ import { VpsCommand } from '../cli/base.js';
 import { realHost } from '../cli/host.js';
 import { table } from '../cli/render.js';
 import type { ContainerSummary } from '../core/host.js';
-import { formatSize } from '../core/units.js';
+import { formatSize } from '../base/units.js';
 
 export default class List extends VpsCommand<ContainerSummary[]> {
   static override summary = 'List containers and their state.';

@@ -1,14 +1,14 @@
 import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
 import { idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFromFlags, networkSetFlags, sizeFlag } from '../cli/flags.js';
-import { validateHostname } from '../core/ids.js';
+import { validateHostname } from '../base/ids.js';
 import { realHost } from '../cli/host.js';
 import { describeLimits, describeNetwork } from '../cli/render.js';
 import type { NetworkStatus } from '../core/network.js';
-import { invalid } from '../core/errors.js';
+import { invalid } from '../base/errors.js';
 import type { ResizeResult } from '../core/disk.js';
 import type { SetLimitsResult } from '../core/resources.js';
-import { formatSize } from '../core/units.js';
+import { formatSize } from '../base/units.js';
 
 type Result = { id: string; changed: boolean; disk?: ResizeResult; limits?: SetLimitsResult; identity?: { live: boolean; wrote: string[]; notes: string[] }; network?: NetworkStatus | null };
 

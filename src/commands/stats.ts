@@ -3,8 +3,8 @@ import { VpsCommand } from '../cli/base.js';
 import { realHost } from '../cli/host.js';
 import { table } from '../cli/render.js';
 import type { ContainerStats } from '../core/resources.js';
-import { validateId } from '../core/ids.js';
-import { formatDuration, formatSize } from '../core/units.js';
+import { validateId } from '../base/ids.js';
+import { formatDuration, formatSize } from '../base/units.js';
 
 export default class Stats extends VpsCommand<ContainerStats[]> {
   static override summary = 'Resource use of running containers: CPU, memory, swap, tasks, IO, disk, uptime.';

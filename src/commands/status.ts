@@ -3,7 +3,7 @@ import { idArg } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import { describeLimits, describeNetwork, details } from '../cli/render.js';
 import type { ContainerStatus } from '../core/host.js';
-import { formatDuration, formatSize } from '../core/units.js';
+import { formatDuration, formatSize } from '../base/units.js';
 
 export default class Status extends VpsCommand<ContainerStatus> {
   static override summary = 'Show a container: state, template, disk size and use, memory use, limits, network, init pid, uptime.';

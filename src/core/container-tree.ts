@@ -1,4 +1,4 @@
-import { failed } from './errors.js';
+import { failed } from '../base/errors.js';
 import type { Host } from './host.js';
 import { relPath, type Tree } from '../distro/tree.js';
 

@@ -6,15 +6,15 @@ import { poolFull } from '../storage/vpssnap.js';
 import type { Reservation } from '../storage/space.js';
 import { NO_REFLINK_HINT } from '../storage/pool.js';
 import { exists, readText, writeFileAtomic } from '../sys/fs.js';
-import { validateHostname, validateId, validateSnapshotName } from './ids.js';
-import { formatForward } from './netconfig.js';
+import { validateHostname, validateId, validateSnapshotName } from '../base/ids.js';
+import { formatForward } from '../base/netconfig.js';
 import { importPolicy, type ImportPolicyOptions } from './import-policy.js';
-import { parseConfig, renderConfig, type ContainerConfig } from './config.js';
-import { ExitCode, VpsError, failed, hostNotReady, invalid, notFound, wrongState } from './errors.js';
+import { parseConfig, renderConfig, type ContainerConfig } from '../base/config.js';
+import { ExitCode, VpsError, failed, hostNotReady, invalid, notFound, wrongState } from '../base/errors.js';
 import { CAP_SYS_RESOURCE, hasCapability, processLive, which } from '../sys/proc.js';
 import type { ContainerStatus, Host } from './host.js';
-import type { RuntimeState } from './types.js';
-import { formatSize } from './units.js';
+import type { RuntimeState } from '../base/types.js';
+import { formatSize } from '../base/units.js';
 
 export interface ResizeResult {
   id: string;

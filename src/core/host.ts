@@ -3,15 +3,15 @@ import * as path from 'node:path';
 import { ExecaRunner, unmountUnder, type Runner } from '../sys/exec.js';
 import { exists, readText, sleep, writeFileAtomic } from '../sys/fs.js';
 import { mountsOfDevice, processLive } from '../sys/proc.js';
-import { cronFile } from './cron.js';
+import { cronFile } from '../base/cron.js';
 import { Snapshots } from './snapshots.js';
 import { Disks } from './disk.js';
 import { Resources } from './resources.js';
-import { Networks, type NetworkStatus } from './network.js';
+import { Networks, type NetFinding, type NetworkStatus } from './network.js';
 import type { NetChange } from '../net/plan.js';
 import { GUEST_IF } from '../net/names.js';
-import type { NetworkConfig } from './netconfig.js';
-import { DEFAULT_LIMITS, type Limits } from '../limits/limits.js';
+import type { NetworkConfig } from '../base/netconfig.js';
+import { DEFAULT_LIMITS, type Limits } from '../base/limits.js';
 
 /** Where lxcfs serves its /proc files (Debian's lxcfs package mounts it here). */
 const LXCFS_DIR = '/var/lib/lxcfs';
@@ -19,10 +19,12 @@ const LXCFS_MEMINFO = `${LXCFS_DIR}/proc/meminfo`;
 import { PACKAGE_ROOT } from '../sys/helpers.js';
 import { withLock } from '../sys/lock.js';
 import { ImageStore } from '../storage/image.js';
-import { Pool, type PoolInfo, type PoolInitOptions } from '../storage/pool.js';
+import { NO_REFLINK_HINT, Pool, type PoolInfo, type PoolInitOptions } from '../storage/pool.js';
 import { SnapHelper, type CloneResult, type FrozenCloneResult } from '../storage/vpssnap.js';
 import { SnapshotFiles } from '../storage/snapstore.js';
-import { Space } from '../storage/space.js';
+import { Space, spaceCheck, type SpaceFigures } from '../storage/space.js';
+import { hostChecks, type HostCheckResult } from './hostcheck.js';
+import { hostInfo, type HostInfo } from './hostinfo.js';
 import { Runtime } from '../runtime/runtime.js';
 import { enterArgv, type EnterOptions } from '../runtime/enter.js';
 import { attachConsole, escapeName, parseEscape, type ConsoleEnd } from '../runtime/console.js';
@@ -35,14 +37,14 @@ import { applyPersonality, applyPersonalityTo, prepareTemplate, type Personality
 import type { PersonalityInput } from '../distro/input.js';
 import { HostTree } from '../distro/tree.js';
 import { ContainerTree } from './container-tree.js';
-import { parseConfig, renderConfig, type ContainerConfig, type IdMap } from './config.js';
+import { parseConfig, renderConfig, type ContainerConfig, type IdMap } from '../base/config.js';
 import { IdAllocator } from './idmap.js';
 import { shiftIds } from '../storage/shift.js';
-import { ExitCode, VpsError, failed, invalid, notFound, wrongState } from './errors.js';
-import { validateHostname, validateId, validateTemplateName, validateUser } from './ids.js';
-import { Layout, loadSettings, type HostSettings } from './settings.js';
-import { copyReporter, silentProgress, type ContainerState, type Progress, type RuntimeState } from './types.js';
-import { formatSize } from './units.js';
+import { ExitCode, VpsError, failed, invalid, notFound, wrongState } from '../base/errors.js';
+import { validateHostname, validateId, validateTemplateName, validateUser } from '../base/ids.js';
+import { Layout, loadSettings, type HostSettings } from '../base/settings.js';
+import { copyReporter, silentProgress, type ContainerState, type Progress, type RuntimeState } from '../base/types.js';
+import { formatSize } from '../base/units.js';
 
 export type { BuildResult, TemplateInfo } from '../templates/store.js';
 export type { NetChange } from '../net/plan.js';
@@ -120,6 +122,12 @@ export interface ContainerSummary {
   /** Its addresses (`ADDRESS/PREFIX`), from its config. */
   addresses: string[];
 }
+
+/** `pool info`'s object. */
+export type PoolReport = PoolInfo & Pick<SpaceFigures, 'promised' | 'ratio' | 'overcommit_ratio' | 'limit' | 'watermark' | 'thin' | 'below_watermark'> & { hint?: string };
+/** `host check`'s object. */
+export type HostCheckReport = HostCheckResult & { leftovers: NetFinding[] };
+export type { HostInfo } from './hostinfo.js';
 
 export interface SpaceFrozen {
   since: string;
@@ -422,6 +430,40 @@ export class Host {
    * `pool init`: with every container stopped and locked (their images move), and nothing in
    * the pool attached to a loop device (a mounted snapshot).
    */
+  /** `pool info`: the pool, what it has promised, and a hint where it cannot share extents. */
+  async poolInfo(): Promise<PoolReport> {
+    const p = await this.pool.info();
+    const s = await this.space.figures();
+    return {
+      ...p,
+      promised: s.promised,
+      ratio: s.ratio,
+      overcommit_ratio: s.overcommit_ratio,
+      limit: s.limit,
+      watermark: s.watermark,
+      thin: s.thin,
+      below_watermark: s.below_watermark,
+      ...(p.reflink ? {} : { hint: NO_REFLINK_HINT.replace('this was a full copy', 'snapshots and clones are full copies') }),
+    };
+  }
+
+  /** `host info`. */
+  info(): Promise<HostInfo> {
+    return hostInfo(this);
+  }
+
+  /**
+   * `host check`: the kernel features and tools vpsctl needs, the pool's space, and what
+   * stopped containers left behind (removed, and flushed rules rebuilt, with `fix`).
+   */
+  async check(fix = false): Promise<HostCheckReport> {
+    const r = { ...hostChecks(this.cgroups), leftovers: await this.networks.check(fix) };
+    r.checks.push(
+      await this.space.figures().then(spaceCheck, (e: Error) => ({ name: 'pool space', status: 'warn' as const, required: false, detail: `cannot read the pool's figures: ${e.message}`, hint: 'see vpsctl pool info' })),
+    );
+    return r;
+  }
+
   initPool(opts: PoolInitOptions): Promise<PoolInfo> {
     return withLock(this.layout.poolLockFile(), 'pool init', 'the pool', async () => {
       const ids = await this.ids();

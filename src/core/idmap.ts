@@ -1,8 +1,8 @@
 import { constants as C, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { ExitCode, VpsError } from './errors.js';
-import type { IdMap } from './config.js';
-import type { HostSettings } from './settings.js';
+import { ExitCode, VpsError } from '../base/errors.js';
+import type { IdMap } from '../base/config.js';
+import type { HostSettings } from '../base/settings.js';
 
 interface Range {
   start: number;

@@ -1,6 +1,6 @@
-import { DEFAULT_LIMITS, LIMIT_KEYS, renderLimits, type LimitKey, type Limits } from '../limits/limits.js';
-import type { ContainerConfig } from './config.js';
-import { formatForward, type NetworkConfig } from './netconfig.js';
+import { DEFAULT_LIMITS, LIMIT_KEYS, renderLimits, type LimitKey, type Limits } from '../base/limits.js';
+import type { ContainerConfig } from '../base/config.js';
+import { formatForward, type NetworkConfig } from '../base/netconfig.js';
 
 /** What the admin says about an archive on `vpsctl import` (SECURITY.md R14). */
 export interface ImportPolicyOptions {

@@ -1,11 +1,11 @@
 import { promises as fsp, existsSync, readdirSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import type { ContainerConfig } from './config.js';
-import { failed, hostNotReady } from './errors.js';
-import { ipFamily } from './ip.js';
-import { cidrAddress, formatForward, type NetworkConfig } from './netconfig.js';
-import type { HostSettings, Layout } from './settings.js';
-import type { Progress } from './types.js';
+import type { ContainerConfig } from '../base/config.js';
+import { failed, hostNotReady } from '../base/errors.js';
+import { ipFamily } from '../base/ip.js';
+import { cidrAddress, formatForward, type NetworkConfig } from '../base/netconfig.js';
+import type { HostSettings, Layout } from '../base/settings.js';
+import type { Progress } from '../base/types.js';
 import type { NetworkInput } from '../distro/input.js';
 import { hostIfName, HOST_IF, macFor } from '../net/names.js';
 import { nftChainName, renderDeleteTables, renderRuleset, type NftContainer } from '../net/nft.js';

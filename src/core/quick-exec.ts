@@ -1,5 +1,5 @@
-import { ID_RE } from './ids.js';
-import { loadSettings, Layout } from './settings.js';
+import { ID_RE } from '../base/ids.js';
+import { loadSettings, Layout } from '../base/settings.js';
 import { detectCgroups, enterCgroupDirs } from '../limits/cgroups.js';
 import { enterArgv, readLiveState } from '../runtime/enter.js';
 import { runPassthrough } from '../sys/passthrough.js';

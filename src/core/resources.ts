@@ -1,15 +1,14 @@
 import { promises as fsp, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { changedKeys, ioRateArgs, limitArgs, parseCpuset, type HostShape, type LimitKey, type Limits } from '../limits/limits.js';
-import { devNumber, readTextSync } from '../sys/proc.js';
+import { changedKeys, ioRateArgs, limitArgs, type HostShape, type LimitKey, type Limits } from '../base/limits.js';
+import { devNumber, hostShape } from '../sys/proc.js';
 import { helperPath, runHelperJson } from '../sys/helpers.js';
 import { cgroupParentOf } from '../limits/cgroups.js';
 import { writeFileAtomic, sleep } from '../sys/fs.js';
-import { renderConfig, type ContainerConfig } from './config.js';
-import { ExitCode, VpsError } from './errors.js';
+import { renderConfig, type ContainerConfig } from '../base/config.js';
+import { ExitCode, VpsError } from '../base/errors.js';
 import type { Host } from './host.js';
-import type { RuntimeState } from './types.js';
-import { formatSize } from './units.js';
+import type { RuntimeState } from '../base/types.js';
+import { formatSize } from '../base/units.js';
 
 /** What `vps-limit usage` reads back from the container's cgroups. */
 export interface CgroupUsage {
@@ -56,16 +55,7 @@ export class Resources {
 
   /** The host as limits see it: its online CPUs. */
   static hostShape(): HostShape {
-    // the kernel's list, not this process's affinity: cores may be offline or numbered with gaps
-    const text = readTextSync('/sys/devices/system/cpu/online')?.trim();
-    let online: number[] = [];
-    try {
-      online = text ? parseCpuset(text) : [];
-    } catch {
-      online = [];
-    }
-    if (online.length === 0) online = Array.from({ length: availableParallelism() }, (_, i) => i);
-    return { cpus: online.length, online };
+    return hostShape();
   }
 
   private base(id: string): string[] {

@@ -6,12 +6,12 @@ import { mountsOfDevice, which } from '../sys/proc.js';
 import { NO_REFLINK_HINT } from '../storage/pool.js';
 import { SnapshotFiles, defaultSnapshotName, pruneSelection, type SnapshotMeta } from '../storage/snapstore.js';
 import { poolFull } from '../storage/vpssnap.js';
-import { renderConfig } from './config.js';
-import { cronFile, validateCron } from './cron.js';
-import { ExitCode, VpsError, invalid, notFound, wrongState } from './errors.js';
+import { renderConfig } from '../base/config.js';
+import { cronFile, validateCron } from '../base/cron.js';
+import { ExitCode, VpsError, invalid, notFound, wrongState } from '../base/errors.js';
 import type { Host } from './host.js';
-import { validateId, validateSnapshotName } from './ids.js';
-import { formatSize, parseDuration } from './units.js';
+import { validateId, validateSnapshotName } from '../base/ids.js';
+import { formatSize, parseDuration } from '../base/units.js';
 
 export interface SnapshotCreateOptions {
   name?: string;

@@ -1,5 +1,5 @@
-import { invalid } from '../core/errors.js';
-import { IFNAME } from '../core/ids.js';
+import { invalid } from '../base/errors.js';
+import { IFNAME } from '../base/ids.js';
 
 /** How the container's interface reaches its gateway. */
 export type NetworkMode = 'bridged' | 'routed';
@@ -43,8 +43,8 @@ export interface PersonalityInput {
   keepMachineId?: boolean;
 }
 
-export { parseCidr, ipFamily, inSubnet, isLinkLocal6, type Cidr } from '../core/ip.js';
-import { parseCidr, ipFamily } from '../core/ip.js';
+export { parseCidr, ipFamily, inSubnet, isLinkLocal6, type Cidr } from '../base/ip.js';
+import { parseCidr, ipFamily } from '../base/ip.js';
 
 /** A DNS name (RFC 1123 labels): what a hostname or a search domain may be. */
 const LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;

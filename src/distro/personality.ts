@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { notFound } from '../core/errors.js';
+import { notFound } from '../base/errors.js';
 import { hashPassword } from './crypt.js';
 import { classifyOs, type OsInfo, type PersonalityName } from './detect.js';
 import { sshKeyId, type PersonalityInput } from './input.js';

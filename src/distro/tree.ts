@@ -1,7 +1,7 @@
 import { constants as C, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { failed } from '../core/errors.js';
+import { failed } from '../base/errors.js';
 import { readInside, resolveInside } from '../sys/fs.js';
 
 /**

@@ -1,5 +1,5 @@
-import { ipBits, ipFromBits, subnetBounds, type Cidr } from '../core/ip.js';
-import type { PortForward } from '../core/netconfig.js';
+import { ipBits, ipFromBits, subnetBounds, type Cidr } from '../base/ip.js';
+import type { PortForward } from '../base/netconfig.js';
 
 /**
  * The nftables rules vpsctl owns, as a pure function of the containers with a network up.

@@ -1,6 +1,6 @@
-import { invalid, notFound, VpsError, ExitCode } from '../core/errors.js';
-import { canonicalIp, inSubnet, ipFamily, ipFromBits, reservedReason, subnetBounds, subnetEdge, type Cidr } from '../core/ip.js';
-import { cidrAddress, formatForward, parseForward, type NetMode, type NetworkConfig, type PortForward } from '../core/netconfig.js';
+import { invalid, notFound, VpsError, ExitCode } from '../base/errors.js';
+import { canonicalIp, inSubnet, ipFamily, ipFromBits, reservedReason, subnetBounds, subnetEdge, type Cidr } from '../base/ip.js';
+import { cidrAddress, formatForward, parseForward, type NetMode, type NetworkConfig, type PortForward } from '../base/netconfig.js';
 import { GUEST_IF, ROUTED_GW4, ROUTED_GW6 } from './names.js';
 
 /**

@@ -1,4 +1,4 @@
-import { invalid } from '../core/errors.js';
+import { invalid } from '../base/errors.js';
 import { connectUnix } from '../sys/socket.js';
 import { pausingWriter, rawMode } from '../sys/terminal.js';
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { RuntimeState } from '../core/types.js';
+import type { RuntimeState } from '../base/types.js';
 import { helperPath } from '../sys/helpers.js';
 import { processRunning } from '../sys/proc.js';
 

@@ -1,8 +1,8 @@
 import { promises as fsp, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ContainerConfig } from '../core/config.js';
-import type { RuntimeState } from '../core/types.js';
-import type { Layout } from '../core/settings.js';
+import type { ContainerConfig } from '../base/config.js';
+import type { RuntimeState } from '../base/types.js';
+import type { Layout } from '../base/settings.js';
 import type { Runner } from '../sys/exec.js';
 import { processRunning, readTextSync, sleep } from '../sys/fs.js';
 import { readLiveState } from './enter.js';

@@ -1,5 +1,5 @@
 import { promises as fsp } from 'node:fs';
-import { ExitCode, VpsError } from '../core/errors.js';
+import { ExitCode, VpsError } from '../base/errors.js';
 import type { Runner } from '../sys/exec.js';
 
 /** What an ext4 image's superblock says (read without mounting). */

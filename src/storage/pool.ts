@@ -1,10 +1,10 @@
 import { constants as C, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
-import { failed, hostNotReady, invalid, wrongState } from '../core/errors.js';
-import type { Layout } from '../core/settings.js';
-import { copyReporter, type Progress } from '../core/types.js';
-import { formatSize } from '../core/units.js';
+import { failed, hostNotReady, invalid, wrongState } from '../base/errors.js';
+import type { Layout } from '../base/settings.js';
+import { copyReporter, type Progress } from '../base/types.js';
+import { formatSize } from '../base/units.js';
 import { unmountUnder, type Runner } from '../sys/exec.js';
 import { exists, readText, writeFileAtomic } from '../sys/fs.js';
 import { devNumber, mountsUnder } from '../sys/proc.js';

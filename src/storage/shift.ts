@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type { IdMap } from '../core/config.js';
+import type { IdMap } from '../base/config.js';
 
 /**
  * Shifts every uid/gid in a mounted tree into a container's range, once, for kernels without

@@ -1,9 +1,9 @@
 import { promises as fsp } from 'node:fs';
 import { parse as parseYaml, stringify } from 'yaml';
-import { failed } from '../core/errors.js';
-import { SNAPSHOT_RE } from '../core/ids.js';
-import type { Layout } from '../core/settings.js';
-import { formatSize, parseSize } from '../core/units.js';
+import { failed } from '../base/errors.js';
+import { SNAPSHOT_RE } from '../base/ids.js';
+import type { Layout } from '../base/settings.js';
+import { formatSize, parseSize } from '../base/units.js';
 import { exists, writeFileAtomic } from '../sys/fs.js';
 import type { CloneMethod } from './vpssnap.js';
 

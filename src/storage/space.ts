@@ -1,9 +1,9 @@
 import { constants as C, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { ExitCode, VpsError } from '../core/errors.js';
-import { amountOf, type Amount, type Layout } from '../core/settings.js';
-import type { Progress } from '../core/types.js';
-import { formatSize } from '../core/units.js';
+import { ExitCode, VpsError } from '../base/errors.js';
+import { amountOf, type Amount, type Layout } from '../base/settings.js';
+import type { Progress } from '../base/types.js';
+import { formatSize } from '../base/units.js';
 import { withLock } from '../sys/lock.js';
 import { processLive } from '../sys/proc.js';
 import type { Pool } from './pool.js';

@@ -1,4 +1,4 @@
-import { ExitCode, VpsError } from '../core/errors.js';
+import { ExitCode, VpsError } from '../base/errors.js';
 import type { Runner } from '../sys/exec.js';
 import { helperError, helperPath, runHelperJson } from '../sys/helpers.js';
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type { Options as ExecaOptions } from 'execa';
-import { ExitCode, VpsError } from '../core/errors.js';
+import { ExitCode, VpsError } from '../base/errors.js';
 import { mountsUnder } from './proc.js';
 
 /** A failed external program: the command, its exit code or signal, and the tail of stderr. */

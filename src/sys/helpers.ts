@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ExitCode, VpsError, type ExitCodeValue } from '../core/errors.js';
+import { ExitCode, VpsError, type ExitCodeValue } from '../base/errors.js';
 import type { Runner } from './exec.js';
 
 /** The package root: dist/sys/helpers.js -> ../../ */

@@ -1,6 +1,6 @@
 import { constants as C, openSync, closeSync, mkdirSync, readFileSync, ftruncateSync, writeSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { ExitCode, VpsError } from '../core/errors.js';
+import { ExitCode, VpsError } from '../base/errors.js';
 
 /**
  * A per-container lock: flock(2) on `<run>/.locks/<id>.lock`, so the kernel releases it when

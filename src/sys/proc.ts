@@ -1,5 +1,7 @@
 import { accessSync, constants as C, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { availableParallelism } from 'node:os';
+import { parseCpuset, type HostShape } from '../base/limits.js';
 
 // Kept free of heavy imports: `vpsctl exec`'s fast path loads this on every call.
 
@@ -99,4 +101,17 @@ export function devNumber(rdev: number): string {
   const major = Math.floor(rdev / 256) & 0xfff;
   const minor = (rdev & 0xff) | (Math.floor(rdev / 4096) & 0xfff00);
   return `${major}:${minor}`;
+}
+
+/** The host's CPUs as limits are checked against: the kernel's online list, not this process's affinity (cores may be offline or numbered with gaps). */
+export function hostShape(): HostShape {
+  const text = readTextSync('/sys/devices/system/cpu/online')?.trim();
+  let online: number[] = [];
+  try {
+    online = text ? parseCpuset(text) : [];
+  } catch {
+    online = [];
+  }
+  if (online.length === 0) online = Array.from({ length: availableParallelism() }, (_, i) => i);
+  return { cpus: online.length, online };
 }

@@ -1,4 +1,4 @@
-import { hostNotReady } from '../core/errors.js';
+import { hostNotReady } from '../base/errors.js';
 import type { Recipe } from './recipe.js';
 
 /**

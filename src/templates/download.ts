@@ -6,26 +6,13 @@
  */
 import { constants as C, promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { VpsError, ExitCode, failed, invalid, notFound } from '../core/errors.js';
-import type { Progress } from '../core/types.js';
-import { formatSize } from '../core/units.js';
+import { VpsError, ExitCode, failed, invalid, notFound } from '../base/errors.js';
+import type { Progress } from '../base/types.js';
+import { formatSize } from '../base/units.js';
+import { checkUrl } from '../base/ids.js';
 
 /** The environment variable that names the image server when `--server` is not given. */
 export const IMAGE_SERVER_ENV = 'VPSCTL_IMAGE_SERVER';
-
-const URL_RE = /^https?:\/\/[^\s'"]+$/i;
-
-/** An http(s) URL, or a usage error naming `what`. */
-export function checkUrl(url: string, what: string): string {
-  let u: URL | undefined;
-  try {
-    u = new URL(url);
-  } catch {
-    u = undefined;
-  }
-  if (!u || !URL_RE.test(url) || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw invalid(`${what} ${JSON.stringify(url)} is not an http(s) URL`);
-  return url;
-}
 
 export const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
 

@@ -13,11 +13,11 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ExitCode, VpsError, failed, invalid, notFound, wrongState } from '../core/errors.js';
-import { validateTemplateName } from '../core/ids.js';
-import type { Layout } from '../core/settings.js';
-import type { Progress } from '../core/types.js';
-import { formatSize } from '../core/units.js';
+import { ExitCode, VpsError, failed, invalid, notFound, wrongState } from '../base/errors.js';
+import { checkUrl, validateSha256, validateTemplateName } from '../base/ids.js';
+import type { Layout } from '../base/settings.js';
+import type { Progress } from '../base/types.js';
+import { formatSize } from '../base/units.js';
 import type { OsInfo } from '../distro/detect.js';
 import type { Runner } from '../sys/exec.js';
 import { exists } from '../sys/fs.js';
@@ -25,7 +25,7 @@ import { processLive } from '../sys/proc.js';
 import { needDecompressor, scanArchive, tarReadArgs, type ScanResult } from './scan.js';
 import { refusal } from './tar-check.js';
 import { gnuTarDifference, readSpool } from './tar-diff.js';
-import { checkUrl, fetchText, fetchToFile, imageBaseUrl, indexUrl, isUrl, parseIndex, parseSha256Sums, pickImage, resolveServer } from './download.js';
+import { fetchText, fetchToFile, imageBaseUrl, indexUrl, isUrl, parseIndex, parseSha256Sums, pickImage, resolveServer } from './download.js';
 import type { BuildResult, TemplateImportRecord, TemplateInfo, TemplateMeta, TemplateStore } from './store.js';
 
 /** The default --max-size: what a template may unpack to (and the largest download). */
@@ -263,14 +263,6 @@ interface Checked {
   scan: ScanResult;
   /** The file tar unpacks: our private copy (or download). */
   file: string;
-}
-
-const SHA_RE = /^[0-9a-f]{64}$/;
-
-export function validateSha256(s: string): string {
-  const v = s.trim().toLowerCase();
-  if (!SHA_RE.test(v)) throw invalid(`--sha256 ${JSON.stringify(s)} is not a SHA-256 (64 hex digits)`);
-  return v;
 }
 
 export class TemplateImporter {

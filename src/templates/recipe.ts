@@ -1,8 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { invalid, notFound } from '../core/errors.js';
-import { TEMPLATE_RE } from '../core/ids.js';
+import { invalid, notFound } from '../base/errors.js';
+import { TEMPLATE_RE } from '../base/ids.js';
 
 export interface RecipeFile {
   path: string;

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { ExitCode, VpsError, failed, hostNotReady, invalid } from '../core/errors.js';
+import { ExitCode, VpsError, failed, hostNotReady, invalid } from '../base/errors.js';
 import { spawnFilter } from '../sys/exec.js';
 import { which } from '../sys/proc.js';
 import { BLOCK, checksumMatches } from './tar.js';

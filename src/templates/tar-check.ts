@@ -6,8 +6,8 @@
  * hardlink that is absolute, climbs out or names nothing earlier in the archive, a device
  * node, a member type we do not know, a size beyond --max-size, a damaged or truncated stream.
  */
-import { ExitCode, VpsError } from '../core/errors.js';
-import { formatSize } from '../core/units.js';
+import { ExitCode, VpsError } from '../base/errors.js';
+import { formatSize } from '../base/units.js';
 import { TarError, TarReader, show, type TarEntry } from './tar.js';
 
 /** The largest member kept in memory (metadata.yaml). */

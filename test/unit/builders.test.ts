@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { parseRecipe } from '../../src/templates/recipe.js';
 import { debootstrapArgv, dnfArgv, resolveMirror } from '../../src/templates/builders.js';
 import { exitCodeOf } from './exit-code.js';
-import { loadSettings } from '../../src/core/settings.js';
+import { loadSettings } from '../../src/base/settings.js';
 
 const dir = path.join(process.cwd(), 'templates');
 const recipe = (name: string) => parseRecipe(readFileSync(path.join(dir, `${name}.yaml`), 'utf8'), `${name}.yaml`);

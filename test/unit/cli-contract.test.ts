@@ -5,7 +5,7 @@
  */
 import { readFileSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { ExitCode } from '../../src/core/errors.js';
+import { ExitCode } from '../../src/base/errors.js';
 
 const root = path.resolve('.');
 const manifestFile = path.join(root, 'oclif.manifest.json');

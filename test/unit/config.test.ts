@@ -1,6 +1,6 @@
-import { parseConfig, renderConfig, type ContainerConfig } from '../../src/core/config.js';
-import { VpsError } from '../../src/core/errors.js';
-import { loadSettings } from '../../src/core/settings.js';
+import { parseConfig, renderConfig, type ContainerConfig } from '../../src/base/config.js';
+import { VpsError } from '../../src/base/errors.js';
+import { loadSettings } from '../../src/base/settings.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-import type { VpsError } from '../../src/core/errors.js';
+import type { VpsError } from '../../src/base/errors.js';
 
 /** The exit code of the VpsError a call throws, or undefined when it throws nothing. */
 export function exitCodeOf(fn: () => unknown): number | undefined {

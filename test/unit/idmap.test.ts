@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { IdAllocator } from '../../src/core/idmap.js';
-import { VpsError } from '../../src/core/errors.js';
+import { VpsError } from '../../src/base/errors.js';
 
 const settings = { idmapBase: 1_000_000, idmapSize: 65_536, idmapRanges: 50 };
 const fresh = (s = settings): { dir: string; a: IdAllocator } => {

@@ -1,5 +1,5 @@
-import { validateHostname, validateId, validateTemplateName } from '../../src/core/ids.js';
-import { VpsError } from '../../src/core/errors.js';
+import { validateHostname, validateId, validateTemplateName } from '../../src/base/ids.js';
+import { VpsError } from '../../src/base/errors.js';
 
 const usage = (fn: () => unknown): void => {
   let err: unknown;

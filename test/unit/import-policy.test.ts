@@ -1,5 +1,5 @@
 import { importPolicy } from '../../src/core/import-policy.js';
-import type { ContainerConfig } from '../../src/core/config.js';
+import type { ContainerConfig } from '../../src/base/config.js';
 
 const GiB = 1024 ** 3;
 const archived: ContainerConfig = {

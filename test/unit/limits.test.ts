@@ -1,6 +1,6 @@
 import { exitCodeOf } from './exit-code.js';
-import { changedKeys, formatCpuset, ioRateArgs, limitArgs, parseCpuset, parseLimit, parseLimits, renderLimits } from '../../src/limits/limits.js';
-import { parseConfig, renderConfig } from '../../src/core/config.js';
+import { changedKeys, formatCpuset, ioRateArgs, limitArgs, parseCpuset, parseLimit, parseLimits, renderLimits } from '../../src/base/limits.js';
+import { parseConfig, renderConfig } from '../../src/base/config.js';
 
 const host = { cpus: 4, online: [0, 1, 2, 3] };
 const code = exitCodeOf;

@@ -1,7 +1,7 @@
-import { canonicalIp, ipFromBits, ipBits, reservedReason } from '../../src/core/ip.js';
-import { parseConfig, renderConfig, type ContainerConfig } from '../../src/core/config.js';
-import { parseForward, parseNetwork, type NetworkConfig } from '../../src/core/netconfig.js';
-import { loadSettings } from '../../src/core/settings.js';
+import { canonicalIp, ipFromBits, ipBits, reservedReason } from '../../src/base/ip.js';
+import { parseConfig, renderConfig, type ContainerConfig } from '../../src/base/config.js';
+import { parseForward, parseNetwork, type NetworkConfig } from '../../src/base/netconfig.js';
+import { loadSettings } from '../../src/base/settings.js';
 import { hostIfName, macFor, HOST_IF } from '../../src/net/names.js';
 import { guestNetwork, normalizeAddress, planNetwork, type NetSettings } from '../../src/net/plan.js';
 import { renderDeleteTables, renderRuleset } from '../../src/net/nft.js';

@@ -1,9 +1,9 @@
-import { validateSnapshotName } from '../../src/core/ids.js';
-import { validateCron } from '../../src/core/cron.js';
+import { validateSnapshotName } from '../../src/base/ids.js';
+import { validateCron } from '../../src/base/cron.js';
 import { cronEntry } from '../../src/core/snapshots.js';
 import { exitCodeOf } from './exit-code.js';
 import { defaultSnapshotName, parseSnapshotMeta, pruneSelection, renderSnapshotMeta, type SnapshotMeta } from '../../src/storage/snapstore.js';
-import { parseConfig, renderConfig } from '../../src/core/config.js';
+import { parseConfig, renderConfig } from '../../src/base/config.js';
 
 const code = exitCodeOf;
 

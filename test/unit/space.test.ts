@@ -1,4 +1,4 @@
-import { amountOf, parseAmount, loadSettings } from '../../src/core/settings.js';
+import { amountOf, parseAmount, loadSettings } from '../../src/base/settings.js';
 import { judge, spaceCheck, type SpaceFigures } from '../../src/storage/space.js';
 
 const G = 1024 ** 3;

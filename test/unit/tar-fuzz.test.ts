@@ -11,7 +11,7 @@
  * VPSCTL_TAR_FUZZ_SEED replays a run (the seed is in the test's name and in every failure);
  * VPSCTL_TAR_FUZZ_CASES runs more cases than the default.
  */
-import { VpsError } from '../../src/core/errors.js';
+import { VpsError } from '../../src/base/errors.js';
 import { tarReadArgs } from '../../src/templates/scan.js';
 import { gnuTarDifference } from '../../src/templates/tar-diff.js';
 import { check, scratchDir, writeArchive } from './tar-gnu.js';

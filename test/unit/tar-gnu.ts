@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { VpsError } from '../../src/core/errors.js';
+import { VpsError } from '../../src/base/errors.js';
 import { TarChecker } from '../../src/templates/tar-check.js';
 import { listedOf, type Listed } from '../../src/templates/tar-diff.js';
 

@@ -1,5 +1,5 @@
-import { formatDuration, formatSize, parseDuration, parseSize } from '../../src/core/units.js';
-import { VpsError } from '../../src/core/errors.js';
+import { formatDuration, formatSize, parseDuration, parseSize } from '../../src/base/units.js';
+import { VpsError } from '../../src/base/errors.js';
 
 describe('parseSize', () => {
   it.each([

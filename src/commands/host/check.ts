@@ -1,13 +1,11 @@
 import { VpsCommand } from '../../cli/base.js';
 import { realHost } from '../../cli/host.js';
 import { table } from '../../cli/render.js';
-import { ExitCode } from '../../core/errors.js';
+import { ExitCode } from '../../base/errors.js';
 import { Flags } from '@oclif/core';
-import { hostChecks, type HostCheckResult } from '../../core/hostcheck.js';
-import type { NetFinding } from '../../core/network.js';
-import { spaceCheck } from '../../storage/space.js';
+import type { HostCheckReport } from '../../core/host.js';
 
-export default class HostCheck extends VpsCommand<HostCheckResult & { leftovers: NetFinding[] }> {
+export default class HostCheck extends VpsCommand<HostCheckReport> {
   static override summary = 'Check the kernel features and host tools vpsctl needs.';
   static override description =
     'Prints each check with ok, missing or warn and how to fix it, then the pool space (a pool promised past its size, a thin pool under its low watermark, free space into the host reserve), then what stopped containers left behind (a veth, nftables rules: what a crash can leave) and running containers whose anti-spoofing rules are gone. Exits 6 when something required is missing. --fix removes the leftovers and rebuilds the rules.';
@@ -16,12 +14,9 @@ export default class HostCheck extends VpsCommand<HostCheckResult & { leftovers:
     fix: Flags.boolean({ description: "remove what stopped containers left behind (their veths and nftables rules) and rebuild flushed rules" }),
   };
 
-  async run(): Promise<HostCheckResult & { leftovers: NetFinding[] }> {
+  async run(): Promise<HostCheckReport> {
     const { flags } = await this.parse(HostCheck);
-    const host = realHost(this.progress());
-    const r = { ...hostChecks(host.cgroups), leftovers: await host.networks.check(flags.fix) };
-    const space = await host.space.figures().then(spaceCheck, (e: Error) => ({ name: 'pool space', status: 'warn' as const, required: false, detail: `cannot read the pool's figures: ${e.message}`, hint: 'see vpsctl pool info' }));
-    r.checks.push(space);
+    const r = await realHost(this.progress()).check(flags.fix);
     if (!this.jsonEnabled()) {
       this.log(
         table(r.checks, [

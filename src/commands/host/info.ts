@@ -1,8 +1,8 @@
 import { VpsCommand } from '../../cli/base.js';
 import { realHost } from '../../cli/host.js';
 import { details } from '../../cli/render.js';
-import { hostInfo, type HostInfo } from '../../core/hostinfo.js';
-import { formatSize } from '../../core/units.js';
+import type { HostInfo } from '../../core/host.js';
+import { formatSize } from '../../base/units.js';
 
 export default class HostInfoCmd extends VpsCommand<HostInfo> {
   static override summary = 'Describe the host: CPUs, memory, disk, kernel, cgroup mode, containers and what they commit.';
@@ -10,7 +10,7 @@ export default class HostInfoCmd extends VpsCommand<HostInfo> {
 
   async run(): Promise<HostInfo> {
     await this.parse(HostInfoCmd);
-    const i = await hostInfo(realHost(this.progress()));
+    const i = await realHost(this.progress()).info();
     if (!this.jsonEnabled()) {
       this.log(
         details([

@@ -1,11 +1,10 @@
 import { VpsCommand } from '../../cli/base.js';
 import { realHost } from '../../cli/host.js';
 import { details } from '../../cli/render.js';
-import { NO_REFLINK_HINT, type PoolInfo } from '../../storage/pool.js';
-import type { SpaceFigures } from '../../storage/space.js';
-import { formatSize } from '../../core/units.js';
+import type { PoolReport } from '../../core/host.js';
+import { formatSize } from '../../base/units.js';
 
-type Result = PoolInfo & Pick<SpaceFigures, 'promised' | 'ratio' | 'overcommit_ratio' | 'limit' | 'watermark' | 'thin' | 'below_watermark'>;
+type Result = PoolReport;
 
 export default class PoolInfoCmd extends VpsCommand<Result> {
   static override summary = 'Show the storage pool: filesystem, reflink, size, use, what it holds and what it has promised.';
@@ -15,12 +14,9 @@ export default class PoolInfoCmd extends VpsCommand<Result> {
 
   async run(): Promise<Result> {
     await this.parse(PoolInfoCmd);
-    const host = realHost(this.progress());
-    const p = await host.pool.info();
-    const s = await host.space.figures();
-    const out: Result = { ...p, promised: s.promised, ratio: s.ratio, overcommit_ratio: s.overcommit_ratio, limit: s.limit, watermark: s.watermark, thin: s.thin, below_watermark: s.below_watermark };
+    const p = await realHost(this.progress()).poolInfo();
     if (!this.jsonEnabled()) {
-      const q = s.promised;
+      const q = p.promised;
       this.log(
         details([
           ['path', p.path],
@@ -30,14 +26,14 @@ export default class PoolInfoCmd extends VpsCommand<Result> {
           ['size', formatSize(p.size)],
           ['used', formatSize(p.used)],
           ['free', formatSize(p.free)],
-          ['promised', `${formatSize(q.total)} (${Math.round(s.ratio * 100)}% of size; limit ${formatSize(s.limit)} at disk_overcommit_ratio ${s.overcommit_ratio})`],
+          ['promised', `${formatSize(q.total)} of the ${formatSize(Math.round(p.limit / p.overcommit_ratio))} it can hold (${Math.round(p.ratio * 100)}%); limit ${formatSize(p.limit)} at disk_overcommit_ratio ${p.overcommit_ratio}`],
           ['  disks', formatSize(q.disks)],
           ['  snapshots', formatSize(q.snapshots)],
           ['  templates', formatSize(q.templates)],
           ['  other files', formatSize(q.other)],
           ['  host reserve', formatSize(q.reserve)],
           ...(q.pending ? ([['  under way', formatSize(q.pending)]] as [string, string][]) : []),
-          ['thin', s.thin ? `yes: low watermark ${formatSize(s.watermark)} free${s.below_watermark ? ' (BELOW IT: new containers and snapshots are refused)' : ''}` : 'no'],
+          ['thin', p.thin ? `yes: low watermark ${formatSize(p.watermark)} free${p.below_watermark ? ' (BELOW IT: new containers and snapshots are refused)' : ''}` : 'no'],
           ['shared', formatSize(p.shared)],
           ['saved by sharing', formatSize(p.saved)],
           ['images', p.images],
@@ -45,8 +41,8 @@ export default class PoolInfoCmd extends VpsCommand<Result> {
           ['templates', p.templates],
         ]),
       );
-      if (!p.reflink) this.log(`hint: ${NO_REFLINK_HINT.replace('this was a full copy', 'snapshots and clones are full copies')}`);
+      if (p.hint) this.log(`hint: ${p.hint}`);
     }
-    return out;
+    return p;
   }
 }

@@ -3,7 +3,7 @@ import { VpsCommand } from '../../cli/base.js';
 import { sizeFlag } from '../../cli/flags.js';
 import { realHost } from '../../cli/host.js';
 import type { PoolInfo } from '../../storage/pool.js';
-import { formatSize } from '../../core/units.js';
+import { formatSize } from '../../base/units.js';
 
 export default class PoolInit extends VpsCommand<PoolInfo> {
   static override summary = 'Make the storage pool an XFS filesystem with reflink, so snapshots and clones are instant.';

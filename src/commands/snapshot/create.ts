@@ -4,8 +4,8 @@ import { durationFlag, limitFlags } from '../../cli/flags.js';
 import { realHost } from '../../cli/host.js';
 import { table } from '../../cli/render.js';
 import type { AllResult, SnapshotCreated } from '../../core/snapshots.js';
-import { invalid } from '../../core/errors.js';
-import { validateId, validateSnapshotName } from '../../core/ids.js';
+import { invalid } from '../../base/errors.js';
+import { validateId, validateSnapshotName } from '../../base/ids.js';
 
 export default class SnapshotCreate extends VpsCommand<SnapshotCreated | AllResult[]> {
   static override summary = 'Take a snapshot of a container, running or stopped.';

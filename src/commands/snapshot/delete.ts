@@ -1,7 +1,7 @@
 import { VpsCommand } from '../../cli/base.js';
 import { idArg, snapshotArg } from '../../cli/flags.js';
 import { realHost } from '../../cli/host.js';
-import { formatSize } from '../../core/units.js';
+import { formatSize } from '../../base/units.js';
 
 type Result = { id: string; name: string; freed: number };
 

@@ -3,7 +3,7 @@ import { idArg } from '../../cli/flags.js';
 import { realHost } from '../../cli/host.js';
 import { table } from '../../cli/render.js';
 import type { SnapshotListing } from '../../core/snapshots.js';
-import { formatSize } from '../../core/units.js';
+import { formatSize } from '../../base/units.js';
 
 export default class SnapshotList extends VpsCommand<SnapshotListing[]> {
   static override summary = "List a container's snapshots, oldest first.";

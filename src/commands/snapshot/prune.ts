@@ -4,8 +4,8 @@ import { durationFlag } from '../../cli/flags.js';
 import { realHost } from '../../cli/host.js';
 import { table } from '../../cli/render.js';
 import type { Pruned } from '../../core/snapshots.js';
-import { invalid } from '../../core/errors.js';
-import { validateId } from '../../core/ids.js';
+import { invalid } from '../../base/errors.js';
+import { validateId } from '../../base/ids.js';
 
 export default class SnapshotPrune extends VpsCommand<Pruned[]> {
   static override summary = 'Remove expired snapshots, and with --keep/--older-than old ones.';

@@ -3,8 +3,8 @@ import { VpsCommand } from '../../cli/base.js';
 import { idArg } from '../../cli/flags.js';
 import { realHost } from '../../cli/host.js';
 import type { ScheduleResult } from '../../core/snapshots.js';
-import { invalid } from '../../core/errors.js';
-import { parseDuration } from '../../core/units.js';
+import { invalid } from '../../base/errors.js';
+import { parseDuration } from '../../base/units.js';
 
 export default class SnapshotSchedule extends VpsCommand<ScheduleResult> {
   static override summary = 'Take snapshots of a container on a schedule (a cron entry), or stop (--off).';

@@ -2,10 +2,10 @@ import { Args, Flags } from '@oclif/core';
 import { VpsCommand } from '../../cli/base.js';
 import { realHost } from '../../cli/host.js';
 import { details } from '../../cli/render.js';
-import { validateTemplateName } from '../../core/ids.js';
-import { invalid } from '../../core/errors.js';
+import { validateTemplateName } from '../../base/ids.js';
+import { invalid } from '../../base/errors.js';
 import type { BuildResult } from '../../core/host.js';
-import { formatSize } from '../../core/units.js';
+import { formatSize } from '../../base/units.js';
 
 export default class TemplateBuild extends VpsCommand<BuildResult> {
   static override summary = 'Build an OS template image from its recipe (templates/NAME.yaml).';

@@ -3,9 +3,7 @@ import { VpsCommand } from '../../cli/base.js';
 import { sizeFlag } from '../../cli/flags.js';
 import { realHost } from '../../cli/host.js';
 import type { BuildResult } from '../../core/host.js';
-import { validateTemplateName } from '../../core/ids.js';
-import { checkUrl } from '../../templates/download.js';
-import { validateSha256 } from '../../templates/import.js';
+import { checkUrl, validateSha256, validateTemplateName } from '../../base/ids.js';
 import { describe } from './import.js';
 
 export default class TemplateDownload extends VpsCommand<BuildResult> {

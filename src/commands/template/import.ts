@@ -4,9 +4,8 @@ import { sizeFlag } from '../../cli/flags.js';
 import { realHost } from '../../cli/host.js';
 import { details } from '../../cli/render.js';
 import type { BuildResult } from '../../core/host.js';
-import { validateTemplateName } from '../../core/ids.js';
-import { formatSize } from '../../core/units.js';
-import { validateSha256 } from '../../templates/import.js';
+import { validateSha256, validateTemplateName } from '../../base/ids.js';
+import { formatSize } from '../../base/units.js';
 
 export default class TemplateImport extends VpsCommand<BuildResult> {
   static override summary = 'Import an OpenVZ template tarball or an LXC image into the template cache.';

@@ -2,8 +2,8 @@ import { Args } from '@oclif/core';
 import { VpsCommand } from '../../cli/base.js';
 import { realHost } from '../../cli/host.js';
 import { details } from '../../cli/render.js';
-import { validateTemplateName } from '../../core/ids.js';
-import { formatSize } from '../../core/units.js';
+import { validateTemplateName } from '../../base/ids.js';
+import { formatSize } from '../../base/units.js';
 import type { TemplateDetails } from '../../templates/import.js';
 
 export default class TemplateInfo extends VpsCommand<TemplateDetails> {

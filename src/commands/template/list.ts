@@ -2,7 +2,7 @@ import { VpsCommand } from '../../cli/base.js';
 import { realHost } from '../../cli/host.js';
 import { table } from '../../cli/render.js';
 import type { TemplateInfo } from '../../core/host.js';
-import { formatSize } from '../../core/units.js';
+import { formatSize } from '../../base/units.js';
 
 export default class TemplateList extends VpsCommand<TemplateInfo[]> {
   static override summary = 'List the templates in the cache.';

@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core';
 import { VpsCommand } from '../../cli/base.js';
 import { realHost } from '../../cli/host.js';
-import { validateTemplateName } from '../../core/ids.js';
+import { validateTemplateName } from '../../base/ids.js';
 
 type Result = { name: string; removed: string[] };
 

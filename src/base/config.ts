@@ -2,7 +2,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { VpsError, ExitCode, failed } from './errors.js';
 import { validateHostname, validateId, validateTemplateName } from './ids.js';
 import { validateCron } from './cron.js';
-import { parseLimits, renderLimits, type Limits } from '../limits/limits.js';
+import { parseLimits, renderLimits, type Limits } from './limits.js';
 import { parseNetwork, renderNetwork, type NetworkConfig } from './netconfig.js';
 import { formatSize, parseDuration, parseSize } from './units.js';
 

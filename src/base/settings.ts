@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { readTextSync } from '../sys/proc.js';
+import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { invalid } from './errors.js';
 import { canonicalIp, parseCidr, reservedReason, subnetEdge, type Cidr } from './ip.js';
@@ -104,6 +104,15 @@ export function parseAmount(v: unknown, key: string, file: string): Amount {
 /** What an Amount comes to on a filesystem of `size` bytes. */
 export function amountOf(a: Amount, size: number): number {
   return 'bytes' in a ? a.bytes : Math.floor((size * a.percent) / 100);
+}
+
+/** A settings file's text, or undefined when there is none (base reads; it changes nothing). */
+function readTextSync(p: string): string | undefined {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string {

@@ -1,5 +1,5 @@
-import { invalid } from '../core/errors.js';
-import { formatSize, parseSize } from '../core/units.js';
+import { invalid } from './errors.js';
+import { formatSize, parseSize } from './units.js';
 
 /**
  * A container's resource limits: `limits:` in config.yaml, flags of `create` and `set`.

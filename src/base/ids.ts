@@ -66,3 +66,24 @@ export function validateSnapshotName(name: string): string {
   }
   return name;
 }
+
+const SHA_RE = /^[0-9a-f]{64}$/;
+/** A SHA-256 given on the command line: 64 hex digits, lower-cased. */
+export function validateSha256(s: string): string {
+  const v = s.trim().toLowerCase();
+  if (!SHA_RE.test(v)) throw invalid(`--sha256 ${JSON.stringify(s)} is not a SHA-256 (64 hex digits)`);
+  return v;
+}
+
+const URL_RE = /^https?:\/\/[^\s'"]+$/i;
+/** An http(s) URL (an image server, an archive to fetch). */
+export function checkUrl(url: string, what: string): string {
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    u = undefined;
+  }
+  if (!u || !URL_RE.test(url) || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw invalid(`${what} ${JSON.stringify(url)} is not an http(s) URL`);
+  return url;
+}
