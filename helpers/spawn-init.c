@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -182,7 +183,12 @@ static noreturn_fn void init_child_main(int sync_fd)
 		die_code_with_error(VPS_EHOST, "close_range");
 	reset_signals();
 	reset_rlimits();
-	{ /* a monitor that died after SYNC_GO must not leave an orphan container behind */
+	/* init dies with its monitor, as on a power cut: a container nobody holds, whose loop
+	 * device, mounts and cgroups nobody tears down, must not go on running. Set here, after
+	 * the last change of credentials (which would clear it), and kept across execve. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		die_with_error("PR_SET_PDEATHSIG");
+	{ /* a monitor that died after SYNC_GO (before the line above) must not leave an orphan either */
 		struct pollfd p = { .fd = sync_fd, .events = POLLIN };
 		if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLIN)))
 			_exit(VPS_EFAIL);

@@ -30,7 +30,7 @@ import { enterArgv, type EnterOptions } from '../runtime/enter.js';
 import { attachConsole, escapeName, parseEscape, type ConsoleEnd } from '../runtime/console.js';
 import { runPassthrough } from '../sys/passthrough.js';
 import { runInPty } from '../sys/terminal.js';
-import { detectCgroups, enterCgroupDirs, existingCgroups, memoryUsage, removeCgroupTree, spawnCgroupArgs, systemdUnits, type CgroupLayout } from '../limits/cgroups.js';
+import { detectCgroups, enterCgroupDirs, existingCgroups, killCgroupTree, memoryUsage, removeCgroupTree, spawnCgroupArgs, systemdUnits, type CgroupLayout } from '../limits/cgroups.js';
 import { TemplateStore, type BuildOptions, type BuildResult, type TemplateInfo } from '../templates/store.js';
 import { recipesDir } from '../templates/recipe.js';
 import { applyPersonality, applyPersonalityTo, prepareTemplate, type PersonalityResult } from '../distro/index.js';
@@ -808,7 +808,13 @@ export class Host {
         await removeCgroupTree(dir);
         fixed.push(`removed cgroup ${dir}`);
       } catch (e) {
-        throw failed(`cgroup ${dir} of container ${id} still has processes`, { hint: `see ${dir}/cgroup.procs`, cause: e });
+        // processes nobody holds: a container whose monitor died without taking init along
+        // (one an older vpsctl started); they go down as on a power cut
+        if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || !(await killCgroupTree(dir))) {
+          throw failed(`cgroup ${dir} of container ${id} still has processes`, { hint: `see ${dir}/cgroup.procs`, cause: e });
+        }
+        await removeCgroupTree(dir);
+        fixed.push(`killed what was left in cgroup ${dir}, and removed it`);
       }
     }
     if (await exists(this.layout.stateFile(id))) {

@@ -162,3 +162,35 @@ export async function removeCgroupTree(dir: string): Promise<void> {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }
+
+/**
+ * Kills every process left in a cgroup tree (cgroup.kill where the kernel has it, else
+ * SIGKILL to each pid in cgroup.procs) and waits up to `waitMs` for the tree to empty:
+ * what a container whose monitor died (an older vpsctl's, or one killed before its init
+ * could follow it) leaves running. Returns whether it emptied.
+ */
+export async function killCgroupTree(dir: string, waitMs = 10_000): Promise<boolean> {
+  const pids = async (d: string): Promise<number[]> => {
+    const own = (await fsp.readFile(path.join(d, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number);
+    const subs = await fsp.readdir(d, { withFileTypes: true }).catch(() => []);
+    for (const s of subs) if (s.isDirectory()) own.push(...(await pids(path.join(d, s.name))));
+    return own;
+  };
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const left = await pids(dir);
+    if (left.length === 0) return true;
+    if (Date.now() > deadline) return false;
+    const killed = await fsp.writeFile(path.join(dir, 'cgroup.kill'), '1').then(() => true, () => false);
+    if (!killed) {
+      for (const pid of left) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone already */
+        }
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
