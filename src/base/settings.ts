@@ -321,6 +321,10 @@ export class Layout {
    * from a container's start until its teardown, and the nftables rules are made for the
    * containers that have one: a crash leaves it, and the next reconcile removes it.
    */
+  /** A network a create or import under way has reserved (JSON: pid, network), until its config holds it. */
+  netPlan(id: string): string {
+    return path.join(this.s.runDir, '.net-plans', `${id}.json`);
+  }
   netSpec(id: string): string {
     return path.join(this.s.runDir, id, 'net.spec');
   }

@@ -7,7 +7,7 @@ import type { Reservation } from '../storage/space.js';
 import { NO_REFLINK_HINT } from '../storage/pool.js';
 import { exists, readText, writeFileAtomic } from '../sys/fs.js';
 import { validateHostname, validateId, validateSnapshotName } from '../base/ids.js';
-import { formatForward } from '../base/netconfig.js';
+import { formatForward, type NetworkConfig } from '../base/netconfig.js';
 import { importPolicy, type ImportPolicyOptions } from './import-policy.js';
 import { parseConfig, renderConfig, type ContainerConfig } from '../base/config.js';
 import { ExitCode, VpsError, failed, hostNotReady, invalid, notFound, wrongState } from '../base/errors.js';
@@ -333,58 +333,66 @@ export class Disks {
       await this.host.resources.overcommit(id, policy.limits.memory, !!opts.strict);
       // with --keep-network, the container keeps its network where its addresses and ports are free here
       const network = policy.network
-        ? await this.host.networks.plan(id, undefined, { mode: policy.network.mode, add: policy.network.addresses, forwards: policy.network.forwards.map(formatForward) })
+        ? await this.host.networks.reserve(id, { mode: policy.network.mode, add: policy.network.addresses, forwards: policy.network.forwards.map(formatForward) })
         : undefined;
-      // its disk and, at most, each snapshot's image: their sizes as the archive lists them
-      // (the archive's config is its maker's word; the image it carries is what is unpacked)
-      const promise = Math.max(cfg.disk, members.get('disk.img') ?? 0) + snapNames.reduce((a, n) => a + (members.get(`snapshots/${n}.img`) ?? 0), 0);
-      return await this.host.lock(id, 'import', () => this.host.space.within(promise, `importing ${id} (a ${formatSize(members.get('disk.img') ?? cfg.disk)} disk${snapNames.length ? ` and ${snapNames.length} snapshot(s)` : ''})`, { strict: opts.strict, growsPromise: true }, async () => {
-        const status = await this.host.provision(id, {
-          what: `import of ${path.basename(src)}`,
-          hostname,
-          privileged: cfg.privileged,
-          shiftedFrom: cfg.shifted ? cfg.idmap : undefined,
-          freshHostKeys: id !== oldId,
-          network,
-          steps: 1,
-          fill: async (tmpImg) => {
-            this.host.progress.step(1, 3, `unpacking ${path.basename(src)}`);
-            await this.extract(archive, src, stage, [...members.keys()].filter((m) => m === 'disk.img' || m.startsWith('snapshots/')));
-            // an archive is input: every image is a plain file and a clean ext4 before the host mounts any
-            for (const f of ['disk.img', ...snapNames.map((n) => `snapshots/${n}.img`)]) {
-              const p = path.join(stage, f);
-              const fst = await fsp.lstat(p);
-              if (!fst.isFile()) throw invalid(`${src}: ${f} is not a regular file`);
-              await fsp.chmod(p, 0o600);
-              await this.host.images.info(p);
-              await this.host.images.check(p, true);
-            }
-            const disk = path.join(stage, 'disk.img');
-            await fsp.rename(disk, tmpImg);
-          },
-          base: { template: cfg.template, disk: cfg.disk, os: cfg.os, init: cfg.init, limits: policy.limits },
-          after: async (c) => {
-            c.disk = (await fsp.stat(this.host.layout.image(id))).size;
-            if (cfg.shifted && cfg.idmap && snapNames.length) {
-              this.host.progress.warn(`the snapshots keep the ids of ${oldId}'s range; restore them only after re-shifting (they are imported as they are)`);
-            }
-            const files = new SnapshotFiles(this.host.layout, id);
-            await fsp.mkdir(files.dir, { recursive: true, mode: 0o700 });
-            for (const name of snapNames) {
-              const metaPath = path.join(stage, 'snapshots', `${name}.yaml`);
-              const text = await readText(metaPath);
-              if (text === undefined) continue;
-              const meta = parseSnapshotMeta(text, `${src}:snapshots/${name}.yaml`, oldId, name);
-              await fsp.rename(path.join(stage, 'snapshots', `${name}.img`), files.image(name));
-              await writeFileAtomic(files.meta(name), renderSnapshotMeta({ ...meta, id }), 0o600);
-            }
-          },
-        });
-        return { ...status, snapshots: snapNames, notices: policy.notices };
-      }));
+      try {
+        return await this.importReserved(archive, src, stage, id, oldId, cfg, hostname, members, snapNames, policy, network, opts);
+      } finally {
+        if (network) await this.host.networks.release(id);
+      }
     } finally {
       await fsp.rm(stage, { recursive: true, force: true });
     }
+  }
+
+  private async importReserved(archive: string, src: string, stage: string, id: string, oldId: string, cfg: ContainerConfig, hostname: string, members: Map<string, number>, snapNames: string[], policy: ReturnType<typeof importPolicy>, network: NetworkConfig | undefined, opts: ImportOptions): Promise<ImportResult> {
+    // its disk and, at most, each snapshot's image: their sizes as the archive lists them
+    // (the archive's config is its maker's word; the image it carries is what is unpacked)
+    const promise = Math.max(cfg.disk, members.get('disk.img') ?? 0) + snapNames.reduce((a, n) => a + (members.get(`snapshots/${n}.img`) ?? 0), 0);
+    return await this.host.lock(id, 'import', () => this.host.space.within(promise, `importing ${id} (a ${formatSize(members.get('disk.img') ?? cfg.disk)} disk${snapNames.length ? ` and ${snapNames.length} snapshot(s)` : ''})`, { strict: opts.strict, growsPromise: true }, async () => {
+      const status = await this.host.provision(id, {
+        what: `import of ${path.basename(src)}`,
+        hostname,
+        privileged: cfg.privileged,
+        shiftedFrom: cfg.shifted ? cfg.idmap : undefined,
+        freshHostKeys: id !== oldId,
+        network,
+        steps: 1,
+        fill: async (tmpImg) => {
+          this.host.progress.step(1, 3, `unpacking ${path.basename(src)}`);
+          await this.extract(archive, src, stage, [...members.keys()].filter((m) => m === 'disk.img' || m.startsWith('snapshots/')));
+          // an archive is input: every image is a plain file and a clean ext4 before the host mounts any
+          for (const f of ['disk.img', ...snapNames.map((n) => `snapshots/${n}.img`)]) {
+            const p = path.join(stage, f);
+            const fst = await fsp.lstat(p);
+            if (!fst.isFile()) throw invalid(`${src}: ${f} is not a regular file`);
+            await fsp.chmod(p, 0o600);
+            await this.host.images.info(p);
+            await this.host.images.check(p, true);
+          }
+          const disk = path.join(stage, 'disk.img');
+          await fsp.rename(disk, tmpImg);
+        },
+        base: { template: cfg.template, disk: cfg.disk, os: cfg.os, init: cfg.init, limits: policy.limits },
+        after: async (c) => {
+          c.disk = (await fsp.stat(this.host.layout.image(id))).size;
+          if (cfg.shifted && cfg.idmap && snapNames.length) {
+            this.host.progress.warn(`the snapshots keep the ids of ${oldId}'s range; restore them only after re-shifting (they are imported as they are)`);
+          }
+          const files = new SnapshotFiles(this.host.layout, id);
+          await fsp.mkdir(files.dir, { recursive: true, mode: 0o700 });
+          for (const name of snapNames) {
+            const metaPath = path.join(stage, 'snapshots', `${name}.yaml`);
+            const text = await readText(metaPath);
+            if (text === undefined) continue;
+            const meta = parseSnapshotMeta(text, `${src}:snapshots/${name}.yaml`, oldId, name);
+            await fsp.rename(path.join(stage, 'snapshots', `${name}.img`), files.image(name));
+            await writeFileAtomic(files.meta(name), renderSnapshotMeta({ ...meta, id }), 0o600);
+          }
+        },
+      });
+      return { ...status, snapshots: snapNames, notices: policy.notices };
+    }));
   }
 
   /** Lists the archive (each member with its size) and refuses it whole unless every member is a file or directory vpsctl writes. */

@@ -515,10 +515,19 @@ export class Host {
     }
     const limits: Limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
     await this.resources.overcommit(id, limits.memory, !!opts.strict);
-    // checked before anything is made: a bad or taken address changes nothing
-    const network = opts.network ? await this.networks.plan(id, undefined, opts.network) : undefined;
-    // a taken id says so (exit 5) before any space is weighed
+    // a taken id says so (exit 5) before any space is weighed or address reserved
     if (await exists(this.layout.containerDir(id))) throw wrongState(`container ${id} already exists`, `pick another id, or remove it with: vpsctl destroy ${id}`);
+    // checked and reserved before anything is made: a bad or taken address changes nothing,
+    // and parallel creates (--ipadd auto) each get their own
+    const network = opts.network ? await this.networks.reserve(id, opts.network) : undefined;
+    try {
+      return await this.createReserved(id, opts, tpl, disk, hostname, limits, network);
+    } finally {
+      if (network) await this.networks.release(id);
+    }
+  }
+
+  private createReserved(id: string, opts: CreateOptions, tpl: TemplateInfo, disk: number, hostname: string, limits: Limits, network: NetworkConfig | undefined): Promise<ContainerStatus> {
     return this.lock(id, 'create', () =>
       this.space.within(disk, `container ${id}'s ${formatSize(disk)} disk`, { strict: opts.strict, growsPromise: true }, () => this.provision(id, {
         what: `create from ${tpl.name}`,
@@ -703,7 +712,14 @@ export class Host {
   }
 
   async stop(id: string, opts: StopOptions = {}): Promise<StopResult> {
-    await this.config(id);
+    try {
+      await this.config(id);
+    } catch (e) {
+      // a damaged config.yaml does not keep a running container up: it stops from its
+      // runtime state (state.json), and the config waits to be fixed before its next start
+      if (!(e instanceof VpsError) || e.exitCode === ExitCode.NOT_FOUND || !(await this.runtime.state(id)).state) throw e;
+      this.progress.warn(`container ${id}'s config is damaged (${e.message}); stopping it from its runtime state: fix ${this.layout.configFile(id)} before its next start`);
+    }
     return this.lock(id, 'stop', () => this.stopLocked(id, opts));
   }
 

@@ -1,5 +1,6 @@
 import { promises as fsp, existsSync, readdirSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import * as path from 'node:path';
 import type { ContainerConfig } from '../base/config.js';
 import { failed, hostNotReady } from '../base/errors.js';
 import { ipFamily } from '../base/ip.js';
@@ -14,6 +15,7 @@ import { parseSpec, renderSpec, VpsNet, type NetSpec } from '../net/vpsnet.js';
 import type { Runner } from '../sys/exec.js';
 import { exists, readText, writeFileAtomic } from '../sys/fs.js';
 import { withLock } from '../sys/lock.js';
+import { processLive } from '../sys/proc.js';
 
 /** Whether a network interface of that name exists on the host. */
 const linkExists = (name: string): boolean => existsSync(`/sys/class/net/${name}`);
@@ -80,7 +82,39 @@ export class Networks {
       const cfg = await this.view.config(o).catch(() => undefined); // a broken config holds no address we can read
       if (cfg?.network) out.push({ id: o, net: cfg.network });
     }
+    // what creates under way have reserved: theirs until their config holds it or they end
+    const dir = path.dirname(this.layout.netPlan(id));
+    for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
+      const o = f.replace(/\.json$/, '');
+      if (o === id || !f.endsWith('.json')) continue;
+      const plan = await readPlan(path.join(dir, f));
+      if (plan && processLive(plan.pid)) out.push({ id: o, net: plan.net, pending: true });
+      else await fsp.rm(path.join(dir, f), { force: true });
+    }
     return out;
+  }
+
+  /**
+   * Plans a new container's network and reserves it under the network lock, so that parallel
+   * creates (`--ipadd auto`) each get their own address before any image is copied; the
+   * reservation lasts until `commit` records the config, or `release`.
+   */
+  async reserve(id: string, change: NetChange): Promise<NetworkConfig | undefined> {
+    return this.locked(`network of ${id}`, async () => {
+      const planned = await this.plan(id, undefined, change);
+      if (planned) {
+        const file = this.layout.netPlan(id);
+        await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+        await writeFileAtomic(file, JSON.stringify({ pid: process.pid, net: planned }), 0o600);
+      }
+      return planned;
+    });
+  }
+
+  /** Drops this process's reservation for `id` (a create that failed, or one whose config now holds it). */
+  async release(id: string): Promise<void> {
+    const plan = await readPlan(this.layout.netPlan(id));
+    if (plan?.pid === process.pid) await fsp.rm(this.layout.netPlan(id), { force: true });
   }
 
   /** The host's own addresses, except those of our bridge and routed veths. */
@@ -107,7 +141,9 @@ export class Networks {
       if (planned) {
         await this.plan(id, undefined, { mode: planned.mode, add: planned.addresses, forwards: planned.forwards.map(formatForward) });
       }
-      return write();
+      const r = await write();
+      await this.release(id);
+      return r;
     });
   }
 
@@ -369,3 +405,12 @@ export class Networks {
   }
 }
 
+
+async function readPlan(file: string): Promise<{ pid: number; net: NetworkConfig } | undefined> {
+  try {
+    const j = JSON.parse(await fsp.readFile(file, 'utf8')) as { pid: number; net: NetworkConfig };
+    return Number.isInteger(j.pid) && j.net && Array.isArray(j.net.addresses) ? j : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -30,11 +30,15 @@ export interface NetChange {
 export interface OtherNetwork {
   id: string;
   net: NetworkConfig;
+  /** Reserved by a create or import under way, not yet in a config. */
+  pending?: boolean;
 }
 
-/** A duplicate with another container: exit 2 naming it. */
-const taken = (what: string, other: string): VpsError =>
-  new VpsError(ExitCode.USAGE, `${what} is already assigned to container ${other}`, { hint: `pick another, or remove it there first: vpsctl set ${other} --ipdel ...` });
+/** A duplicate with another container: exit 2 naming it; with one a create under way holds, exit 7 (a race, not a mistake). */
+const taken = (what: string, other: OtherNetwork): VpsError =>
+  other.pending
+    ? new VpsError(ExitCode.NO_RESOURCES, `${what} is being taken by container ${other.id} (a create under way)`, { hint: 'pick another, or retry once that create has finished' })
+    : new VpsError(ExitCode.USAGE, `${what} is already assigned to container ${other.id}`, { hint: `pick another, or remove it there first: vpsctl set ${other.id} --ipdel ...` });
 
 /** The lowest free IPv4 host address of the bridge's subnet (`--ipadd auto`). */
 function allocate(s: NetSettings, used: Set<string>): string {
@@ -116,8 +120,8 @@ export function planNetwork(
   }
   // a mode change re-checks what it keeps (a routed address must be a /32 or /128)
   if (mode !== current?.mode) addresses = addresses.map((a) => normalizeAddress(a, mode, s));
-  const usedElsewhere = new Map<string, string>();
-  for (const o of others) for (const a of o.net.addresses) usedElsewhere.set(cidrAddress(a), o.id);
+  const usedElsewhere = new Map<string, OtherNetwork>();
+  for (const o of others) for (const a of o.net.addresses) usedElsewhere.set(cidrAddress(a), o);
   for (const text of change.add ?? []) {
     const used = new Set([...usedElsewhere.keys(), ...addresses.map(cidrAddress)]);
     if (text === 'auto' && mode !== 'bridged') throw invalid('--ipadd auto picks from the bridge subnet: it needs --netmode bridged');
@@ -149,7 +153,7 @@ export function planNetwork(
     throw invalid(`port forwards go to the container's first IPv4 address, and ${id} has none`, 'add one with --ipadd');
   }
   for (const o of others) {
-    for (const f of forwards) if (o.net.forwards.some((x) => sameForward(x, f))) throw taken(`host ${f.proto} port ${f.host} (${formatForward(f)})`, o.id);
+    for (const f of forwards) if (o.net.forwards.some((x) => sameForward(x, f))) throw taken(`host ${f.proto} port ${f.host} (${formatForward(f)})`, o);
   }
   return { mode, addresses, forwards };
 }

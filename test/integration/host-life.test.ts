@@ -5,7 +5,7 @@
  * work, and no loop device, cgroup, veth or nftables rule of it remains.
  */
 import { execa } from 'execa';
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { cgroupsLeft, json, loopsUnder, makeEnv, newId, ok, until, vpsctl, type Env } from './harness.js';
 
@@ -79,4 +79,51 @@ describe('a monitor killed with SIGKILL', () => {
     expect(cgroupsLeft(other)).toEqual([]);
     expect(alive(st.init_pid!)).toBe(false);
   }, 600_000);
+});
+
+describe('a running container whose config.yaml is damaged', () => {
+  const id = newId('bad');
+  afterAll(async () => {
+    await vpsctl(e, ['destroy', id, '--force']);
+  });
+
+  it('stops from its runtime state and says why it warns; destroy works too', async () => {
+    await ok(e, ['create', id, '--template', 'debian-12', '--disk', '2G']);
+    await ok(e, ['start', id, '--wait', '--timeout', '180s']);
+    const init = (await json<Status>(e, ['status', id])).init_pid!;
+    appendFileSync(path.join(e.root, 'containers', id, 'config.yaml'), 'garbage: [\n');
+    const r = await vpsctl(e, ['stop', id]);
+    expect([r.exitCode, r.stderr]).toEqual([0, expect.stringMatching(new RegExp(`warning: container ${id}'s config is damaged .*stopping it from its runtime state: fix .*config\\.yaml before its next start`, 's'))]);
+    expect(alive(init)).toBe(false);
+    // a start needs the config: it says what is wrong with it
+    const start = await vpsctl(e, ['start', id]);
+    expect([start.exitCode, start.stderr]).toEqual([1, expect.stringMatching(/config\.yaml is not valid YAML/)]);
+    await ok(e, ['destroy', id]);
+    expect(cgroupsLeft(id)).toEqual([]);
+    expect(await loopsUnder(path.join(e.root, 'pool', 'images', `${id}.img`))).toEqual([]);
+  }, 600_000);
+});
+
+describe('parallel creates with --ipadd auto', () => {
+  const ids = Array.from({ length: 8 }, () => newId('auto'));
+  afterAll(async () => {
+    for (const id of ids) await vpsctl(e, ['destroy', id, '--force']);
+  });
+
+  it('8 at once: 8 containers, 8 distinct addresses, exit 0 each; a race for an explicit address is exit 7, not 2', async () => {
+    const runs = await Promise.all(ids.map((id) => vpsctl(e, ['create', id, '--template', 'debian-12', '--disk', '2G', '--ipadd', 'auto', '--json'])));
+    expect(runs.map((r) => [r.exitCode, r.stderr.split('\n').filter((l) => /error/.test(l))])).toEqual(ids.map(() => [0, []]));
+    const addresses = runs.map((r) => (JSON.parse(r.stdout) as { addresses: string[] }).addresses[0]);
+    expect(new Set(addresses).size).toBe(8);
+    expect(existsSync(path.join(e.run, '.net-plans')) ? readdirSync(path.join(e.run, '.net-plans')) : []).toEqual([]);
+    // two creates after the same explicit address: one gets it, the other is told of the race or the owner
+    const [x, y] = [newId('race'), newId('race')];
+    ids.push(x, y);
+    const race = await Promise.all([x, y].map((id) => vpsctl(e, ['create', id, '--template', 'debian-12', '--disk', '2G', '--ipadd', `10.233.${N}.200`])));
+    const codes = race.map((r) => r.exitCode).sort();
+    expect(codes[0]).toBe(0);
+    expect([2, 7]).toContain(codes[1]);
+    const loser = race.find((r) => r.exitCode !== 0)!;
+    expect(loser.stderr).toMatch(new RegExp(`address 10\\.233\\.${N}\\.200 is (being taken by|already assigned to) container`));
+  }, 900_000);
 });
