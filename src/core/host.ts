@@ -457,11 +457,56 @@ export class Host {
    * stopped containers left behind (removed, and flushed rules rebuilt, with `fix`).
    */
   async check(fix = false): Promise<HostCheckReport> {
-    const r = { ...hostChecks(this.cgroups), leftovers: await this.networks.check(fix) };
+    const r = { ...hostChecks(this.cgroups), leftovers: [...(await this.networks.check(fix)), ...(await this.halfMade(fix))] };
     r.checks.push(
       await this.space.figures().then(spaceCheck, (e: Error) => ({ name: 'pool space', status: 'warn' as const, required: false, detail: `cannot read the pool's figures: ${e.message}`, hint: 'see vpsctl pool info' })),
     );
     return r;
+  }
+
+  /**
+   * What killed creates, clones, imports and snapshots left: a container dir still marked
+   * `.partial` whose maker is gone, `.partial` images. With `fix`, each goes under its
+   * container's lock (one an operation holds now is left alone and named).
+   */
+  private async halfMade(fix: boolean): Promise<NetFinding[]> {
+    const out: NetFinding[] = [];
+    const ids = new Set(await this.ids());
+    const partialImages = (await fsp.readdir(this.layout.imagesDir()).catch(() => [] as string[])).filter((f) => f.endsWith('.img.partial'));
+    for (const f of partialImages) ids.add(f.slice(0, -'.img.partial'.length));
+    for (const d of await fsp.readdir(path.join(this.settings.pool, 'snapshots')).catch(() => [] as string[])) ids.add(d);
+    for (const id of [...ids].sort()) {
+      if (!/^[a-z0-9-]+$/.test(id)) continue;
+      const marker = await readText(path.join(this.layout.containerDir(id), '.partial'));
+      const pid = Number(/by pid (\d+)/.exec(marker ?? '')?.[1]);
+      const halfMade = marker !== undefined && !(Number.isInteger(pid) && processLive(pid));
+      if (marker !== undefined && !halfMade) continue; // its maker is still at work
+      const img = `${this.layout.image(id)}.partial`;
+      const snaps = new SnapshotFiles(this.layout, id);
+      const snapPartials = (await fsp.readdir(snaps.dir).catch(() => [] as string[])).filter((f) => f.endsWith('.partial'));
+      const problems = [
+        ...(halfMade ? [`container ${id} is half-made (${marker!.trim()}, gone)`] : []),
+        ...(!halfMade && (await exists(img)) ? [`${img} is left from a killed create, clone or import`] : []),
+        ...snapPartials.map((f) => `${path.join(snaps.dir, f)} is left from a killed snapshot`),
+      ];
+      if (!problems.length) continue;
+      if (!fix) {
+        out.push(...problems.map((problem) => ({ problem })));
+        continue;
+      }
+      try {
+        if (halfMade) await this.destroy(id, { force: true });
+        else
+          await this.lock(id, 'host check --fix', async () => {
+            await fsp.rm(img, { force: true });
+            await snaps.sweep();
+          });
+        out.push(...problems.map((problem) => ({ problem, fixed: 'removed' })));
+      } catch (e) {
+        out.push(...problems.map((problem) => ({ problem: `${problem}; not removed: ${(e as Error).message}` })));
+      }
+    }
+    return out;
   }
 
   initPool(opts: PoolInitOptions): Promise<PoolInfo> {

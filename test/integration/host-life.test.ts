@@ -5,7 +5,7 @@
  * work, and no loop device, cgroup, veth or nftables rule of it remains.
  */
 import { execa } from 'execa';
-import { appendFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { cgroupsLeft, json, loopsUnder, makeEnv, newId, ok, until, vpsctl, type Env } from './harness.js';
 
@@ -126,4 +126,37 @@ describe('parallel creates with --ipadd auto', () => {
     const loser = race.find((r) => r.exitCode !== 0)!;
     expect(loser.stderr).toMatch(new RegExp(`address 10\\.233\\.${N}\\.200 is (being taken by|already assigned to) container`));
   }, 900_000);
+});
+
+describe('host check --fix after killed creates and snapshots', () => {
+  const id = newId('half');
+  const kept = newId('kept');
+  afterAll(async () => {
+    for (const c of [id, kept]) await vpsctl(e, ['destroy', c, '--force']);
+  });
+
+  it('lists what they left, removes it with --fix, and leaves every whole container alone', async () => {
+    await ok(e, ['create', kept, '--template', 'debian-12', '--disk', '2G']);
+    // a create killed half-way (SIGKILL once its container is marked half-made)
+    const create = execa(path.join(process.cwd(), 'bin', 'vpsctl'), ['create', id, '--template', 'debian-12', '--disk', '2G'], { env: e.env, reject: false });
+    await until(() => existsSync(path.join(e.root, 'containers', id, '.partial')), (x) => x, 60_000);
+    create.kill('SIGKILL');
+    await create;
+    // and a snapshot killed before it was made whole
+    const snapDir = path.join(e.root, 'pool', 'snapshots', kept);
+    mkdirSync(snapDir, { recursive: true });
+    writeFileSync(path.join(snapDir, 'lost.img.partial'), 'x'.repeat(4096));
+    const seen = await json<{ leftovers: { problem: string; fixed?: string }[] }>(e, ['host', 'check']);
+    expect(seen.leftovers.map((l) => l.problem)).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`container ${id} is half-made`)), expect.stringMatching(/lost\.img\.partial is left from a killed snapshot/)]));
+    const fixed = await json<{ leftovers: { problem: string; fixed?: string }[] }>(e, ['host', 'check', '--fix']);
+    expect(fixed.leftovers.filter((l) => /half-made|killed snapshot/.test(l.problem)).map((l) => l.fixed)).toEqual(['removed', 'removed']);
+    expect((await vpsctl(e, ['status', id])).exitCode).toBe(3);
+    expect(existsSync(path.join(e.root, 'containers', id))).toBe(false);
+    expect(readdirSync(path.join(e.root, 'pool', 'images')).filter((f) => f.startsWith(id))).toEqual([]);
+    expect(existsSync(path.join(snapDir, 'lost.img.partial'))).toBe(false);
+    expect((await json<Status>(e, ['status', kept])).state).toBe('stopped');
+    // nothing left to report
+    const again = await json<{ leftovers: { problem: string }[] }>(e, ['host', 'check']);
+    expect(again.leftovers.filter((l) => /half-made|killed/.test(l.problem))).toEqual([]);
+  }, 600_000);
 });

@@ -8,10 +8,10 @@ import type { HostCheckReport } from '../../core/host.js';
 export default class HostCheck extends VpsCommand<HostCheckReport> {
   static override summary = 'Check the kernel features and host tools vpsctl needs.';
   static override description =
-    'Prints each check with ok, missing or warn and how to fix it, then the pool space (a pool promised past its size, a thin pool under its low watermark, free space into the host reserve), then what stopped containers left behind (a veth, nftables rules: what a crash can leave) and running containers whose anti-spoofing rules are gone. Exits 6 when something required is missing. --fix removes the leftovers and rebuilds the rules.';
+    'Prints each check with ok, missing or warn and how to fix it, then the pool space (a pool promised past its size, a thin pool under its low watermark, free space into the host reserve), then what stopped containers left behind (a veth, nftables rules: what a crash can leave), running containers whose anti-spoofing rules are gone, and what killed creates, clones, imports and snapshots left (a half-made container whose maker is gone, .partial images). Exits 6 when something required is missing. --fix removes the leftovers (each under the lock of its container: one an operation holds is left alone) and rebuilds the rules.';
   static override examples = ['<%= config.bin %> host check', '<%= config.bin %> host check --fix', '<%= config.bin %> host check --json'];
   static override flags = {
-    fix: Flags.boolean({ description: "remove what stopped containers left behind (their veths and nftables rules) and rebuild flushed rules" }),
+    fix: Flags.boolean({ description: 'remove what stopped containers and killed operations left behind (veths, nftables rules, half-made containers, .partial images) and rebuild flushed rules' }),
   };
 
   async run(): Promise<HostCheckReport> {
