@@ -31,6 +31,10 @@ export interface ContainerConfig {
   limits?: Limits;
   /** Its veth, addresses and port forwards; none: only its loopback. */
   network?: NetworkConfig;
+  /** Started by `start --all --onboot` (the host's boot), as vzctl's ONBOOT. */
+  onboot?: boolean;
+  /** Boot order: higher first at start, last at stop (vzctl's BOOTORDER); default 0. */
+  bootorder?: number;
 }
 
 export interface SnapshotPolicy {
@@ -48,7 +52,7 @@ export interface IdMap {
   count: number;
 }
 
-const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots', 'limits', 'network']);
+const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots', 'limits', 'network', 'onboot', 'bootorder']);
 
 export function renderConfig(c: ContainerConfig): string {
   const doc = {
@@ -65,6 +69,8 @@ export function renderConfig(c: ContainerConfig): string {
     ...(c.snapshots && (c.snapshots.schedule || c.snapshots.expiry) ? { snapshots: c.snapshots } : {}),
     ...(c.limits && Object.keys(c.limits).length ? { limits: renderLimits(c.limits) } : {}),
     ...(c.network ? { network: renderNetwork(c.network) } : {}),
+    ...(c.onboot ? { onboot: true } : {}),
+    ...(c.bootorder ? { bootorder: c.bootorder } : {}),
   };
   return `# vpsctl container ${c.id}: declared configuration (edit with \`vpsctl set\`)\n${stringify(doc)}`;
 }
@@ -72,6 +78,9 @@ export function renderConfig(c: ContainerConfig): string {
 /** A damaged config.yaml is a failure (exit 1) to repair, not a usage error. */
 const invalid = (message: string, hint?: string): VpsError =>
   new VpsError(ExitCode.FAILED, message, { hint: hint ?? 'repair the file by hand, or restore it from a backup' });
+
+export const MAX_BOOTORDER = 1_000_000;
+export const validBootorder = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= MAX_BOOTORDER;
 
 /** Parses and validates config.yaml; every problem names the file and the key, exit 1. */
 export function parseConfig(text: string, file: string, expectId: string): ContainerConfig {
@@ -142,7 +151,11 @@ function parseConfigText(text: string, file: string, expectId: string): Containe
   }
   const limits = d.limits === undefined ? undefined : parseLimits(d.limits);
   const network = d.network === undefined || d.network === null ? undefined : parseNetwork(d.network);
+  if (d.onboot !== undefined && typeof d.onboot !== 'boolean') throw invalid(`${file}: onboot must be true or false`);
+  if (d.bootorder !== undefined && !validBootorder(d.bootorder)) throw invalid(`${file}: bootorder must be an integer from 0 to ${MAX_BOOTORDER}`);
   return {
+    ...(d.onboot ? { onboot: true } : {}),
+    ...(d.bootorder ? { bootorder: d.bootorder as number } : {}),
     ...(network ? { network } : {}),
     id,
     privileged,

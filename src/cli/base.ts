@@ -1,6 +1,7 @@
 import { Command, Errors } from '@oclif/core';
 import { ErrorCodeName, ExitCode, VpsError, type ExitCodeValue } from '../base/errors.js';
 import type { Progress } from '../base/types.js';
+import { table } from './render.js';
 
 /**
  * The base of every vpsctl command: `--json` (the returned object is the JSON), progress on
@@ -23,6 +24,29 @@ export abstract class VpsCommand<T> extends Command {
   }
 
   abstract override run(): Promise<T>;
+
+  /**
+   * The end of a command over many containers (`--all`): a table and a count for people,
+   * the rows for programs, exit 1 when any failed (the rows still printed).
+   */
+  protected batch<R extends { id: string; ok: boolean; action: string; detail: string; error?: { message: string } }>(rows: R[], done: string): R[] {
+    const failed = rows.filter((r) => !r.ok);
+    if (this.jsonEnabled()) {
+      if (failed.length) {
+        this.logJson(rows);
+        this.exit(1);
+      }
+      return rows;
+    }
+    this.log(table(rows, [
+      { header: 'ID', get: (r) => r.id },
+      { header: 'RESULT', get: (r) => (r.ok ? (r.action === 'skipped' ? 'skipped' : 'ok') : 'FAILED') },
+      { header: 'DETAIL', get: (r) => r.error?.message ?? r.detail },
+    ]));
+    this.log(`${rows.filter((r) => r.ok && r.action !== 'skipped').length} ${done}, ${rows.filter((r) => r.ok && r.action === 'skipped').length} skipped${failed.length ? `; failed: ${failed.map((f) => f.id).join(', ')}` : ''}`);
+    if (failed.length) this.exit(1);
+    return rows;
+  }
 
   protected override toErrorJson(err: unknown): unknown {
     if (err instanceof VpsError) return { error: err.toJSON() };

@@ -48,6 +48,19 @@ export const startFlags = {
   }),
 };
 
+/** `--onboot yes|no --bootorder N` (vzctl's names) on create and set. */
+export const bootFlags = {
+  onboot: Flags.string({ description: "start it at the host's boot (start --all --onboot)", options: ['yes', 'no'], helpValue: 'yes|no' }),
+  bootorder: Flags.integer({ description: 'boot order: higher first at start --all, last at stop --all [default: 0]', min: 0, max: 1_000_000, helpValue: 'N' }),
+};
+
+export function bootFromFlags(flags: { onboot?: string; bootorder?: number }): { onboot?: boolean; bootorder?: number } {
+  return { ...(flags.onboot !== undefined ? { onboot: flags.onboot === 'yes' } : {}), ...(flags.bootorder !== undefined ? { bootorder: flags.bootorder } : {}) };
+}
+
+/** `start --all` / `stop --all`: how many at once. */
+export const parallelFlag = Flags.integer({ description: 'with --all: containers started or stopped at once (each boot-order group in turn)', min: 1, max: 64, default: 4, helpValue: 'N' });
+
 /** A snapshot name argument, validated before anything else happens. */
 export const snapshotArg = Args.string({
   name: 'name',

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
-import { idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFlags, networkFromFlags, sizeFlag, templateFlag } from '../cli/flags.js';
+import { bootFlags, bootFromFlags, idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFlags, networkFromFlags, sizeFlag, templateFlag } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import { details } from '../cli/render.js';
 import type { ContainerStatus } from '../core/host.js';
@@ -27,6 +27,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
     ...limitFlags,
     ...identityFlags,
     ...networkFlags,
+    ...bootFlags,
   };
 
   async run(): Promise<ContainerStatus> {
@@ -41,6 +42,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
       strict: flags.strict,
       identity: await identityFromFlags(flags),
       network: networkFromFlags(flags),
+      ...bootFromFlags(flags),
     });
     if (!this.jsonEnabled()) {
       this.log(`created container ${st.id}`);

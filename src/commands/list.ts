@@ -22,6 +22,7 @@ export default class List extends VpsCommand<ContainerSummary[]> {
           { header: 'ADDRESSES', get: (r) => r.addresses.map((a) => a.slice(0, a.lastIndexOf('/'))).join(',') || '-' },
           { header: 'DISK', get: (r) => (r.disk ? formatSize(r.disk) : '-') },
           { header: 'INIT PID', get: (r) => r.init_pid },
+          { header: 'ONBOOT', get: (r) => (r.onboot ? `yes${r.bootorder ? ` (${r.bootorder})` : ''}` : 'no') },
         ]),
       );
     }

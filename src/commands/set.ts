@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
-import { idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFromFlags, networkSetFlags, sizeFlag } from '../cli/flags.js';
+import { bootFlags, bootFromFlags, idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFromFlags, networkSetFlags, sizeFlag } from '../cli/flags.js';
 import { validateHostname } from '../base/ids.js';
 import { realHost } from '../cli/host.js';
 import { describeLimits, describeNetwork } from '../cli/render.js';
@@ -10,12 +10,12 @@ import type { ResizeResult } from '../core/disk.js';
 import type { SetLimitsResult } from '../core/resources.js';
 import { formatSize } from '../base/units.js';
 
-type Result = { id: string; changed: boolean; disk?: ResizeResult; limits?: SetLimitsResult; identity?: { live: boolean; wrote: string[]; notes: string[] }; network?: NetworkStatus | null };
+type Result = { id: string; changed: boolean; boot?: { onboot: boolean; bootorder: number }; disk?: ResizeResult; limits?: SetLimitsResult; identity?: { live: boolean; wrote: string[]; notes: string[] }; network?: NetworkStatus | null };
 
 export default class SetCmd extends VpsCommand<Result> {
   static override summary = "Change a container's hostname, DNS, passwords, SSH keys, network, resource limits and disk size.";
   static override description =
-    'Limits apply to a running container at once; --save also writes them to its config, so that they survive a restart (as vzctl set --save). On a stopped container they are always saved. Network changes (--ipadd, --ipdel, --netmode, --forward, --forward-del) are always saved and apply at once to a running container, with no restart; an address another container has is refused. --disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get); a grow past what the pool can promise (see pool info) is refused with exit 7. A set that changes nothing says so.';
+    'Limits apply to a running container at once; --save also writes them to its config, so that they survive a restart (as vzctl set --save). On a stopped container they are always saved. Network changes (--ipadd, --ipdel, --netmode, --forward, --forward-del) are always saved and apply at once to a running container, with no restart; an address another container has is refused. --disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get); a grow past what the pool can promise (see pool info) is refused with exit 7. --onboot and --bootorder are saved for the next boot of the host (start --all --onboot). A set that changes nothing says so.';
   static override examples = [
     '<%= config.bin %> set 101 --memory 2G --swap 512M --cpus 1.5 --save',
     '<%= config.bin %> set 101 --pids 400 --cpuset 0-1',
@@ -30,6 +30,7 @@ export default class SetCmd extends VpsCommand<Result> {
     hostname: Flags.string({ description: 'new hostname (set live in a running container)', helpValue: 'NAME', parse: async (s) => validateHostname(s) }),
     ...identityFlags,
     ...networkSetFlags,
+    ...bootFlags,
   };
 
   async run(): Promise<Result> {
@@ -38,7 +39,8 @@ export default class SetCmd extends VpsCommand<Result> {
     const identity = await identityFromFlags(flags);
     const net = networkFromFlags(flags);
     const who = flags.hostname !== undefined || Object.keys(identity).length > 0 || net !== undefined;
-    if (flags.disk === undefined && Object.keys(limits).length === 0 && !who) throw invalid('nothing to set', 'usage: vpsctl set ID [--hostname NAME] [--nameserver IP] [--userpasswd U:P] [--ssh-key FILE] [--ipadd ADDR] [--ipdel ADDR] [--netmode MODE] [--forward H:P] [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save]; see vpsctl set --help');
+    const boot = bootFromFlags(flags);
+    if (flags.disk === undefined && Object.keys(limits).length === 0 && !who && Object.keys(boot).length === 0) throw invalid('nothing to set', 'usage: vpsctl set ID [--hostname NAME] [--nameserver IP] [--userpasswd U:P] [--ssh-key FILE] [--ipadd ADDR] [--ipdel ADDR] [--netmode MODE] [--forward H:P] [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save] [--onboot yes|no] [--bootorder N]; see vpsctl set --help');
     const host = realHost(this.progress());
     const out: Result = { id: args.id, changed: false };
     if (who) {
@@ -68,6 +70,12 @@ export default class SetCmd extends VpsCommand<Result> {
       if (!this.jsonEnabled()) {
         this.log(r.changed ? `disk of ${r.id}: ${formatSize(r.previous)} -> ${formatSize(r.disk)}${r.online ? ' (online)' : ''}` : `disk of ${r.id} is already ${formatSize(r.disk)}: nothing changed`);
       }
+    }
+    if (Object.keys(boot).length) {
+      const r = await host.setBoot(args.id, boot);
+      out.boot = { onboot: r.onboot, bootorder: r.bootorder };
+      out.changed ||= r.changed;
+      if (!this.jsonEnabled()) this.log(`${r.id} ${r.onboot ? 'starts' : 'does not start'} at the host's boot (boot order ${r.bootorder})${r.changed ? '' : ': nothing changed'}`);
     }
     return out;
   }

@@ -29,6 +29,7 @@ export default class Status extends VpsCommand<ContainerStatus> {
           ['network', describeNetwork(s.network)],
           ['init pid', s.init_pid],
           ['uptime', s.uptime_s === null ? '-' : formatDuration(s.uptime_s * 1000)],
+          ['onboot', `${s.onboot ? 'yes' : 'no'} (boot order ${s.bootorder})`],
           ['created', s.created],
         ]),
       );

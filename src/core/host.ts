@@ -37,7 +37,9 @@ import { applyPersonality, applyPersonalityTo, prepareTemplate, type Personality
 import type { PersonalityInput } from '../distro/input.js';
 import { HostTree } from '../distro/tree.js';
 import { ContainerTree } from './container-tree.js';
-import { parseConfig, renderConfig, type ContainerConfig, type IdMap } from '../base/config.js';
+import { MAX_BOOTORDER, parseConfig, renderConfig, validBootorder, type ContainerConfig, type IdMap } from '../base/config.js';
+import { Boot } from './boot.js';
+export type { BatchRow } from './boot.js';
 import { IdAllocator } from './idmap.js';
 import { shiftIds } from '../storage/shift.js';
 import { ExitCode, VpsError, failed, invalid, notFound, wrongState } from '../base/errors.js';
@@ -72,6 +74,9 @@ export interface CreateOptions {
   identity?: Identity;
   /** --ipadd / --netmode / --forward: its network (none without them). */
   network?: NetChange;
+  /** Started at the host's boot (`start --all --onboot`), in `bootorder` (higher first). */
+  onboot?: boolean;
+  bootorder?: number;
 }
 
 /** How `provision` makes a container (see there). */
@@ -90,7 +95,7 @@ export interface ProvisionSpec {
   steps: number;
   /** Writes the new image to the given path. */
   fill: (tmpImg: string) => Promise<void>;
-  base: Pick<ContainerConfig, 'template' | 'disk' | 'os' | 'init' | 'snapshots' | 'limits'>;
+  base: Pick<ContainerConfig, 'template' | 'disk' | 'os' | 'init' | 'snapshots' | 'limits' | 'onboot' | 'bootorder'>;
   /** Runs once the image is in place, before the config makes the container exist. */
   after?: (cfg: ContainerConfig) => Promise<void>;
   /** DNS, passwords, SSH keys to write along with the hostname (create). */
@@ -121,6 +126,9 @@ export interface ContainerSummary {
   init_pid: number | null;
   /** Its addresses (`ADDRESS/PREFIX`), from its config. */
   addresses: string[];
+  /** Started at the host's boot, in this order (higher first). */
+  onboot: boolean;
+  bootorder: number;
 }
 
 /** `pool info`'s object. */
@@ -274,6 +282,33 @@ export class Host {
       out.push(st?.size ?? 0);
     }
     return out;
+  }
+
+  /** Every container at once: `start --all [--onboot]`, `stop --all`, in boot order. */
+  get boot(): Boot {
+    return new Boot({
+      ids: () => this.ids(),
+      config: (id) => this.config(id),
+      isRunning: async (id) => !!(await this.runtime.state(id)).state,
+      start: (id, waitMs) => this.start(id, { waitMs }),
+      stop: (id, timeoutMs) => this.stop(id, { timeoutMs }),
+      progress: () => this.progress,
+    });
+  }
+
+  /** `create`/`set --onboot --bootorder`: saved in the config; the next host boot uses them. */
+  async setBoot(id: string, change: { onboot?: boolean; bootorder?: number }): Promise<{ id: string; onboot: boolean; bootorder: number; changed: boolean }> {
+    if (change.bootorder !== undefined && !validBootorder(change.bootorder)) throw invalid(`--bootorder must be an integer from 0 to ${MAX_BOOTORDER}`);
+    await this.config(id);
+    return this.lock(id, 'set --onboot', async () => {
+      const cfg = await this.config(id);
+      const next: ContainerConfig = { ...cfg };
+      if (change.onboot !== undefined) next.onboot = change.onboot || undefined;
+      if (change.bootorder !== undefined) next.bootorder = change.bootorder || undefined;
+      const changed = !!next.onboot !== !!cfg.onboot || (next.bootorder ?? 0) !== (cfg.bootorder ?? 0);
+      if (changed) await writeFileAtomic(this.layout.configFile(id), renderConfig(next), 0o600);
+      return { id, onboot: !!next.onboot, bootorder: next.bootorder ?? 0, changed };
+    });
   }
 
   /** Snapshots: create, list, restore, delete, prune, mount, schedule. */
@@ -586,7 +621,7 @@ export class Host {
           this.progress.step(2, 4, `growing the disk to ${formatSize(disk)}`);
           await this.images.grow(tmpImg, disk);
         },
-        base: { template: tpl.name, disk, os: { family: tpl.os, version: tpl.version, arch: tpl.arch }, init: '/sbin/init', limits },
+        base: { template: tpl.name, disk, os: { family: tpl.os, version: tpl.version, arch: tpl.arch }, init: '/sbin/init', limits, ...(opts.onboot ? { onboot: true } : {}), ...(opts.bootorder ? { bootorder: opts.bootorder } : {}) },
         identity: opts.identity,
         network,
       })),
@@ -892,9 +927,9 @@ export class Host {
       try {
         const cfg = await this.config(id);
         const { state } = await this.runtime.state(id);
-        out.push({ id, state: state ? 'running' : 'stopped', mode: cfg.privileged ? 'privileged' : 'unprivileged', template: cfg.template, hostname: cfg.hostname, disk: cfg.disk, init_pid: state?.init_pid ?? null, addresses: cfg.network?.addresses ?? [] });
+        out.push({ id, state: state ? 'running' : 'stopped', mode: cfg.privileged ? 'privileged' : 'unprivileged', template: cfg.template, hostname: cfg.hostname, disk: cfg.disk, init_pid: state?.init_pid ?? null, addresses: cfg.network?.addresses ?? [], onboot: !!cfg.onboot, bootorder: cfg.bootorder ?? 0 });
       } catch {
-        out.push({ id, state: 'broken', mode: null, template: '-', hostname: '-', disk: 0, init_pid: null, addresses: [] });
+        out.push({ id, state: 'broken', mode: null, template: '-', hostname: '-', disk: 0, init_pid: null, addresses: [], onboot: false, bootorder: 0 });
       }
     }
     return out;
@@ -950,6 +985,8 @@ export class Host {
       image: this.layout.image(cfg.id),
       limits: cfg.limits ?? {},
       addresses: cfg.network?.addresses ?? [],
+      onboot: !!cfg.onboot,
+      bootorder: cfg.bootorder ?? 0,
       network: this.networks.status(cfg),
     };
   }

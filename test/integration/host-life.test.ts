@@ -160,3 +160,33 @@ describe('host check --fix after killed creates and snapshots', () => {
     expect(again.leftovers.filter((l) => /half-made|killed/.test(l.problem))).toEqual([]);
   }, 600_000);
 });
+
+describe('start --all --onboot and stop --all', () => {
+  const [x, y, z] = [newId('boot'), newId('boot'), newId('boot')];
+  afterAll(async () => {
+    for (const id of [x, y, z]) await vpsctl(e, ['destroy', id, '--force']);
+  });
+
+  it('starts the onboot containers in boot order and leaves the others; stop --all stops them all', async () => {
+    await ok(e, ['create', x, '--template', 'debian-12', '--disk', '2G', '--onboot', 'yes', '--bootorder', '10']);
+    await ok(e, ['create', y, '--template', 'debian-12', '--disk', '2G']);
+    await ok(e, ['create', z, '--template', 'debian-12', '--disk', '2G']);
+    await ok(e, ['set', y, '--onboot', 'yes']);
+    const listed = await json<{ id: string; onboot: boolean; bootorder: number }[]>(e, ['list']);
+    expect(listed.filter((c) => [x, y, z].includes(c.id)).map((c) => [c.id, c.onboot, c.bootorder])).toEqual([[x, true, 10], [y, true, 0], [z, false, 0]]);
+    const rows = await json<{ id: string; ok: boolean; action: string; detail: string }[]>(e, ['start', '--all', '--onboot', '--wait', '--timeout', '180s']);
+    const mine = rows.filter((r) => [x, y, z].includes(r.id));
+    // x (order 10) before y (order 0); z is not onboot
+    expect(mine.map((r) => [r.id, r.ok, r.action])).toEqual([[x, true, 'started'], [y, true, 'started']]);
+    expect(mine.every((r) => /system (running|degraded)/.test(r.detail))).toBe(true);
+    expect((await json<Status>(e, ['status', z])).state).toBe('stopped');
+    const again = await json<{ id: string; action: string }[]>(e, ['start', '--all', '--onboot']);
+    expect(again.filter((r) => [x, y].includes(r.id)).map((r) => r.action)).toEqual(['skipped', 'skipped']);
+    const stopped = await json<{ id: string; ok: boolean; action: string; detail: string }[]>(e, ['stop', '--all']);
+    // y (order 0) before x (order 10)
+    expect(stopped.filter((r) => [x, y].includes(r.id)).map((r) => [r.id, r.ok, r.detail])).toEqual([[y, true, 'clean'], [x, true, 'clean']]);
+    for (const id of [x, y, z]) expect((await json<Status>(e, ['status', id])).state).toBe('stopped');
+    // a bad order is refused
+    expect((await vpsctl(e, ['set', z, '--bootorder', '-1'])).exitCode).toBe(2);
+  }, 900_000);
+});
