@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ExecaRunner, unmountUnder, type Runner } from '../sys/exec.js';
 import { exists, readText, sleep, writeFileAtomic } from '../sys/fs.js';
-import { mountsOfDevice, processLive } from '../sys/proc.js';
+import { isSystemdInit, mountsOfDevice, processLive } from '../sys/proc.js';
 import { cronFile } from '../base/cron.js';
 import { Snapshots } from './snapshots.js';
 import { Disks } from './disk.js';
@@ -39,6 +39,8 @@ import { HostTree } from '../distro/tree.js';
 import { ContainerTree } from './container-tree.js';
 import { MAX_BOOTORDER, parseConfig, renderConfig, validBootorder, type ContainerConfig, type IdMap } from '../base/config.js';
 import { Boot } from './boot.js';
+import { HostSetup, type SetupStep } from './setup.js';
+export type { SetupStep } from './setup.js';
 export type { BatchRow } from './boot.js';
 import { IdAllocator } from './idmap.js';
 import { shiftIds } from '../storage/shift.js';
@@ -480,6 +482,19 @@ export class Host {
       below_watermark: s.below_watermark,
       ...(p.reflink ? {} : { hint: NO_REFLINK_HINT.replace('this was a full copy', 'snapshots and clones are full copies') }),
     };
+  }
+
+  /** `host setup`: the sysctls density needs, the boot unit (systemd hosts), the reflink pool. */
+  setup(opts: { pool?: boolean } = {}): Promise<SetupStep[]> {
+    const env = Object.fromEntries(Object.entries(process.env).filter((kv): kv is [string, string] => kv[0].startsWith('VPSCTL_') && kv[1] !== undefined));
+    return new HostSetup({
+      run: this.sys,
+      progress: () => this.progress,
+      systemd: isSystemdInit(),
+      bin: path.join(PACKAGE_ROOT, 'bin', 'vpsctl'),
+      env,
+      pool: { canReflink: () => this.pool.canReflink(), managed: async () => !!(await this.pool.record()), init: async () => void (await this.initPool({})) },
+    }).run(opts);
   }
 
   /** `host info`. */

@@ -30,6 +30,9 @@ export interface SpawnScope {
 }
 
 /** Starts and stops monitors (helpers/vps-spawn) and reads their state. */
+/** The unit `host setup` installs: scopes are ordered before it, so at shutdown its `stop --all` runs while they still stand. */
+const BOOT_UNIT = 'vpsctl.service';
+
 export class Runtime {
   constructor(
     private readonly layout: Layout,
@@ -61,7 +64,7 @@ export class Runtime {
       ...extra,
     ];
     if (!scope) return runHelperJson<SpawnResult>(this.run, 'vps-spawn', args);
-    const via = ['systemd-run', '--scope', '--quiet', '--collect', `--unit=${scope.scope}`, `--slice=${scope.slice}`, '--property=Delegate=yes', `--description=vpsctl container ${cfg.id}`, '--'];
+    const via = ['systemd-run', '--scope', '--quiet', '--collect', `--unit=${scope.scope}`, `--slice=${scope.slice}`, '--property=Delegate=yes', `--property=Before=${BOOT_UNIT}`, `--description=vpsctl container ${cfg.id}`, '--'];
     return runHelperJson<SpawnResult>(this.run, 'vps-spawn', args, via);
   }
 

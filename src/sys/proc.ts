@@ -115,3 +115,8 @@ export function hostShape(): HostShape {
   if (online.length === 0) online = Array.from({ length: availableParallelism() }, (_, i) => i);
   return { cpus: online.length, online };
 }
+
+/** systemd is the host's init (PID 1): its units can be installed and enabled. */
+export function isSystemdInit(): boolean {
+  return readTextSync('/proc/1/comm')?.trim() === 'systemd';
+}

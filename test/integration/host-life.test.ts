@@ -190,3 +190,28 @@ describe('start --all --onboot and stop --all', () => {
     expect((await vpsctl(e, ['set', z, '--bootorder', '-1'])).exitCode).toBe(2);
   }, 900_000);
 });
+
+describe('host setup', () => {
+  const fresh = makeEnv();
+  afterAll(async () => {
+    await execa('umount', [path.join(fresh.root, 'pool')], { reject: false });
+  });
+
+  it('sets the density sysctls, says what it cannot install here, makes the reflink pool; a second run changes nothing', async () => {
+    type Step = { what: string; result: string; detail: string };
+    const first = await json<Step[]>(fresh, ['host', 'setup']);
+    const byWhat = new Map(first.map((s) => [s.what, s]));
+    for (const [key, floor] of [['fs.inotify.max_user_instances', 8192], ['fs.inotify.max_user_watches', 1048576], ['kernel.keys.maxkeys', 20000], ['vm.max_map_count', 262144]] as const) {
+      expect(byWhat.get(key)?.result).toMatch(/changed|ok/);
+      expect(Number(readFileSync(path.join('/proc/sys', ...key.split('.')), 'utf8'))).toBeGreaterThanOrEqual(floor);
+      expect(readFileSync('/etc/sysctl.d/60-vpsctl.conf', 'utf8')).toMatch(new RegExp(`^${key.replace(/\./g, '\\.')} = \\d+$`, 'm'));
+    }
+    const systemd = readFileSync('/proc/1/comm', 'utf8').trim() === 'systemd';
+    expect(byWhat.get('vpsctl.service')?.result).toBe(systemd ? 'changed' : 'skipped');
+    if (!systemd) expect(byWhat.get('vpsctl.service')?.detail).toMatch(/start --all --onboot" from its boot scripts/);
+    expect(byWhat.get('pool')).toMatchObject({ result: 'changed' });
+    expect((await json<{ fs: string; reflink: boolean }>(fresh, ['pool', 'info']))).toMatchObject({ fs: 'xfs', reflink: true });
+    const second = await json<Step[]>(fresh, ['host', 'setup']);
+    expect(second.filter((s) => s.result === 'changed')).toEqual([]);
+  }, 300_000);
+});
