@@ -22,15 +22,13 @@ import { ImageStore } from '../storage/image.js';
 import { NO_REFLINK_HINT, Pool, type PoolInfo, type PoolInitOptions } from '../storage/pool.js';
 import { SnapHelper, type CloneResult, type FrozenCloneResult } from '../storage/vpssnap.js';
 import { SnapshotFiles } from '../storage/snapstore.js';
-import { Space, spaceCheck, type SpaceFigures } from '../storage/space.js';
-import { hostChecks, type HostCheckResult } from './hostcheck.js';
+import { Space, spaceCheck } from '../storage/space.js';
+import { hostChecks } from './hostcheck.js';
 import { hostInfo, type HostInfo } from './hostinfo.js';
 import { Runtime } from '../runtime/runtime.js';
-import { enterArgv, type EnterOptions } from '../runtime/enter.js';
-import { attachConsole, escapeName, parseEscape, type ConsoleEnd } from '../runtime/console.js';
-import { runPassthrough } from '../sys/passthrough.js';
-import { runInPty } from '../sys/terminal.js';
-import { detectCgroups, enterCgroupDirs, existingCgroups, killCgroupTree, memoryUsage, removeCgroupTree, spawnCgroupArgs, systemdUnits, type CgroupLayout } from '../limits/cgroups.js';
+import type { ConsoleEnd } from '../runtime/console.js';
+import { Access } from './access.js';
+import { detectCgroups, existingCgroups, killCgroupTree, memoryUsage, removeCgroupTree, spawnCgroupArgs, systemdUnits, type CgroupLayout } from '../limits/cgroups.js';
 import { TemplateStore, type BuildOptions, type BuildResult, type TemplateInfo } from '../templates/store.js';
 import { recipesDir } from '../templates/recipe.js';
 import { applyPersonality, applyPersonalityTo, prepareTemplate, type PersonalityResult } from '../distro/index.js';
@@ -45,176 +43,16 @@ export type { BatchRow } from './boot.js';
 import { IdAllocator } from './idmap.js';
 import { shiftIds } from '../storage/shift.js';
 import { ExitCode, VpsError, failed, invalid, notFound, wrongState } from '../base/errors.js';
-import { validateHostname, validateId, validateTemplateName, validateUser } from '../base/ids.js';
+import { validateHostname, validateId, validateTemplateName } from '../base/ids.js';
 import { Layout, loadSettings, type HostSettings } from '../base/settings.js';
-import { copyReporter, silentProgress, type ContainerState, type Progress, type RuntimeState } from '../base/types.js';
+import { copyReporter, silentProgress, type Progress, type RuntimeState } from '../base/types.js';
 import { formatSize } from '../base/units.js';
 
 export type { BuildResult, TemplateInfo } from '../templates/store.js';
 export type { NetChange } from '../net/plan.js';
 
-export interface HostOptions {
-  /** Runs external programs; tests pass a recording fake. */
-  sys?: Runner;
-  settings?: HostSettings;
-  env?: NodeJS.ProcessEnv;
-  progress?: Progress;
-}
-
-export interface CreateOptions {
-  template: string;
-  disk?: number;
-  hostname?: string;
-  /** No user namespace (explicit opt-in; not a security boundary). */
-  privileged?: boolean;
-  /** Shift the image's ids into the container's range once, for kernels without idmapped mounts. */
-  shiftIds?: boolean;
-  /** Resource limits on top of DEFAULT_LIMITS. */
-  limits?: Limits;
-  /** Refuse (exit 7) rather than warn when memory limits overcommit the host. */
-  strict?: boolean;
-  identity?: Identity;
-  /** --ipadd / --netmode / --forward: its network (none without them). */
-  network?: NetChange;
-  /** Started at the host's boot (`start --all --onboot`), in `bootorder` (higher first). */
-  onboot?: boolean;
-  bootorder?: number;
-}
-
-/** How `provision` makes a container (see there). */
-export interface ProvisionSpec {
-  /** For the `.partial` marker: what was making it. */
-  what: string;
-  hostname: string;
-  privileged: boolean;
-  /** Shift the image's plain ids into the new range (create --shift-ids). */
-  shiftIds?: boolean;
-  /** The image's ids are already shifted into this range (clone or import of a shifted container). */
-  shiftedFrom?: IdMap;
-  /** Remove SSH host keys so the copy makes its own at first boot (clone, import). */
-  freshHostKeys?: boolean;
-  /** How many progress steps `fill` reports (two more follow). */
-  steps: number;
-  /** Writes the new image to the given path. */
-  fill: (tmpImg: string) => Promise<void>;
-  base: Pick<ContainerConfig, 'template' | 'disk' | 'os' | 'init' | 'snapshots' | 'limits' | 'onboot' | 'bootorder'>;
-  /** Runs once the image is in place, before the config makes the container exist. */
-  after?: (cfg: ContainerConfig) => Promise<void>;
-  /** DNS, passwords, SSH keys to write along with the hostname (create). */
-  identity?: Identity;
-  /**
-   * Its network (create), written into the guest and recorded under the network lock; null:
-   * none, and the guest's network files of the image it came from are removed (clone, import:
-   * another container's addresses must not come up in the copy).
-   */
-  network?: NetworkConfig | null;
-}
-
-/** What `create` and `set` write into a container's OS besides its hostname. */
-export type Identity = Pick<PersonalityInput, 'nameservers' | 'searchDomains' | 'users' | 'sshKeys'>;
-
-export type ContainerMode = 'unprivileged' | 'privileged';
-/** Confinement features `start --unsafe-allow-missing` may waive (SECURITY.md R11). */
-export const WAIVABLE_FEATURES = ['userns', 'idmap', 'seccomp', 'devices-cgroup'] as const;
-export type WaivableFeature = (typeof WAIVABLE_FEATURES)[number];
-
-export interface ContainerSummary {
-  id: string;
-  state: ContainerState;
-  mode: ContainerMode | null;
-  template: string;
-  hostname: string;
-  disk: number;
-  init_pid: number | null;
-  /** Its addresses (`ADDRESS/PREFIX`), from its config. */
-  addresses: string[];
-  /** Started at the host's boot, in this order (higher first). */
-  onboot: boolean;
-  bootorder: number;
-}
-
-/** `pool info`'s object. */
-export type PoolReport = PoolInfo & Pick<SpaceFigures, 'promised' | 'ratio' | 'overcommit_ratio' | 'limit' | 'watermark' | 'thin' | 'below_watermark'> & { hint?: string };
-/** `host check`'s object. */
-export type HostCheckReport = HostCheckResult & { leftovers: NetFinding[] };
-export type { HostInfo } from './hostinfo.js';
-
-export interface SpaceFrozen {
-  since: string;
-  /** The pool's free bytes when it froze, and the threshold. */
-  free: number;
-  low: number;
-}
-
-export interface ContainerStatus extends ContainerSummary {
-  /** Host ids of the container's user namespace: root inside is `uid` outside. */
-  idmap: IdMap | null;
-  os: ContainerConfig['os'] | null;
-  created: string;
-  disk_used: number | null;
-  memory_used: number | null;
-  monitor_pid: number | null;
-  started: string | null;
-  uptime_s: number | null;
-  /** Writes are held: the pool fell under disk_freeze_free and the monitor froze the filesystem. */
-  space_frozen: SpaceFrozen | null;
-  loop: string | null;
-  image: string;
-  /** Saved limits (config.yaml); `vpsctl set` without --save changes only the live ones. */
-  limits: Limits;
-  network: NetworkStatus | null;
-}
-
-export interface StartOptions {
-  /** Wait until systemd reports running/degraded, up to this many ms. */
-  waitMs?: number;
-  /** Start even though these confinement features are missing (developers who know why). */
-  allowMissing?: WaivableFeature[];
-}
-
-export interface StartResult {
-  id: string;
-  state: 'running';
-  init_pid: number;
-  monitor_pid: number;
-  loop: string;
-  system_state?: string;
-}
-
-export interface ExecOptions {
-  cwd?: string;
-  /** KEY=VALUE pairs for the command's environment. */
-  env?: string[];
-  /** A user of the container's /etc/passwd (name or uid); root when absent. */
-  user?: string;
-  /** Run the command on a new terminal (ours from node-pty, the container's inside). */
-  tty?: boolean;
-  /** Without tty and capture: pass our stdin on (default), or give the command none. */
-  stdin?: boolean;
-  /** Capture stdout and stderr instead of passing the caller's through. */
-  capture?: boolean;
-  /** With capture: what the command reads on stdin (else it reads nothing). */
-  input?: string;
-}
-
-export interface ExecResult {
-  id: string;
-  exitCode: number;
-  stdout?: string;
-  stderr?: string;
-}
-
-export interface StopOptions {
-  timeoutMs?: number;
-  force?: boolean;
-}
-
-export interface StopResult {
-  id: string;
-  state: 'stopped';
-  /** How it went down: clean (init exited on request), killed (after the timeout or --force). */
-  how: 'clean' | 'killed' | 'already-stopped';
-}
+export * from './host-types.js';
+import type { ContainerStatus, ContainerSummary, CreateOptions, ExecOptions, ExecResult, HostCheckReport, HostOptions, Identity, PoolReport, ProvisionSpec, SpaceFrozen, StartOptions, StartResult, StopOptions, StopResult } from './host-types.js';
 
 /** The programmatic API and the one thing commands talk to. */
 export class Host {
@@ -1081,74 +919,30 @@ export class Host {
   }
 
   /** The running state, or a wrong-state error that says so. */
-  async running(id: string): Promise<RuntimeState> {
-    await this.config(id);
-    const { state } = await this.runtime.state(id);
-    if (!state) throw wrongState(`container ${id} is not running`, `start it with: vpsctl start ${id}`);
-    return state;
+  /** exec, enter, console: getting into a running container. */
+  get access(): Access {
+    return new Access({ config: (id) => this.config(id), state: async (id) => (await this.runtime.state(id)).state, sys: this.sys, layout: this.layout, cgroups: () => this.cgroups, cgroupParent: this.settings.cgroupParent });
   }
 
-  /**
-   * Runs a command inside a running container (helpers/vps-enter): with the caller's stdin,
-   * stdout and stderr, or with its output captured. The exit code is the command's own.
-   */
-  async exec(id: string, cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    if (cmd.length === 0) throw invalid('no command given', `usage: vpsctl exec ${id} -- COMMAND [ARGS...]`);
-    if (opts.tty && opts.capture) throw invalid('--tty and --json do not go together: a terminal cannot be captured', 'drop one of them');
-    const { file, args } = await this.enterCommand(id, cmd, { ...opts, pty: opts.tty, env: opts.tty ? withTerm(opts.env) : opts.env });
-    if (opts.tty) return { id, exitCode: await runInPty(file, args) };
-    if (!opts.capture) return { id, exitCode: await runPassthrough(file, args, { stdin: opts.stdin }) };
-    const r = await this.sys.run(file, args, { reject: false, ...(opts.input !== undefined ? { input: opts.input } : { stdio: ['ignore', 'pipe', 'pipe'] }) });
-    return { id, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+  /** A running container's runtime state, or exit 5 (not running) / 3 (no such container). */
+  running(id: string): Promise<RuntimeState> {
+    return this.access.running(id);
   }
 
-  /**
-   * An interactive login shell inside a running container (`vpsctl enter`): root's, or
-   * that of `user`, on a new terminal. Returns the shell's exit code.
-   */
-  async enter(id: string, opts: { user?: string } = {}): Promise<number> {
-    const { file, args } = await this.enterCommand(id, [], { user: opts.user, pty: true, env: withTerm([]) });
-    return runInPty(file, args);
+  /** See Access.exec. */
+  exec(id: string, cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    return this.access.exec(id, cmd, opts);
   }
 
-  /** helpers/vps-enter's argv for a running container: its init, its cgroups. */
-  private async enterCommand(id: string, cmd: string[], opts: EnterOptions): Promise<{ file: string; args: string[] }> {
-    if (opts.user !== undefined) validateUser(opts.user);
-    const st = await this.running(id);
-    return enterArgv(st, enterCgroupDirs(this.cgroups, this.settings.cgroupParent, id), cmd, opts);
+  enter(id: string, opts: { user?: string } = {}): Promise<number> {
+    return this.access.enter(id, opts);
   }
 
-  /**
-   * Attaches the caller's terminal to a running container's console until the user
-   * detaches (the escape key, `^]` by default, then q) or the container stops.
-   */
-  async console(id: string, opts: { escape?: string; readOnly?: boolean; notice: (line: string) => void }): Promise<ConsoleEnd> {
-    const escape = parseEscape(opts.escape ?? '^]');
-    const sock = await this.consoleSocket(id);
-    opts.notice(`console of ${id}: detach with ${escapeName(escape)} then q; press Enter for a login prompt`);
-    return attachConsole(sock, { escape, readOnly: opts.readOnly }, { input: process.stdin, output: process.stdout, notice: opts.notice });
+  console(id: string, opts: { escape?: string; readOnly?: boolean; notice: (line: string) => void }): Promise<ConsoleEnd> {
+    return this.access.console(id, opts);
   }
 
-  /** The console socket of a running container (the monitor serves it). */
-  private async consoleSocket(id: string): Promise<string> {
-    await this.config(id);
-    const { state } = await this.runtime.state(id);
-    if (!state) throw wrongState(`container ${id} is not running: it has no console to attach to`, `start it with: vpsctl start ${id}, or read its last console output with: vpsctl console ${id} --log`);
-    const sock = this.layout.consoleSocket(id);
-    if (!(await exists(sock))) throw wrongState(`container ${id} has no console socket (it was started by an older vpsctl)`, `restart it: vpsctl restart ${id}`);
-    return sock;
+  consoleLog(id: string): Promise<{ id: string; log: Buffer }> {
+    return this.access.consoleLog(id);
   }
-
-  /** What the container wrote to its console, oldest first (kept after it stops). */
-  async consoleLog(id: string): Promise<{ id: string; log: Buffer }> {
-    await this.config(id);
-    const parts = await Promise.all(this.layout.consoleLogs(id).map((f) => fsp.readFile(f).catch(() => Buffer.alloc(0))));
-    return { id, log: Buffer.concat(parts) };
-  }
-}
-
-/** The admin's TERM for a terminal inside, unless --env sets one. */
-function withTerm(env: string[] = []): string[] {
-  const term = process.env.TERM;
-  return term && /^[A-Za-z0-9._+-]{1,64}$/.test(term) && !env.some((e) => e.startsWith('TERM=')) ? [...env, `TERM=${term}`] : env;
 }
