@@ -376,7 +376,8 @@ void limits_apply(void)
 	for (size_t i = 0; i < M.o->n_limit_args; i++)
 		argv[n++] = (char *)M.o->limit_args[i];
 	if (M.o->limit_io_device) {
-		if (fstat(M.loop_fd, &st) < 0)
+		/* the loop fd is closed once mounted (the mount holds the device): by its path */
+		if (stat(M.loop_path, &st) < 0 || !S_ISBLK(st.st_mode))
 			die_errno_mapped("stat %s", M.loop_path);
 		snprintf(dev, sizeof(dev), "%u:%u", major(st.st_rdev), minor(st.st_rdev));
 		argv[n++] = (char *)"--io-device";

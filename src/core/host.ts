@@ -17,6 +17,7 @@ import { DEFAULT_LIMITS, type Limits } from '../base/limits.js';
 const LXCFS_DIR = '/var/lib/lxcfs';
 const LXCFS_MEMINFO = `${LXCFS_DIR}/proc/meminfo`;
 import { PACKAGE_ROOT } from '../sys/helpers.js';
+import type { SpawnSpec } from '../sys/vps-spawn.js';
 import { withLock } from '../sys/lock.js';
 import { ImageStore } from '../storage/image.js';
 import { NO_REFLINK_HINT, Pool, type PoolInfo, type PoolInitOptions } from '../storage/pool.js';
@@ -28,7 +29,7 @@ import { hostInfo, type HostInfo } from './hostinfo.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { ConsoleEnd } from '../runtime/console.js';
 import { Access } from './access.js';
-import { detectCgroups, existingCgroups, killCgroupTree, memoryUsage, removeCgroupTree, spawnCgroupArgs, systemdUnits, type CgroupLayout } from '../limits/cgroups.js';
+import { detectCgroups, existingCgroups, killCgroupTree, memoryUsage, removeCgroupTree, spawnCgroupSpecs, systemdUnits, type CgroupLayout } from '../limits/cgroups.js';
 import { TemplateStore, type BuildOptions, type BuildResult, type TemplateInfo } from '../templates/store.js';
 import { recipesDir } from '../templates/recipe.js';
 import { applyPersonality, applyPersonalityTo, prepareTemplate, type PersonalityResult } from '../distro/index.js';
@@ -595,22 +596,27 @@ export class Host {
       const limits = cfg.limits ?? {};
       const lxcfs = await exists(LXCFS_MEMINFO).catch(() => false);
       const spaceLow = await this.space.freezeBelow();
-      const extra = [
-        ...(spaceLow ? ['--space-low', String(spaceLow)] : []),
-        ...spawnCgroupArgs(this.cgroups, this.settings.cgroupParent, id),
-        ...(limits.nofile ? ['--nofile', String(limits.nofile)] : []),
-        ...(lxcfs ? ['--lxcfs', LXCFS_DIR] : []),
-        ...(cfg.privileged || !cfg.idmap ? [] : ['--userns', `${cfg.idmap.uid}:${cfg.idmap.gid}:${cfg.idmap.count}`]),
-        ...(cfg.shifted ? ['--no-idmap'] : []),
-        ...(opts.allowMissing ?? []).flatMap((f) => ['--unsafe-allow-missing', f]),
-      ];
+      const spec: SpawnSpec = {
+        id,
+        image: img,
+        rootfs: this.layout.rootfs(id),
+        runDir: this.layout.runDir(id),
+        hostname: cfg.hostname,
+        init: cfg.init,
+        cgroups: spawnCgroupSpecs(this.cgroups, this.settings.cgroupParent, id),
+        ...(spaceLow ? { spaceLow } : {}),
+        ...(limits.nofile ? { nofile: limits.nofile } : {}),
+        ...(lxcfs ? { lxcfs: LXCFS_DIR } : {}),
+        ...(cfg.privileged || !cfg.idmap ? {} : { userns: { ...cfg.idmap, shifted: !!cfg.shifted } }),
+        ...(opts.allowMissing?.length ? { allowMissing: opts.allowMissing } : {}),
+        // the monitor writes the limits (IO throttles on its loop device too) before init is born
+        limits: this.resources.spawnLimits(id, limits),
+      };
       let r;
       try {
         // the rules before the veth: it never exists without them
-        extra.push(...(await this.networks.beforeSpawn(cfg)));
-        // the monitor writes the limits (IO throttles on its loop device too) before init is born
-        extra.push(...this.resources.spawnArgs(id, limits));
-        r = await this.runtime.spawn(cfg, img, extra, this.cgroups.systemd ? systemdUnits(this.settings.cgroupParent, id) : undefined);
+        spec.net = await this.networks.beforeSpawn(cfg);
+        r = await this.runtime.spawn(spec, this.cgroups.systemd ? systemdUnits(this.settings.cgroupParent, id) : undefined);
       } catch (e) {
         await this.reconcile(id).catch(() => undefined);
         throw e;

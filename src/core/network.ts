@@ -13,6 +13,7 @@ import { nftChainName, renderDeleteTables, renderRuleset, type NftContainer } fr
 import { guestNetwork, planNetwork, type NetChange, type NetSettings, type OtherNetwork } from '../net/plan.js';
 import { parseSpec, renderSpec, VpsNet, type NetSpec } from '../net/vpsnet.js';
 import type { Runner } from '../sys/exec.js';
+import type { SpawnSpec } from '../sys/vps-spawn.js';
 import { exists, readText, writeFileAtomic } from '../sys/fs.js';
 import { withLock } from '../sys/lock.js';
 import { processLive } from '../sys/proc.js';
@@ -198,11 +199,11 @@ export class Networks {
    * Start: the bridge, the spec the monitor's vps-net reads at each boot, and the rules
    * (made before the veth exists, so it is never without them). Returns vps-spawn's args.
    */
-  async beforeSpawn(cfg: ContainerConfig): Promise<string[]> {
+  async beforeSpawn(cfg: ContainerConfig): Promise<NonNullable<SpawnSpec['net']>> {
     const spec = this.spec(cfg);
     const file = this.layout.netSpec(cfg.id);
     await fsp.mkdir(this.layout.runDir(cfg.id), { recursive: true, mode: 0o700 });
-    const args = ['--net-helper', this.net.path(), '--net-spec', file];
+    const args = { helper: this.net.path(), spec: file };
     if (spec.mode === 'none') {
       await writeFileAtomic(file, renderSpec(spec), 0o600);
       return args;

@@ -2,6 +2,7 @@ import { promises as fsp, statSync } from 'node:fs';
 import { changedKeys, ioRateArgs, limitArgs, type HostShape, type LimitKey, type Limits } from '../base/limits.js';
 import { devNumber, hostShape } from '../sys/proc.js';
 import { helperPath, runHelperJson } from '../sys/helpers.js';
+import type { SpawnSpec } from '../sys/vps-spawn.js';
 import { cgroupParentOf } from '../limits/cgroups.js';
 import { writeFileAtomic, sleep } from '../sys/fs.js';
 import { renderConfig, type ContainerConfig } from '../base/config.js';
@@ -67,10 +68,10 @@ export class Resources {
    * init is born (R12), IO throttles on its loop device included: the one place a start writes
    * limits. The scope a systemd host gives the container exists only from the spawn on.
    */
-  spawnArgs(id: string, limits: Limits): string[] {
+  /** What the monitor runs before init is born: vps-limit apply with these limits (SpawnSpec.limits). */
+  spawnLimits(id: string, limits: Limits): NonNullable<SpawnSpec['limits']> {
     const rates = ioRateArgs(limits);
-    const apply = ['apply', ...this.base(id), ...limitArgs(limits), ...rates];
-    return ['--limit-helper', helperPath('vps-limit'), ...apply.flatMap((a) => ['--limit', a]), ...(rates.length ? ['--limit-io-device'] : [])];
+    return { helper: helperPath('vps-limit'), args: ['apply', ...this.base(id), ...limitArgs(limits), ...rates], ioDevice: rates.length > 0 };
   }
 
   /** Warns of the limits the monitor's vps-limit had to skip at the start (a controller or file missing). */

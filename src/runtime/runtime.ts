@@ -1,38 +1,23 @@
 import { promises as fsp, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ContainerConfig } from '../base/config.js';
 import type { RuntimeState } from '../base/types.js';
 import type { Layout } from '../base/settings.js';
 import type { Runner } from '../sys/exec.js';
 import { processRunning, readTextSync, sleep } from '../sys/fs.js';
 import { readLiveState } from './enter.js';
-import { runHelperJson } from '../sys/helpers.js';
+import { runSpawn, type SpawnResult, type SpawnScope, type SpawnSpec } from '../sys/vps-spawn.js';
 
 /** SIGRTMIN+3 as glibc numbers it (kernel SIGRTMIN 32 + 2 reserved + 3): systemd's "halt". */
 export const SIG_SYSTEMD_HALT = 37;
 /** SIGPWR: what sysvinit and most other inits take as "power off". */
 export const SIG_PWR = 30;
 
-export interface SpawnResult {
-  monitor_pid: number;
-  init_pid: number;
-  loop: string;
-  /** vps-limit's answer to the monitor's apply (null without limits). */
-  limits: { skipped?: { limit: string; why: string }[] } | null;
-}
+export type { SpawnResult, SpawnScope } from '../sys/vps-spawn.js';
 
-/** On a systemd host: the transient, delegated scope the monitor (and so the container) lives in. */
-export interface SpawnScope {
-  slice: string;
-  scope: string;
-  /** The cgroup inside the scope that the monitor moves itself into. */
-  monitorCgroup: string;
-}
-
-/** Starts and stops monitors (helpers/vps-spawn) and reads their state. */
 /** The unit `host setup` installs: scopes are ordered before it, so at shutdown its `stop --all` runs while they still stand. */
 const BOOT_UNIT = 'vpsctl.service';
 
+/** Starts and stops monitors (helpers/vps-spawn) and reads their state. */
 export class Runtime {
   constructor(
     private readonly layout: Layout,
@@ -46,26 +31,14 @@ export class Runtime {
 
   /**
    * Runs vps-spawn, which becomes the container's monitor. With a scope (systemd hosts), it
-   * runs in a new transient scope with Delegate=yes (systemd-run --scope), and moves itself
-   * into the scope's monitor cgroup before it makes the container's cgroup beside it.
+   * runs in a new transient scope with Delegate=yes (systemd-run --scope), ordered before
+   * vpsctl.service (at shutdown that unit's stop --all runs while the scopes still stand),
+   * and moves itself into the scope's monitor cgroup before it makes the container's cgroup.
    */
-  async spawn(cfg: ContainerConfig, image: string, extra: string[], scope?: SpawnScope): Promise<SpawnResult> {
-    const runDir = this.layout.runDir(cfg.id);
-    await fsp.mkdir(this.layout.rootfs(cfg.id), { recursive: true, mode: 0o700 });
-    await fsp.chmod(runDir, 0o700);
-    const args = [
-      '--id', cfg.id,
-      '--image', image,
-      '--rootfs', this.layout.rootfs(cfg.id),
-      '--run-dir', runDir,
-      '--hostname', cfg.hostname,
-      '--init', cfg.init,
-      ...(scope ? ['--monitor-cgroup', scope.monitorCgroup] : []),
-      ...extra,
-    ];
-    if (!scope) return runHelperJson<SpawnResult>(this.run, 'vps-spawn', args);
-    const via = ['systemd-run', '--scope', '--quiet', '--collect', `--unit=${scope.scope}`, `--slice=${scope.slice}`, '--property=Delegate=yes', `--property=Before=${BOOT_UNIT}`, `--description=vpsctl container ${cfg.id}`, '--'];
-    return runHelperJson<SpawnResult>(this.run, 'vps-spawn', args, via);
+  async spawn(spec: SpawnSpec, scope?: SpawnScope): Promise<SpawnResult> {
+    await fsp.mkdir(spec.rootfs, { recursive: true, mode: 0o700 });
+    await fsp.chmod(spec.runDir, 0o700);
+    return runSpawn(this.run, spec, scope && { ...scope, before: BOOT_UNIT });
   }
 
   /** The signal that asks this container's init for a clean shutdown. */

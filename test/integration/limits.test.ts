@@ -34,6 +34,23 @@ afterAll(async () => {
   for (const c of existsSync(dir) ? readdirSync(dir) : []) await vpsctl(e, ['destroy', c, '--force']);
 });
 
+describe('IO throttles given at create', () => {
+  const id = newId('io');
+  afterAll(async () => {
+    await vpsctl(e, ['destroy', id, '--force']);
+  });
+
+  it('are on its own loop device from the first start (the monitor finds the device after mounting it)', async () => {
+    await ok(e, ['create', id, '--template', 'debian-12', '--disk', '2G', '--io-write-bps', '50M', '--io-read-iops', '300']);
+    await ok(e, ['start', id, '--wait', '--timeout', '180s']);
+    const loop = (await json<{ loop: string }>(e, ['status', id])).loop;
+    const dev = readFileSync(`/sys/block/${path.basename(loop)}/dev`, 'utf8').trim();
+    expect(read('blkio', id, 'blkio.throttle.write_bps_device')).toBe(`${dev} ${50 * MiB}`);
+    expect(read('blkio', id, 'blkio.throttle.read_iops_device')).toBe(`${dev} 300`);
+    await ok(e, ['stop', id]);
+  }, 300_000);
+});
+
 describe('a container with --memory 128M --pids 200 --cpus 0.5', () => {
   const id = newId('lim');
   beforeAll(async () => {
