@@ -112,7 +112,7 @@ export function hostChecks(cgroups: CgroupLayout): HostCheckResult {
     status: inotify >= 1024 ? 'ok' : 'warn',
     required: false,
     detail: `fs.inotify.max_user_instances=${inotify} (about ${Math.floor(inotify / 3.5)} containers)`,
-    hint: 'sysctl -w fs.inotify.max_user_instances=8192 (each container\'s systemd takes several)',
+    hint: 'vpsctl host setup (it writes /etc/sysctl.d/60-vpsctl.conf), or sysctl -w fs.inotify.max_user_instances=8192 (each container\'s systemd takes several)',
   });
   const fwd = (readTextSync('/proc/sys/net/ipv4/ip_forward') ?? '0').trim() === '1';
   add({
