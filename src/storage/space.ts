@@ -183,6 +183,14 @@ export class Space {
     };
   }
 
+  /** `; holding the most: 101 (9.1G), web (4G)`: the three container images that hold the most. */
+  private async heaviest(): Promise<string> {
+    const images = (await this.files()).images;
+    const usage = await this.d.snap.usage(images).catch(() => []);
+    const top = usage.sort((a, b) => b.allocated - a.allocated).slice(0, 3).filter((u) => u.allocated > 0);
+    return top.length ? `; holding the most: ${top.map((u) => `${path.basename(u.path, '.img')} (${formatSize(u.allocated)})`).join(', ')}` : '';
+  }
+
   /**
    * What a snapshot of `image` may come to hold beyond what the pool's snapshots and
    * templates hold already: the image's blocks no earlier snapshot or template shares.
@@ -209,7 +217,11 @@ export class Space {
       async () => {
         const f = await this.figures();
         const v = judge(f, extra, what, opts);
-        if (v.refuse) throw new VpsError(ExitCode.NO_RESOURCES, v.refuse, { hint: SPACE_HINT });
+        if (v.refuse) {
+          // under the watermark, the containers that hold the most are where space comes from
+          const heavy = f.free < f.watermark ? await this.heaviest() : '';
+          throw new VpsError(ExitCode.NO_RESOURCES, `${v.refuse}${heavy}`, { hint: SPACE_HINT });
+        }
         if (v.warn) this.d.progress().warn(v.warn);
         const dir = layout.spaceReservations();
         await fsp.mkdir(dir, { recursive: true, mode: 0o700 });

@@ -172,6 +172,8 @@ describe('a small XFS pool shared by two tenants, no overcommit', () => {
       await sleep(3000); // A's snapshot "early" has expired
       const msg = await vpsctl(low, ['snapshot', 'create', a, '--scheduled']);
       expect([msg.exitCode, msg.stderr]).toEqual([7, expect.stringMatching(/is refused: the pool .* is thin \(.* promised on .*\) and has only .* free, under its low watermark of .* \(expired snapshots removed first: early\)/)]);
+      // and names where the space is: A filled its disk, so it holds the most
+      expect(msg.stderr).toMatch(new RegExp(`holding the most: ${a} \\(`));
       expect(await json<unknown[]>(e, ['snapshot', 'list', a])).toEqual([]);
       await refused(low, ['create', newId('low'), '--template', 'debian-12', '--disk', size(disk)], /under its low watermark/);
       const check = await json<{ checks: { name: string; status: string; detail: string }[] }>(low, ['host', 'check']);
