@@ -113,16 +113,20 @@ export class Host {
         } catch {
           /* damaged: its image's size below */
         }
-      } else {
-        const marker = await readText(path.join(this.layout.containerDir(id), '.partial'));
-        const pid = Number(/by pid (\d+)/.exec(marker ?? '')?.[1]);
-        if (Number.isInteger(pid) && processLive(pid)) continue;
-      }
+      } else if ((await this.partialMarker(id))?.live) continue;
       const img = this.layout.image(id);
       const st = (await fsp.stat(img).catch(() => undefined)) ?? (await fsp.stat(`${img}.partial`).catch(() => undefined));
       out.push(st?.size ?? 0);
     }
     return out;
+  }
+
+  /** A half-made container's `.partial` marker (what made it, by which pid), and whether that maker still runs. */
+  private async partialMarker(id: string): Promise<{ text: string; live: boolean } | undefined> {
+    const text = await readText(path.join(this.layout.containerDir(id), '.partial'));
+    if (text === undefined) return undefined;
+    const pid = Number(/by pid (\d+)/.exec(text)?.[1]);
+    return { text: text.trim(), live: Number.isInteger(pid) && processLive(pid) };
   }
 
   /** Every container at once: `start --all [--onboot]`, `stop --all`, in boot order. */
@@ -366,15 +370,14 @@ export class Host {
     for (const d of await fsp.readdir(path.join(this.settings.pool, 'snapshots')).catch(() => [] as string[])) ids.add(d);
     for (const id of [...ids].sort()) {
       if (!/^[a-z0-9-]+$/.test(id)) continue;
-      const marker = await readText(path.join(this.layout.containerDir(id), '.partial'));
-      const pid = Number(/by pid (\d+)/.exec(marker ?? '')?.[1]);
-      const halfMade = marker !== undefined && !(Number.isInteger(pid) && processLive(pid));
-      if (marker !== undefined && !halfMade) continue; // its maker is still at work
+      const marker = await this.partialMarker(id);
+      if (marker?.live) continue; // its maker is still at work
+      const halfMade = marker !== undefined;
       const img = `${this.layout.image(id)}.partial`;
       const snaps = new SnapshotFiles(this.layout, id);
       const snapPartials = (await fsp.readdir(snaps.dir).catch(() => [] as string[])).filter((f) => f.endsWith('.partial'));
       const problems = [
-        ...(halfMade ? [`container ${id} is half-made (${marker!.trim()}, gone)`] : []),
+        ...(halfMade ? [`container ${id} is half-made (${marker.text}, gone)`] : []),
         ...(!halfMade && (await exists(img)) ? [`${img} is left from a killed create, clone or import`] : []),
         ...snapPartials.map((f) => `${path.join(snaps.dir, f)} is left from a killed snapshot`),
       ];

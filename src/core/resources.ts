@@ -1,6 +1,6 @@
 import { promises as fsp, statSync } from 'node:fs';
-import { changedKeys, ioRateArgs, limitArgs, type HostShape, type LimitKey, type Limits } from '../base/limits.js';
-import { devNumber, hostShape } from '../sys/proc.js';
+import { changedKeys, ioRateArgs, limitArgs, type LimitKey, type Limits } from '../base/limits.js';
+import { devNumber } from '../sys/proc.js';
 import { helperPath, runHelperJson } from '../sys/helpers.js';
 import type { SpawnSpec } from '../sys/vps-spawn.js';
 import { cgroupParentOf } from '../limits/cgroups.js';
@@ -53,11 +53,6 @@ export interface ContainerStats {
 /** Resource limits and usage of containers, through helpers/vps-limit. */
 export class Resources {
   constructor(private readonly host: Host) {}
-
-  /** The host as limits see it: its online CPUs. */
-  static hostShape(): HostShape {
-    return hostShape();
-  }
 
   private base(id: string): string[] {
     return ['--id', id, '--parent', cgroupParentOf(this.host.cgroups, this.host.settings.cgroupParent, id)];

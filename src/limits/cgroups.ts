@@ -113,10 +113,6 @@ export function enterCgroupDirs(layout: CgroupLayout, parent: string, id: string
 }
 
 /** `--cgroup NAME:OPTIONS:DIR` arguments for vps-spawn. */
-export function spawnCgroupArgs(layout: CgroupLayout, parent: string, id: string): string[] {
-  return spawnCgroupSpecs(layout, parent, id).flatMap((c) => ['--cgroup', c]);
-}
-
 /** Each hierarchy's `MOUNTNAME:OPTIONS:HOSTDIR` for the container (SpawnSpec.cgroups). */
 export function spawnCgroupSpecs(layout: CgroupLayout, parent: string, id: string): string[] {
   return containerCgroupDirs(layout, parent, id).map(({ h, dir }) => `${h.name}:${h.options}:${dir}`);

@@ -1,7 +1,7 @@
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { cgroupParentOf, containerCgroupDirs, detectCgroups, enterCgroupDirs, removeCgroupTree, spawnCgroupArgs, systemdUnits } from '../../src/limits/cgroups.js';
+import { cgroupParentOf, containerCgroupDirs, detectCgroups, enterCgroupDirs, removeCgroupTree, spawnCgroupSpecs, systemdUnits } from '../../src/limits/cgroups.js';
 
 const mi = (lines: string[]): string => lines.map((l, i) => `${30 + i} 23 0:${28 + i} / ${l}`).join('\n');
 
@@ -32,7 +32,7 @@ describe('cgroup layout from mountinfo', () => {
   it('finds a pure v2 host, mounted at the cgroup root', () => {
     const l = detectCgroups(mi(['/sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate']), 'init');
     expect(l.mode).toBe('v2');
-    expect(spawnCgroupArgs(l, 'vpsctl', '101')).toEqual(['--cgroup', ':cgroup2:/sys/fs/cgroup/vpsctl/101']);
+    expect(spawnCgroupSpecs(l, 'vpsctl', '101')).toEqual([':cgroup2:/sys/fs/cgroup/vpsctl/101']);
   });
 
   it('puts each container in a delegated scope of its own where systemd owns a pure v2 tree', () => {
@@ -42,7 +42,7 @@ describe('cgroup layout from mountinfo', () => {
     expect(detectCgroups(v2, 'init').systemd).toBe(false);
     expect(detectCgroups(hybrid, 'systemd').systemd).toBe(false); // only a pure v2 tree
     expect(cgroupParentOf(l, 'vpsctl', '101')).toBe('vpsctl.slice/vpsctl-101.scope');
-    expect(spawnCgroupArgs(l, 'vpsctl', '101')).toEqual(['--cgroup', ':cgroup2:/sys/fs/cgroup/vpsctl.slice/vpsctl-101.scope/101']);
+    expect(spawnCgroupSpecs(l, 'vpsctl', '101')).toEqual([':cgroup2:/sys/fs/cgroup/vpsctl.slice/vpsctl-101.scope/101']);
     // a '-' nests slices, as systemd reads the name
     expect(systemdUnits('vpsctl-test', 'web-1')).toEqual({
       slice: 'vpsctl-test.slice',
@@ -70,7 +70,7 @@ describe('cgroup layout from mountinfo', () => {
 
   it('builds the spawn arguments and container dirs under the parent', () => {
     const l = detectCgroups(hybrid);
-    expect(spawnCgroupArgs(l, 'vpsctl', 'web-1').slice(0, 4)).toEqual(['--cgroup', 'cpu:cpu:/sys/fs/cgroup/cpu/vpsctl/web-1', '--cgroup', 'cpu,cpuacct:cpu,cpuacct:/sys/fs/cgroup/cpu,cpuacct/vpsctl/web-1']);
+    expect(spawnCgroupSpecs(l, 'vpsctl', 'web-1').slice(0, 2)).toEqual(['cpu:cpu:/sys/fs/cgroup/cpu/vpsctl/web-1', 'cpu,cpuacct:cpu,cpuacct:/sys/fs/cgroup/cpu,cpuacct/vpsctl/web-1']);
     expect(containerCgroupDirs(l, 'p', 'x').map((c) => c.dir)).toContain('/sys/fs/cgroup/unified/p/x');
   });
 
