@@ -11,9 +11,15 @@ import * as path from 'node:path';
 const REPO = process.cwd();
 const DEPCRUISE = path.join(REPO, 'node_modules', '.bin', 'depcruise');
 
+function stripAnsi(text: string): string {
+  return text.replace(/\u001b\[[0-9;]*m/g, '');
+}
+
 function cruise(cwd: string): { status: number | null; out: string } {
-  const r = spawnSync(DEPCRUISE, ['src', '--config', '.dependency-cruiser.cjs', '--output-type', 'err'], { cwd, encoding: 'utf8' });
-  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+  // CI may ask for colour (FORCE_COLOR, a terminal): ask for none, and strip any that comes anyway.
+  const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
+  const r = spawnSync(DEPCRUISE, ['src', '--config', '.dependency-cruiser.cjs', '--output-type', 'err'], { cwd, env, encoding: 'utf8' });
+  return { status: r.status, out: stripAnsi(`${r.stdout}${r.stderr}`) };
 }
 
 describe('the layering', () => {
