@@ -80,7 +80,7 @@
  *   {"removed":["/sys/fs/cgroup/memory/vpsctl/101",...]}
  */
 #define _GNU_SOURCE
-#include "common.h"
+#include "limit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,98 +92,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-
-#define DEFAULT_ROOT "/sys/fs/cgroup"
-#define CPU_PERIOD   100000L
-#define MIN_MEMORY   (16ULL << 20)
-#define MAX_BYTES    (1ULL << 60) /* 1 EiB: above it is a typo, not a limit */
-#define V1_UNLIMITED (1ULL << 62) /* v1 reads back PAGE_COUNTER_MAX pages as bytes */
-#define UNLIMITED    (-1LL)       /* "max" in a parsed value */
-#define MAX_PIDS     4194304L     /* PID_MAX_LIMIT */
-#define MAX_CPU      8191UL
-#define VAL_MAX      320
-#define MAX_WRITES   32
-#define OUT_MAX      65536
-#define NAME_MAX_LEN 63
-#define CPUSET_MAX   256
-#define CONTROLS_MAX 4096
-
-/* ---- hierarchies ---- */
-
-enum ctl { C_MEMORY, C_CPU, C_CPUACCT, C_CPUSET, C_PIDS, C_IO, N_CTL };
-static const char *const ctl_names[N_CTL] = {
-	"memory", "cpu", "cpuacct", "cpuset", "pids", "blkio"
-};
-static const char *const v2_names[N_CTL] = { "memory", "cpu", NULL, "cpuset", "pids", "io" };
-/* v1 directory names to try for each controller, in order */
-static const char *const v1_dirs[N_CTL][3] = {
-	{ "memory", NULL, NULL },
-	{ "cpu", "cpu,cpuacct", "cpuacct,cpu" },
-	{ "cpuacct", "cpu,cpuacct", "cpuacct,cpu" },
-	{ "cpuset", NULL, NULL },
-	{ "pids", NULL, NULL },
-	{ "blkio", NULL, NULL },
-};
-
-enum level { L_CTL, L_PARENT, L_LEAF, N_LEVEL };
-
-struct hier {
-	bool present, fake, leaf_existed;
-	char abs[VPS_PATH_MAX]; /* the hierarchy's directory, symlinks resolved */
-	char rel[VPS_PATH_MAX]; /* the same, relative to the root ("" for the root itself) */
-	int fd[N_LEVEL];
-};
-
-struct ctx {
-	const char *root, *parent, *id;
-	bool root_given, v2;
-	int root_fd;
-	struct hier h[N_CTL]; /* v2: only h[0], the root */
-};
-
-/* ---- limits ---- */
-
-enum lim { L_MEMORY, L_SWAP, L_MEMLOW, L_CPUS, L_CPUW, L_CPUSET, L_PIDS, L_IOW, L_IODEV, N_LIM };
-static const char *const lim_names[N_LIM] = { "memory", "swap",       "memory-low",
-					      "cpus",   "cpu-weight", "cpuset",
-					      "pids",   "io-weight",  "io-device" };
-static const enum ctl lim_ctl[N_LIM] = { C_MEMORY, C_MEMORY, C_MEMORY, C_CPU, C_CPU,
-					 C_CPUSET, C_PIDS,   C_IO,     C_IO };
-
-enum io_key { IO_RBPS, IO_WBPS, IO_RIOPS, IO_WIOPS, N_IO };
-static const char *const io_opts[N_IO] = { "--io-rbps", "--io-wbps", "--io-riops", "--io-wiops" };
-static const char *const io_v2_keys[N_IO] = { "rbps", "wbps", "riops", "wiops" };
-static const char *const io_v1_files[N_IO] = { "blkio.throttle.read_bps_device",
-					       "blkio.throttle.write_bps_device",
-					       "blkio.throttle.read_iops_device",
-					       "blkio.throttle.write_iops_device" };
-
-struct limits {
-	bool set[N_LIM];
-	long long memory, swap, memory_low; /* bytes or UNLIMITED */
-	long quota;                         /* us per CPU_PERIOD or UNLIMITED */
-	long cpu_weight, pids, io_weight;   /* pids: UNLIMITED for max */
-	char cpuset[CPUSET_MAX];
-	unsigned long io_major, io_minor;
-	bool io_set[N_IO];
-	long long io[N_IO];
-};
-
-struct write {
-	enum lim lim;
-	int h;
-	enum level level;
-	const char *file;
-	char val[VAL_MAX];
-};
-
-/* Writes with lim N_LIM enable controllers (v2 cgroup.subtree_control): never skipped. */
-struct plan {
-	struct write w[MAX_WRITES];
-	size_t n, done;
-	bool skipped[N_LIM + 1];
-	char why[N_LIM][VPS_ERRMSG_MAX];
-};
 
 static char out[OUT_MAX];
 
@@ -204,8 +112,7 @@ static noreturn_fn void usage(int code)
 
 /* ---- output ---- */
 
-static void emit(const char *fmt, ...) printf_fn(1, 2);
-static void emit(const char *fmt, ...)
+void emit(const char *fmt, ...)
 {
 	size_t n = strlen(out);
 	va_list ap;
@@ -218,7 +125,7 @@ static void emit(const char *fmt, ...)
 		die("output too long");
 }
 
-static void emit_str(const char *s)
+void emit_str(const char *s)
 {
 	emit("\"");
 	json_escape(out, sizeof(out), s);
@@ -228,7 +135,7 @@ static void emit_str(const char *s)
 }
 
 /* "key":N or "key":null, with a leading comma unless first */
-static void emit_num(const char *key, bool ok, unsigned long long v, bool first)
+void emit_num(const char *key, bool ok, unsigned long long v, bool first)
 {
 	if (ok)
 		emit("%s\"%s\":%llu", first ? "" : ",", key, v);
@@ -277,7 +184,7 @@ static bool valid_parent(const char *s)
 }
 
 /* 1..19 decimal digits, nothing else. */
-static bool parse_u64(const char *s, unsigned long long *v)
+bool parse_u64(const char *s, unsigned long long *v)
 {
 	char *end;
 	size_t n = strnlen(s, 21);
@@ -591,9 +498,11 @@ static void detect_layout(struct ctx *c, bool need)
 		die_with_error("resolve %s", c->root);
 	if (fstatat(c->root_fd, "cgroup.controllers", &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		c->v2 = true;
+		c->ops = &limit_v2_ops;
 		init_hier(c, &c->h[0], root_real, root_real);
 		return;
 	}
+	c->ops = &limit_v1_ops;
 	for (int k = 0; k < N_CTL; k++) {
 		for (int j = 0; j < 3 && v1_dirs[k][j]; j++) {
 			if (fstatat(c->root_fd, v1_dirs[k][j], &st, 0) < 0 || !S_ISDIR(st.st_mode))
@@ -617,7 +526,7 @@ static int open_dir_at(int dfd, const char *name)
 
 /* Open the hierarchy's directory, <parent> and <id>; with make, mkdir the last two first.
  * Without make, fd[L_LEAF] stays -1 when the leaf does not exist. */
-static void open_hier(struct ctx *c, struct hier *h, bool make)
+void open_hier(struct ctx *c, struct hier *h, bool make)
 {
 	if (h->fd[L_CTL] < 0)
 		h->fd[L_CTL] = open(h->abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -647,7 +556,7 @@ static void open_hier(struct ctx *c, struct hier *h, bool make)
 }
 
 /* "memory/vpsctl/101/memory.max": the file's path relative to the root. */
-static void rel_path(const struct ctx *c, const struct hier *h, enum level lv, const char *file,
+void rel_path(const struct ctx *c, const struct hier *h, enum level lv, const char *file,
 		     char *buf, size_t cap)
 {
 	const char *sep = h->rel[0] ? "/" : "";
@@ -660,7 +569,7 @@ static void rel_path(const struct ctx *c, const struct hier *h, enum level lv, c
 		snprintf(buf, cap, "%s%s%s/%s/%s", h->rel, sep, c->parent, c->id, file);
 }
 
-static bool exists_at(int dfd, const char *file)
+bool exists_at(int dfd, const char *file)
 {
 	struct stat st;
 
@@ -670,7 +579,7 @@ static bool exists_at(int dfd, const char *file)
 /* ---- reading ---- */
 
 /* The file's first line, trimmed. false when missing or unreadable. */
-static bool read_line(int dfd, const char *file, char *buf, size_t cap)
+bool read_line(int dfd, const char *file, char *buf, size_t cap)
 {
 	ssize_t n;
 
@@ -680,7 +589,7 @@ static bool read_line(int dfd, const char *file, char *buf, size_t cap)
 	return true;
 }
 
-static bool read_u64(int dfd, const char *file, unsigned long long *v)
+bool read_u64(int dfd, const char *file, unsigned long long *v)
 {
 	char buf[64];
 
@@ -688,7 +597,7 @@ static bool read_u64(int dfd, const char *file, unsigned long long *v)
 }
 
 /* A signed value: -1 or N. */
-static bool read_s64(int dfd, const char *file, long long *v)
+bool read_s64(int dfd, const char *file, long long *v)
 {
 	char buf[64];
 	unsigned long long u;
@@ -705,7 +614,7 @@ static bool read_s64(int dfd, const char *file, long long *v)
 }
 
 /* Whitespace-separated words of a file, each with a leading '+' dropped, joined by ' '. */
-static bool read_words(int dfd, const char *file, char *buf, size_t cap)
+bool read_words(int dfd, const char *file, char *buf, size_t cap)
 {
 	char raw[CONTROLS_MAX], *save = NULL;
 	ssize_t n;
@@ -720,7 +629,7 @@ static bool read_words(int dfd, const char *file, char *buf, size_t cap)
 	return true;
 }
 
-static bool has_word(const char *words, const char *w)
+bool has_word(const char *words, const char *w)
 {
 	size_t n = strlen(w);
 
@@ -732,8 +641,7 @@ static bool has_word(const char *words, const char *w)
 
 /* ---- apply: the plan ---- */
 
-static void skip(struct plan *pl, enum lim l, const char *fmt, ...) printf_fn(3, 4);
-static void skip(struct plan *pl, enum lim l, const char *fmt, ...)
+void skip(struct plan *pl, enum lim l, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -745,9 +653,7 @@ static void skip(struct plan *pl, enum lim l, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void add(struct plan *pl, enum lim l, int h, enum level lv, const char *file,
-		const char *fmt, ...) printf_fn(6, 7);
-static void add(struct plan *pl, enum lim l, int h, enum level lv, const char *file,
+void add(struct plan *pl, enum lim l, int h, enum level lv, const char *file,
 		const char *fmt, ...)
 {
 	struct write *w;
@@ -765,234 +671,12 @@ static void add(struct plan *pl, enum lim l, int h, enum level lv, const char *f
 	va_end(ap);
 }
 
-static void fmt_limit(char *buf, size_t cap, long long v, const char *unlimited)
+void fmt_limit(char *buf, size_t cap, long long v, const char *unlimited)
 {
 	if (v == UNLIMITED)
 		snprintf(buf, cap, "%s", unlimited);
 	else
 		snprintf(buf, cap, "%lld", v);
-}
-
-/* Enable the controllers needed below dfd: "+a +b" in cgroup.controllers order. */
-static void enable_controllers(struct ctx *c, struct plan *pl, const struct limits *l,
-			       enum level lv, const char *fallback)
-{
-	struct hier *h = &c->h[0];
-	int dfd = h->fd[lv];
-	char avail[CONTROLS_MAX], enabled[CONTROLS_MAX], add_list[CONTROLS_MAX] = "";
-	char rel[VPS_PATH_MAX + 64], *save = NULL;
-
-	rel_path(c, h, lv, "cgroup.controllers", rel, sizeof(rel));
-	if (!read_words(dfd, "cgroup.controllers", avail, sizeof(avail))) {
-		if (!h->fake || !fallback)
-			die_errno_mapped("read %s", rel);
-		snprintf(avail, sizeof(avail), "%s", fallback); /* a fake <parent>: as enabled */
-	}
-	for (int k = 0; k < N_LIM; k++) {
-		const char *name = v2_names[lim_ctl[k]];
-		if (l->set[k] && !has_word(avail, name))
-			skip(pl, (enum lim)k, "controller %s not in %s", name, rel);
-	}
-	read_words(dfd, "cgroup.subtree_control", enabled, sizeof(enabled));
-	for (char *w = strtok_r(avail, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-		bool needed = false;
-		for (int k = 0; k < N_LIM; k++)
-			needed |= l->set[k] && !pl->skipped[k] &&
-				  strcmp(v2_names[lim_ctl[k]], w) == 0;
-		if (needed && !has_word(enabled, w)) {
-			size_t o = strlen(add_list);
-			snprintf(add_list + o, sizeof(add_list) - o, "%s+%s", o ? " " : "", w);
-		}
-	}
-	if (add_list[0])
-		add(pl, N_LIM, 0, lv, "cgroup.subtree_control", "%s", add_list);
-}
-
-static void plan_v2(struct ctx *c, struct plan *pl, const struct limits *l)
-{
-	struct hier *h = &c->h[0];
-	char v[32], io[VAL_MAX];
-
-	if (l->set[L_MEMORY]) {
-		fmt_limit(v, sizeof(v), l->memory, "max");
-		add(pl, L_MEMORY, 0, L_LEAF, "memory.max", "%s", v);
-	}
-	if (l->set[L_SWAP] && !pl->skipped[L_SWAP]) {
-		if (!h->fake && !exists_at(h->fd[L_LEAF], "memory.swap.max"))
-			skip(pl, L_SWAP, "memory.swap.max does not exist: swap accounting is off");
-		fmt_limit(v, sizeof(v), l->swap, "max");
-		add(pl, L_SWAP, 0, L_LEAF, "memory.swap.max", "%s", v);
-	}
-	if (l->set[L_MEMLOW])
-		add(pl, L_MEMLOW, 0, L_LEAF, "memory.low", "%lld", l->memory_low);
-	if (l->set[L_CPUS]) {
-		fmt_limit(v, sizeof(v), l->quota, "max");
-		add(pl, L_CPUS, 0, L_LEAF, "cpu.max", "%s %ld", v, CPU_PERIOD);
-	}
-	if (l->set[L_CPUW])
-		add(pl, L_CPUW, 0, L_LEAF, "cpu.weight", "%ld", l->cpu_weight);
-	if (l->set[L_CPUSET])
-		add(pl, L_CPUSET, 0, L_LEAF, "cpuset.cpus", "%s", l->cpuset);
-	if (l->set[L_PIDS]) {
-		fmt_limit(v, sizeof(v), l->pids, "max");
-		add(pl, L_PIDS, 0, L_LEAF, "pids.max", "%s", v);
-	}
-	if (l->set[L_IOW]) {
-		if (!h->fake && !exists_at(h->fd[L_LEAF], "io.weight"))
-			skip(pl, L_IOW,
-			     "io.weight does not exist: no I/O cost model in this kernel");
-		add(pl, L_IOW, 0, L_LEAF, "io.weight", "default %ld", l->io_weight);
-	}
-	if (l->set[L_IODEV]) {
-		snprintf(io, sizeof(io), "%lu:%lu", l->io_major, l->io_minor);
-		for (int k = 0; k < N_IO; k++) {
-			size_t o = strlen(io);
-			if (!l->io_set[k])
-				continue;
-			fmt_limit(v, sizeof(v), l->io[k], "max");
-			snprintf(io + o, sizeof(io) - o, " %s=%s", io_v2_keys[k], v);
-		}
-		add(pl, L_IODEV, 0, L_LEAF, "io.max", "%s", io);
-	}
-}
-
-/* A v1 memory limit of the leaf; ULLONG_MAX for unlimited. */
-static unsigned long long cur_limit(const struct ctx *c, const struct hier *h, const char *file)
-{
-	unsigned long long v = 0;
-	char rel[VPS_PATH_MAX + 64];
-
-	if (!h->leaf_existed)
-		return ULLONG_MAX; /* a new cgroup starts unlimited */
-	if (!read_u64(h->fd[L_LEAF], file, &v)) {
-		if (h->fake)
-			return ULLONG_MAX; /* an empty fake file */
-		rel_path(c, h, L_LEAF, file, rel, sizeof(rel));
-		die("cannot read %s", rel);
-	}
-	return v >= V1_UNLIMITED ? ULLONG_MAX : v;
-}
-
-static void plan_v1_memory(struct ctx *c, struct plan *pl, const struct limits *l)
-{
-	struct hier *h = &c->h[C_MEMORY];
-	const char *memsw = "memory.memsw.limit_in_bytes";
-	bool have_memsw = h->fake || exists_at(h->fd[L_LEAF], memsw);
-	unsigned long long cur_mem, new_mem, new_memsw = 0;
-	bool write_memsw = false, memsw_first = false;
-	enum lim memsw_lim = l->set[L_SWAP] ? L_SWAP : L_MEMORY;
-	char mv[VAL_MAX];
-
-	if (!l->set[L_MEMORY] && !l->set[L_SWAP])
-		return;
-	cur_mem = cur_limit(c, h, "memory.limit_in_bytes");
-	new_mem = !l->set[L_MEMORY]        ? cur_mem
-		  : l->memory == UNLIMITED ? ULLONG_MAX
-					   : (unsigned long long)l->memory;
-	if (l->set[L_SWAP] && !have_memsw) {
-		skip(pl, L_SWAP, "%s does not exist: swap accounting is off (swapaccount=1)",
-		     memsw);
-	} else if (l->set[L_SWAP]) {
-		write_memsw = true;
-		new_memsw = new_mem == ULLONG_MAX || l->swap == UNLIMITED
-				    ? ULLONG_MAX
-				    : new_mem + (unsigned long long)l->swap;
-	} else if (have_memsw) {
-		/* --memory alone keeps the swap allowance memsw - memory, when there is one */
-		unsigned long long cur_memsw = cur_limit(c, h, memsw);
-		if (cur_memsw != ULLONG_MAX && cur_mem != ULLONG_MAX && cur_memsw >= cur_mem) {
-			write_memsw = true;
-			new_memsw = new_mem == ULLONG_MAX ? ULLONG_MAX
-							  : new_mem + (cur_memsw - cur_mem);
-		}
-	}
-	memsw_first = write_memsw && l->set[L_MEMORY] && new_mem > cur_mem; /* raising */
-	if (new_mem == ULLONG_MAX)
-		snprintf(mv, sizeof(mv), "-1");
-	else
-		snprintf(mv, sizeof(mv), "%llu", new_mem);
-	if (write_memsw && memsw_first)
-		add(pl, memsw_lim, C_MEMORY, L_LEAF, memsw, "%lld",
-		    new_memsw == ULLONG_MAX ? -1LL : (long long)new_memsw);
-	if (l->set[L_MEMORY])
-		add(pl, L_MEMORY, C_MEMORY, L_LEAF, "memory.limit_in_bytes", "%s", mv);
-	if (write_memsw && !memsw_first)
-		add(pl, memsw_lim, C_MEMORY, L_LEAF, memsw, "%lld",
-		    new_memsw == ULLONG_MAX ? -1LL : (long long)new_memsw);
-}
-
-/* v1 cpuset: <parent> gets the root's cpus/mems where empty, the leaf the requested cpus
- * and <parent>'s mems where empty. A cpuset cgroup with empty mems takes no task. */
-static void plan_v1_cpuset(struct ctx *c, struct plan *pl, const struct limits *l)
-{
-	struct hier *h = &c->h[C_CPUSET];
-	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
-	char root_v[2][CPUSET_MAX * 4], par_v[2][CPUSET_MAX * 4], leaf_mems[CPUSET_MAX * 4];
-
-	for (int i = 0; i < 2; i++) {
-		if (!read_line(h->fd[L_CTL], files[i], root_v[i], sizeof(root_v[i])))
-			root_v[i][0] = '\0';
-		if (!read_line(h->fd[L_PARENT], files[i], par_v[i], sizeof(par_v[i])))
-			par_v[i][0] = '\0';
-		if (!par_v[i][0] && root_v[i][0]) {
-			add(pl, L_CPUSET, C_CPUSET, L_PARENT, files[i], "%s", root_v[i]);
-			memcpy(par_v[i], root_v[i], sizeof(par_v[i]));
-		}
-	}
-	add(pl, L_CPUSET, C_CPUSET, L_LEAF, "cpuset.cpus", "%s", l->cpuset);
-	if (!read_line(h->fd[L_LEAF], "cpuset.mems", leaf_mems, sizeof(leaf_mems)))
-		leaf_mems[0] = '\0';
-	if (!leaf_mems[0] && par_v[1][0])
-		add(pl, L_CPUSET, C_CPUSET, L_LEAF, "cpuset.mems", "%s", par_v[1]);
-}
-
-static void plan_v1(struct ctx *c, struct plan *pl, const struct limits *l)
-{
-	struct hier *blk = &c->h[C_IO];
-
-	plan_v1_memory(c, pl, l);
-	if (l->set[L_MEMLOW])
-		add(pl, L_MEMLOW, C_MEMORY, L_LEAF, "memory.soft_limit_in_bytes", "%lld",
-		    l->memory_low);
-	if (l->set[L_CPUS]) {
-		add(pl, L_CPUS, C_CPU, L_LEAF, "cpu.cfs_period_us", "%ld", CPU_PERIOD);
-		add(pl, L_CPUS, C_CPU, L_LEAF, "cpu.cfs_quota_us", "%ld",
-		    l->quota == UNLIMITED ? -1L : l->quota);
-	}
-	if (l->set[L_CPUW]) {
-		long shares = l->cpu_weight * 1024 / 100;
-		add(pl, L_CPUW, C_CPU, L_LEAF, "cpu.shares", "%ld", shares < 2 ? 2 : shares);
-	}
-	if (l->set[L_CPUSET])
-		plan_v1_cpuset(c, pl, l);
-	if (l->set[L_PIDS]) {
-		if (l->pids == UNLIMITED)
-			add(pl, L_PIDS, C_PIDS, L_LEAF, "pids.max", "max");
-		else
-			add(pl, L_PIDS, C_PIDS, L_LEAF, "pids.max", "%ld", l->pids);
-	}
-	if (l->set[L_IOW]) {
-		/* 100 is the default share: blkio.weight's default is 500 (N*5, 10..1000, as
-		 * systemd maps it), blkio.bfq.weight's is 100 (N, 1..1000) */
-		long w = l->io_weight * 5;
-		const char *file = "blkio.weight";
-		w = w < 10 ? 10 : w > 1000 ? 1000 : w;
-		if (!exists_at(blk->fd[L_LEAF], file) &&
-		    exists_at(blk->fd[L_LEAF], "blkio.bfq.weight")) {
-			file = "blkio.bfq.weight";
-			w = l->io_weight > 1000 ? 1000 : l->io_weight;
-		} else if (!blk->fake && !exists_at(blk->fd[L_LEAF], file))
-			skip(pl, L_IOW,
-			     "neither blkio.weight nor blkio.bfq.weight exists "
-			     "(no CFQ/BFQ I/O scheduler)");
-		add(pl, L_IOW, C_IO, L_LEAF, file, "%ld", w);
-	}
-	if (l->set[L_IODEV]) {
-		for (int k = 0; k < N_IO; k++)
-			if (l->io_set[k])
-				add(pl, L_IODEV, C_IO, L_LEAF, io_v1_files[k], "%lu:%lu %lld",
-				    l->io_major, l->io_minor, l->io[k] == UNLIMITED ? 0 : l->io[k]);
-	}
 }
 
 /* Why the kernel may refuse a value, for the error message. */
@@ -1039,7 +723,7 @@ static void do_write(struct ctx *c, const struct write *w)
 }
 
 /* Before anything is written: a limit needing a file the kernel lacks is skipped whole. */
-static void check_files(struct ctx *c, struct plan *pl)
+void check_files(struct ctx *c, struct plan *pl)
 {
 	char rel[VPS_PATH_MAX + 64];
 
@@ -1054,49 +738,11 @@ static void check_files(struct ctx *c, struct plan *pl)
 	}
 }
 
-static void write_planned(struct ctx *c, struct plan *pl)
+void write_planned(struct ctx *c, struct plan *pl)
 {
 	for (; pl->done < pl->n; pl->done++)
 		if (!pl->skipped[pl->w[pl->done].lim])
 			do_write(c, &pl->w[pl->done]);
-}
-
-static void apply_v2(struct ctx *c, struct plan *pl, const struct limits *l)
-{
-	struct hier *h = &c->h[0];
-	char enabled[CONTROLS_MAX];
-
-	h->fd[L_CTL] = open(h->abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (h->fd[L_CTL] < 0)
-		die_errno_mapped("open %s", h->abs);
-	/* Each level's subtree_control is written before the next level is looked at: the
-	 * controllers <parent> offers, and the files of the leaf, follow from it. */
-	enable_controllers(c, pl, l, L_CTL, NULL);
-	write_planned(c, pl);
-	open_hier(c, h, true);
-	read_words(h->fd[L_CTL], "cgroup.subtree_control", enabled, sizeof(enabled));
-	enable_controllers(c, pl, l, L_PARENT, enabled);
-	write_planned(c, pl);
-	plan_v2(c, pl, l);
-	check_files(c, pl);
-	write_planned(c, pl);
-}
-
-static void apply_v1(struct ctx *c, struct plan *pl, const struct limits *l)
-{
-	for (int k = 0; k < N_LIM; k++) {
-		struct hier *h = &c->h[lim_ctl[k]];
-		if (!l->set[k])
-			continue;
-		if (!h->present)
-			skip(pl, (enum lim)k, "no %s hierarchy under %s", ctl_names[lim_ctl[k]],
-			     c->root);
-		else if (h->fd[L_CTL] < 0)
-			open_hier(c, h, true);
-	}
-	plan_v1(c, pl, l);
-	check_files(c, pl);
-	write_planned(c, pl);
 }
 
 static int cmd_apply(struct ctx *c, const struct limits *l)
@@ -1106,11 +752,8 @@ static int cmd_apply(struct ctx *c, const struct limits *l)
 
 	memset(&pl, 0, sizeof(pl));
 	detect_layout(c, true);
-	emit("{\"mode\":\"%s\",\"written\":{", c->v2 ? "v2" : "v1");
-	if (c->v2)
-		apply_v2(c, &pl, l);
-	else
-		apply_v1(c, &pl, l);
+	emit("{\"mode\":\"%s\",\"written\":{", c->ops->mode);
+	c->ops->apply(c, &pl, l);
 	emit("},\"skipped\":[");
 	for (int k = 0; k < N_LIM; k++) {
 		if (!pl.skipped[k] || !l->set[k])
@@ -1127,47 +770,8 @@ static int cmd_apply(struct ctx *c, const struct limits *l)
 
 /* ---- usage ---- */
 
-/* Sum "key=N" words over the lines of a v2 io.stat. */
-static bool sum_io_stat(int dfd, unsigned long long sums[4])
-{
-	static const char *const keys[] = { "rbytes=", "wbytes=", "rios=", "wios=" };
-	char buf[65536], *save = NULL;
-
-	if (dfd < 0 || read_file_at(dfd, "io.stat", buf, sizeof(buf)) < 0)
-		return false;
-	for (char *w = strtok_r(buf, " \n", &save); w; w = strtok_r(NULL, " \n", &save)) {
-		for (int k = 0; k < 4; k++) {
-			unsigned long long v;
-			if (has_prefix(w, keys[k]) && parse_u64(w + strlen(keys[k]), &v))
-				sums[k] += v;
-		}
-	}
-	return true;
-}
-
-/* Sum the "MAJ:MIN Read N" and "MAJ:MIN Write N" lines of a v1 blkio stat file. */
-static bool sum_blkio(int dfd, const char *file, unsigned long long *rd, unsigned long long *wr)
-{
-	char buf[65536], *save = NULL;
-
-	if (dfd < 0 || read_file_at(dfd, file, buf, sizeof(buf)) < 0)
-		return false;
-	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char dev[32], op[16], num[32], extra;
-		unsigned long long v;
-		if (sscanf(line, "%31s %15s %31s %c", dev, op, num, &extra) != 3 ||
-		    !parse_u64(num, &v))
-			continue;
-		if (strcmp(op, "Read") == 0)
-			*rd += v;
-		else if (strcmp(op, "Write") == 0)
-			*wr += v;
-	}
-	return true;
-}
-
 /* "key N" in a flat-keyed file (cpu.stat). */
-static bool read_key(int dfd, const char *file, const char *key, unsigned long long *v)
+bool read_key(int dfd, const char *file, const char *key, unsigned long long *v)
 {
 	char buf[4096], *save = NULL;
 	size_t n = strlen(key);
@@ -1180,7 +784,7 @@ static bool read_key(int dfd, const char *file, const char *key, unsigned long l
 	return false;
 }
 
-static void emit_cpuset(int dfd)
+void emit_cpuset(int dfd)
 {
 	char buf[CPUSET_MAX * 4];
 
@@ -1189,99 +793,6 @@ static void emit_cpuset(int dfd)
 		emit_str(buf);
 	else
 		emit("null");
-}
-
-static void usage_v2(struct ctx *c)
-{
-	int d = c->h[0].fd[L_LEAF];
-	unsigned long long v = 0, io[4] = { 0, 0, 0, 0 };
-	char buf[128], q[64];
-	long long period = 0;
-	bool ok;
-
-	emit("{\"mode\":\"v2\",\"memory\":{");
-	ok = read_u64(d, "memory.current", &v);
-	emit_num("current", ok, v, true);
-	ok = read_u64(d, "memory.max", &v);
-	emit_num("max", ok, v, false);
-	ok = read_u64(d, "memory.swap.current", &v);
-	emit_num("swap_current", ok, v, false);
-	ok = read_u64(d, "memory.swap.max", &v);
-	emit_num("swap_max", ok, v, false);
-	ok = read_u64(d, "memory.low", &v);
-	emit_num("low", ok, v, false);
-	emit("},\"cpu\":{");
-	ok = read_key(d, "cpu.stat", "usage_usec", &v);
-	emit_num("usage_usec", ok, v, true);
-	q[0] = '\0';
-	if (read_line(d, "cpu.max", buf, sizeof(buf)) && sscanf(buf, "%63s %lld", q, &period) != 2)
-		q[0] = '\0';
-	ok = parse_u64(q, &v);
-	emit_num("quota_usec", ok, v, false);
-	emit_num("period_usec", q[0] && period > 0, (unsigned long long)period, false);
-	ok = read_u64(d, "cpu.weight", &v);
-	emit_num("weight", ok, v, false);
-	emit("}");
-	emit_cpuset(d);
-	emit(",\"pids\":{");
-	ok = read_u64(d, "pids.current", &v);
-	emit_num("current", ok, v, true);
-	ok = read_u64(d, "pids.max", &v);
-	emit_num("max", ok, v, false);
-	emit("},\"io\":{");
-	ok = sum_io_stat(d, io);
-	emit_num("rbytes", ok, io[0], true);
-	emit_num("wbytes", ok, io[1], false);
-	emit_num("rios", ok, io[2], false);
-	emit_num("wios", ok, io[3], false);
-	emit("}}");
-}
-
-static void usage_v1(struct ctx *c)
-{
-	int mem = c->h[C_MEMORY].fd[L_LEAF], cpu = c->h[C_CPU].fd[L_LEAF];
-	int acct = c->h[C_CPUACCT].fd[L_LEAF], blk = c->h[C_IO].fd[L_LEAF];
-	unsigned long long use = 0, lim = 0, swuse = 0, swlim = 0, v = 0;
-	unsigned long long rb = 0, wb = 0, ri = 0, wi = 0;
-	bool has_use, has_lim, ok, ok2;
-	long long s = 0;
-
-	emit("{\"mode\":\"v1\",\"memory\":{");
-	has_use = read_u64(mem, "memory.usage_in_bytes", &use);
-	emit_num("current", has_use, use, true);
-	has_lim = read_u64(mem, "memory.limit_in_bytes", &lim) && lim < V1_UNLIMITED;
-	emit_num("max", has_lim, lim, false);
-	ok = has_use && read_u64(mem, "memory.memsw.usage_in_bytes", &swuse);
-	emit_num("swap_current", ok, ok && swuse > use ? swuse - use : 0, false);
-	ok = has_lim && read_u64(mem, "memory.memsw.limit_in_bytes", &swlim) &&
-	     swlim < V1_UNLIMITED && swlim >= lim;
-	emit_num("swap_max", ok, ok ? swlim - lim : 0, false);
-	ok = read_u64(mem, "memory.soft_limit_in_bytes", &v) && v < V1_UNLIMITED;
-	emit_num("low", ok, v, false);
-	emit("},\"cpu\":{");
-	ok = read_u64(acct, "cpuacct.usage", &v);
-	emit_num("usage_usec", ok, v / 1000, true);
-	ok = read_s64(cpu, "cpu.cfs_quota_us", &s) && s >= 0;
-	emit_num("quota_usec", ok, (unsigned long long)s, false);
-	ok = read_u64(cpu, "cpu.cfs_period_us", &v);
-	emit_num("period_usec", ok, v, false);
-	ok = read_u64(cpu, "cpu.shares", &v);
-	emit_num("weight", ok, v * 100 / 1024, false);
-	emit("}");
-	emit_cpuset(c->h[C_CPUSET].fd[L_LEAF]);
-	emit(",\"pids\":{");
-	ok = read_u64(c->h[C_PIDS].fd[L_LEAF], "pids.current", &v);
-	emit_num("current", ok, v, true);
-	ok = read_u64(c->h[C_PIDS].fd[L_LEAF], "pids.max", &v);
-	emit_num("max", ok, v, false);
-	emit("},\"io\":{");
-	ok = sum_blkio(blk, "blkio.throttle.io_service_bytes", &rb, &wb);
-	ok2 = sum_blkio(blk, "blkio.throttle.io_serviced", &ri, &wi);
-	emit_num("rbytes", ok, rb, true);
-	emit_num("wbytes", ok, wb, false);
-	emit_num("rios", ok2, ri, false);
-	emit_num("wios", ok2, wi, false);
-	emit("}}");
 }
 
 static int cmd_usage(struct ctx *c)
@@ -1297,10 +808,7 @@ static int cmd_usage(struct ctx *c)
 	}
 	if (!found)
 		die_code(VPS_ENOTFOUND, "no cgroup %s/%s under %s", c->parent, c->id, c->root);
-	if (c->v2)
-		usage_v2(c);
-	else
-		usage_v1(c);
+	c->ops->usage(c);
 	finish_output();
 	return 0;
 }
@@ -1370,27 +878,9 @@ static int cmd_remove(struct ctx *c)
 
 static int cmd_detect(struct ctx *c)
 {
-	char words[CONTROLS_MAX], *save = NULL;
-	bool first = true;
-
 	detect_layout(c, false);
-	emit("{\"mode\":\"%s\",\"controllers\":[", c->v2 ? "v2" : "v1");
-	if (c->v2) {
-		if (!read_words(c->root_fd, "cgroup.controllers", words, sizeof(words)))
-			die_with_error("read %s/cgroup.controllers", c->root);
-		for (char *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-			emit("%s", first ? "" : ",");
-			emit_str(w);
-			first = false;
-		}
-	} else {
-		for (int k = 0; k < N_CTL; k++) {
-			if (!c->h[k].present)
-				continue;
-			emit("%s\"%s\"", first ? "" : ",", ctl_names[k]);
-			first = false;
-		}
-	}
+	emit("{\"mode\":\"%s\",\"controllers\":[", c->ops->mode);
+	c->ops->controllers(c);
 	emit("]}");
 	finish_output();
 	return 0;

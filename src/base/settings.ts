@@ -285,7 +285,12 @@ export class Layout {
   consoleLogs(id: string): string[] {
     return ['console.log.1', 'console.log'].map((f) => path.join(this.s.runDir, id, f));
   }
-  /** `.locks`: a dot cannot start a container id, so no container's run dir is ever this. */
+  /**
+   * `.locks`: a dot cannot start a container id, so no container's run dir is ever this.
+   * In it, `<id>.lock` per container; every other lock's name holds a dot (`host.net.lock`,
+   * `template.NAME.lock`), which no id does, so a container named net, pool or space never
+   * shares a lock with the host.
+   */
   locksDir(): string {
     return path.join(this.s.runDir, '.locks');
   }
@@ -298,7 +303,7 @@ export class Layout {
   }
   /** Held while a disk promise is weighed and reserved (`Space.admit`). */
   spaceLockFile(): string {
-    return path.join(this.locksDir(), 'space.lock');
+    return path.join(this.locksDir(), 'host.space.lock');
   }
   /** Space reserved by operations under way (`<pid>-<n>`): counted until they finish or their process is gone. */
   spaceReservations(): string {
@@ -306,7 +311,7 @@ export class Layout {
   }
   /** The pool's own lock: `pool init` against everything that writes into the pool. */
   poolLockFile(): string {
-    return path.join(this.locksDir(), 'pool.lock');
+    return path.join(this.locksDir(), 'host.pool.lock');
   }
   /** Template locks: `template.NAME` (a dot cannot appear in a container id). */
   templateLockFile(name: string): string {
@@ -314,7 +319,7 @@ export class Layout {
   }
   /** The network's own lock: address assignment, the bridge and the nftables tables. */
   netLockFile(): string {
-    return path.join(this.locksDir(), 'net.lock');
+    return path.join(this.locksDir(), 'host.net.lock');
   }
   /**
    * What the monitor's vps-net reads at each boot (veth, MAC, mode, addresses). It exists

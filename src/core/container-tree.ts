@@ -1,5 +1,5 @@
 import { failed } from '../base/errors.js';
-import type { Host } from './host.js';
+import type { Execs } from './context.js';
 import { relPath, type Tree } from '../distro/tree.js';
 
 /**
@@ -11,7 +11,7 @@ import { relPath, type Tree } from '../distro/tree.js';
  */
 export class ContainerTree implements Tree {
   constructor(
-    private readonly host: Host,
+    private readonly host: Execs,
     private readonly id: string,
   ) {}
 

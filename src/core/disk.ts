@@ -12,7 +12,10 @@ import { importPolicy, type ImportPolicyOptions } from './import-policy.js';
 import { parseConfig, renderConfig, type ContainerConfig } from '../base/config.js';
 import { ExitCode, VpsError, failed, hostNotReady, invalid, notFound, wrongState } from '../base/errors.js';
 import { CAP_SYS_RESOURCE, hasCapability, processLive, which } from '../sys/proc.js';
-import type { ContainerStatus, Host } from './host.js';
+import type { ContainerStatus } from './host-types.js';
+import type { Copies, Power, Provisioner, Store } from './context.js';
+import type { Networks } from './network.js';
+import type { Resources } from './resources.js';
 import type { RuntimeState } from '../base/types.js';
 import { formatSize } from '../base/units.js';
 
@@ -69,9 +72,18 @@ const FORMAT = 'vpsctl-export/1';
 /** An archive member vpsctl wrote: nothing else is extracted. */
 const MEMBER_RE = /^(vpsctl-export\.yaml|config\.yaml|disk\.img|snapshots\/?|snapshots\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})\.(img|yaml))$/;
 
+/** What whole-disk work needs: the state, image copies, provision (clone, import), networks and limits. */
+export type DisksDeps = Store &
+  Copies &
+  Provisioner &
+  Pick<Power, 'reconcile'> & {
+    readonly networks: Networks;
+    readonly resources: Resources;
+  };
+
 /** Whole-disk work on containers: clone, resize, compact, export, import. */
 export class Disks {
-  constructor(private readonly host: Host) {}
+  constructor(private readonly host: DisksDeps) {}
 
   /**
    * A new container from another (running: a frozen, consistent copy) or from one of its

@@ -1,6 +1,10 @@
 import { promises as fsp } from 'node:fs';
 import si from 'systeminformation';
-import type { Host } from './host.js';
+import type { HostSettings } from '../base/settings.js';
+import type { CgroupLayout } from '../limits/cgroups.js';
+import type { Space } from '../storage/space.js';
+import type { ContainerConfig } from '../base/config.js';
+import type { ContainerSummary } from './host-types.js';
 
 export interface HostInfo {
   os: string;
@@ -23,7 +27,16 @@ export interface HostInfo {
   committed_memory: number | null;
 }
 
-export async function hostInfo(host: Host): Promise<HostInfo> {
+/** What `host info` reads. */
+export interface HostInfoDeps {
+  readonly settings: HostSettings;
+  readonly cgroups: CgroupLayout;
+  readonly space: Space;
+  list(): Promise<ContainerSummary[]>;
+  config(id: string): Promise<ContainerConfig>;
+}
+
+export async function hostInfo(host: HostInfoDeps): Promise<HostInfo> {
   const [cpu, mem, os] = await Promise.all([si.cpu(), si.mem(), si.osInfo()]);
   let dir = host.settings.pool;
   for (;;) {

@@ -1,25 +1,17 @@
 import { promises as fsp, statSync } from 'node:fs';
 import { changedKeys, ioRateArgs, limitArgs, type LimitKey, type Limits } from '../base/limits.js';
 import { devNumber } from '../sys/proc.js';
-import { helperPath, runHelperJson } from '../sys/helpers.js';
+import { VpsLimit, applyCommand, type ApplyResult, type CgroupUsage, type LimitTarget } from '../limits/vpslimit.js';
 import type { SpawnSpec } from '../sys/vps-spawn.js';
 import { cgroupParentOf } from '../limits/cgroups.js';
 import { writeFileAtomic, sleep } from '../sys/fs.js';
 import { renderConfig, type ContainerConfig } from '../base/config.js';
 import { ExitCode, VpsError } from '../base/errors.js';
-import type { Host } from './host.js';
+import type { Store } from './context.js';
 import type { RuntimeState } from '../base/types.js';
 import { formatSize } from '../base/units.js';
 
-/** What `vps-limit usage` reads back from the container's cgroups. */
-export interface CgroupUsage {
-  mode: 'v1' | 'v2';
-  memory: { current: number | null; max: number | null; swap_current: number | null; swap_max: number | null; low: number | null };
-  cpu: { usage_usec: number | null; quota_usec: number | null; period_usec: number | null; weight: number | null };
-  cpuset: string | null;
-  pids: { current: number | null; max: number | null };
-  io: { rbytes: number | null; wbytes: number | null; rios: number | null; wios: number | null };
-}
+export type { CgroupUsage } from '../limits/vpslimit.js';
 
 export interface SetLimitsResult {
   id: string;
@@ -50,27 +42,33 @@ export interface ContainerStats {
   uptime_s: number;
 }
 
+/** What limits and usage need: the state on the host. */
+export type ResourcesDeps = Store;
+
 /** Resource limits and usage of containers, through helpers/vps-limit. */
 export class Resources {
-  constructor(private readonly host: Host) {}
+  constructor(private readonly host: ResourcesDeps) {}
 
-  private base(id: string): string[] {
-    return ['--id', id, '--parent', cgroupParentOf(this.host.cgroups, this.host.settings.cgroupParent, id)];
+  private target(id: string): LimitTarget {
+    return { id, parent: cgroupParentOf(this.host.cgroups, this.host.settings.cgroupParent, id) };
+  }
+
+  private get helper(): VpsLimit {
+    return new VpsLimit(this.host.sys);
   }
 
   /**
-   * vps-spawn's arguments that make its monitor run `vps-limit apply` with these limits before
-   * init is born (R12), IO throttles on its loop device included: the one place a start writes
+   * What the monitor runs before init is born (SpawnSpec.limits): `vps-limit apply` with these
+   * limits (R12), IO throttles on its loop device included: the one place a start writes
    * limits. The scope a systemd host gives the container exists only from the spawn on.
    */
-  /** What the monitor runs before init is born: vps-limit apply with these limits (SpawnSpec.limits). */
   spawnLimits(id: string, limits: Limits): NonNullable<SpawnSpec['limits']> {
     const rates = ioRateArgs(limits);
-    return { helper: helperPath('vps-limit'), args: ['apply', ...this.base(id), ...limitArgs(limits), ...rates], ioDevice: rates.length > 0 };
+    return { ...applyCommand(this.target(id), [...limitArgs(limits), ...rates]), ioDevice: rates.length > 0 };
   }
 
   /** Warns of the limits the monitor's vps-limit had to skip at the start (a controller or file missing). */
-  reportSkipped(id: string, result: { skipped?: { limit: string; why: string }[] } | null | undefined): void {
+  reportSkipped(id: string, result: ApplyResult | null | undefined): void {
     for (const s of result?.skipped ?? []) this.host.progress.warn(`limit ${s.limit} of ${id} not applied: ${s.why}`);
   }
 
@@ -78,7 +76,7 @@ export class Resources {
   async apply(id: string, limits: Limits, ioDevice?: string): Promise<void> {
     const args = limitArgs(limits, ioDevice);
     if (args.length === 0) return;
-    this.reportSkipped(id, await runHelperJson<{ skipped?: { limit: string; why: string }[] }>(this.host.sys, 'vps-limit', ['apply', ...this.base(id), ...args]));
+    this.reportSkipped(id, await this.helper.apply(this.target(id), args));
   }
 
   /** The container's loop device as MAJ:MIN, for IO limits on it. */
@@ -87,11 +85,7 @@ export class Resources {
   }
 
   usage(id: string): Promise<CgroupUsage> {
-    return runHelperJson<CgroupUsage>(this.host.sys, 'vps-limit', ['usage', ...this.base(id)]);
-  }
-
-  async remove(id: string): Promise<void> {
-    await runHelperJson(this.host.sys, 'vps-limit', ['remove', ...this.base(id)]);
+    return this.helper.usage(this.target(id));
   }
 
   /**

@@ -41,10 +41,12 @@ export interface SetupDeps {
   pool: { canReflink(): Promise<boolean>; managed(): Promise<boolean>; init(): Promise<void> };
   /** Root, run dir and other settings the unit must run with (VPSCTL_* of this process). */
   env: Record<string, string>;
+  /** The state root: the unit waits for whatever filesystem holds it (and the bin). */
+  root: string;
 }
 
 /** The unit text: onboot containers at boot, every container stopped cleanly at shutdown. */
-export function unitText(bin: string, env: Record<string, string>): string {
+export function unitText(bin: string, env: Record<string, string>, root: string): string {
   const envLines = Object.entries(env)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => `Environment=${k}=${v}`);
@@ -53,7 +55,11 @@ export function unitText(bin: string, env: Record<string, string>): string {
     '[Unit]',
     'Description=vpsctl containers (onboot start, clean stop)',
     'Wants=network-online.target',
-    'After=network-online.target local-fs.target nftables.service',
+    // lxcfs before the containers, so each gets its own /proc/meminfo and uptime at boot too
+    'After=network-online.target local-fs.target nftables.service lxcfs.service',
+    // a state root (or an installation) on a mount of its own, even one with nofail, which
+    // local-fs.target does not wait for
+    `RequiresMountsFor=${root} ${bin}`,
     // the containers' scopes are ordered Before= this unit (src/runtime/runtime.ts): at
     // shutdown it stops first, so each container's systemd shuts down before its scope goes
     '',
@@ -117,7 +123,7 @@ export class HostSetup {
     if (!this.d.systemd || !which('systemctl')) {
       return { what: UNIT_NAME, result: 'skipped', detail: `systemd is not this host's init: run "${this.d.bin} start --all --onboot" from its boot scripts and "${this.d.bin} stop --all" from its shutdown` };
     }
-    const text = unitText(this.d.bin, this.d.env);
+    const text = unitText(this.d.bin, this.d.env, this.d.root);
     const same = readText(UNIT_FILE) === text;
     if (!same) {
       await writeFileAtomic(UNIT_FILE, text, 0o644);

@@ -9,7 +9,7 @@ import { poolFull } from '../storage/vpssnap.js';
 import { renderConfig } from '../base/config.js';
 import { cronFile, validateCron } from '../base/cron.js';
 import { ExitCode, VpsError, invalid, notFound, wrongState } from '../base/errors.js';
-import type { Host } from './host.js';
+import type { Copies, Power, Store } from './context.js';
 import { validateId, validateSnapshotName } from '../base/ids.js';
 import { formatSize, parseDuration } from '../base/units.js';
 
@@ -73,9 +73,12 @@ export interface ScheduleResult {
 
 const MAX_DESCRIPTION = 500;
 
+/** What snapshots need: the state, image copies, and start and stop around a restore. */
+export type SnapshotsDeps = Store & Copies & Power;
+
 /** Snapshots of containers: create, list, restore, delete, prune, mount, schedule. */
 export class Snapshots {
-  constructor(private readonly host: Host) {}
+  constructor(private readonly host: SnapshotsDeps) {}
 
   private files(id: string): SnapshotFiles {
     return new SnapshotFiles(this.host.layout, id);

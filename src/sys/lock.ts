@@ -1,4 +1,4 @@
-import { constants as C, openSync, closeSync, mkdirSync, readFileSync, ftruncateSync, writeSync } from 'node:fs';
+import { constants as C, openSync, closeSync, fstatSync, mkdirSync, readFileSync, ftruncateSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { ExitCode, VpsError } from '../base/errors.js';
 
@@ -15,7 +15,7 @@ export class Lock {
     readonly file: string,
   ) {}
 
-  static async acquire(file: string, what: string, subject: string, waitMs = 0): Promise<Lock> {
+  static async acquire(file: string, what: string, subject: string, waitMs = 0, attempt = 0): Promise<Lock> {
     mkdirSync(file.slice(0, file.lastIndexOf('/')), { recursive: true, mode: 0o700 });
     const fd = openSync(file, C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, 0o600);
     let r;
@@ -43,6 +43,13 @@ export class Lock {
         hint: 'flock(1) comes with util-linux: apt-get install util-linux',
       });
     }
+    if (!isPathOf(fd, file)) {
+      // the file was removed (destroy, host check --fix) between our open and our flock: the
+      // lock we hold is on a file nobody else will open; lock the one the path names now
+      closeSync(fd);
+      if (attempt >= 5) throw new VpsError(ExitCode.LOCKED, `${subject}'s lock file keeps being replaced`, { hint: 'retry' });
+      return Lock.acquire(file, what, subject, waitMs, attempt + 1);
+    }
     try {
       ftruncateSync(fd, 0);
       writeSync(fd, `${what} by pid ${process.pid}\n`, 0);
@@ -63,6 +70,37 @@ export class Lock {
       this.fd = undefined;
     }
   }
+}
+
+/** Whether `file` still names the file open on `fd`. */
+function isPathOf(fd: number, file: string): boolean {
+  try {
+    const a = fstatSync(fd);
+    const b = statSync(file);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes a lock file nobody holds, holding it while it goes (Lock.acquire then locks the
+ * file the path names, never the removed one). False when someone holds it.
+ */
+export async function removeLockFile(file: string): Promise<boolean> {
+  let lock: Lock;
+  try {
+    lock = await Lock.acquire(file, 'removal', file);
+  } catch (e) {
+    if (e instanceof VpsError && e.exitCode === ExitCode.LOCKED) return false;
+    throw e;
+  }
+  try {
+    unlinkSync(file);
+  } finally {
+    lock.release();
+  }
+  return true;
 }
 
 /** flock(1) on our fd 3 (execa cannot hand a child a raw fd beyond 0-2, node's spawn can). */

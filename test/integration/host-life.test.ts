@@ -215,3 +215,25 @@ describe('host setup', () => {
     expect(second.filter((s) => s.result === 'changed')).toEqual([]);
   }, 300_000);
 });
+
+describe('containers named as the host-wide locks were (net, pool, space)', () => {
+  afterAll(async () => {
+    for (const c of ['net', 'pool', 'space']) await vpsctl(e, ['destroy', c, '--force']);
+  });
+
+  it('create (net with an address), start and destroy like any other; destroy leaves no lock file, host check --fix removes stale ones', async () => {
+    // each once shared its lock file with the network, pool or space lock: the create failed
+    for (const id of ['net', 'pool', 'space']) await ok(e, ['create', id, '--template', 'debian-12', '--disk', '2G', ...(id === 'net' ? ['--ipadd', `10.233.${N}.30`] : [])]);
+    await ok(e, ['start', 'net']);
+    expect((await json<Status>(e, ['status', 'net'])).state).toBe('running');
+    await ok(e, ['stop', 'net', '--force']);
+    const locks = path.join(e.run, '.locks');
+    for (const id of ['net', 'pool', 'space']) await ok(e, ['destroy', id]);
+    expect(readdirSync(locks).filter((f) => /^(net|pool|space)\.lock$/.test(f))).toEqual([]);
+    // a lock file an older vpsctl's destroy left
+    writeFileSync(path.join(locks, 'gone-1.lock'), '');
+    const fixed = await json<{ leftovers: { problem: string; fixed?: string }[] }>(e, ['host', 'check', '--fix']);
+    expect(fixed.leftovers.filter((l) => l.problem.includes('gone-1.lock'))).toEqual([{ problem: `${path.join(locks, 'gone-1.lock')} is the lock file of a container that is gone`, fixed: 'removed' }]);
+    expect(existsSync(path.join(locks, 'gone-1.lock'))).toBe(false);
+  }, 600_000);
+});

@@ -1,0 +1,185 @@
+/**
+ * The life of a container (src/core/lifecycle.ts) through a real Host whose programs are a
+ * recording fake: a state root in a temp dir, every program run recorded (argv and order),
+ * any one of them made to fail. What a step makes is undone when a later step fails: no
+ * container dir, image, id range, run dir, network reservation or lock is left.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { loadSettings } from '../../src/base/settings.js';
+import { silentProgress } from '../../src/base/types.js';
+import { Host } from '../../src/core/host.js';
+import type { RunOptions, RunResult, Runner } from '../../src/sys/exec.js';
+import { ExecError } from '../../src/sys/exec.js';
+
+/** A Debian tree, as a template's image holds it (what the personality writes into). */
+function debianTree(root: string): void {
+  mkdirSync(path.join(root, 'etc'), { recursive: true });
+  mkdirSync(path.join(root, 'usr/lib'), { recursive: true });
+  writeFileSync(path.join(root, 'usr/lib/os-release'), 'NAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n');
+  symlinkSync('../usr/lib/os-release', path.join(root, 'etc/os-release'));
+  writeFileSync(path.join(root, 'etc/hosts'), '127.0.0.1\tlocalhost\n');
+  writeFileSync(path.join(root, 'etc/machine-id'), '');
+}
+
+/**
+ * Programs as the host would answer them, recorded by name and first argument ("vps-snap
+ * clone", "mount", ...). `failAt` makes that step exit 1.
+ */
+class FakeSys implements Runner {
+  readonly log: string[] = [];
+  readonly argv: string[][] = [];
+  failAt?: string;
+
+  async run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    const name = path.basename(file);
+    // a helper by its verb; vps-spawn (which has none) and systemd-run (its scope on a systemd host) by name
+    const step = name.startsWith('vps-') && name !== 'vps-spawn' ? `${name} ${args[0]}` : name;
+    this.argv.push([name, ...args]);
+    this.log.push(step);
+    const out = (stdout: string, exitCode = 0): RunResult => {
+      if (exitCode !== 0 && opts.reject !== false) throw new ExecError([file, ...args], exitCode, undefined, `${step} failed (fake)`);
+      return { exitCode, stdout, stderr: exitCode ? `${step} failed (fake)` : '' };
+    };
+    if (step === this.failAt) return out('', 8); // e2fsck's 1 is 'errors corrected': 8 fails every program
+    const arg = (flag: string): string => args[args.indexOf(flag) + 1];
+    switch (step) {
+      case 'vps-snap clone':
+        writeFileSync(arg('--dst'), 'image', { mode: 0o600 });
+        return out(JSON.stringify({ method: 'copy', bytes: 5 }));
+      case 'vps-snap probe':
+        return out(JSON.stringify({ reflink: false, fs: 'ext4' }));
+      case 'vps-snap union':
+        return out(JSON.stringify({ union: 0 }));
+      case 'vps-snap usage':
+        return out('[]');
+      case 'mount':
+        debianTree(args[args.length - 1]);
+        return out('');
+      case 'dumpe2fs':
+        return out('', 1);
+      case 'vps-spawn':
+      case 'systemd-run':
+        return out(JSON.stringify({ monitor_pid: 999999, init_pid: 999998, loop: '/dev/loop99', limits: { skipped: [] } }));
+      default:
+        return out('');
+    }
+  }
+}
+
+let root: string;
+let sys: FakeSys;
+let host: Host;
+
+beforeEach(() => {
+  root = mkdtempSync(path.join(tmpdir(), 'vpsctl-life-'));
+  const env = {
+    VPSCTL_ROOT: path.join(root, 'state'),
+    VPSCTL_RUN_DIR: path.join(root, 'run'),
+    VPSCTL_CONFIG: path.join(root, 'none.yaml'),
+    VPSCTL_CGROUP_PARENT: 'vpsctl-unit-life',
+    VPSCTL_IDMAP_BASE: '2000000000',
+    VPSCTL_IDMAP_RANGES: '4',
+    VPSCTL_DISK_OVERCOMMIT_RATIO: '100',
+  };
+  const tdir = path.join(env.VPSCTL_ROOT, 'pool', 'templates');
+  mkdirSync(tdir, { recursive: true });
+  writeFileSync(path.join(tdir, 'debian-12.img'), 'template');
+  writeFileSync(path.join(tdir, 'debian-12.yaml'), 'name: debian-12\nos: debian\nversion: "12"\narch: amd64\nsize: 1048576\nused: 1048576\n');
+  sys = new FakeSys();
+  host = new Host({ sys, settings: loadSettings(env), progress: silentProgress });
+});
+
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+/** Everything under the state root and run dir but the template and empty dirs. */
+function leftovers(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const d of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, d.name);
+      if (d.isDirectory()) walk(p);
+      else if (!p.includes('/pool/templates/') && !p.includes('/.locks/')) out.push(path.relative(root, p));
+    }
+  };
+  walk(root);
+  return out.sort();
+}
+
+describe('create', () => {
+  it('runs its steps in order: clone the template, grow, mount, write the identity, unmount', async () => {
+    const st = await host.create('101', { template: 'debian-12', disk: 2 * 1024 ** 3, limits: { memory: null } });
+    expect(st).toMatchObject({ id: '101', state: 'stopped', disk: 2 * 1024 ** 3, idmap: { uid: 2000000000 } });
+    expect(sys.log.filter((s) => s !== 'vps-snap probe' && s !== 'vps-snap union' && s !== 'vps-snap usage' && s !== 'dumpe2fs' && s !== 'losetup')).toEqual([
+      'vps-snap clone',
+      'e2fsck',
+      'resize2fs',
+      'mount',
+      'umount',
+    ]);
+    expect(leftovers()).toEqual(['state/containers/101/config.yaml', 'state/idmap/2000000000', 'state/pool/images/101.img']);
+  });
+
+  it.each(['vps-snap clone', 'e2fsck', 'resize2fs', 'mount', 'umount'])('undoes everything when %s fails', async (step) => {
+    sys.failAt = step;
+    await expect(host.create('101', { template: 'debian-12', disk: 2 * 1024 ** 3, limits: { memory: null } })).rejects.toThrow();
+    expect(leftovers()).toEqual([]);
+    // and the id can be created again at once: no lock, reservation or range is held
+    sys.failAt = undefined;
+    await expect(host.create('101', { template: 'debian-12', disk: 2 * 1024 ** 3, limits: { memory: null } })).resolves.toMatchObject({ id: '101', idmap: { uid: 2000000000 } });
+  });
+});
+
+describe('start', () => {
+  /** The program runs that are not reads (probes, loop device look-ups). */
+  const changes = (): string[] => sys.log.filter((s) => !['vps-snap probe', 'vps-snap union', 'vps-snap usage', 'losetup', 'dumpe2fs'].includes(s));
+  const spawnArgv = (): string[] => sys.argv.find((a) => a.includes('--id'))!;
+
+  it('checks the filesystem, then spawns once with the whole spec: image, rootfs, run dir, ids, limits', async () => {
+    await host.create('103', { template: 'debian-12', limits: { memory: 256 * 1024 ** 2, pids: 300 } });
+    sys.log.length = 0;
+    sys.argv.length = 0;
+    const r = await host.start('103');
+    expect(r).toMatchObject({ id: '103', state: 'running', init_pid: 999998, monitor_pid: 999999 });
+    const spawn = changes().filter((s) => s === 'vps-spawn' || s === 'systemd-run');
+    expect(spawn).toHaveLength(1);
+    expect(changes().indexOf('e2fsck')).toBeLessThan(changes().indexOf(spawn[0]));
+    const argv = spawnArgv();
+    const val = (flag: string): string => argv[argv.indexOf(flag) + 1];
+    expect(val('--id')).toBe('103');
+    expect(val('--image')).toBe(host.layout.image('103'));
+    expect(argv.join(' ')).toContain('2000000000');
+    expect(argv.join(' ')).toMatch(/memory|268435456/);
+  });
+
+  it('a spawn that fails leaves the host as it was: reconciled, nothing of the run left', async () => {
+    await host.create('104', { template: 'debian-12', limits: { memory: null } });
+    const before = leftovers();
+    sys.failAt = 'vps-spawn';
+    if (host.cgroups.systemd) sys.failAt = 'systemd-run';
+    await expect(host.start('104')).rejects.toThrow(/failed \(fake\)/);
+    expect(leftovers()).toEqual(before);
+    // the next start is not refused by anything the failed one left
+    sys.failAt = undefined;
+    await expect(host.start('104')).resolves.toMatchObject({ state: 'running' });
+  });
+
+  it('refuses a missing image before anything runs', async () => {
+    await host.create('105', { template: 'debian-12', limits: { memory: null } });
+    rmSync(host.layout.image('105'));
+    sys.log.length = 0;
+    await expect(host.start('105')).rejects.toThrow(/disk image of container 105 is missing/);
+    expect(changes()).toEqual([]);
+  });
+});
+
+describe('destroy', () => {
+  it('removes the container, its image and its id range, and runs nothing that touches a running one', async () => {
+    await host.create('102', { template: 'debian-12', limits: { memory: null } });
+    sys.log.length = 0;
+    await host.destroy('102');
+    expect(leftovers()).toEqual([]);
+    expect(sys.log.every((s) => ['losetup', 'umount', 'vps-snap probe'].includes(s))).toBe(true);
+  });
+});
