@@ -114,7 +114,7 @@ image_recipe() {
 
   say "image: debootstrap bookworm (minbase + systemd) from the host's mirror"
   debootstrap --variant=minbase --cache-dir="$CACHE/debootstrap" \
-    --include=systemd,systemd-sysv,dbus,udev,kmod,iproute2,nftables,util-linux,mount,procps,e2fsprogs,iputils-ping,libstdc++6 \
+    --include=systemd,systemd-sysv,libpam-systemd,dbus,udev,kmod,iproute2,nftables,util-linux,mount,procps,e2fsprogs,iputils-ping,libstdc++6 \
     bookworm "$root" "$mirror" >>"$out/build.log" 2>&1
 
   say "image: the kernel, an initramfs and vpsctl's own packages (bin/apt-packages)"
@@ -134,7 +134,10 @@ image_recipe() {
   install -m 755 "$NODE" "$root/usr/local/bin/node"
   echo vpsctl-guest >"$root/etc/hostname"
   printf '127.0.0.1 localhost\n127.0.1.1 vpsctl-guest\n' >"$root/etc/hosts"
-  echo '# / is the virtio disk named on the kernel command line' >"$root/etc/fstab"
+  # / is the virtio disk named on the kernel command line; the run disk is /var/tmp from early
+  # boot on, so that units the suite installs (vpsctl.service) find it at every boot
+  printf '%s\n' '# / is the virtio disk named on the kernel command line' \
+    'LABEL=vpsctl-run /var/tmp ext4 defaults,nofail,x-systemd.device-timeout=30s 0 0' >"$root/etc/fstab"
   chroot "$root" passwd -d root >/dev/null              # the serial console logs in without one
   ln -sf /lib/systemd/system/multi-user.target "$root/etc/systemd/system/default.target"
   echo 'this is the vpsctl test guest (test/guest/run.sh); the guest suite runs only here' >"$root/etc/vpsctl-guest"
@@ -142,10 +145,11 @@ image_recipe() {
 #!/bin/bash
 # Runs the suite the host staged on the run disk (test/guest/in-guest.sh), its output on the
 # results share (9p) and the console, then powers the guest off. No run disk: does nothing.
+# The suite may reboot the guest instead (in-guest.sh): it runs again at the next boot.
 mkdir -p /results
 if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results /results &&
-   mount LABEL=vpsctl-run /var/tmp; then
-  /var/tmp/vpsctl/test/guest/in-guest.sh 2>&1 | tee /results/guest.log
+   { mountpoint -q /var/tmp || mount LABEL=vpsctl-run /var/tmp; }; then
+  /var/tmp/vpsctl/test/guest/in-guest.sh 2>&1 | tee -a /results/guest.log
   echo "${PIPESTATUS[0]}" >/results/exit-code
   sync
   systemctl poweroff
@@ -238,24 +242,45 @@ stage() {
 }
 
 # --- boot: qemu, the guest runs the suite and powers off ----------------------------------
+# A suite that reboots the guest (the host-life tests: onboot containers after a reboot) asks
+# for it on the results share (results/reboot) before it calls systemctl reboot; qemu runs with
+# -no-reboot, so it exits, and the guest boots again from the same disks. At most one reboot.
 boot() {
   say "boot: qemu (TCG, 2 CPUs, 4 GiB), timeout ${TIMEOUT}s; console: $WORK/console.log"
-  local t=$SECONDS
+  local t=$SECONDS n=1
+  TIMED_OUT=0
+  while :; do
+    boot_once "$t"
+    if [ "$TIMED_OUT" = 0 ] && [ "$n" = 1 ] && [ -f "$WORK/results/reboot" ] && [ ! -f "$WORK/results/exit-code" ]; then
+      rm -f "$WORK/results/reboot"
+      n=2
+      say "boot: the guest rebooted (the suite asked for it): booting it again from the same disks"
+      continue
+    fi
+    break
+  done
+  say "boot: the guest ran for $((SECONDS - t)) s"
+}
+
+# One power-on of the guest, until qemu exits or the run's timeout (counted from $1) passes.
+boot_once() {
+  local t=$1
   qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 2 -m 4G -nographic -nic none -no-reboot \
     -kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initrd.img" \
     -append "root=/dev/vda rw console=ttyS0 panic=-1 systemd.unified_cgroup_hierarchy=1" \
     -drive "file=$WORK/root.qcow2,if=virtio,format=qcow2" \
     -drive "file=$WORK/run.img,if=virtio,format=raw" \
     -virtfs "local,path=$WORK/results,mount_tag=results,security_model=none" \
-    </dev/null >"$WORK/console.log" 2>&1 &
+    </dev/null >>"$WORK/console.log" 2>&1 &
   QEMU_PID=$!
   # the guest's suite output, as it comes
-  tail -n +1 -F --pid="$QEMU_PID" "$WORK/results/guest.log" >&2 2>/dev/null &
+  touch "$WORK/results/guest.log"
+  tail -n 0 -F --pid="$QEMU_PID" "$WORK/results/guest.log" >&2 2>/dev/null &
   TAIL_PID=$!
-  TIMED_OUT=0
-  local started=
+  local started= size0
+  size0=$(stat -c %s "$WORK/results/guest.log")
   while kill -0 "$QEMU_PID" 2>/dev/null; do
-    if [ -z "$started" ] && [ -s "$WORK/results/guest.log" ]; then
+    if [ -z "$started" ] && [ "$(stat -c %s "$WORK/results/guest.log")" -gt "$size0" ]; then
       started=1
       say "boot: the guest's suite started $((SECONDS - t)) s after qemu"
     fi
@@ -272,7 +297,6 @@ boot() {
   QEMU_PID=
   wait "$TAIL_PID" 2>/dev/null || true
   TAIL_PID=
-  say "boot: the guest ran for $((SECONDS - t)) s"
 }
 
 # --- collect: the suite's results --------------------------------------------------------
@@ -293,13 +317,16 @@ collect() {
   rc=$(cat "$r/exit-code")
   printf '\n--- guest results (%s) ---\n' "$r"
   [ -f "$r/timings.txt" ] && cat "$r/timings.txt"
-  if [ -f "$r/jest.json" ]; then
+  local j
+  for j in "$r"/jest*.json; do
+    [ -f "$j" ] || continue
+    [ "$j" = "$r/jest.json" ] || printf -- '--- %s ---\n' "$(basename "$j" .json)"
     "$NODE" -e '
       const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
       for (const f of j.testResults) for (const t of f.assertionResults)
         console.log(`${t.status === "passed" ? "ok  " : t.status === "failed" ? "FAIL" : "skip"} ${t.fullName} (${((t.duration ?? 0) / 1000).toFixed(1)} s)`);
-      console.log(`tests: ${j.numPassedTests} passed, ${j.numFailedTests} failed${j.numPendingTests ? `, ${j.numPendingTests} skipped` : ""}`);' "$r/jest.json"
-  fi
+      console.log(`tests: ${j.numPassedTests} passed, ${j.numFailedTests} failed${j.numPendingTests ? `, ${j.numPendingTests} skipped` : ""}`);' "$j"
+  done
   printf 'guest suite exit code: %s (total %d s)\n' "$rc" $((SECONDS - T0))
   return "$rc"
 }
