@@ -204,6 +204,8 @@ static void usage_v1(struct ctx *c)
 	emit_num("swap_max", ok, ok ? swlim - lim : 0, false);
 	ok = read_u64(mem, "memory.soft_limit_in_bytes", &v) && v < V1_UNLIMITED;
 	emit_num("low", ok, v, false);
+	ok = read_key(mem, "memory.oom_control", "oom_kill", &v); /* Linux 4.13 on */
+	emit_num("oom_kills", ok, v, false);
 	emit("},\"cpu\":{");
 	ok = read_u64(acct, "cpuacct.usage", &v);
 	emit_num("usage_usec", ok, v / 1000, true);

@@ -148,6 +148,8 @@ static void usage_v2(struct ctx *c)
 	emit_num("swap_max", ok, v, false);
 	ok = read_u64(d, "memory.low", &v);
 	emit_num("low", ok, v, false);
+	ok = read_key(d, "memory.events", "oom_kill", &v); /* hierarchical: the container's whole tree */
+	emit_num("oom_kills", ok, v, false);
 	emit("},\"cpu\":{");
 	ok = read_key(d, "cpu.stat", "usage_usec", &v);
 	emit_num("usage_usec", ok, v, true);

@@ -64,14 +64,15 @@
  *   {"mode":M,"written":{"FILE":"VALUE",...},"skipped":[{"limit":"swap","why":"..."}]}
  *   FILE is relative to DIR ("memory/vpsctl/101/memory.limit_in_bytes"), in write order.
  *
- * usage: {"mode":M,"memory":{"current":N,"max":N,"swap_current":N,"swap_max":N,"low":N},
+ * usage: {"mode":M,"memory":{"current":N,"max":N,"swap_current":N,"swap_max":N,"low":N,
+ *   "oom_kills":N},
  *   "cpu":{"usage_usec":N,"quota_usec":N,"period_usec":N,"weight":N},"cpuset":"LIST",
  *   "pids":{"current":N,"max":N},"io":{"rbytes":N,"wbytes":N,"rios":N,"wios":N}}
  *   Any value is null when its file is missing or says unlimited ("max", -1, >= 2^62).
- *   v2: memory.current/max/swap.current/swap.max/low, cpu.stat usage_usec, cpu.max,
+ *   v2: memory.current/max/swap.current/swap.max/low, memory.events oom_kill, cpu.stat usage_usec, cpu.max,
  *   cpu.weight, cpuset.cpus, pids.current/max, io.stat summed over devices. v1:
  *   memory.usage_in_bytes, limit_in_bytes, memsw.usage - usage, memsw.limit - limit,
- *   soft_limit_in_bytes, cpuacct.usage / 1000, cpu.cfs_quota_us, cfs_period_us,
+ *   soft_limit_in_bytes, memory.oom_control oom_kill, cpuacct.usage / 1000, cpu.cfs_quota_us, cfs_period_us,
  *   cpu.shares * 100 / 1024, cpuset.cpus, pids.current/max, and the Read/Write totals of
  *   blkio.throttle.io_service_bytes and io_serviced. Exit 3 when no hierarchy has the leaf.
  *

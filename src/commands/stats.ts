@@ -7,7 +7,7 @@ import { validateId } from '../base/ids.js';
 import { formatDuration, formatSize } from '../base/units.js';
 
 export default class Stats extends VpsCommand<ContainerStats[]> {
-  static override summary = 'Resource use of running containers: CPU, memory, swap, tasks, IO, disk, uptime.';
+  static override summary = 'Resource use of running containers: CPU, memory, swap, tasks, IO, network, disk, uptime.';
   static override description = 'All running containers unless IDs are given. CPU % is measured over --interval (100% = one core). --watch refreshes until interrupted.';
   static override examples = ['<%= config.bin %> stats', '<%= config.bin %> stats 101 102 --json', '<%= config.bin %> stats --watch'];
   static override strict = false;
@@ -32,6 +32,8 @@ export default class Stats extends VpsCommand<ContainerStats[]> {
         { header: 'TASKS', get: (r) => `${r.pids ?? '-'} / ${r.pids_limit ?? 'max'}` },
         { header: 'READ', get: (r) => sz(r.io_read) },
         { header: 'WRITE', get: (r) => sz(r.io_write) },
+        { header: 'NET IN', get: (r) => sz(r.net_rx_bytes) },
+        { header: 'NET OUT', get: (r) => sz(r.net_tx_bytes) },
         { header: 'DISK', get: (r) => `${sz(r.disk_used)} / ${sz(r.disk_size)}` },
         { header: 'UPTIME', get: (r) => formatDuration(r.uptime_s * 1000) },
       ]);

@@ -1,11 +1,11 @@
 import { promises as fsp } from 'node:fs';
 import { ExecaRunner, type Runner } from '../sys/exec.js';
-import { readText, sleep } from '../sys/fs.js';
+import { readText, sleep, writeFileAtomic } from '../sys/fs.js';
 import { processLive } from '../sys/proc.js';
 import { PACKAGE_ROOT } from '../sys/helpers.js';
 import { withLock } from '../sys/lock.js';
 import type { ContainerConfig } from '../base/config.js';
-import { ExitCode, VpsError, failed } from '../base/errors.js';
+import { ExitCode, VpsError, failed, invalid } from '../base/errors.js';
 import { Layout, loadSettings, type HostSettings } from '../base/settings.js';
 import { copyReporter, silentProgress, type Progress, type RuntimeState } from '../base/types.js';
 import type { NetChange } from '../net/plan.js';
@@ -28,6 +28,7 @@ import { Identities } from './identity.js';
 import { IdAllocator } from './idmap.js';
 import { Inventory } from './inventory.js';
 import { Lifecycle } from './lifecycle.js';
+import { renderMetrics } from './metrics.js';
 import { Networks, type NetworkStatus } from './network.js';
 import { Resources } from './resources.js';
 import type { SetupStep } from './setup.js';
@@ -342,6 +343,23 @@ export class Host {
 
   check(fix = false): Promise<HostCheckReport> {
     return this.admin.check(fix);
+  }
+
+  /**
+   * `vpsctl metrics`: every container's state and use, and the pool's figures, as Prometheus
+   * text; with `output`, also written to that file atomically (node_exporter's textfile collector).
+   */
+  async metrics(opts: { output?: string } = {}): Promise<string> {
+    const containers = await this.list();
+    const stats = await this.resources.stats(containers.filter((c) => c.state === 'running').map((c) => c.id), 0);
+    const space = await this.space.figures();
+    const text = renderMetrics({ containers, stats, pool: { size: space.size, free: space.free, promised: space.promised.total } });
+    if (opts.output) {
+      await writeFileAtomic(opts.output, text, 0o644).catch((e: Error) => {
+        throw invalid(`cannot write the metrics to ${opts.output}: ${e.message}`, 'give a file in a directory that exists, e.g. /var/lib/prometheus/node-exporter/vpsctl.prom');
+      });
+    }
+    return text;
   }
 
   /** exec, enter, console: getting into a running container. */

@@ -1,6 +1,8 @@
 import { promises as fsp, statSync } from 'node:fs';
 import { changedKeys, ioRateArgs, limitArgs, type LimitKey, type Limits } from '../base/limits.js';
 import { devNumber } from '../sys/proc.js';
+import { interfaceCounters } from '../sys/netdev.js';
+import { hostIfName } from '../net/names.js';
 import { VpsLimit, applyCommand, type ApplyResult, type CgroupUsage, type LimitTarget } from '../limits/vpslimit.js';
 import type { SpawnSpec } from '../sys/vps-spawn.js';
 import { cgroupParentOf } from '../limits/cgroups.js';
@@ -29,6 +31,8 @@ export interface SetLimitsResult {
 export interface ContainerStats {
   id: string;
   cpu_percent: number | null;
+  /** CPU time used since the start, in seconds. */
+  cpu_seconds: number | null;
   memory_used: number | null;
   memory_limit: number | null;
   swap_used: number | null;
@@ -37,6 +41,13 @@ export interface ContainerStats {
   pids_limit: number | null;
   io_read: number | null;
   io_write: number | null;
+  /** What the container received and sent on its network (its veth's host end, seen the other way round); null without one. */
+  net_rx_bytes: number | null;
+  net_tx_bytes: number | null;
+  net_rx_packets: number | null;
+  net_tx_packets: number | null;
+  /** Processes the kernel's OOM killer killed in the container since its start. */
+  oom_kills: number | null;
   disk_used: number | null;
   disk_size: number;
   uptime_s: number;
@@ -164,8 +175,9 @@ export class Resources {
     }
     const first = await Promise.all(running.map(({ cfg }) => this.usage(cfg.id).catch(() => undefined)));
     const t0 = process.hrtime.bigint();
-    await sleep(intervalMs);
-    const second = await Promise.all(running.map(({ cfg }) => this.usage(cfg.id).catch(() => undefined)));
+    // an interval of 0 takes one sample: no CPU percentage (metrics want counters only)
+    if (intervalMs > 0) await sleep(intervalMs);
+    const second = intervalMs > 0 ? await Promise.all(running.map(({ cfg }) => this.usage(cfg.id).catch(() => undefined))) : first;
     const elapsedUs = Number(process.hrtime.bigint() - t0) / 1000;
     const out: ContainerStats[] = [];
     for (const [i, { cfg, state }] of running.entries()) {
@@ -181,7 +193,8 @@ export class Resources {
       const du = a?.cpu.usage_usec != null && b?.cpu.usage_usec != null ? b.cpu.usage_usec - a.cpu.usage_usec : null;
       out.push({
         id: cfg.id,
-        cpu_percent: du === null ? null : Math.round((du / elapsedUs) * 1000) / 10,
+        cpu_percent: du === null || intervalMs === 0 ? null : Math.round((du / elapsedUs) * 1000) / 10,
+        cpu_seconds: b?.cpu.usage_usec != null ? b.cpu.usage_usec / 1e6 : null,
         memory_used: b?.memory.current ?? null,
         memory_limit: b?.memory.max ?? null,
         swap_used: b?.memory.swap_current ?? null,
@@ -190,6 +203,8 @@ export class Resources {
         pids_limit: b?.pids.max ?? null,
         io_read: b?.io.rbytes ?? null,
         io_write: b?.io.wbytes ?? null,
+        ...netOf(cfg),
+        oom_kills: b?.memory.oom_kills ?? null,
         disk_used: disk,
         disk_size: cfg.disk,
         uptime_s: Math.max(0, Math.round(Date.now() / 1000 - state.started)),
@@ -197,4 +212,10 @@ export class Resources {
     }
     return out;
   }
+}
+
+/** The container's network counters, from the host end of its veth: what the host sends is what the container receives. */
+function netOf(cfg: ContainerConfig): Pick<ContainerStats, 'net_rx_bytes' | 'net_tx_bytes' | 'net_rx_packets' | 'net_tx_packets'> {
+  const c = cfg.network ? interfaceCounters(hostIfName(cfg.id)) : null;
+  return { net_rx_bytes: c?.tx_bytes ?? null, net_tx_bytes: c?.rx_bytes ?? null, net_rx_packets: c?.tx_packets ?? null, net_tx_packets: c?.rx_packets ?? null };
 }

@@ -19,7 +19,8 @@ export interface ApplyResult {
 /** What `vps-limit usage` reads back from the container's cgroups. */
 export interface CgroupUsage {
   mode: 'v1' | 'v2';
-  memory: { current: number | null; max: number | null; swap_current: number | null; swap_max: number | null; low: number | null };
+  /** oom_kills: processes the kernel's OOM killer killed in the container since its cgroup was made. */
+  memory: { current: number | null; max: number | null; swap_current: number | null; swap_max: number | null; low: number | null; oom_kills: number | null };
   cpu: { usage_usec: number | null; quota_usec: number | null; period_usec: number | null; weight: number | null };
   cpuset: string | null;
   pids: { current: number | null; max: number | null };

@@ -164,13 +164,14 @@ describe('vps-limit on a fake cgroup v2 tree', () => {
     writeFileSync(path.join(leaf, 'memory.swap.current'), '4096\n');
     writeFileSync(path.join(leaf, 'cpu.stat'), 'usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\n');
     writeFileSync(path.join(leaf, 'pids.current'), '3\n');
+    writeFileSync(path.join(leaf, 'memory.events'), 'low 0\nhigh 0\nmax 7\noom 2\noom_kill 2\noom_group_kill 0\n');
     writeFileSync(
       path.join(leaf, 'io.stat'),
       '7:3 rbytes=1000 wbytes=2000 rios=10 wios=20 dbytes=0 dios=0\n8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n',
     );
     expect(out<Usage>(await limit(['usage', '--id', '101', '--parent', 'vpsctl', '--cgroup-root', V2]))).toEqual({
       mode: 'v2',
-      memory: { current: 5242880, max: 134217728, swap_current: 4096, swap_max: 67108864, low: 33554432 },
+      memory: { current: 5242880, max: 134217728, swap_current: 4096, swap_max: 67108864, low: 33554432, oom_kills: 2 },
       cpu: { usage_usec: 123456, quota_usec: 50000, period_usec: 100000, weight: 200 },
       cpuset: '0-1,3',
       pids: { current: 3, max: 50 },
@@ -406,6 +407,7 @@ describe('vps-limit on this host, cgroup v1 for real', () => {
     expect(u.memory.current).toBeGreaterThan(0);
     expect(u.memory.max).toBe(128 * MiB);
     expect(u.memory.low).toBeNull(); // never set: v1 reads back "unlimited"
+    expect(u.memory.oom_kills).toBe(0); // memory.oom_control's oom_kill (Linux 4.13 on)
     if (existsSync(memsw())) expect(u.memory.swap_max).toBe(128 * MiB);
     expect(u.cpu).toMatchObject({ quota_usec: 50000, period_usec: 100000, weight: 200 });
     expect(u.cpuset).toBe('0');
