@@ -6,8 +6,8 @@
 # vpsctl:
 #   start --all   `vpsctl start --all --onboot --parallel P` (what vpsctl.service runs at
 #                 boot): until it returns (every init started), then until every container's
-#                 systemd says running or degraded (`vpsctl exec ID -- systemctl
-#                 is-system-running`, polled)
+#                 systemd says running or degraded (`systemctl is-system-running` polled
+#                 through nsenter into its init's namespaces, the same probe as for LXC)
 #   --wait        `vpsctl start --all --onboot --wait --parallel P` (returns once all are up)
 #   one by one    `vpsctl start ID --wait` for each, P at a time (xargs -P), as a script would
 #   stop --all    `vpsctl stop --all --parallel P` (what vpsctl.service runs at shutdown:
@@ -16,7 +16,7 @@
 #   each an overlayfs over one copy of the template's files (lxc.rootfs.path = overlay:...),
 #   lxc.start.auto = 1, no network but lo, privileged (vpsctl's are not: LXC's defaults);
 #   autostart     `lxc-autostart -a` (what lxc.service runs at boot) until it returns, then
-#                 until every systemd says running or degraded (`lxc-attach`, polled)
+#                 until every systemd says running or degraded (the same nsenter probe)
 #   shutdown      `lxc-autostart -s -a -t 60` (what lxc.service runs at shutdown)
 # The ratios are LXC's time over vpsctl's: above 1, vpsctl is faster.
 #
@@ -61,22 +61,25 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 t() { local s; s=$(now); "$@" >/dev/null; since "$s"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-# Polls `$@ NAME -- systemctl is-system-running` for each name until every one is up.
+# Polls `systemctl is-system-running` in each container until every one says running or
+# degraded. The same probe for both: nsenter into the namespaces of the init pids that `$1`
+# prints (one per line), so that neither side's poll costs more than the other's.
 all_up() {
-  local pending=("${@:2}") left s
+  local pending=() left s p
+  mapfile -t pending < <($1)
   while [ ${#pending[@]} -gt 0 ]; do
     left=()
-    for n in "${pending[@]}"; do
-      s=$($1 "$n" -- systemctl is-system-running 2>/dev/null || true)
-      case "$s" in running | degraded) ;; *) left+=("$n") ;; esac
+    for p in "${pending[@]}"; do
+      s=$(nsenter -a -t "$p" systemctl is-system-running 2>/dev/null || true)
+      case "$s" in running | degraded) ;; *) left+=("$p") ;; esac
     done
     pending=("${left[@]+"${left[@]}"}")
     [ ${#pending[@]} -gt 0 ] && sleep 0.2
   done
   return 0
 }
-vps_exec() { "$BIN" exec "$1" "${@:2}"; }
-lxc_exec() { lxc-attach -P "$LXCPATH" -n "$1" "${@:2}"; }
+vps_inits() { "$BIN" list --json | node -e 'for (const c of JSON.parse(require("fs").readFileSync(0, "utf8"))) if (c.init_pid) console.log(c.init_pid)'; }
+lxc_inits() { for n in "${lnames[@]}"; do lxc-info -P "$LXCPATH" -n "$n" -p -H; done; }
 
 # ---- vpsctl ----
 mkdir -p "$BASE/pool/templates"
@@ -91,7 +94,7 @@ sync
 s=$(now)
 "$BIN" start --all --onboot --parallel "$P" >/dev/null
 vps_started=$(since "$s")
-all_up vps_exec "${names[@]}"
+all_up vps_inits
 vps_up=$(since "$s")
 vps_stop=$(t "$BIN" stop --all --parallel "$P")
 vps_wait=$(t "$BIN" start --all --onboot --wait --parallel "$P" --timeout 300s)
@@ -136,7 +139,7 @@ sync
 s=$(now)
 lxc-autostart -P "$LXCPATH" -a >/dev/null
 lxc_started=$(since "$s")
-all_up lxc_exec "${lnames[@]}"
+all_up lxc_inits
 lxc_up=$(since "$s")
 lxc_stop=$(t lxc-autostart -P "$LXCPATH" -s -a -t 60)
 printf 'LXC %s, the same %d:\n' "$(lxc-start --version 2>/dev/null)" "$N"
