@@ -49,9 +49,10 @@
  *    that ignores it, or one a tenant stopped), makes SIGWINCH a resize of the container's
  *    pty, and exits with the child's status, or 128+N when signal N killed it. A child that
  *    does not hand over its pty within 30 s (a tenant can stall it) is killed. After the
- *    child's end it passes on what the command left in the pipes or pty: what it holds in
- *    full, however slow our reader, and then until end of file, 100 ms of silence, or 2 s
- *    (a background process that keeps them open does not keep us).
+ *    child's end it passes on what the command left in the pipes or pty: what we hold and
+ *    what was in them at its end in full, however slow our reader, and then until end of
+ *    file, 100 ms of silence, or 2 s (a background process that keeps them open does not
+ *    keep us).
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -92,7 +93,7 @@
 #define DB_MAX         (4 * 1024 * 1024) /* /etc/passwd, /etc/group: read at most this */
 #define RELAY_BUF      65536
 #define DRAIN_IDLE     100   /* ms of silence after the child's end that ends the relay */
-#define DRAIN_MAX      2000  /* ms after the child's end at most */
+#define DRAIN_MAX      2000  /* ms after the child's end at most, beyond what it left */
 #define MASTER_WAIT_MS 30000 /* ms the child may take to hand over its pty */
 #define SELF_SEALS     (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
@@ -653,6 +654,7 @@ struct chan {
 			 * dst, unless it is the second in a row (a hangup: the end) */
 	bool eof_sent;  /* the last read was such an end of file */
 	bool done;
+	size_t owed;    /* bytes the command left in src when it ended: passed on in full */
 	size_t off, len;
 	char buf[RELAY_BUF];
 };
@@ -679,6 +681,7 @@ static void chan_read(struct chan *c)
 		c->off = 0;
 		c->len = (size_t)n;
 		c->eof_sent = false;
+		c->owed -= (size_t)n < c->owed ? (size_t)n : c->owed;
 	} else if (n == 0 && c->veof && !c->eof_sent) {
 		c->buf[0] = 4; /* VEOF */
 		c->off = 0;
@@ -715,6 +718,17 @@ static void restore_tty(int code, const char *msg)
 	raw_tio = NULL;
 }
 
+/* At the child's end: what it left in each output pipe (or pty) is owed to our reader. */
+static void count_left(struct chan *ch, size_t n_ch)
+{
+	for (size_t i = 0; i < n_ch; i++) {
+		int left = 0;
+		if (ch[i].output && !ch[i].done && ioctl(ch[i].src, FIONREAD, &left) == 0 &&
+		    left > 0)
+			ch[i].owed = (size_t)left;
+	}
+}
+
 /* Relay until the child has ended and its output is passed on. Returns its wait status. */
 static int relay(struct chan *ch, size_t n_ch, int pidfd)
 {
@@ -735,7 +749,7 @@ static int relay(struct chan *ch, size_t n_ch, int pidfd)
 			if (c->done || (ended && !c->output))
 				continue;
 			pending |= c->output;
-			buffered |= c->output && c->len;
+			buffered |= c->output && (c->len || c->owed);
 			who[n] = c;
 			pfd[n++] = c->len ? (struct pollfd){ .fd = c->dst, .events = POLLOUT }
 					  : (struct pollfd){ .fd = c->src, .events = POLLIN };
@@ -769,6 +783,7 @@ static int relay(struct chan *ch, size_t n_ch, int pidfd)
 						  again */
 				sigprocmask(SIG_SETMASK, &prev, NULL);
 				ended = mono_ms();
+				count_left(ch, n_ch);
 			} else if (who[i]->len) {
 				chan_write(who[i]);
 			} else {

@@ -4,7 +4,7 @@
  */
 import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import * as path from 'node:path';
 import { json, makeEnv, newId, ok, REPO, until, vpsctl, type Env } from './harness.js';
@@ -218,6 +218,18 @@ describe('console, enter and exec of a booted container', () => {
       expect(String(r.stdout).split(' ')[0]).toBe(want);
       const back = await execa(path.join(REPO, 'bin', 'vpsctl'), ['exec', id, '--', 'cat'], { env: e.env, input: data, encoding: 'buffer', reject: false });
       expect(createHash('sha256').update(back.stdout as Uint8Array).digest('hex')).toBe(want);
+    });
+
+    it('passes on everything the command wrote, however slow the reader', async () => {
+      // A reader at 32 KiB/s needs longer than vps-enter's 2 s drain for what is still in
+      // the pipes when cat ends (up to 192 KiB): what cat left there must still arrive.
+      const data = randomBytes(256 * 1024);
+      const file = path.join(e.root, 'slow-reader.bin');
+      writeFileSync(file, data);
+      const reader = 'const fs=require("fs"),c=require("crypto").createHash("sha256"),b=Buffer.alloc(16384),w=new Int32Array(new SharedArrayBuffer(4));let n,t=0;' +
+        'while((n=fs.readSync(0,b))>0){c.update(b.subarray(0,n));t+=n;Atomics.wait(w,0,0,500);}console.log(t,c.digest("hex"))';
+      const r = await execa('sh', ['-c', '"$0" exec "$1" -- cat < "$2" | node -e "$3"', path.join(REPO, 'bin', 'vpsctl'), id, file, reader], { env: e.env, reject: false });
+      expect(r.stdout.trim()).toBe(`${data.length} ${createHash('sha256').update(data).digest('hex')}`);
     });
 
     it('keeps stdout and stderr apart', async () => {
