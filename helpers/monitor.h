@@ -17,7 +17,7 @@
 #define RESULT_LIMITS_MAX  6144  /* vps-limit's JSON answer passed on in RESULT_OK */
 #define LOOP_RETRIES       8
 
-#define MAX_WATCHES        (4 + CONSOLE_MAX_CLIENT) /* signalfd, pty master, listener, space timer, clients */
+#define MAX_WATCHES        (5 + CONSOLE_MAX_CLIENT) /* signalfd, pty master, listener, space timer, OOM, clients */
 #define CONSOLE_DRAIN_MAX  (256 * 1024)  /* read from the pty master per turn of the loop */
 #define CONSOLE_CLIENT_BUF (64 * 1024)   /* output a console client may fall behind */
 #define CONSOLE_RATE       (1024 * 1024) /* bytes a second read from the console, at most */
@@ -75,6 +75,12 @@ int stage_leave(void);
 void stage_root(void);
 void limits_apply(void);
 void start_init(void);
+/* spawn-events.c */
+void events_open(const char *file, const char *source);
+/* One line in the host's event log: details is a JSON object; source NULL: the first start's. */
+printf_fn(3, 4) void event_emit(const char *source, const char *kind, const char *details_fmt, ...);
+bool stop_requested(char *buf, size_t cap);
+void oom_watch_start(void);
 /* vps-spawn.c */
 void watch_add(int fd, short events, watch_fn fn);
 void watch_events(int fd, short events);

@@ -24,6 +24,7 @@ struct opts {
 	const char *lxcfs;    /* --lxcfs DIR: bind DIR/proc/{meminfo,...} over the container's */
 	const char *net_helper, *net_spec; /* --net-helper PATH --net-spec FILE: vps-net up per boot */
 	const char *monitor_cgroup;        /* --monitor-cgroup DIR: the monitor's leaf in its scope */
+	const char *events, *event_source; /* --events FILE --event-source SRC: the host's event log */
 	const char *limit_helper;          /* --limit-helper PATH: vps-limit, before init is born */
 	const char *limit_args[MAX_LIMIT_ARGS]; /* --limit ARG...: its argv after its name */
 	size_t n_limit_args;

@@ -7,7 +7,7 @@
  *             [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...
  *             [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]
  *             [--limit-helper PATH [--limit ARG]... [--limit-io-device]]
- *             [--monitor-cgroup DIR] [--space-low BYTES]
+ *             [--monitor-cgroup DIR] [--space-low BYTES] [--events FILE [--event-source SRC]]
  *
  * --limit-helper PATH --limit ARG...: once the image is on its loop device and before the
  * cgroups are made, the monitor runs `PATH ARG...` (helpers/vps-limit apply: it makes the
@@ -21,6 +21,8 @@
  * --nofile sets init's RLIMIT_NOFILE (soft and hard; exit 6 if the host cannot give it).
  * --space-low BYTES: while the pool holding the image has less free, the container's
  * filesystem is frozen so that no write fails for want of pool space (spawn-space.c).
+ * --events FILE: the host's event log, where the monitor appends "started" (SRC: who asked,
+ * cli by default), "stopped" with its reason, "rebooted" and "oom" (spawn-events.c).
  * --lxcfs DIR binds DIR/proc/{meminfo,cpuinfo,stat,uptime,loadavg,diskstats,swaps} (lxcfs's
  * per-cgroup views) read-only over the container's /proc files, so free, top and uptime
  * inside show the container's limits; a file lxcfs does not serve is skipped.
@@ -191,7 +193,7 @@ static noreturn_fn void usage(int code)
 		"       [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...\n"
 		"       [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]\n"
 		"       [--limit-helper PATH [--limit ARG]... [--limit-io-device]] "
-		"[--monitor-cgroup DIR] [--space-low BYTES]\n",
+		"[--monitor-cgroup DIR] [--space-low BYTES] [--events FILE [--event-source SRC]]\n",
 		prog_name);
 	exit(code);
 }
@@ -310,6 +312,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			o->net_spec = arg_value(argc, argv, &i);
 		else if (strcmp(a, "--monitor-cgroup") == 0)
 			o->monitor_cgroup = arg_value(argc, argv, &i);
+		else if (strcmp(a, "--events") == 0)
+			o->events = arg_value(argc, argv, &i);
+		else if (strcmp(a, "--event-source") == 0)
+			o->event_source = arg_value(argc, argv, &i);
 		else if (strcmp(a, "--limit-helper") == 0)
 			o->limit_helper = arg_value(argc, argv, &i);
 		else if (strcmp(a, "--limit") == 0) {
@@ -360,6 +366,12 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		die_code(VPS_EUSAGE, "invalid --hostname");
 	if (o->lxcfs && !valid_abs_path(o->lxcfs))
 		die_code(VPS_EUSAGE, "--lxcfs must be an absolute path");
+	if (o->events && !valid_abs_path(o->events))
+		die_code(VPS_EUSAGE, "--events must be an absolute path");
+	if (o->event_source && (!*o->event_source || strlen(o->event_source) > 16 ||
+				strspn(o->event_source, "abcdefghijklmnopqrstuvwxyz") !=
+					strlen(o->event_source)))
+		die_code(VPS_EUSAGE, "--event-source must be a lowercase word");
 	if (!o->net_helper != !o->net_spec)
 		die_code(VPS_EUSAGE, "--net-helper and --net-spec go together");
 	if (o->net_helper && (!valid_abs_path(o->net_helper) || !valid_abs_path(o->net_spec)))
@@ -535,17 +547,41 @@ static void monitor_failed(int code, const char *msg)
 	if (M.log_ready)
 		log_error_event(code, msg);
 	teardown(!setup);
-	if (setup)
+	if (setup) {
 		dprintf(M.result_fd, "err %d %s\n", code, msg);
-	else
+	} else {
 		log_event("{\"event\":\"stopped\"}");
+		event_emit("monitor", "stopped", "{\"reason\":\"failed\",\"code\":%d}", code);
+	}
 	_exit(code);
 }
 
-static noreturn_fn void shutdown_and_exit(void)
+/* Why init ended, as the "stopped" event tells it: asked for (stop, or killed when it did
+ * not stop in time or --force), or not (poweroff inside, killed from outside, crashed). */
+static void emit_stopped(int status)
+{
+	char asker[32], how[64];
+	bool asked = stop_requested(asker, sizeof(asker));
+	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	const char *reason = sig == SIGKILL ? "killed"
+			     : asked	    ? "stop"
+			     : sig == SIGINT ? "poweroff"
+					     : "crashed";
+
+	if (sig)
+		snprintf(how, sizeof(how), "\"signal\":%d", sig);
+	else
+		snprintf(how, sizeof(how), "\"code\":%d", WEXITSTATUS(status));
+	if (M.stopping && !asked) /* SIGTERM to the monitor: the host is going down hard */
+		reason = "killed";
+	event_emit(asked ? asker : "monitor", "stopped", "{\"reason\":\"%s\",%s}", reason, how);
+}
+
+static noreturn_fn void shutdown_and_exit(int status)
 {
 	teardown(true);
 	log_event("{\"event\":\"stopped\"}");
+	emit_stopped(status);
 	_exit(VPS_OK);
 }
 
@@ -559,7 +595,7 @@ static void on_init_exit(int status)
 		log_event("{\"event\":\"init-exited\",\"code\":%d}", WEXITSTATUS(status));
 
 	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGHUP || M.stopping)
-		shutdown_and_exit();
+		shutdown_and_exit(status);
 
 	/* reboot(2) inside the pid ns: fresh namespaces, same mount, same cgroups */
 	log_event("{\"event\":\"rebooting\"}");
@@ -573,6 +609,7 @@ static void on_init_exit(int status)
 	write_state();
 	console_watch();
 	log_event("{\"event\":\"started\",\"init_pid\":%d}", M.init_pid);
+	event_emit("monitor", "rebooted", "{\"init_pid\":%d}", M.init_pid);
 }
 
 static void on_signal(int fd, short revents)
@@ -659,6 +696,8 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	M.starttime = proc_self_starttime();
 	for (size_t i = 0; i < o->n_warnings; i++)
 		log_warn("%s", o->warnings[i]);
+	if (o->events)
+		events_open(o->events, o->event_source);
 
 	if (unshare(CLONE_NEWNS) < 0)
 		die_code_with_error(VPS_EHOST, "unshare mount namespace");
@@ -706,6 +745,8 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	watch_add(M.listen_fd, POLLIN, on_console_listen);
 	if (o->space_low && space_guard_start(&M.space, o->rootfs, o->space_low) >= 0)
 		watch_add(M.space.timer_fd, POLLIN, on_space_tick);
+	oom_watch_start();
+	event_emit(NULL, "started", "{\"init_pid\":%d}", M.init_pid);
 	for (;;) {
 		if (poll(M.pfd, MAX_WATCHES, console_timers()) < 0) {
 			if (errno == EINTR)

@@ -271,6 +271,14 @@ export class Layout {
   runDir(id: string): string {
     return path.join(this.s.runDir, id);
   }
+  /** The host's event log (src/sys/eventlog.ts): kept across reboots, rotated beside it. */
+  eventsLog(): string {
+    return path.join(this.s.root, 'events', 'events.log');
+  }
+  /** Written by a stop that vpsctl asks for, with the asker's source: the monitor reads it. */
+  stopRequest(id: string): string {
+    return path.join(this.s.runDir, id, 'stop-request');
+  }
   rootfs(id: string): string {
     return path.join(this.s.runDir, id, 'rootfs');
   }

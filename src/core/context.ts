@@ -9,6 +9,7 @@
  *   Power         start and stop for a caller that holds the lock; reconcile
  */
 import type { ContainerConfig } from '../base/config.js';
+import type { EventKind, EventSource } from '../base/events.js';
 import type { HostSettings, Layout } from '../base/settings.js';
 import type { Progress, RuntimeState } from '../base/types.js';
 import type { CgroupLayout } from '../limits/cgroups.js';
@@ -36,6 +37,10 @@ export interface Store {
   config(id: string): Promise<ContainerConfig>;
   ids(): Promise<string[]>;
   lock<T>(id: string, what: string, fn: () => Promise<T>): Promise<T>;
+  /** Who this Host works for, as events name it: cli (default), api, cron. */
+  readonly source: EventSource;
+  /** One event in the host's log (never throws). */
+  emit(id: string, kind: EventKind, details?: Record<string, unknown>, source?: EventSource): void;
 }
 
 /** A container's image copied to a new file: frozen while it runs, a reflink where the pool shares extents. */

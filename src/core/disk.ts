@@ -109,6 +109,7 @@ export class Disks {
       return this.host.lock(dst, 'create (clone)', () =>
         this.host.space.within(disk, `the clone ${dst}'s ${formatSize(disk)} disk`, { strict: opts.strict, growsPromise: true }, () => this.host.provision(dst, {
           what: `clone of ${src}`,
+          origin: { from: src },
           hostname,
           privileged: cfg.privileged,
           shiftedFrom: cfg.shifted ? cfg.idmap : undefined,
@@ -364,6 +365,7 @@ export class Disks {
     return await this.host.lock(id, 'import', () => this.host.space.within(promise, `importing ${id} (a ${formatSize(members.get('disk.img') ?? cfg.disk)} disk${snapNames.length ? ` and ${snapNames.length} snapshot(s)` : ''})`, { strict: opts.strict, growsPromise: true }, async () => {
       const status = await this.host.provision(id, {
         what: `import of ${path.basename(src)}`,
+        origin: { imported: path.basename(src) },
         hostname,
         privileged: cfg.privileged,
         shiftedFrom: cfg.shifted ? cfg.idmap : undefined,

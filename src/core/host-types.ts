@@ -1,3 +1,4 @@
+import type { EventSource } from '../base/events.js';
 /**
  * The Host's vocabulary: the options its methods take and the objects they return (what
  * `--json` prints). Types only, with the waivable features' names: host.ts re-exports all.
@@ -21,6 +22,8 @@ export interface HostOptions {
   settings?: HostSettings;
   env?: NodeJS.ProcessEnv;
   progress?: Progress;
+  /** Who the events this Host logs name as their source (default cli). */
+  source?: EventSource;
 }
 
 export interface CreateOptions {
@@ -47,6 +50,8 @@ export interface CreateOptions {
 export interface ProvisionSpec {
   /** For the `.partial` marker: what was making it. */
   what: string;
+  /** The details of its "created" event: where it came from. */
+  origin: Record<string, unknown>;
   hostname: string;
   privileged: boolean;
   /** Shift the image's plain ids into the new range (create --shift-ids). */

@@ -5,6 +5,8 @@ import { processLive } from '../sys/proc.js';
 import { PACKAGE_ROOT } from '../sys/helpers.js';
 import { withLock } from '../sys/lock.js';
 import type { ContainerConfig } from '../base/config.js';
+import type { EventFilter, EventKind, EventSource, VpsEvent } from '../base/events.js';
+import { EventLog } from '../sys/eventlog.js';
 import { ExitCode, VpsError, failed, invalid } from '../base/errors.js';
 import { Layout, loadSettings, type HostSettings } from '../base/settings.js';
 import { copyReporter, silentProgress, type Progress, type RuntimeState } from '../base/types.js';
@@ -60,6 +62,8 @@ export class Host {
   readonly idmaps: IdAllocator;
   readonly pool: Pool;
   readonly snap: SnapHelper;
+  readonly events: EventLog;
+  source: EventSource;
   private cgroupLayout?: CgroupLayout;
   private net?: Networks;
   private spaceGuard?: Space;
@@ -76,6 +80,8 @@ export class Host {
     this.idmaps = new IdAllocator(this.layout.idmapDir(), this.settings);
     this.pool = new Pool(this.layout, this.sys);
     this.snap = new SnapHelper(this.sys);
+    this.events = new EventLog(this.layout.eventsLog());
+    this.source = opts.source ?? 'cli';
     this.templates = new TemplateStore(this.layout, this.sys, this.images, recipesDir(PACKAGE_ROOT), this.settings.mirror, this.settings.cacheDir, this.settings.mirrors);
   }
 
@@ -200,6 +206,18 @@ export class Host {
       if (thawed) this.progress.warn(`container ${id}'s filesystem was left frozen by a killed snapshot; thawed it`);
     }
     await fsp.rm(marker, { force: true });
+  }
+
+  /** One event in the host's log, from this Host's source unless told (never throws). */
+  emit(id: string, kind: EventKind, details: Record<string, unknown> = {}, source: EventSource = this.source): void {
+    this.events.append({ time: new Date().toISOString(), id, kind, source, details }, (m) => this.progress.warn(m));
+  }
+
+  /** `vpsctl events`: what the log holds; with `follow`, each new event as it comes until `signal`. */
+  async readEvents(filter: EventFilter, follow?: { onEvent: (e: VpsEvent) => void; signal: AbortSignal }): Promise<VpsEvent[]> {
+    if (!follow) return this.events.read(filter);
+    await this.events.follow(filter, follow.onEvent, follow.signal, { past: true });
+    return [];
   }
 
   /** The container's root filesystem as its monitor mounted it (the host-side view). */

@@ -106,6 +106,10 @@ export class Identities {
           await writeConfig();
           if (state) await this.h.networks.applyLive(next, cfg.network, state.init_pid);
         });
+        const had = new Set(cfg.network?.addresses ?? []);
+        const has = new Set(net?.addresses ?? []);
+        for (const a of has) if (!had.has(a)) this.h.emit(id, 'address-added', { address: a });
+        for (const a of had) if (!has.has(a)) this.h.emit(id, 'address-removed', { address: a });
       } else {
         await writeConfig();
       }

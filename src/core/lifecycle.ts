@@ -76,6 +76,7 @@ export class Lifecycle {
     return this.h.lock(id, 'create', () =>
       this.h.space.within(disk, `container ${id}'s ${formatSize(disk)} disk`, { strict: opts.strict, growsPromise: true }, () => this.provision(id, {
         what: `create from ${tpl.name}`,
+        origin: { template: tpl.name },
         hostname,
         privileged: !!opts.privileged,
         shiftIds: opts.shiftIds,
@@ -166,6 +167,7 @@ export class Lifecycle {
       await this.h.networks.commit(id, spec.network ?? undefined, () => writeFileAtomic(this.h.layout.configFile(id), renderConfig(cfg), 0o600));
       await fsp.rm(path.join(dir, '.partial'));
       await fsp.rm(this.h.layout.runDir(id), { recursive: true, force: true });
+      this.h.emit(id, 'created', spec.origin);
       return this.h.inventory.statusOf(cfg);
     } catch (e) {
       if (mounted) await this.h.sys.run('umount', ['-l', '--', mnt], { reject: false });
@@ -222,7 +224,11 @@ export class Lifecycle {
         ...(opts.allowMissing?.length ? { allowMissing: opts.allowMissing } : {}),
         // the monitor writes the limits (IO throttles on its loop device too) before init is born
         limits: this.h.resources.spawnLimits(id, limits),
+        // and logs "started", "stopped" and what else only it sees
+        events: { file: this.h.layout.eventsLog(), source: this.h.source },
       };
+      await fsp.mkdir(path.dirname(this.h.layout.eventsLog()), { recursive: true, mode: 0o750 });
+      await fsp.rm(this.h.layout.stopRequest(id), { force: true }); // a stop's that came too late
       let r;
       try {
         // the rules before the veth: it never exists without them
@@ -291,6 +297,8 @@ export class Lifecycle {
   }
 
   private async halt(state: RuntimeState, opts: StopOptions): Promise<StopResult['how']> {
+    // the monitor's "stopped" event names who asked (and so is not a poweroff inside)
+    await fsp.writeFile(this.h.layout.stopRequest(state.id), `${this.h.source}\n`, { mode: 0o600 }).catch(() => undefined);
     if (!opts.force) {
       this.h.runtime.signalInit(state, this.h.runtime.haltSignal(state.init_pid));
       if (await this.h.runtime.waitGone(state, opts.timeoutMs ?? 30_000)) return 'clean';
@@ -334,6 +342,7 @@ export class Lifecycle {
       await fsp.rm(this.h.layout.runDir(id), { recursive: true, force: true });
       // its lock file goes too, while held (a lock taken meanwhile is on a new file: Lock.acquire)
       await fsp.rm(this.h.layout.lockFile(id), { force: true });
+      this.h.emit(id, 'destroyed');
       return { id, destroyed: true as const };
     });
   }

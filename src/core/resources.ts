@@ -122,6 +122,10 @@ export class Resources {
         if (only.nofile !== undefined && !saveNow) this.host.progress.warn(`--nofile takes effect at the next start; add --save to keep it`);
       }
       if (saveNow && savedChanged) await writeFileAtomic(this.host.layout.configFile(id), renderConfig({ ...cfg, limits: merged }), 0o600);
+      if (changed.length || (saveNow && savedChanged)) {
+        const keys = changed.length ? changed : changedKeys(cfg.limits ?? {}, changes);
+        this.host.emit(id, 'limits-changed', { limits: Object.fromEntries(keys.map((k) => [k, changes[k] ?? null])), live: !!state && changed.length > 0, saved: saveNow && savedChanged });
+      }
       return { id, changed, live: !!state && changed.length > 0, saved: saveNow && savedChanged, limits: merged, ...(overcommit ? { overcommit } : {}) };
     });
   }

@@ -103,7 +103,8 @@ export class Snapshots {
       const files = this.files(id);
       await files.sweep();
       // expired ones go first, so that a full pool does not stop the next snapshot
-      const pruned = (await this.pruneLocked(id, {})).map((p) => p.name);
+      const source = opts.scheduled ? 'cron' : this.host.source;
+      const pruned = (await this.pruneLocked(id, {}, source)).map((p) => p.name);
       const taken = new Set((await files.list()).map((s) => s.name));
       const now = new Date();
       const name = opts.name ?? defaultSnapshotName(now, taken);
@@ -148,7 +149,8 @@ export class Snapshots {
       } finally {
         await reservation.release();
       }
-      if (opts.keep !== undefined) pruned.push(...(await this.pruneLocked(id, { keep: opts.keep })).map((p) => p.name));
+      this.host.emit(id, 'snapshot-created', { name, method: r.method, scheduled: !!opts.scheduled }, source);
+      if (opts.keep !== undefined) pruned.push(...(await this.pruneLocked(id, { keep: opts.keep }, source)).map((p) => p.name));
       return { ...meta, pruned, ...(r.method === 'copy' ? { hint: NO_REFLINK_HINT } : {}) };
     });
   }
@@ -198,6 +200,7 @@ export class Snapshots {
           if (running) await this.host.startLocked(id).catch((s: Error) => this.host.progress.warn(`container ${id} stays stopped: ${s.message}`));
           throw e;
         }
+        this.host.emit(id, 'snapshot-restored', { name });
         if (running) await this.host.startLocked(id);
         return { id, name, restarted: !!running, disk };
       } finally {
@@ -255,12 +258,13 @@ export class Snapshots {
       if (mounted.length) throw wrongState(`snapshot ${name} of ${id} is mounted on ${mounted.join(', ')}`, `unmount it first: vpsctl snapshot umount ${id} ${name}`);
       const [u] = await this.host.snap.usage([files.image(name)]);
       await files.remove(name);
+      this.host.emit(id, 'snapshot-deleted', { name });
       return { id, name, freed: u?.exclusive ?? 0 };
     });
   }
 
   /** Removes expired snapshots, and by --keep / --older-than the unpinned ones; caller holds the lock. */
-  private async pruneLocked(id: string, opts: PruneOptions): Promise<Pruned[]> {
+  private async pruneLocked(id: string, opts: PruneOptions, source = this.host.source): Promise<Pruned[]> {
     const files = this.files(id);
     const snaps = await files.list();
     const now = Date.now();
@@ -270,8 +274,12 @@ export class Snapshots {
         this.host.progress.warn(`snapshot ${s.name} of ${id} is mounted; not pruning it`);
         continue;
       }
-      if (!opts.dryRun) await files.remove(s.name);
-      out.push({ id, name: s.name, reason: s.expiry && Date.parse(s.expiry) <= now ? 'expired' : 'rule' });
+      const reason = s.expiry && Date.parse(s.expiry) <= now ? 'expired' : 'rule';
+      if (!opts.dryRun) {
+        await files.remove(s.name);
+        this.host.emit(id, 'snapshot-deleted', { name: s.name, reason }, source);
+      }
+      out.push({ id, name: s.name, reason });
     }
     return out;
   }

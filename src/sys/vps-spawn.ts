@@ -33,6 +33,8 @@ export interface SpawnSpec {
   monitorCgroup?: string;
   /** Confinement features waived (--unsafe-allow-missing). */
   allowMissing?: string[];
+  /** The host's event log, and who asked for this start (the first "started" event's source). */
+  events?: { file: string; source: string };
 }
 
 /** On a systemd host: the transient, delegated scope the monitor (and so the container) lives in. */
@@ -69,6 +71,7 @@ export function spawnArgv(s: SpawnSpec): string[] {
     ...(s.lxcfs ? ['--lxcfs', s.lxcfs] : []),
     ...(s.userns ? ['--userns', `${s.userns.uid}:${s.userns.gid}:${s.userns.count}`, ...(s.userns.shifted ? ['--no-idmap'] : [])] : []),
     ...(s.allowMissing ?? []).flatMap((f) => ['--unsafe-allow-missing', f]),
+    ...(s.events ? ['--events', s.events.file, '--event-source', s.events.source] : []),
     ...(s.net ? ['--net-helper', s.net.helper, '--net-spec', s.net.spec] : []),
     ...(s.limits ? ['--limit-helper', s.limits.helper, ...s.limits.args.flatMap((a) => ['--limit', a]), ...(s.limits.ioDevice ? ['--limit-io-device'] : [])] : []),
   ];

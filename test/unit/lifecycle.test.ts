@@ -93,14 +93,14 @@ beforeEach(() => {
 
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-/** Everything under the state root and run dir but the template and empty dirs. */
+/** Everything under the state root and run dir but the template, the event log and empty dirs. */
 function leftovers(): string[] {
   const out: string[] = [];
   const walk = (dir: string): void => {
     for (const d of readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, d.name);
       if (d.isDirectory()) walk(p);
-      else if (!p.includes('/pool/templates/') && !p.includes('/.locks/')) out.push(path.relative(root, p));
+      else if (!p.includes('/pool/templates/') && !p.includes('/.locks/') && !p.includes('/events/')) out.push(path.relative(root, p));
     }
   };
   walk(root);
@@ -119,12 +119,14 @@ describe('create', () => {
       'umount',
     ]);
     expect(leftovers()).toEqual(['state/containers/101/config.yaml', 'state/idmap/2000000000', 'state/pool/images/101.img']);
+    expect(await host.readEvents({})).toMatchObject([{ id: '101', kind: 'created', source: 'cli', details: { template: 'debian-12' } }]);
   });
 
   it.each(['vps-snap clone', 'e2fsck', 'resize2fs', 'mount', 'umount'])('undoes everything when %s fails', async (step) => {
     sys.failAt = step;
     await expect(host.create('101', { template: 'debian-12', disk: 2 * 1024 ** 3, limits: { memory: null } })).rejects.toThrow();
     expect(leftovers()).toEqual([]);
+    expect(await host.readEvents({})).toEqual([]); // nothing claims it was made
     // and the id can be created again at once: no lock, reservation or range is held
     sys.failAt = undefined;
     await expect(host.create('101', { template: 'debian-12', disk: 2 * 1024 ** 3, limits: { memory: null } })).resolves.toMatchObject({ id: '101', idmap: { uid: 2000000000 } });
@@ -180,6 +182,7 @@ describe('destroy', () => {
     sys.log.length = 0;
     await host.destroy('102');
     expect(leftovers()).toEqual([]);
+    expect((await host.readEvents({ ids: ['102'] })).map((e) => e.kind)).toEqual(['created', 'destroyed']);
     expect(sys.log.every((s) => ['losetup', 'umount', 'vps-snap probe'].includes(s))).toBe(true);
   });
 });
