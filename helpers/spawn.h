@@ -25,6 +25,7 @@ struct opts {
 	const char *net_helper, *net_spec; /* --net-helper PATH --net-spec FILE: vps-net up per boot */
 	const char *monitor_cgroup;        /* --monitor-cgroup DIR: the monitor's leaf in its scope */
 	const char *events, *event_source; /* --events FILE --event-source SRC: the host's event log */
+	const char *stop_hook;             /* --stop-hook PROG: run PROG hook-run post-stop ID */
 	const char *limit_helper;          /* --limit-helper PATH: vps-limit, before init is born */
 	const char *limit_args[MAX_LIMIT_ARGS]; /* --limit ARG...: its argv after its name */
 	size_t n_limit_args;

@@ -8,6 +8,7 @@
  *             [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]
  *             [--limit-helper PATH [--limit ARG]... [--limit-io-device]]
  *             [--monitor-cgroup DIR] [--space-low BYTES] [--events FILE [--event-source SRC]]
+ *             [--stop-hook PROG]
  *
  * --limit-helper PATH --limit ARG...: once the image is on its loop device and before the
  * cgroups are made, the monitor runs `PATH ARG...` (helpers/vps-limit apply: it makes the
@@ -23,6 +24,8 @@
  * filesystem is frozen so that no write fails for want of pool space (spawn-space.c).
  * --events FILE: the host's event log, where the monitor appends "started" (SRC: who asked,
  * cli by default), "stopped" with its reason, "rebooted" and "oom" (spawn-events.c).
+ * --stop-hook PROG: after the teardown, the monitor runs `PROG hook-run post-stop ID --reason
+ * R` (vpsctl: the admin's post-stop hooks) and waits for it.
  * --lxcfs DIR binds DIR/proc/{meminfo,cpuinfo,stat,uptime,loadavg,diskstats,swaps} (lxcfs's
  * per-cgroup views) read-only over the container's /proc files, so free, top and uptime
  * inside show the container's limits; a file lxcfs does not serve is skipped.
@@ -193,7 +196,8 @@ static noreturn_fn void usage(int code)
 		"       [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...\n"
 		"       [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]\n"
 		"       [--limit-helper PATH [--limit ARG]... [--limit-io-device]] "
-		"[--monitor-cgroup DIR] [--space-low BYTES] [--events FILE [--event-source SRC]]\n",
+		"[--monitor-cgroup DIR] [--space-low BYTES] [--events FILE [--event-source SRC]]\n"
+		"       [--stop-hook PROG]\n",
 		prog_name);
 	exit(code);
 }
@@ -316,6 +320,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			o->events = arg_value(argc, argv, &i);
 		else if (strcmp(a, "--event-source") == 0)
 			o->event_source = arg_value(argc, argv, &i);
+		else if (strcmp(a, "--stop-hook") == 0)
+			o->stop_hook = arg_value(argc, argv, &i);
 		else if (strcmp(a, "--limit-helper") == 0)
 			o->limit_helper = arg_value(argc, argv, &i);
 		else if (strcmp(a, "--limit") == 0) {
@@ -368,6 +374,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		die_code(VPS_EUSAGE, "--lxcfs must be an absolute path");
 	if (o->events && !valid_abs_path(o->events))
 		die_code(VPS_EUSAGE, "--events must be an absolute path");
+	if (o->stop_hook && !valid_abs_path(o->stop_hook))
+		die_code(VPS_EUSAGE, "--stop-hook must be an absolute path");
 	if (o->event_source && (!*o->event_source || strlen(o->event_source) > 16 ||
 				strspn(o->event_source, "abcdefghijklmnopqrstuvwxyz") !=
 					strlen(o->event_source)))
@@ -538,6 +546,8 @@ void teardown(bool all_cgroups)
 	}
 }
 
+static void run_stop_hook(const char *reason);
+
 /* die sink of the monitor: roll back, then tell the parent (setup) or the log (runtime). */
 static void monitor_failed(int code, const char *msg)
 {
@@ -552,13 +562,14 @@ static void monitor_failed(int code, const char *msg)
 	} else {
 		log_event("{\"event\":\"stopped\"}");
 		event_emit("monitor", "stopped", "{\"reason\":\"failed\",\"code\":%d}", code);
+		run_stop_hook("failed");
 	}
 	_exit(code);
 }
 
 /* Why init ended, as the "stopped" event tells it: asked for (stop, or killed when it did
  * not stop in time or --force), or not (poweroff inside, killed from outside, crashed). */
-static void emit_stopped(int status)
+static const char *emit_stopped(int status)
 {
 	char asker[32], how[64];
 	bool asked = stop_requested(asker, sizeof(asker));
@@ -575,13 +586,44 @@ static void emit_stopped(int status)
 	if (M.stopping && !asked) /* SIGTERM to the monitor: the host is going down hard */
 		reason = "killed";
 	event_emit(asked ? asker : "monitor", "stopped", "{\"reason\":\"%s\",%s}", reason, how);
+	return reason;
+}
+
+/* --stop-hook PROG: once all is torn down, `PROG hook-run post-stop ID --reason R` (the
+ * admin's post-stop hooks, whoever stopped the container); waited for, so a `vpsctl stop`
+ * returns after them. Its stderr is monitor.log. */
+static void run_stop_hook(const char *reason)
+{
+	pid_t p;
+	int st;
+
+	if (!M.o->stop_hook)
+		return;
+	p = fork();
+	if (p == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL); /* the monitor's blocked signals are its own */
+		signal(SIGPIPE, SIG_DFL);
+		execl(M.o->stop_hook, M.o->stop_hook, "hook-run", "post-stop", M.o->id, "--reason",
+		      reason, (char *)NULL);
+		_exit(127);
+	}
+	if (p < 0) {
+		log_warn("post-stop hooks not run: fork: %s", strerror(errno));
+		return;
+	}
+	while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		log_warn("post-stop hooks: %s ended with status %d", M.o->stop_hook, st);
 }
 
 static noreturn_fn void shutdown_and_exit(int status)
 {
 	teardown(true);
 	log_event("{\"event\":\"stopped\"}");
-	emit_stopped(status);
+	run_stop_hook(emit_stopped(status));
 	_exit(VPS_OK);
 }
 

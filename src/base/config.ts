@@ -1,3 +1,4 @@
+import { parseHooks, type HookMap } from './hooks.js';
 import { parse as parseYaml, stringify } from 'yaml';
 import { VpsError, ExitCode, failed } from './errors.js';
 import { validateHostname, validateId, validateTemplateName } from './ids.js';
@@ -35,6 +36,8 @@ export interface ContainerConfig {
   onboot?: boolean;
   /** Boot order: higher first at start, last at stop (vzctl's BOOTORDER); default 0. */
   bootorder?: number;
+  /** The admin's programs run on the host at its events (src/base/hooks.ts); never taken from an import. */
+  hooks?: HookMap;
 }
 
 export interface SnapshotPolicy {
@@ -52,7 +55,7 @@ export interface IdMap {
   count: number;
 }
 
-const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots', 'limits', 'network', 'onboot', 'bootorder']);
+const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots', 'limits', 'network', 'onboot', 'bootorder', 'hooks']);
 
 export function renderConfig(c: ContainerConfig): string {
   const doc = {
@@ -71,6 +74,7 @@ export function renderConfig(c: ContainerConfig): string {
     ...(c.network ? { network: renderNetwork(c.network) } : {}),
     ...(c.onboot ? { onboot: true } : {}),
     ...(c.bootorder ? { bootorder: c.bootorder } : {}),
+    ...(c.hooks && Object.keys(c.hooks).length ? { hooks: c.hooks } : {}),
   };
   return `# vpsctl container ${c.id}: declared configuration (edit with \`vpsctl set\`)\n${stringify(doc)}`;
 }
@@ -153,7 +157,9 @@ function parseConfigText(text: string, file: string, expectId: string): Containe
   const network = d.network === undefined || d.network === null ? undefined : parseNetwork(d.network);
   if (d.onboot !== undefined && typeof d.onboot !== 'boolean') throw invalid(`${file}: onboot must be true or false`);
   if (d.bootorder !== undefined && !validBootorder(d.bootorder)) throw invalid(`${file}: bootorder must be an integer from 0 to ${MAX_BOOTORDER}`);
+  const hooks = d.hooks === undefined || d.hooks === null ? undefined : parseHooks(d.hooks, file);
   return {
+    ...(hooks && Object.keys(hooks).length ? { hooks } : {}),
     ...(d.onboot ? { onboot: true } : {}),
     ...(d.bootorder ? { bootorder: d.bootorder as number } : {}),
     ...(network ? { network } : {}),

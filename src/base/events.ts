@@ -17,6 +17,7 @@ export const EVENT_KINDS = [
   'snapshot-restored',
   'snapshot-deleted', // details.reason expired when pruned
   'destroyed',
+  'hook-failed', // a post-* hook failed: details.hook, details.program, details.error
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { invalid } from './errors.js';
 import { canonicalIp, parseCidr, reservedReason, subnetEdge, type Cidr } from './ip.js';
 import { IFNAME } from './ids.js';
-import { parseSize } from './units.js';
+import { parseDuration, parseSize } from './units.js';
 
 /** Host settings: `/etc/vpsctl/vpsctl.yaml` (all optional), then environment overrides. */
 export interface HostSettings {
@@ -31,6 +31,10 @@ export interface HostSettings {
   idmapRanges: number;
   /** Where `snapshot schedule` writes its cron entries. */
   cronDir: string;
+  /** Host-wide hooks: every program in `<hooksDir>/<event>/`, in name order. */
+  hooksDir: string;
+  /** How long one hook may run (ms) before it is killed and counts as failed. */
+  hookTimeoutMs: number;
   /** Memory limits may add up to the host's memory times this (create/set warn, --strict refuses). */
   overcommitRatio: number;
   /** Disks, snapshots, templates and the reserve may add up to the pool's size times this (1: no thin provisioning). */
@@ -57,7 +61,7 @@ export interface HostSettings {
   configFile?: string;
 }
 
-const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'overcommit_ratio', 'disk_overcommit_ratio', 'disk_reserve', 'disk_low_watermark', 'disk_freeze_free', 'mirrors', 'bridge', 'subnet', 'subnet6', 'nat', 'uplink', 'nft_table']);
+const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'hooks_dir', 'hook_timeout', 'overcommit_ratio', 'disk_overcommit_ratio', 'disk_reserve', 'disk_low_watermark', 'disk_freeze_free', 'mirrors', 'bridge', 'subnet', 'subnet6', 'nat', 'uplink', 'nft_table']);
 
 /** A stable ULA /64 (RFC 4193) for this host: fd + 40 bits of its machine-id's hash, ::1 the bridge. */
 export function defaultSubnet6(machineId: string | undefined): Cidr {
@@ -177,6 +181,14 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
     : raw.cron_dir
       ? absPath('cron_dir', raw.cron_dir, file)
       : '/etc/cron.d';
+  const hooksDir = env.VPSCTL_HOOKS_DIR
+    ? absPath('VPSCTL_HOOKS_DIR', env.VPSCTL_HOOKS_DIR, 'environment')
+    : raw.hooks_dir
+      ? absPath('hooks_dir', raw.hooks_dir, file)
+      : '/etc/vpsctl/hooks.d';
+  const hookTimeoutText = env.VPSCTL_HOOK_TIMEOUT ?? (raw.hook_timeout === undefined ? undefined : String(raw.hook_timeout));
+  const hookTimeoutMs = hookTimeoutText === undefined ? 60_000 : parseDuration(hookTimeoutText, `${env.VPSCTL_HOOK_TIMEOUT ? 'VPSCTL_HOOK_TIMEOUT' : `${file}: hook_timeout`}`);
+  if (hookTimeoutMs < 1000 || hookTimeoutMs > 3_600_000) throw invalid(`hook_timeout must be from 1s to 1h`);
   const int = (key: string, env: string | undefined, dflt: number, min: number, max: number): number => {
     const v = env ?? raw[key];
     if (v === undefined) return dflt;
@@ -213,7 +225,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
   if (uplink !== undefined && (!IFNAME.test(String(uplink)) || uplink === bridge)) throw invalid(`${file}: uplink ${JSON.stringify(uplink)} is not an interface name other than the bridge`);
   const nftTable = String(env.VPSCTL_NFT_TABLE ?? raw.nft_table ?? 'vpsctl');
   if (!/^[a-z][a-z0-9_]{0,30}$/.test(nftTable)) throw invalid(`${file}: nft_table ${JSON.stringify(nftTable)} must be a lower-case name ([a-z][a-z0-9_]*)`);
-  return { bridge, subnet, subnet6, nat, uplink: uplink || undefined, nftTable, root, pool, runDir, cgroupParent, mirror, mirrors, cacheDir, cronDir, overcommitRatio, diskOvercommitRatio, diskReserve, diskLowWatermark, diskFreezeFree, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
+  return { bridge, subnet, subnet6, nat, uplink: uplink || undefined, nftTable, root, pool, runDir, cgroupParent, mirror, mirrors, cacheDir, cronDir, hooksDir, hookTimeoutMs, overcommitRatio, diskOvercommitRatio, diskReserve, diskLowWatermark, diskFreezeFree, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
 }
 
 /** Every path vpsctl uses, built only from validated ids and names. */

@@ -19,6 +19,7 @@ import type { Pool } from '../storage/pool.js';
 import type { Space } from '../storage/space.js';
 import type { CloneResult, FrozenCloneResult, SnapHelper } from '../storage/vpssnap.js';
 import type { Runner } from '../sys/exec.js';
+import type { Hooks } from './hooks.js';
 import type { ContainerStatus, ExecOptions, ExecResult, ProvisionSpec, StartOptions, StartResult, StopOptions, StopResult } from './host-types.js';
 
 /** The state on the host, and the lock every change to one container takes. */
@@ -39,6 +40,8 @@ export interface Store {
   lock<T>(id: string, what: string, fn: () => Promise<T>): Promise<T>;
   /** Who this Host works for, as events name it: cli (default), api, cron. */
   readonly source: EventSource;
+  /** The admin's hooks: pre-* ones stop an operation, post-* ones warn. */
+  readonly hooks: Hooks;
   /** One event in the host's log (never throws). */
   emit(id: string, kind: EventKind, details?: Record<string, unknown>, source?: EventSource): void;
 }

@@ -99,7 +99,7 @@ export class Disks {
     }
     await this.host.pool.ensure();
     const snaps = new SnapshotFiles(this.host.layout, src);
-    return this.host.lock(src, `clone to ${dst}`, async () => {
+    const made = await this.host.lock(src, `clone to ${dst}`, async () => {
       let disk = cfg.disk;
       if (opts.snapshot !== undefined) {
         const meta = await snaps.get(opts.snapshot);
@@ -140,6 +140,8 @@ export class Disks {
         })),
       );
     });
+    await this.host.hooks.post('post-create', dst); // once the locks are free: it may start it
+    return made;
   }
 
   /**
@@ -313,7 +315,9 @@ export class Disks {
     // opened once: tar reads it through our descriptor, so a file swapped meanwhile is not read
     const fh = await fsp.open(src, C.O_RDONLY | C.O_NOFOLLOW);
     try {
-      return await this.importFrom(`/proc/${process.pid}/fd/${fh.fd}`, src, newId, opts);
+      const made = await this.importFrom(`/proc/${process.pid}/fd/${fh.fd}`, src, newId, opts);
+      await this.host.hooks.post('post-create', made.id);
+      return made;
     } finally {
       await fh.close();
     }

@@ -29,6 +29,7 @@ import { Disks } from './disk.js';
 import { Identities } from './identity.js';
 import { IdAllocator } from './idmap.js';
 import { Inventory } from './inventory.js';
+import { Hooks } from './hooks.js';
 import { Lifecycle } from './lifecycle.js';
 import { renderMetrics } from './metrics.js';
 import { Networks, type NetworkStatus } from './network.js';
@@ -63,6 +64,7 @@ export class Host {
   readonly pool: Pool;
   readonly snap: SnapHelper;
   readonly events: EventLog;
+  readonly hooks: Hooks;
   source: EventSource;
   private cgroupLayout?: CgroupLayout;
   private net?: Networks;
@@ -82,6 +84,7 @@ export class Host {
     this.snap = new SnapHelper(this.sys);
     this.events = new EventLog(this.layout.eventsLog());
     this.source = opts.source ?? 'cli';
+    this.hooks = new Hooks(this);
     this.templates = new TemplateStore(this.layout, this.sys, this.images, recipesDir(PACKAGE_ROOT), this.settings.mirror, this.settings.cacheDir, this.settings.mirrors);
   }
 
@@ -211,6 +214,15 @@ export class Host {
   /** One event in the host's log, from this Host's source unless told (never throws). */
   emit(id: string, kind: EventKind, details: Record<string, unknown> = {}, source: EventSource = this.source): void {
     this.events.append({ time: new Date().toISOString(), id, kind, source, details }, (m) => this.progress.warn(m));
+  }
+
+  /**
+   * `vpsctl hook-run post-stop ID`, which a container's monitor runs once the container is
+   * down (however it stopped): the container's and the host's post-stop hooks.
+   */
+  async runStopHooks(id: string, reason: string): Promise<void> {
+    const own = await this.config(id).then((c) => c.hooks?.['post-stop'], () => undefined);
+    await this.hooks.post('post-stop', id, own, { VPSCTL_STOP_REASON: reason });
   }
 
   /** `vpsctl events`: what the log holds; with `follow`, each new event as it comes until `signal`. */

@@ -57,5 +57,8 @@ export function importPolicy(cfg: ContainerConfig, opts: ImportPolicyOptions): I
     ];
     notices.push(`network: the archive's ${what.join('; ')} not taken; the container has only its loopback (--keep-network to take them, or vpsctl set --ipadd)`);
   }
+  if (cfg.hooks && Object.keys(cfg.hooks).length) {
+    notices.push(`hooks: the archive's ${Object.keys(cfg.hooks).join(', ')} hooks are not taken (programs run as root on this host are for its admin to set)`);
+  }
   return { limits, network, notices };
 }

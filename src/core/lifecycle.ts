@@ -5,6 +5,7 @@ import { exists, sleep, writeFileAtomic } from '../sys/fs.js';
 import { mountsOfDevice } from '../sys/proc.js';
 import type { SpawnSpec } from '../sys/vps-spawn.js';
 import { withLock } from '../sys/lock.js';
+import { PACKAGE_ROOT } from '../sys/helpers.js';
 import { cronFile } from '../base/cron.js';
 import { DEFAULT_LIMITS, type Limits } from '../base/limits.js';
 import type { NetworkConfig } from '../base/netconfig.js';
@@ -65,11 +66,14 @@ export class Lifecycle {
     // checked and reserved before anything is made: a bad or taken address changes nothing,
     // and parallel creates (--ipadd auto) each get their own
     const network = opts.network ? await this.h.networks.reserve(id, opts.network) : undefined;
+    let made: ContainerStatus;
     try {
-      return await this.createReserved(id, opts, tpl, disk, hostname, limits, network);
+      made = await this.createReserved(id, opts, tpl, disk, hostname, limits, network);
     } finally {
       if (network) await this.h.networks.release(id);
     }
+    await this.h.hooks.post('post-create', id); // once the lock is free: it may start it
+    return made;
   }
 
   private createReserved(id: string, opts: CreateOptions, tpl: TemplateInfo, disk: number, hostname: string, limits: Limits, network: NetworkConfig | undefined): Promise<ContainerStatus> {
@@ -115,6 +119,7 @@ export class Lifecycle {
     if (await exists(dir)) {
       throw new VpsError(ExitCode.WRONG_STATE, `container ${id} already exists`, { hint: `pick another id, or remove it with: vpsctl destroy ${id}` });
     }
+    await this.h.hooks.pre('pre-create', id, undefined, hookEnv(spec.origin));
     await this.h.pool.prepare();
     await fsp.mkdir(this.h.layout.containersDir(), { recursive: true, mode: 0o700 });
     await fsp.mkdir(dir, { mode: 0o700 });
@@ -199,6 +204,7 @@ export class Lifecycle {
       }
       const { state } = await this.h.runtime.state(id);
       if (state) throw wrongState(`container ${id} is already running (init pid ${state.init_pid})`, `stop it first: vpsctl stop ${id}`);
+      await this.h.hooks.pre('pre-start', id, cfg.hooks?.['pre-start']);
       await this.reconcile(id);
       await this.h.pool.ensure();
       const img = this.h.layout.image(id);
@@ -226,6 +232,8 @@ export class Lifecycle {
         limits: this.h.resources.spawnLimits(id, limits),
         // and logs "started", "stopped" and what else only it sees
         events: { file: this.h.layout.eventsLog(), source: this.h.source },
+        // the admin's post-stop hooks, run by the monitor however the container stops
+        ...((await this.h.hooks.programs('post-stop', id, cfg.hooks?.['post-stop'])).length ? { stopHook: path.join(PACKAGE_ROOT, 'bin', 'vpsctl') } : {}),
       };
       await fsp.mkdir(path.dirname(this.h.layout.eventsLog()), { recursive: true, mode: 0o750 });
       await fsp.rm(this.h.layout.stopRequest(id), { force: true }); // a stop's that came too late
@@ -239,6 +247,7 @@ export class Lifecycle {
         throw e;
       }
       this.h.resources.reportSkipped(id, r.limits);
+      await this.h.hooks.post('post-start', id, cfg.hooks?.['post-start'], { VPSCTL_INIT_PID: String(r.init_pid) });
       return { id, state: 'running' as const, init_pid: r.init_pid, monitor_pid: r.monitor_pid, loop: r.loop };
     }
   }
@@ -291,6 +300,9 @@ export class Lifecycle {
       // its systemd could not write its way down: it would only wait out the timeout
       throw wrongState(`container ${id}'s writes are held since ${held.since}: the pool is out of space (${formatSize(held.free)} free, under disk_freeze_free ${formatSize(held.low)})`, `free space in the pool and it goes on by itself (vpsctl pool info); or stop it now as a power cut would: vpsctl stop ${id} --force`);
     }
+    // a damaged config stops without its own hooks (the host-wide ones still run)
+    const own = await this.h.config(id).then((c) => c.hooks, () => undefined);
+    await this.h.hooks.pre('pre-stop', id, own?.['pre-stop'], opts.force ? { VPSCTL_FORCE: '1' } : {});
     const how = await this.halt(state, opts);
     await this.reconcile(id);
     return { id, state: 'stopped' as const, how };
@@ -301,15 +313,27 @@ export class Lifecycle {
     await fsp.writeFile(this.h.layout.stopRequest(state.id), `${this.h.source}\n`, { mode: 0o600 }).catch(() => undefined);
     if (!opts.force) {
       this.h.runtime.signalInit(state, this.h.runtime.haltSignal(state.init_pid));
-      if (await this.h.runtime.waitGone(state, opts.timeoutMs ?? 30_000)) return 'clean';
+      if (await this.waitMonitor(state, opts.timeoutMs ?? 30_000)) return 'clean';
       this.h.progress.warn(`container ${state.id} did not stop in time; killing it`);
     }
     // SIGKILL to init kills every process of its pid namespace; the monitor then tears down
     this.h.runtime.signalInit(state, 'SIGKILL');
-    if (await this.h.runtime.waitGone(state, 15_000)) return 'killed';
+    if (await this.waitMonitor(state, 15_000)) return 'killed';
     this.h.runtime.signal(state.monitor_pid, 'SIGTERM');
     if (await this.h.runtime.waitGone(state, 5_000)) return 'killed';
     throw failed(`the monitor of container ${state.id} (pid ${state.monitor_pid}) does not exit`, { hint: `kill it by hand: kill -9 ${state.monitor_pid}` });
+  }
+
+  /**
+   * Waits for the monitor to be gone. Once init is down the monitor may still be running the
+   * post-stop hooks (it waits for them): they get their hook_timeout each, not the stop's.
+   */
+  private async waitMonitor(state: RuntimeState, timeoutMs: number): Promise<boolean> {
+    if (await this.h.runtime.waitGone(state, timeoutMs)) return true;
+    if (this.h.runtime.initAlive(state)) return false;
+    const own = await this.h.config(state.id).then((c) => c.hooks?.['post-stop'], () => undefined);
+    const hooks = (await this.h.hooks.programs('post-stop', state.id, own)).length;
+    return this.h.runtime.waitGone(state, hooks * (this.h.settings.hookTimeoutMs + 3000) + 5000);
   }
 
   async restart(id: string, opts: StopOptions & StartOptions = {}): Promise<StartResult> {
@@ -323,6 +347,8 @@ export class Lifecycle {
     const dir = this.h.layout.containerDir(id);
     if (!(await exists(dir))) throw notFound(`container ${id} does not exist`, 'see `vpsctl list`');
     return this.h.lock(id, 'destroy', async () => {
+      const own = await this.h.config(id).then((c) => c.hooks, () => undefined);
+      await this.h.hooks.pre('pre-destroy', id, own?.['pre-destroy']);
       const { state } = await this.h.runtime.state(id);
       if (state) {
         if (!opts.force) throw wrongState(`container ${id} is running`, `stop it first (vpsctl stop ${id}) or use --force`);
@@ -401,4 +427,9 @@ export class Lifecycle {
     fixed.push(...(await this.h.networks.teardown(id)));
     return fixed;
   }
+}
+
+/** A "created" event's origin as hook environment: VPSCTL_TEMPLATE, VPSCTL_FROM, VPSCTL_IMPORTED. */
+function hookEnv(origin: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(origin).map(([k, v]) => [`VPSCTL_${k.toUpperCase()}`, String(v)]));
 }

@@ -56,9 +56,14 @@ export class Runtime {
    * exits, its pid could be reused by an unrelated process before the monitor is gone.
    */
   signalInit(st: RuntimeState, sig: number | NodeJS.Signals): boolean {
-    const status = readTextSync(`/proc/${st.init_pid}/status`) ?? '';
-    if (Number(/^PPid:\s+(\d+)$/m.exec(status)?.[1]) !== st.monitor_pid) return false;
+    if (!this.initAlive(st)) return false;
     return this.signal(st.init_pid, sig);
+  }
+
+  /** Whether the container's init still runs (as the monitor's child). */
+  initAlive(st: RuntimeState): boolean {
+    const status = readTextSync(`/proc/${st.init_pid}/status`) ?? '';
+    return Number(/^PPid:\s+(\d+)$/m.exec(status)?.[1]) === st.monitor_pid && !/^State:\s+Z/m.test(status);
   }
 
   signal(pid: number, sig: number | NodeJS.Signals): boolean {

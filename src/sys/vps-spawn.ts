@@ -35,6 +35,8 @@ export interface SpawnSpec {
   allowMissing?: string[];
   /** The host's event log, and who asked for this start (the first "started" event's source). */
   events?: { file: string; source: string };
+  /** vpsctl: the monitor runs `PROG hook-run post-stop ID --reason R` once the container is down. */
+  stopHook?: string;
 }
 
 /** On a systemd host: the transient, delegated scope the monitor (and so the container) lives in. */
@@ -72,6 +74,7 @@ export function spawnArgv(s: SpawnSpec): string[] {
     ...(s.userns ? ['--userns', `${s.userns.uid}:${s.userns.gid}:${s.userns.count}`, ...(s.userns.shifted ? ['--no-idmap'] : [])] : []),
     ...(s.allowMissing ?? []).flatMap((f) => ['--unsafe-allow-missing', f]),
     ...(s.events ? ['--events', s.events.file, '--event-source', s.events.source] : []),
+    ...(s.stopHook ? ['--stop-hook', s.stopHook] : []),
     ...(s.net ? ['--net-helper', s.net.helper, '--net-spec', s.net.spec] : []),
     ...(s.limits ? ['--limit-helper', s.limits.helper, ...s.limits.args.flatMap((a) => ['--limit', a]), ...(s.limits.ioDevice ? ['--limit-io-device'] : [])] : []),
   ];

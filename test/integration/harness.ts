@@ -53,6 +53,8 @@ export function makeEnv(templates: string[] = [TEMPLATE]): Env {
       VPSCTL_RUN_DIR: run,
       VPSCTL_CGROUP_PARENT: CGROUP_PARENT,
       VPSCTL_CONFIG: path.join(root, 'no-host-config.yaml'),
+      // an admin's hooks on this machine never run in tests; hooks.test.ts writes its own here
+      VPSCTL_HOOKS_DIR: path.join(root, 'hooks.d'),
       // far from a real installation's ranges (default 1000000), so test containers never
       // share host ids with containers of the machine's own state root
       VPSCTL_IDMAP_BASE: String(TEST_IDMAP_BASE + (parseInt(tag, 16) % 64) * 64 * 65536),

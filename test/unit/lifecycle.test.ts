@@ -4,7 +4,7 @@
  * any one of them made to fail. What a step makes is undone when a later step fails: no
  * container dir, image, id range, run dir, network reservation or lock is left.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { loadSettings } from '../../src/base/settings.js';
@@ -78,6 +78,7 @@ beforeEach(() => {
     VPSCTL_ROOT: path.join(root, 'state'),
     VPSCTL_RUN_DIR: path.join(root, 'run'),
     VPSCTL_CONFIG: path.join(root, 'none.yaml'),
+    VPSCTL_HOOKS_DIR: path.join(root, 'hooks.d'),
     VPSCTL_CGROUP_PARENT: 'vpsctl-unit-life',
     VPSCTL_IDMAP_BASE: '2000000000',
     VPSCTL_IDMAP_RANGES: '4',
@@ -93,6 +94,14 @@ beforeEach(() => {
 
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
+/** A host-wide hook program for `event` (a shell script, root's, 0755). */
+function hook(event: string, body: string): void {
+  const file = path.join(root, 'hooks.d', event, '50-test');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `#!/bin/sh\n${body}\n`);
+  chmodSync(file, 0o755);
+}
+
 /** Everything under the state root and run dir but the template, the event log and empty dirs. */
 function leftovers(): string[] {
   const out: string[] = [];
@@ -100,7 +109,7 @@ function leftovers(): string[] {
     for (const d of readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, d.name);
       if (d.isDirectory()) walk(p);
-      else if (!p.includes('/pool/templates/') && !p.includes('/.locks/') && !p.includes('/events/')) out.push(path.relative(root, p));
+      else if (!p.includes('/pool/templates/') && !p.includes('/.locks/') && !p.includes('/events/') && !p.includes('/hooks.d/')) out.push(path.relative(root, p));
     }
   };
   walk(root);
@@ -120,6 +129,14 @@ describe('create', () => {
     ]);
     expect(leftovers()).toEqual(['state/containers/101/config.yaml', 'state/idmap/2000000000', 'state/pool/images/101.img']);
     expect(await host.readEvents({})).toMatchObject([{ id: '101', kind: 'created', source: 'cli', details: { template: 'debian-12' } }]);
+  });
+
+  (process.getuid?.() === 0 ? it : it.skip)('a pre-create hook that fails makes nothing', async () => {
+    hook('pre-create', 'test "$VPSCTL_TEMPLATE" = debian-12 && echo "no quota left for $VPSCTL_ID" >&2; exit 1');
+    await expect(host.create('101', { template: 'debian-12', limits: { memory: null } })).rejects.toThrow(/pre-create hook .* stopped the create of 101: exit 1: no quota left for 101/);
+    expect(leftovers()).toEqual([]);
+    expect(sys.log.filter((s) => s === 'vps-snap clone')).toEqual([]);
+    expect(await host.readEvents({})).toEqual([]);
   });
 
   it.each(['vps-snap clone', 'e2fsck', 'resize2fs', 'mount', 'umount'])('undoes everything when %s fails', async (step) => {
@@ -165,6 +182,23 @@ describe('start', () => {
     // the next start is not refused by anything the failed one left
     sys.failAt = undefined;
     await expect(host.start('104')).resolves.toMatchObject({ state: 'running' });
+  });
+
+  (process.getuid?.() === 0 ? it : it.skip)('a pre-start hook that fails stops it before anything runs; post-stop hooks go to the monitor', async () => {
+    await host.create('106', { template: 'debian-12', limits: { memory: null } });
+    hook('pre-start', 'echo "106 is suspended" >&2; exit 1');
+    sys.log.length = 0;
+    await expect(host.start('106')).rejects.toThrow(/pre-start hook .* stopped the start of 106: exit 1: 106 is suspended/);
+    expect(changes()).toEqual([]);
+    rmSync(path.join(root, 'hooks.d', 'pre-start'), { recursive: true });
+    sys.argv.length = 0;
+    await host.start('106');
+    expect(spawnArgv()).not.toContain('--stop-hook'); // no post-stop hook: no vpsctl at every stop
+    await host.stop('106', { force: true }).catch(() => undefined);
+    hook('post-stop', 'exit 0');
+    sys.argv.length = 0;
+    await host.start('106').catch(() => undefined);
+    expect(spawnArgv()[spawnArgv().indexOf('--stop-hook') + 1]).toMatch(/\/bin\/vpsctl$/);
   });
 
   it('refuses a missing image before anything runs', async () => {
