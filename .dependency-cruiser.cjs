@@ -1,7 +1,7 @@
 /**
  * The layering of docs/ARCHITECTURE.md, checked by `npm run lint` (and so by CI):
  *
- *   src/commands -> src/cli -> src/core (Host and its services) -> subsystems -> src/sys -> src/base
+ *   src/commands -> src/cli | src/api (the daemon) -> src/core (Host and its services) -> subsystems -> src/sys -> src/base
  *
  * src/base holds plain modules (errors, ids, units, ip, config and settings parsing, limits,
  * cron) that anything may import and that import nothing of ours. A type-only import is free
@@ -42,9 +42,16 @@ module.exports = {
     {
       name: 'commands-are-thin',
       severity: 'error',
-      comment: 'A command uses src/cli, the Host (src/core/host.ts) and src/base; what else it names, it names as a type.',
+      comment: 'A command uses src/cli, the Host (src/core/host.ts), src/base and the API server (the daemon command); what else it names, it names as a type.',
       from: { path: '^src/commands/' },
-      to: { path: '^src/', pathNot: ['^src/(cli|base|commands)/', '^src/core/host\\.ts$'], dependencyTypesNot: ['type-only'] },
+      to: { path: '^src/', pathNot: ['^src/(cli|base|commands)/', '^src/core/host\\.ts$', '^src/api/server\\.ts$'], dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'api-over-host',
+      severity: 'error',
+      comment: 'src/api (the REST daemon) is a client of the Host like the CLI: the Host, src/base, src/sys and itself.',
+      from: { path: '^src/api/' },
+      to: { path: '^src/', pathNot: ['^src/(api|base|sys)/', '^src/core/host\\.ts$'], dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'cli-over-host',
@@ -58,7 +65,7 @@ module.exports = {
       severity: 'error',
       comment: 'The library (core and below) never depends on the CLI.',
       from: { path: '^src/(base|sys|core|storage|runtime|limits|net|templates|distro)/' },
-      to: { path: '^src/(cli|commands)/' },
+      to: { path: '^src/(cli|commands|api)/' },
     },
     {
       name: 'only-sys-runs-programs',

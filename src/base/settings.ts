@@ -35,6 +35,10 @@ export interface HostSettings {
   hooksDir: string;
   /** How long one hook may run (ms) before it is killed and counts as failed. */
   hookTimeoutMs: number;
+  /** The group (besides root) that may use the daemon's socket; none: root only. */
+  apiGroup?: string;
+  /** `HOST:PORT` where the daemon serves /metrics over TCP; none: off. */
+  metricsListen?: string;
   /** Memory limits may add up to the host's memory times this (create/set warn, --strict refuses). */
   overcommitRatio: number;
   /** Disks, snapshots, templates and the reserve may add up to the pool's size times this (1: no thin provisioning). */
@@ -61,7 +65,7 @@ export interface HostSettings {
   configFile?: string;
 }
 
-const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'hooks_dir', 'hook_timeout', 'overcommit_ratio', 'disk_overcommit_ratio', 'disk_reserve', 'disk_low_watermark', 'disk_freeze_free', 'mirrors', 'bridge', 'subnet', 'subnet6', 'nat', 'uplink', 'nft_table']);
+const KNOWN = new Set(['root', 'pool', 'run_dir', 'cgroup_parent', 'mirror', 'cache_dir', 'idmap_base', 'idmap_size', 'idmap_ranges', 'cron_dir', 'hooks_dir', 'hook_timeout', 'api_group', 'metrics_listen', 'overcommit_ratio', 'disk_overcommit_ratio', 'disk_reserve', 'disk_low_watermark', 'disk_freeze_free', 'mirrors', 'bridge', 'subnet', 'subnet6', 'nat', 'uplink', 'nft_table']);
 
 /** A stable ULA /64 (RFC 4193) for this host: fd + 40 bits of its machine-id's hash, ::1 the bridge. */
 export function defaultSubnet6(machineId: string | undefined): Cidr {
@@ -189,6 +193,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
   const hookTimeoutText = env.VPSCTL_HOOK_TIMEOUT ?? (raw.hook_timeout === undefined ? undefined : String(raw.hook_timeout));
   const hookTimeoutMs = hookTimeoutText === undefined ? 60_000 : parseDuration(hookTimeoutText, `${env.VPSCTL_HOOK_TIMEOUT ? 'VPSCTL_HOOK_TIMEOUT' : `${file}: hook_timeout`}`);
   if (hookTimeoutMs < 1000 || hookTimeoutMs > 3_600_000) throw invalid(`hook_timeout must be from 1s to 1h`);
+  const apiGroup = env.VPSCTL_API_GROUP ?? (raw.api_group === undefined ? undefined : String(raw.api_group));
+  if (apiGroup !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/.test(apiGroup)) throw invalid(`api_group ${JSON.stringify(apiGroup)} is not a group name`);
+  const metricsListen = env.VPSCTL_METRICS_LISTEN ?? (raw.metrics_listen === undefined ? undefined : String(raw.metrics_listen));
+  if (metricsListen !== undefined && !/^(\[[0-9a-fA-F:]+\]|[0-9.]+|[a-z0-9.-]+):\d{1,5}$/.test(metricsListen)) throw invalid(`metrics_listen ${JSON.stringify(metricsListen)} is not HOST:PORT`, 'e.g. 127.0.0.1:9775');
   const int = (key: string, env: string | undefined, dflt: number, min: number, max: number): number => {
     const v = env ?? raw[key];
     if (v === undefined) return dflt;
@@ -225,7 +233,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): HostSettings
   if (uplink !== undefined && (!IFNAME.test(String(uplink)) || uplink === bridge)) throw invalid(`${file}: uplink ${JSON.stringify(uplink)} is not an interface name other than the bridge`);
   const nftTable = String(env.VPSCTL_NFT_TABLE ?? raw.nft_table ?? 'vpsctl');
   if (!/^[a-z][a-z0-9_]{0,30}$/.test(nftTable)) throw invalid(`${file}: nft_table ${JSON.stringify(nftTable)} must be a lower-case name ([a-z][a-z0-9_]*)`);
-  return { bridge, subnet, subnet6, nat, uplink: uplink || undefined, nftTable, root, pool, runDir, cgroupParent, mirror, mirrors, cacheDir, cronDir, hooksDir, hookTimeoutMs, overcommitRatio, diskOvercommitRatio, diskReserve, diskLowWatermark, diskFreezeFree, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
+  return { bridge, subnet, subnet6, nat, uplink: uplink || undefined, nftTable, root, pool, runDir, cgroupParent, mirror, mirrors, cacheDir, cronDir, hooksDir, hookTimeoutMs, ...(apiGroup ? { apiGroup } : {}), ...(metricsListen ? { metricsListen } : {}), overcommitRatio, diskOvercommitRatio, diskReserve, diskLowWatermark, diskFreezeFree, idmapBase, idmapSize, idmapRanges, configFile: text !== undefined ? file : undefined };
 }
 
 /** Every path vpsctl uses, built only from validated ids and names. */

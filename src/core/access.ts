@@ -9,7 +9,7 @@ import { attachConsole, escapeName, parseEscape, type ConsoleEnd } from '../runt
 import { enterArgv, type EnterOptions } from '../runtime/enter.js';
 import type { Runner } from '../sys/exec.js';
 import { exists } from '../sys/fs.js';
-import { runPassthrough } from '../sys/passthrough.js';
+import { runPassthrough, runStreaming } from '../sys/passthrough.js';
 import { runInPty } from '../sys/terminal.js';
 import type { ExecOptions, ExecResult } from './host-types.js';
 
@@ -46,6 +46,16 @@ export class Access {
     if (!opts.capture) return { id, exitCode: await runPassthrough(file, args, { stdin: opts.stdin }) };
     const r = await this.d.sys.run(file, args, { reject: false, ...(opts.input !== undefined ? { input: opts.input } : { stdio: ['ignore', 'pipe', 'pipe'] }) });
     return { id, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /**
+   * A command inside with `input` on its stdin and its output handed over as it comes (the
+   * daemon's exec): binary safe, stdout and stderr apart. Returns its exit code.
+   */
+  async execStream(id: string, cmd: string[], opts: Pick<ExecOptions, 'cwd' | 'env' | 'user'>, io: { input?: Buffer; onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void; signal?: AbortSignal }): Promise<number> {
+    if (cmd.length === 0) throw invalid('no command given');
+    const { file, args } = await this.enterCommand(id, cmd, opts);
+    return runStreaming(file, args, io);
   }
 
   /**

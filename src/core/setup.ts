@@ -22,6 +22,7 @@ export const SYSCTLS: [key: string, value: number, why: string][] = [
 export const SYSCTL_FILE = '/etc/sysctl.d/60-vpsctl.conf';
 export const UNIT_NAME = 'vpsctl.service';
 export const UNIT_FILE = `/etc/systemd/system/${UNIT_NAME}`;
+export const API_UNIT_NAME = 'vpsctl-api.service';
 
 export interface SetupStep {
   what: string;
@@ -78,6 +79,32 @@ export function unitText(bin: string, env: Record<string, string>, root: string)
   ].join('\n');
 }
 
+/** The REST daemon's unit (`vpsctl daemon` on <run_dir>/api.sock), restarted if it dies. */
+export function apiUnitText(bin: string, env: Record<string, string>, root: string): string {
+  const envLines = Object.entries(env)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `Environment=${k}=${v}`);
+  return [
+    '# vpsctl host setup: the REST API on a unix socket (vpsctl daemon; docs/API.md)',
+    '[Unit]',
+    'Description=vpsctl REST API (unix socket)',
+    'After=local-fs.target',
+    `RequiresMountsFor=${root} ${bin}`,
+    '',
+    '[Service]',
+    ...envLines,
+    `ExecStart=${bin} daemon`,
+    'Restart=on-failure',
+    // its operations' work (a create, a clone) and the containers it starts are not its
+    // children to take down: a container's monitor runs in a scope of its own
+    'KillMode=mixed',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
 /** `host setup`: sysctls, the boot unit, the reflink pool. Idempotent: a second run changes nothing. */
 export class HostSetup {
   constructor(private readonly d: SetupDeps) {}
@@ -85,7 +112,8 @@ export class HostSetup {
   async run(opts: { pool?: boolean } = {}): Promise<SetupStep[]> {
     const steps: SetupStep[] = [];
     steps.push(...(await this.sysctls()));
-    steps.push(await this.unit());
+    steps.push(await this.unit(UNIT_NAME, unitText(this.d.bin, this.d.env, this.d.root), 'onboot containers start at boot, all stop cleanly at shutdown'));
+    steps.push(await this.unit(API_UNIT_NAME, apiUnitText(this.d.bin, this.d.env, this.d.root), 'the REST API serves <run_dir>/api.sock'));
     if (opts.pool !== false) steps.push(await this.reflinkPool());
     return steps;
   }
@@ -119,22 +147,23 @@ export class HostSetup {
     return out;
   }
 
-  private async unit(): Promise<SetupStep> {
+  private async unit(name: string, text: string, does: string): Promise<SetupStep> {
     if (!this.d.systemd || !which('systemctl')) {
-      return { what: UNIT_NAME, result: 'skipped', detail: `systemd is not this host's init: run "${this.d.bin} start --all --onboot" from its boot scripts and "${this.d.bin} stop --all" from its shutdown` };
+      const instead = name === UNIT_NAME ? `run "${this.d.bin} start --all --onboot" from its boot scripts and "${this.d.bin} stop --all" from its shutdown` : `run "${this.d.bin} daemon" from its boot scripts if you want the REST API`;
+      return { what: name, result: 'skipped', detail: `systemd is not this host's init: ${instead}` };
     }
-    const text = unitText(this.d.bin, this.d.env, this.d.root);
-    const same = readText(UNIT_FILE) === text;
+    const file = path.join(path.dirname(UNIT_FILE), name);
+    const same = readText(file) === text;
     if (!same) {
-      await writeFileAtomic(UNIT_FILE, text, 0o644);
+      await writeFileAtomic(file, text, 0o644);
       await this.d.run.run('systemctl', ['daemon-reload']);
     }
-    const enabled = (await this.d.run.run('systemctl', ['is-enabled', UNIT_NAME], { reject: false })).stdout.trim() === 'enabled';
-    if (!enabled) await this.d.run.run('systemctl', ['enable', UNIT_NAME]);
+    const enabled = (await this.d.run.run('systemctl', ['is-enabled', name], { reject: false })).stdout.trim() === 'enabled';
+    if (!enabled) await this.d.run.run('systemctl', ['enable', name]);
     // active, so that the first shutdown already stops the containers cleanly (its start runs start --all --onboot)
-    const active = (await this.d.run.run('systemctl', ['is-active', UNIT_NAME], { reject: false })).stdout.trim() === 'active';
-    if (!active) await this.d.run.run('systemctl', ['start', '--no-block', UNIT_NAME]);
-    return same && enabled && active ? { what: UNIT_NAME, result: 'ok', detail: 'installed, enabled and active' } : { what: UNIT_NAME, result: 'changed', detail: `${same ? '' : 'written, '}enabled and started: onboot containers start at boot, all stop cleanly at shutdown` };
+    const active = (await this.d.run.run('systemctl', ['is-active', name], { reject: false })).stdout.trim() === 'active';
+    if (!active) await this.d.run.run('systemctl', ['start', '--no-block', name]);
+    return same && enabled && active ? { what: name, result: 'ok', detail: 'installed, enabled and active' } : { what: name, result: 'changed', detail: `${same ? '' : 'written, '}enabled and started: ${does}` };
   }
 
   private async reflinkPool(): Promise<SetupStep> {

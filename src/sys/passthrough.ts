@@ -30,3 +30,30 @@ export function runPassthrough(file: string, args: string[], opts: { stdin?: boo
 }
 
 const SIGNUMS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13, SIGSEGV: 11, SIGABRT: 6 };
+
+/**
+ * Runs a program with `input` on its stdin and each chunk of its stdout and stderr handed to
+ * `onOutput` as it comes (the daemon's exec streams them). Returns its exit code (128+signal
+ * when killed). `signal` aborting kills it (the client went away).
+ */
+export function runStreaming(file: string, args: string[], opts: { input?: Buffer; onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void; signal?: AbortSignal }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const abort = (): void => {
+      child.kill('SIGTERM');
+    };
+    opts.signal?.addEventListener('abort', abort, { once: true });
+    child.stdout.on('data', (b: Buffer) => opts.onOutput('stdout', b));
+    child.stderr.on('data', (b: Buffer) => opts.onOutput('stderr', b));
+    child.stdin.on('error', () => undefined); // the command did not read it all: EPIPE is its choice
+    child.stdin.end(opts.input ?? Buffer.alloc(0));
+    child.on('error', (e) => {
+      opts.signal?.removeEventListener('abort', abort);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      opts.signal?.removeEventListener('abort', abort);
+      resolve(code ?? (signal ? 128 + (SIGNUMS[signal] ?? 0) : 1));
+    });
+  });
+}

@@ -7,7 +7,7 @@
 import { execa } from 'execa';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { inside, json, loopsUnder, mountsMentioning, ok, processesMentioning } from '../integration/harness.js';
+import { inside, json, loopsUnder, mountsMentioning, ok, processesMentioning, until } from '../integration/harness.js';
 import { timed, whyNotUp } from './guest.js';
 import { CGROUP_PARENT, DIR, FIRST, FIRST_ADDR, OTHER, R, SECOND, bootId, loadNotes, startTicks } from './host-life.js';
 
@@ -23,6 +23,12 @@ const sha256 = async (id: string): Promise<string> => (await inside(R, id, ['sha
 const lastBoot = async (id: string): Promise<string> => inside(R, id, ['journalctl', '-b', '-1', '-n', '4', '-o', 'cat', '--no-pager']);
 
 describe('a host that reboots (2 of 2: after the reboot)', () => {
+  it('the REST daemon came back with the host: vpsctl-api.service answers on its socket', async () => {
+    expect(await until(async () => (await execa('systemctl', ['is-active', 'vpsctl-api.service'], { reject: false })).stdout.trim(), (s) => s === 'active', 60_000, 1000)).toBe('active');
+    const r = await until(() => execa('curl', ['-s', '--unix-socket', path.join(R.run, 'api.sock'), 'http://vpsctl/1.0/containers'], { reject: false }), (x) => x.exitCode === 0 && x.stdout.startsWith('['), 30_000, 500);
+    expect((JSON.parse(r.stdout) as { id: string }[]).map((c) => c.id).sort()).toEqual([FIRST, OTHER, SECOND].sort());
+  });
+
   it('the guest booted again, and vpsctl.service with it', async () => {
     expect(bootId()).not.toBe(notes.bootId);
     expect((await execa('systemctl', ['is-active', 'vpsctl.service'], { reject: false })).stdout.trim()).toBe('active');
@@ -81,7 +87,7 @@ describe('a host that reboots (2 of 2: after the reboot)', () => {
     expect(processesMentioning(R.run)).toEqual([]);
     const slice = path.join('/sys/fs/cgroup/vpsctl.slice', `${CGROUP_PARENT}.slice`);
     expect(existsSync(slice) ? readdirSync(slice).filter((d) => d.endsWith('.scope')) : []).toEqual([]);
-    await execa('systemctl', ['disable', '--now', 'vpsctl.service'], { reject: false });
+    await execa('systemctl', ['disable', '--now', 'vpsctl.service', 'vpsctl-api.service'], { reject: false });
     rmSync(DIR, { recursive: true, force: true });
   });
 });

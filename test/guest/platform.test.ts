@@ -5,7 +5,7 @@
  * admin gets in whatever it does, and nothing is left when it goes.
  */
 import { execa } from 'execa';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CGROUP_PARENT, TEST_SLICE, inside, json, loopsUnder, makeEnv, mountsMentioning, newId, ok, processesMentioning, sleep, testScope, until, vpsctl, type Env } from '../integration/harness.js';
 import { Term } from '../integration/term.js';
@@ -93,6 +93,9 @@ describe('a container on a systemd host with pure cgroup v2', () => {
     const r = await sh('head -c 600M /dev/zero | tail > /dev/null');
     expect(r.exitCode).not.toBe(0);
     expect(stat('memory.events', 'oom_kill')).toBeGreaterThan(kills);
+    // the monitor saw it (a POLLPRI watch of memory.events) and logged it once
+    const ooms = await until(() => json<{ details: { total: number } }[]>(e, ['events', id, '--kind', 'oom']), (v) => v.length > 0, 20_000);
+    expect(ooms.map((o) => o.details.total)).toEqual([stat('memory.events', 'oom_kill')]);
     expect((await json<Status>(e, ['status', id])).init_pid).toBe(init);
     expect(await inside(e, id, ['systemctl', 'is-system-running'])).toMatch(/^(running|degraded)$/);
   });
@@ -187,10 +190,19 @@ describe('a container on a systemd host with pure cgroup v2', () => {
     expect(await inside(e, id, ['sha256sum', '/root/keep'])).toBe(sum);
   }, 900_000);
 
-  it('restart, then poweroff inside: it stops by itself and leaves nothing', async () => {
+  it('restart, then poweroff inside: it stops by itself, runs the post-stop hook, logs why, and leaves nothing', async () => {
+    const out = path.join(e.root, 'post-stop.out');
+    const hook = path.join(e.env.VPSCTL_HOOKS_DIR, 'post-stop', '50-note');
+    mkdirSync(path.dirname(hook), { recursive: true });
+    writeFileSync(hook, `#!/bin/sh\necho "$VPSCTL_ID $VPSCTL_STOP_REASON" >> ${out}\n`, { mode: 0o755 });
     await ok(e, ['restart', id, '--wait', '--timeout', '400s']);
     await vpsctl(e, ['exec', id, '--', 'systemctl', 'poweroff']);
     await until(() => json<Status>(e, ['status', id]), (s) => s.state === 'stopped', 300_000, 1000);
+    // the monitor ran the hook from its scope, after its teardown
+    expect(readFileSync(out, 'utf8')).toBe(`${id} poweroff\n`);
+    const stops = await json<{ source: string; details: { reason: string } }[]>(e, ['events', id, '--kind', 'stopped']);
+    // restore --stop, restart, then the poweroff typed inside
+    expect(stops.map((v) => `${v.source}/${v.details.reason}`)).toEqual(['cli/stop', 'cli/stop', 'monitor/poweroff']);
     await until(() => existsSync(path.join(SLICE_DIR, SCOPE)), (x) => !x, 30_000);
     // (the XFS pool's own loop device stays: it is the pool's, not the container's)
     const images = path.join(e.root, 'pool', 'images');

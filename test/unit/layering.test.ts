@@ -33,6 +33,8 @@ describe('the layering', () => {
     ['a subsystem importing another sideways', { 'src/storage/a.ts': "import { b } from '../runtime/b.js';\nexport const a = b;\n", 'src/runtime/b.ts': 'export const b = 1;\n' }, /subsystems-not-sideways: src\/storage\/a\.ts → src\/runtime\/b\.ts/],
     ['src/base importing anything of ours', { 'src/base/a.ts': "import { b } from '../sys/b.js';\nexport const a = b;\n", 'src/sys/b.ts': 'export const b = 1;\n' }, /base-is-the-bottom: src\/base\/a\.ts → src\/sys\/b\.ts/],
     ['a program run outside src/sys', { 'src/core/a.ts': "import { spawnSync } from 'node:child_process';\nexport const a = spawnSync;\n" }, /only-sys-runs-programs: src\/core\/a\.ts → (node:)?child_process/],
+    ['the REST API reaching past the Host into a service', { 'src/api/a.ts': "import { b } from '../core/lifecycle.js';\nexport const a = b;\n", 'src/core/lifecycle.ts': 'export const b = 1;\n' }, /api-over-host: src\/api\/a\.ts → src\/core\/lifecycle\.ts/],
+    ['the library importing the REST API', { 'src/core/a.ts': "import { b } from '../api/b.js';\nexport const a = b;\n", 'src/api/b.ts': 'export const b = 1;\n' }, /nothing-imports-the-cli: src\/core\/a\.ts → src\/api\/b\.ts/],
     ['an import cycle', { 'src/core/a.ts': "import { b } from './b.js';\nexport const a = (): number => b();\n", 'src/core/b.ts': "import { a } from './a.js';\nexport const b = (): number => a();\n" }, /no-cycle: src\/core\/(a|b)\.ts → /],
   ];
 
