@@ -46,11 +46,14 @@ export interface SetupDeps {
   root: string;
 }
 
-/** The unit text: onboot containers at boot, every container stopped cleanly at shutdown. */
-export function unitText(bin: string, env: Record<string, string>, root: string): string {
-  const envLines = Object.entries(env)
+/** The unit's Environment= lines: the settings this vpsctl runs with. */
+const environment = (env: Record<string, string>): string[] =>
+  Object.entries(env)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => `Environment=${k}=${v}`);
+
+/** The unit text: onboot containers at boot, every container stopped cleanly at shutdown. */
+export function unitText(bin: string, env: Record<string, string>, root: string): string {
   return [
     '# vpsctl host setup: start the onboot containers at boot, stop every container cleanly at shutdown',
     '[Unit]',
@@ -67,7 +70,7 @@ export function unitText(bin: string, env: Record<string, string>, root: string)
     '[Service]',
     'Type=oneshot',
     'RemainAfterExit=yes',
-    ...envLines,
+    ...environment(env),
     `ExecStart=${bin} start --all --onboot`,
     `ExecStop=${bin} stop --all --timeout 60s`,
     'TimeoutStartSec=infinity',
@@ -81,9 +84,6 @@ export function unitText(bin: string, env: Record<string, string>, root: string)
 
 /** The REST daemon's unit (`vpsctl daemon` on <run_dir>/api.sock), restarted if it dies. */
 export function apiUnitText(bin: string, env: Record<string, string>, root: string): string {
-  const envLines = Object.entries(env)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `Environment=${k}=${v}`);
   return [
     '# vpsctl host setup: the REST API on a unix socket (vpsctl daemon; docs/API.md)',
     '[Unit]',
@@ -92,7 +92,7 @@ export function apiUnitText(bin: string, env: Record<string, string>, root: stri
     `RequiresMountsFor=${root} ${bin}`,
     '',
     '[Service]',
-    ...envLines,
+    ...environment(env),
     `ExecStart=${bin} daemon`,
     'Restart=on-failure',
     // its operations' work (a create, a clone) and the containers it starts are not its

@@ -55,9 +55,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { apiExecMs, call, rssBytes, startDaemon, stopDaemon } from './api-client.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(REPO, 'bin', 'vpsctl');
+/** The REST daemon on the bench's run dir, while the lifecycle section runs. */
+let daemon = null;
 const TEMPLATE = 'debian-12';
 /** The integration tests' per-machine template cache (same variable as test/integration/harness.ts). */
 const TEMPLATE_CACHE = process.env.VPSCTL_TEST_TEMPLATE_ROOT || '/var/cache/vpsctl/test-root';
@@ -571,16 +574,18 @@ async function vpsctlRun(i, opts, nodeBin) {
   const boot = parseSystemdAnalyze((await vpsctl(['exec', id, '--', 'systemd-analyze'], { timeoutMs: 30_000 })).stdout); // untimed
   const execMs = [];
   const nodeMs = [];
+  const apiMs = [];
   for (let k = 0; k < execs; k++) {
     nodeMs.push((await step('node -e 0', nodeBin, ['-e', '0'], { timeoutMs: 30_000 })).ms);
     execMs.push((await vpsStep('vpsctl exec', ['exec', id, '--', '/bin/true'], { timeoutMs: 30_000 })).ms);
+    if (daemon) apiMs.push(await apiExecMs(daemon.socket, id));
   }
   const stop = await vpsStep('vpsctl stop', ['stop', id], { timeoutMs: 90_000 });
   await vpsStep('vpsctl destroy', ['destroy', id], { timeoutMs: 60_000 });
   await run('sync', [], { timeoutMs: 120_000 });
   const state = /system (\w+)/.exec(start.stdout)?.[1] ?? null;
   const how = /\((clean|killed)\)/.exec(stop.stdout)?.[1] ?? null;
-  return { create: create.ms, start: start.ms, exec: median(execMs), stop: stop.ms, boot, exec_samples: execMs, node_samples: nodeMs, state, how, mode };
+  return { create: create.ms, start: start.ms, exec: median(execMs), stop: stop.ms, boot, exec_samples: execMs, node_samples: nodeMs, api_samples: apiMs, state, how, mode };
 }
 
 // ---- LXC on the same rootfs ------------------------------------------------------------------
@@ -1058,6 +1063,11 @@ function buildLifecycle(ctx) {
   const nodeSamples = vruns.flatMap((r) => r.node_samples);
   const nodeMedian = median(nodeSamples);
   const execAll = median(vruns.flatMap((r) => r.exec_samples));
+  // exec through the REST daemon (a request over its socket), against the CLI and lxc-attach
+  const apiAll = median(vruns.flatMap((r) => r.api_samples));
+  vps.exec_api = { median_ms: r1(apiAll), samples_ms: vruns.flatMap((r) => r.api_samples.map(r1)), daemon_rss_bytes: ctx.daemonRss ?? null };
+  ratios.exec_api_vs_cli = r2(ratio(apiAll, execAll));
+  ratios.exec_api_vs_lxc = lxc ? r2(ratio(apiAll, lxc.exec.median_ms)) : null;
   // exec against node: both over all their samples, taken alternately under the same load
   ratios.exec_vpsctl_vs_node = r2(ratio(execAll, nodeMedian));
   const execTarget = ratios.exec_vpsctl_vs_node;
@@ -1132,6 +1142,12 @@ function lifecycleTable(rep, out) {
   out.push('');
   out.push(`baseline: node -e 0                   ${fmtMs(rep.baseline.node_e_0.median_ms)}`);
   out.push(`vpsctl exec (all samples) / node -e 0  ${fmtRatio(rep.ratios.exec_vpsctl_vs_node)}   (${fmtMs(rep.baseline.vpsctl_exec_all_samples_median_ms)} / ${fmtMs(rep.baseline.node_e_0.median_ms)})`);
+  const api = rep.vpsctl.exec_api;
+  if (api?.median_ms !== null && api?.median_ms !== undefined) {
+    out.push(`exec -- /bin/true through the REST API  ${fmtMs(api.median_ms)}: ${fmtRatio(rep.ratios.exec_api_vs_cli)} of vpsctl exec${lxc ? `, ${fmtRatio(rep.ratios.exec_api_vs_lxc)} of lxc-attach` : ''}`);
+    const rss = api.daemon_rss_bytes;
+    if (rss) out.push(`the daemon's memory (VmRSS): ${fmtBytes(rss.idle)} idle, ${fmtBytes(rss.after_lists)} after ${rss.lists} lists of ${rss.containers} containers`);
+  }
   if (!lxc) out.push(`LXC: ${h.lxc.skipped}`);
   if (h.orphan_reap_ms !== null && h.orphan_reap_ms > 50) {
     out.push(`note: PID 1 here (${h.pid1}) leaves orphans as zombies for ~${fmtMs(h.orphan_reap_ms)}; \`vpsctl stop\` waits for its monitor (a child of PID 1) to be gone, so up to that much of its stop time is the host's, not vpsctl's`);
@@ -1280,6 +1296,11 @@ async function main() {
 
     const vruns = [];
     const lruns = [];
+    let daemonRss = null;
+    if (opts.lifecycle) {
+      daemon = await startDaemon(BIN, VPS_ENV);
+      daemonRss = { idle: rssBytes(daemon.child.pid) };
+    }
     for (let i = 1; opts.lifecycle && i <= opts.runs; i++) {
       // alternate which goes first, so that neither always runs on a warmer (or busier) host
       const order = lxcT && i % 2 === 0 ? ['lxc', 'vpsctl'] : ['vpsctl', 'lxc'];
@@ -1295,6 +1316,14 @@ async function main() {
         }
       }
     }
+    if (daemon) {
+      const lists = 20;
+      let containers = 0;
+      for (let k = 0; k < lists; k++) containers = JSON.parse((await call(daemon.socket, 'GET', '/1.0/containers')).body).length;
+      Object.assign(daemonRss, { after_lists: rssBytes(daemon.child.pid), lists, containers });
+      await stopDaemon(daemon);
+      daemon = null;
+    }
     const reapMs = opts.lifecycle ? await orphanReapMs() : null;
     let storage = null;
     if (opts.storage) {
@@ -1302,7 +1331,7 @@ async function main() {
       if (lxcT && !lxcS) say('storage: this LXC has no lxc-snapshot or lxc-copy: the storage section runs without LXC');
       storage = await storageSection(opts, lxcS, say);
     }
-    report = { opts, template, vruns, lruns, lxcInfo, lxcUsed: !!lxcT, loadStart, nodeVersion, nodeBin, reapMs, storage };
+    report = { opts, template, vruns, lruns, lxcInfo, lxcUsed: !!lxcT, loadStart, nodeVersion, nodeBin, reapMs, storage, daemonRss };
   } catch (e) {
     if (e instanceof Interrupted) {
       exitCode = interrupted === 'SIGINT' ? 130 : interrupted === 'SIGHUP' ? 129 : 143;
@@ -1312,6 +1341,7 @@ async function main() {
     }
   } finally {
     say('cleaning up ...');
+    await stopDaemon(daemon); // by its pid, before the containers it could still be serving go
     const problems = await cleanup(lxcStopTool);
     for (const p of problems) say(`  ${p}`);
     const left = await leaks();
