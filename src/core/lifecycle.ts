@@ -302,7 +302,9 @@ export class Lifecycle {
     }
     // a damaged config stops without its own hooks (the host-wide ones still run)
     const own = await this.h.config(id).then((c) => c.hooks, () => undefined);
-    await this.h.hooks.pre('pre-stop', id, own?.['pre-stop'], opts.force ? { VPSCTL_FORCE: '1' } : {});
+    // a forced stop (a power cut, the host going down) runs them but does not let them stop it
+    if (opts.force) await this.h.hooks.post('pre-stop', id, own?.['pre-stop'], { VPSCTL_FORCE: '1' });
+    else await this.h.hooks.pre('pre-stop', id, own?.['pre-stop']);
     const how = await this.halt(state, opts);
     await this.reconcile(id);
     return { id, state: 'stopped' as const, how };

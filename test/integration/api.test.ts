@@ -28,8 +28,11 @@ interface Answer {
 /** One request with curl over the socket; the body as JSON when it is. */
 async function call(method: string, url: string, body?: unknown, extra: string[] = []): Promise<Answer> {
   const args = ['-s', '--unix-socket', SOCK, '-X', method, '-w', '\n%{http_code}', ...extra];
-  if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', typeof body === 'string' ? body : JSON.stringify(body));
-  const r = await execa('curl', [...args, `http://vpsctl${url}`], { reject: false, maxBuffer: 64 * 1024 * 1024 });
+  // the body on curl's stdin: one argument may not pass 128 KiB
+  if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', '@-');
+  const input = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const r = await execa('curl', [...args, `http://vpsctl${url}`], { reject: false, maxBuffer: 64 * 1024 * 1024, ...(input !== undefined ? { input } : {}) });
+  if (r.stdout === undefined) throw new Error(`curl: ${r.message}`);
   const cut = r.stdout.lastIndexOf('\n');
   const raw = r.stdout.slice(0, cut);
   let parsed: unknown = raw;
@@ -106,11 +109,12 @@ describe('the daemon', () => {
 
   it('a container the CLI has locked gets the same answer as the CLI', async () => {
     const lock = path.join(e.run, '.locks', `${viaCli}.lock`);
-    const holder = execa('flock', [lock, 'sleep', '30'], { reject: false });
+    // flock(1) holds the lock the CLI takes, in a process group of its own that we kill whole
+    const holder = execa('flock', ['-o', lock, 'sleep', '30'], { reject: false, detached: true, stdio: 'ignore' });
     await until(() => execa('flock', ['-n', lock, 'true'], { reject: false }), (r) => r.exitCode !== 0, 10_000, 100);
     const cli = await vpsctl(e, ['stop', viaCli, '--json']);
     const api = await call('POST', `/1.0/containers/${viaCli}/stop`, {});
-    holder.kill('SIGKILL');
+    process.kill(-holder.pid!, 'SIGKILL');
     await holder;
     expect(cli.exitCode).toBe(4);
     expect(api.status).toBe(409);

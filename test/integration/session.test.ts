@@ -223,11 +223,12 @@ describe('console, enter and exec of a booted container', () => {
     it('passes on everything the command wrote, however slow the reader', async () => {
       // A reader at 32 KiB/s needs longer than vps-enter's 2 s drain for what is still in
       // the pipes when cat ends (up to 192 KiB): what cat left there must still arrive.
+      // (It prints with process.stdout.write: console.log colours numbers under FORCE_COLOR.)
       const data = randomBytes(256 * 1024);
       const file = path.join(e.root, 'slow-reader.bin');
       writeFileSync(file, data);
       const reader = 'const fs=require("fs"),c=require("crypto").createHash("sha256"),b=Buffer.alloc(16384),w=new Int32Array(new SharedArrayBuffer(4));let n,t=0;' +
-        'while((n=fs.readSync(0,b))>0){c.update(b.subarray(0,n));t+=n;Atomics.wait(w,0,0,500);}console.log(t,c.digest("hex"))';
+        'while((n=fs.readSync(0,b))>0){c.update(b.subarray(0,n));t+=n;Atomics.wait(w,0,0,500);}process.stdout.write(t+" "+c.digest("hex")+"\\n")';
       const r = await execa('sh', ['-c', '"$0" exec "$1" -- cat < "$2" | node -e "$3"', path.join(REPO, 'bin', 'vpsctl'), id, file, reader], { env: e.env, reject: false });
       expect(r.stdout.trim()).toBe(`${data.length} ${createHash('sha256').update(data).digest('hex')}`);
     });
