@@ -1,3 +1,4 @@
+import { HOOK_EVENTS, hookPath, isHookEvent, type HookEvent } from '../base/hooks.js';
 import { Args, Flags } from '@oclif/core';
 import { exists, readText } from '../sys/fs.js';
 import { hostShape } from '../sys/proc.js';
@@ -56,6 +57,21 @@ export const bootFlags = {
 
 export function bootFromFlags(flags: { onboot?: string; bootorder?: number }): { onboot?: boolean; bootorder?: number } {
   return { ...(flags.onboot !== undefined ? { onboot: flags.onboot === 'yes' } : {}), ...(flags.bootorder !== undefined ? { bootorder: flags.bootorder } : {}) };
+}
+
+/** `set --hook EVENT=PATH`: the container's own hook for an event (`EVENT=none` removes it). */
+export const hookFlag = Flags.string({ description: "the container's own program for a hook event, run as root on the host (EVENT=none removes it; repeatable; see HOOKS in man vpsctl)", helpValue: 'EVENT=PATH', multiple: true });
+
+export function hooksFromFlag(values: string[] = []): Partial<Record<HookEvent, string | null>> {
+  const out: Partial<Record<HookEvent, string | null>> = {};
+  for (const v of values) {
+    const i = v.indexOf('=');
+    const event = i > 0 ? v.slice(0, i) : v;
+    if (!isHookEvent(event)) throw invalid(`--hook ${JSON.stringify(v)}: unknown event ${JSON.stringify(event)}`, `events: ${HOOK_EVENTS.join(', ')}`);
+    const file = v.slice(i + 1);
+    out[event] = file === '' || file === 'none' ? null : hookPath(file, `--hook ${event}`);
+  }
+  return out;
 }
 
 /** `start --all` / `stop --all`: how many at once. */

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
-import { bootFlags, bootFromFlags, idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFromFlags, networkSetFlags, sizeFlag } from '../cli/flags.js';
+import { bootFlags, bootFromFlags, hookFlag, hooksFromFlag, idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFromFlags, networkSetFlags, sizeFlag } from '../cli/flags.js';
 import { validateHostname } from '../base/ids.js';
 import { realHost } from '../cli/host.js';
 import { describeLimits, describeNetwork } from '../cli/render.js';
@@ -10,7 +10,7 @@ import type { ResizeResult } from '../core/disk.js';
 import type { SetLimitsResult } from '../core/resources.js';
 import { formatSize } from '../base/units.js';
 
-type Result = { id: string; changed: boolean; boot?: { onboot: boolean; bootorder: number }; disk?: ResizeResult; limits?: SetLimitsResult; identity?: { live: boolean; wrote: string[]; notes: string[] }; network?: NetworkStatus | null };
+type Result = { id: string; changed: boolean; hooks?: Record<string, string>; boot?: { onboot: boolean; bootorder: number }; disk?: ResizeResult; limits?: SetLimitsResult; identity?: { live: boolean; wrote: string[]; notes: string[] }; network?: NetworkStatus | null };
 
 export default class SetCmd extends VpsCommand<Result> {
   static override summary = "Change a container's hostname, DNS, passwords, SSH keys, network, resource limits and disk size.";
@@ -31,6 +31,7 @@ export default class SetCmd extends VpsCommand<Result> {
     ...identityFlags,
     ...networkSetFlags,
     ...bootFlags,
+    hook: hookFlag,
   };
 
   async run(): Promise<Result> {
@@ -40,7 +41,8 @@ export default class SetCmd extends VpsCommand<Result> {
     const net = networkFromFlags(flags);
     const who = flags.hostname !== undefined || Object.keys(identity).length > 0 || net !== undefined;
     const boot = bootFromFlags(flags);
-    if (flags.disk === undefined && Object.keys(limits).length === 0 && !who && Object.keys(boot).length === 0) throw invalid('nothing to set', 'usage: vpsctl set ID [--hostname NAME] [--nameserver IP] [--userpasswd U:P] [--ssh-key FILE] [--ipadd ADDR] [--ipdel ADDR] [--netmode MODE] [--forward H:P] [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save] [--onboot yes|no] [--bootorder N]; see vpsctl set --help');
+    const hooks = hooksFromFlag(flags.hook);
+    if (flags.disk === undefined && Object.keys(limits).length === 0 && !who && Object.keys(boot).length === 0 && Object.keys(hooks).length === 0) throw invalid('nothing to set', 'usage: vpsctl set ID [--hostname NAME] [--nameserver IP] [--userpasswd U:P] [--ssh-key FILE] [--ipadd ADDR] [--ipdel ADDR] [--netmode MODE] [--forward H:P] [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save] [--onboot yes|no] [--bootorder N]; see vpsctl set --help');
     const host = realHost(this.progress());
     const out: Result = { id: args.id, changed: false };
     if (who) {
@@ -76,6 +78,12 @@ export default class SetCmd extends VpsCommand<Result> {
       out.boot = { onboot: r.onboot, bootorder: r.bootorder };
       out.changed ||= r.changed;
       if (!this.jsonEnabled()) this.log(`${r.id} ${r.onboot ? 'starts' : 'does not start'} at the host's boot (boot order ${r.bootorder})${r.changed ? '' : ': nothing changed'}`);
+    }
+    if (Object.keys(hooks).length) {
+      const r = await host.setHooks(args.id, hooks);
+      out.hooks = r.hooks;
+      out.changed ||= r.changed;
+      if (!this.jsonEnabled()) this.log(`hooks of ${r.id}: ${Object.entries(r.hooks).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}${r.changed ? '' : ': nothing changed'}`);
     }
     return out;
   }

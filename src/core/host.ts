@@ -6,6 +6,7 @@ import { PACKAGE_ROOT } from '../sys/helpers.js';
 import { withLock } from '../sys/lock.js';
 import type { ContainerConfig } from '../base/config.js';
 import type { EventFilter, EventKind, EventSource, VpsEvent } from '../base/events.js';
+import type { HookEvent, HookMap } from '../base/hooks.js';
 import { EventLog } from '../sys/eventlog.js';
 import { ExitCode, VpsError, failed, invalid } from '../base/errors.js';
 import { Layout, loadSettings, type HostSettings } from '../base/settings.js';
@@ -325,6 +326,10 @@ export class Host {
 
   setBoot(id: string, change: { onboot?: boolean; bootorder?: number }): Promise<{ id: string; onboot: boolean; bootorder: number; changed: boolean }> {
     return this.identities.setBoot(id, change);
+  }
+
+  setHooks(id: string, change: Partial<Record<HookEvent, string | null>>): Promise<{ id: string; hooks: HookMap; changed: boolean }> {
+    return this.identities.setHooks(id, change);
   }
 
   setIdentity(id: string, change: Identity & { hostname?: string }, netChange?: NetChange): Promise<{ id: string; live: boolean; result: PersonalityResult; network?: NetworkStatus | null }> {

@@ -1,3 +1,4 @@
+import type { HookEvent, HookMap } from '../base/hooks.js';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../sys/fs.js';
@@ -36,6 +37,27 @@ export class Identities {
       const changed = !!next.onboot !== !!cfg.onboot || (next.bootorder ?? 0) !== (cfg.bootorder ?? 0);
       if (changed) await writeFileAtomic(this.h.layout.configFile(id), renderConfig(next), 0o600);
       return { id, onboot: !!next.onboot, bootorder: next.bootorder ?? 0, changed };
+    });
+  }
+
+  /**
+   * `set --hook EVENT=PATH` (`EVENT=none` removes it): the container's own hooks, in its
+   * config. The program is checked when it runs (root's alone, or refused), not here: it may
+   * be installed after.
+   */
+  async setHooks(id: string, change: Partial<Record<HookEvent, string | null>>): Promise<{ id: string; hooks: HookMap; changed: boolean }> {
+    await this.h.config(id);
+    return this.h.lock(id, 'set --hook', async () => {
+      const cfg = await this.h.config(id);
+      const hooks: HookMap = { ...(cfg.hooks ?? {}) };
+      for (const [event, file] of Object.entries(change) as [HookEvent, string | null][]) {
+        if (file === null) delete hooks[event];
+        else hooks[event] = file;
+      }
+      const next: ContainerConfig = { ...cfg, hooks };
+      const changed = renderConfig(next) !== renderConfig(cfg);
+      if (changed) await writeFileAtomic(this.h.layout.configFile(id), renderConfig(next), 0o600);
+      return { id, hooks, changed };
     });
   }
 

@@ -13,7 +13,9 @@ import { BIN, json, makeEnv, newId, ok, until, vpsctl, type Env } from './harnes
 
 const base = makeEnv();
 // adm: a group every Debian host has, which the daemon's socket is shared with
-const e: Env = { ...base, env: { ...base.env, VPSCTL_API_GROUP: 'adm' } };
+// and /metrics over TCP on loopback, for a Prometheus (metrics_listen)
+const METRICS = `127.0.0.1:${20000 + (process.pid % 20000)}`;
+const e: Env = { ...base, env: { ...base.env, VPSCTL_API_GROUP: 'adm', VPSCTL_METRICS_LISTEN: METRICS } };
 const SOCK = path.join(e.run, 'api.sock');
 const viaApi = newId('api');
 const viaCli = newId('cli');
@@ -159,5 +161,10 @@ describe('the daemon', () => {
     expect(Object.keys(doc.paths).length).toBeGreaterThan(15);
     const metrics = await call('GET', '/metrics');
     expect(metrics.raw).toMatch(new RegExp(`vpsctl_container_running\\{id="${viaCli}"\\} 0`));
+    // the same text over TCP, where a Prometheus scrapes it, with its content type
+    const tcp = await execa('curl', ['-s', '-D', '-', `http://${METRICS}/metrics`], { reject: false });
+    expect(tcp.stdout).toMatch(/^content-type: text\/plain; version=0\.0\.4/im);
+    expect(tcp.stdout).toMatch(new RegExp(`vpsctl_container_running\\{id="${viaCli}"\\} 0`));
+    expect((await execa('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${METRICS}/1.0/containers`], { reject: false })).stdout).toBe('404');
   });
 });

@@ -3,7 +3,7 @@
  * message and leaves nothing behind; a container's own post-stop hook runs after a poweroff
  * typed inside (the monitor runs it); a hook others could change is refused, never run.
  */
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { cgroupsLeft, json, loopsUnder, makeEnv, newId, ok, until, vpsctl, type Env } from './harness.js';
 
@@ -44,7 +44,8 @@ describe('hooks', () => {
 
   it("a container's own post-stop hook runs after a poweroff inside, with the reason", async () => {
     const post = program(path.join(e.root, 'own-hooks', 'post-stop'), `echo "$VPSCTL_HOOK $VPSCTL_ID $VPSCTL_STOP_REASON" >> ${OUT}`);
-    appendFileSync(path.join(e.root, 'containers', id, 'config.yaml'), `hooks:\n  post-stop: ${post}\n`);
+    expect(await ok(e, ['set', id, '--hook', `post-stop=${post}`])).toContain(`hooks of ${id}: post-stop ${post}`);
+    expect(readFileSync(path.join(e.root, 'containers', id, 'config.yaml'), 'utf8')).toContain(`hooks:\n  post-stop: ${post}\n`);
     await ok(e, ['start', id, '--wait', '--timeout', '180s']);
     await vpsctl(e, ['exec', id, '--', 'systemctl', 'poweroff']);
     await until(() => json<{ state: string }>(e, ['status', id]), (s) => s.state === 'stopped', 90_000, 500);
@@ -55,6 +56,15 @@ describe('hooks', () => {
     await ok(e, ['stop', id]);
     expect(readFileSync(OUT, 'utf8')).toBe(`post-stop ${id} poweroff\npost-stop ${id} stop\n`);
   }, 600_000);
+
+  it('set --hook refuses an unknown event or a relative path, and EVENT=none removes it', async () => {
+    const bad = await vpsctl(e, ['set', id, '--hook', 'pre-boot=/x']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/unknown event "pre-boot".*events: pre-create, post-create/s);
+    expect((await vpsctl(e, ['set', id, '--hook', 'pre-start=relative/x'])).exitCode).toBe(2);
+    await ok(e, ['set', id, '--hook', 'post-stop=none']);
+    expect(readFileSync(path.join(e.root, 'containers', id, 'config.yaml'), 'utf8')).not.toContain('hooks:');
+  });
 
   it('a hook that others could change is refused, never run', async () => {
     const marker = path.join(e.root, 'ran');
