@@ -14,9 +14,10 @@
  * RUN_DIR/stop-request, which holds the asker's source (cli, api, cron).
  *
  * OOM kills: on cgroup v2 the container's memory.events (its oom_kill count covers the
- * whole tree) is polled for POLLPRI, which the kernel raises when the file changes; on v1
- * an eventfd is registered for memory.oom_control in cgroup.event_control. Either way the
- * oom_kill count is read again and each rise is one "oom" event.
+ * whole tree) is polled for POLLPRI, which the kernel raises when the file changes (at the
+ * kill too); on v1, whose oom_control eventfd fires when the OOM begins, before the kill is
+ * counted, memory.oom_control is read once a second. Either way each rise of the oom_kill
+ * count is one "oom" event.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -27,8 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,7 +45,7 @@ static struct {
 	int dir_fd;         /* the log's directory: the monitor's mounts may change under it */
 	const char *name;   /* the current file's name in it */
 	const char *source; /* of the first start: who asked for it */
-	int oom_fd;         /* what poll watches: memory.events (v2) or an eventfd (v1) */
+	int oom_fd;         /* what poll watches: memory.events (v2) or a timer (v1) */
 	int oom_file;       /* the file with the oom_kill count */
 	unsigned long long oom_kills;
 } E = { .dir_fd = -1, .oom_fd = -1, .oom_file = -1 };
@@ -185,7 +186,7 @@ static void on_oom(int fd, short revents)
 {
 	unsigned long long now, ev;
 
-	if (fd != E.oom_file) /* v1: the eventfd */
+	if (fd != E.oom_file) /* v1: the timer */
 		(void)!read(fd, &ev, sizeof(ev));
 	else if (!(revents & (POLLPRI | POLLERR)))
 		return;
@@ -197,24 +198,22 @@ static void on_oom(int fd, short revents)
 
 static int open_v1(const char *dir)
 {
-	char path[VPS_PATH_MAX + 32], reg[64];
-	int efd;
+	struct itimerspec every = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	char path[VPS_PATH_MAX + 32];
+	int tfd;
 
 	snprintf(path, sizeof(path), "%s/memory.oom_control", dir);
 	E.oom_file = open(path, O_RDONLY | O_CLOEXEC);
 	if (E.oom_file < 0)
 		return -1;
-	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	snprintf(path, sizeof(path), "%s/cgroup.event_control", dir);
-	cleanup_fd int ctl = open(path, O_WRONLY | O_CLOEXEC);
-	int n = snprintf(reg, sizeof(reg), "%d %d", efd, E.oom_file);
-	if (efd < 0 || ctl < 0 || write(ctl, reg, (size_t)n) != n) {
-		if (efd >= 0)
-			close(efd);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (tfd < 0 || timerfd_settime(tfd, 0, &every, NULL) < 0) {
+		if (tfd >= 0)
+			close(tfd);
 		return -1;
 	}
-	watch_add(efd, POLLIN, on_oom);
-	return efd;
+	watch_add(tfd, POLLIN, on_oom);
+	return tfd;
 }
 
 void oom_watch_start(void)

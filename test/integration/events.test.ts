@@ -54,7 +54,7 @@ describe('events of one container through its life', () => {
     // a process that outgrows the limit: the kernel kills it inside, and the monitor says so
     const hog = await vpsctl(e, ['exec', id, '--', 'sh', '-c', 'head -c 400M /dev/zero | tail']);
     expect(hog.exitCode).toBe(137);
-    await until(() => seen(), (s) => s.some((v) => v.kind === 'oom'), 20_000);
+    await until(() => seen(), (s) => s.some((v) => v.kind === 'oom'), 20_000); // (no throw: the list below says what is missing)
 
     // the tenant powers the container off from inside
     await vpsctl(e, ['exec', id, '--', 'systemctl', 'poweroff']);
