@@ -198,7 +198,9 @@ describe('a container on a systemd host with pure cgroup v2', () => {
     await ok(e, ['restart', id, '--wait', '--timeout', '400s']);
     await vpsctl(e, ['exec', id, '--', 'systemctl', 'poweroff']);
     await until(() => json<Status>(e, ['status', id]), (s) => s.state === 'stopped', 300_000, 1000);
-    // the monitor ran the hook from its scope, after its teardown
+    // the monitor runs the hook from its scope after its teardown (status says stopped as
+    // soon as the teardown removed the state file: the hook may still be starting)
+    await until(() => existsSync(out), (x) => x, 120_000, 500);
     expect(readFileSync(out, 'utf8')).toBe(`${id} poweroff\n`);
     const stops = await json<{ source: string; details: { reason: string } }[]>(e, ['events', id, '--kind', 'stopped']);
     // restore --stop, restart, then the poweroff typed inside
