@@ -17,25 +17,38 @@ export type HookEnv = Record<string, string>;
 export class Hooks {
   constructor(private readonly h: Store) {}
 
-  /** The programs of an event for a container, host-wide first. */
-  async programs(event: HookEvent, id: string, own?: string): Promise<string[]> {
+  /**
+   * The programs of an event for a container, host-wide first, then its own from its config
+   * (none while it has no config, or a damaged one: the host-wide ones still run).
+   */
+  async programs(event: HookEvent, id: string): Promise<string[]> {
+    const own = await this.own(event, id);
     return [...(await hookDirPrograms(path.join(this.h.settings.hooksDir, event))), ...(own ? [own] : [])];
+  }
+
+  private own(event: HookEvent, id: string): Promise<string | undefined> {
+    return this.h.config(id).then(
+      (c) => c.hooks?.[event],
+      () => undefined,
+    );
   }
 
   /**
    * A pre-* event: the first hook that fails (or is refused) stops the operation with its
    * message (exit 1), before the operation has changed anything.
    */
-  async pre(event: HookEvent, id: string, own?: string, env: HookEnv = {}): Promise<void> {
-    for (const file of await this.programs(event, id, own)) {
+  async pre(event: HookEvent, id: string, env: HookEnv = {}): Promise<void> {
+    for (const file of await this.programs(event, id)) {
       const why = await this.run(event, id, file, env);
-      if (why) throw new VpsError(ExitCode.FAILED, `${event} hook ${file} stopped the ${event.slice(4)} of ${id}: ${why}`, { hint: `fix the hook, or remove it (${own === file ? `hooks.${event} in ${this.h.layout.configFile(id)}` : path.join(this.h.settings.hooksDir, event)})` });
+      if (!why) continue;
+      const where = path.dirname(file) === path.join(this.h.settings.hooksDir, event) ? path.dirname(file) : `hooks.${event} in ${this.h.layout.configFile(id)}`;
+      throw new VpsError(ExitCode.FAILED, `${event} hook ${file} stopped the ${event.slice(4)} of ${id}: ${why}`, { hint: `fix the hook, or remove it (${where})` });
     }
   }
 
   /** A post-* event: every hook runs; one that fails is a warning and a "hook-failed" event. */
-  async post(event: HookEvent, id: string, own?: string, env: HookEnv = {}): Promise<void> {
-    for (const file of await this.programs(event, id, own)) {
+  async post(event: HookEvent, id: string, env: HookEnv = {}): Promise<void> {
+    for (const file of await this.programs(event, id)) {
       const why = await this.run(event, id, file, env);
       if (!why) continue;
       this.h.progress.warn(`${event} hook ${file} of ${id} failed: ${why}`);

@@ -222,8 +222,7 @@ export class Host {
    * down (however it stopped): the container's and the host's post-stop hooks.
    */
   async runStopHooks(id: string, reason: string): Promise<void> {
-    const own = await this.config(id).then((c) => c.hooks?.['post-stop'], () => undefined);
-    await this.hooks.post('post-stop', id, own, { VPSCTL_STOP_REASON: reason });
+    await this.hooks.post('post-stop', id, { VPSCTL_STOP_REASON: reason });
   }
 
   /** `vpsctl events`: what the log holds; with `follow`, each new event as it comes until `signal`. */

@@ -119,7 +119,7 @@ export class Lifecycle {
     if (await exists(dir)) {
       throw new VpsError(ExitCode.WRONG_STATE, `container ${id} already exists`, { hint: `pick another id, or remove it with: vpsctl destroy ${id}` });
     }
-    await this.h.hooks.pre('pre-create', id, undefined, hookEnv(spec.origin));
+    await this.h.hooks.pre('pre-create', id, hookEnv(spec.origin));
     await this.h.pool.prepare();
     await fsp.mkdir(this.h.layout.containersDir(), { recursive: true, mode: 0o700 });
     await fsp.mkdir(dir, { mode: 0o700 });
@@ -204,7 +204,7 @@ export class Lifecycle {
       }
       const { state } = await this.h.runtime.state(id);
       if (state) throw wrongState(`container ${id} is already running (init pid ${state.init_pid})`, `stop it first: vpsctl stop ${id}`);
-      await this.h.hooks.pre('pre-start', id, cfg.hooks?.['pre-start']);
+      await this.h.hooks.pre('pre-start', id);
       await this.reconcile(id);
       await this.h.pool.ensure();
       const img = this.h.layout.image(id);
@@ -233,7 +233,7 @@ export class Lifecycle {
         // and logs "started", "stopped" and what else only it sees
         events: { file: this.h.layout.eventsLog(), source: this.h.source },
         // the admin's post-stop hooks, run by the monitor however the container stops
-        ...((await this.h.hooks.programs('post-stop', id, cfg.hooks?.['post-stop'])).length ? { stopHook: path.join(PACKAGE_ROOT, 'bin', 'vpsctl') } : {}),
+        ...((await this.h.hooks.programs('post-stop', id)).length ? { stopHook: path.join(PACKAGE_ROOT, 'bin', 'vpsctl') } : {}),
       };
       await fsp.mkdir(path.dirname(this.h.layout.eventsLog()), { recursive: true, mode: 0o750 });
       await fsp.rm(this.h.layout.stopRequest(id), { force: true }); // a stop's that came too late
@@ -247,7 +247,7 @@ export class Lifecycle {
         throw e;
       }
       this.h.resources.reportSkipped(id, r.limits);
-      await this.h.hooks.post('post-start', id, cfg.hooks?.['post-start'], { VPSCTL_INIT_PID: String(r.init_pid) });
+      await this.h.hooks.post('post-start', id, { VPSCTL_INIT_PID: String(r.init_pid) });
       return { id, state: 'running' as const, init_pid: r.init_pid, monitor_pid: r.monitor_pid, loop: r.loop };
     }
   }
@@ -300,11 +300,9 @@ export class Lifecycle {
       // its systemd could not write its way down: it would only wait out the timeout
       throw wrongState(`container ${id}'s writes are held since ${held.since}: the pool is out of space (${formatSize(held.free)} free, under disk_freeze_free ${formatSize(held.low)})`, `free space in the pool and it goes on by itself (vpsctl pool info); or stop it now as a power cut would: vpsctl stop ${id} --force`);
     }
-    // a damaged config stops without its own hooks (the host-wide ones still run)
-    const own = await this.h.config(id).then((c) => c.hooks, () => undefined);
     // a forced stop (a power cut, the host going down) runs them but does not let them stop it
-    if (opts.force) await this.h.hooks.post('pre-stop', id, own?.['pre-stop'], { VPSCTL_FORCE: '1' });
-    else await this.h.hooks.pre('pre-stop', id, own?.['pre-stop']);
+    if (opts.force) await this.h.hooks.post('pre-stop', id, { VPSCTL_FORCE: '1' });
+    else await this.h.hooks.pre('pre-stop', id);
     const how = await this.halt(state, opts);
     await this.reconcile(id);
     return { id, state: 'stopped' as const, how };
@@ -333,8 +331,7 @@ export class Lifecycle {
   private async waitMonitor(state: RuntimeState, timeoutMs: number): Promise<boolean> {
     if (await this.h.runtime.waitGone(state, timeoutMs)) return true;
     if (this.h.runtime.initAlive(state)) return false;
-    const own = await this.h.config(state.id).then((c) => c.hooks?.['post-stop'], () => undefined);
-    const hooks = (await this.h.hooks.programs('post-stop', state.id, own)).length;
+    const hooks = (await this.h.hooks.programs('post-stop', state.id)).length;
     return this.h.runtime.waitGone(state, hooks * (this.h.settings.hookTimeoutMs + 3000) + 5000);
   }
 
@@ -349,8 +346,7 @@ export class Lifecycle {
     const dir = this.h.layout.containerDir(id);
     if (!(await exists(dir))) throw notFound(`container ${id} does not exist`, 'see `vpsctl list`');
     return this.h.lock(id, 'destroy', async () => {
-      const own = await this.h.config(id).then((c) => c.hooks, () => undefined);
-      await this.h.hooks.pre('pre-destroy', id, own?.['pre-destroy']);
+      await this.h.hooks.pre('pre-destroy', id);
       const { state } = await this.h.runtime.state(id);
       if (state) {
         if (!opts.force) throw wrongState(`container ${id} is running`, `stop it first (vpsctl stop ${id}) or use --force`);

@@ -150,7 +150,7 @@ export class Snapshots {
         await reservation.release();
       }
       this.host.emit(id, 'snapshot-created', { name, method: r.method, scheduled: !!opts.scheduled }, source);
-      await this.host.hooks.post('post-snapshot', id, cfg.hooks?.['post-snapshot'], { VPSCTL_SNAPSHOT: name });
+      await this.host.hooks.post('post-snapshot', id, { VPSCTL_SNAPSHOT: name });
       if (opts.keep !== undefined) pruned.push(...(await this.pruneLocked(id, { keep: opts.keep }, source)).map((p) => p.name));
       return { ...meta, pruned, ...(r.method === 'copy' ? { hint: NO_REFLINK_HINT } : {}) };
     });

@@ -12,6 +12,8 @@ import { hookRefusal } from '../../src/sys/hooks.js';
 let dir: string;
 let warnings: string[];
 let events: { id: string; kind: string; details?: Record<string, unknown> }[];
+/** The container's own hooks, as its config.yaml would hold them. */
+let own: Record<string, string>;
 let hooks: Hooks;
 
 const asRoot = process.getuid?.() === 0;
@@ -29,9 +31,11 @@ beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'vpsctl-hooks-'));
   warnings = [];
   events = [];
+  own = {};
   const store = {
     settings: { hooksDir: path.join(dir, 'hooks.d'), hookTimeoutMs: 1000 },
     layout: { configFile: (id: string) => `/var/lib/vpsctl/containers/${id}/config.yaml` },
+    config: async () => ({ hooks: own }),
     progress: { warn: (m: string) => warnings.push(m) },
     emit: (id: string, kind: string, details?: Record<string, unknown>) => events.push({ id, kind, details }),
   };
@@ -62,8 +66,8 @@ describe('running hooks', () => {
     program(path.join(dir, 'hooks.d', 'post-snapshot', '20-second'), line);
     program(path.join(dir, 'hooks.d', 'post-snapshot', '10-first'), line);
     program(path.join(dir, 'hooks.d', 'post-snapshot', '30-old.dpkg-old'), line); // as run-parts: not a hook
-    const own = program(path.join(dir, 'own'), line);
-    await hooks.post('post-snapshot', '101', own, { VPSCTL_SNAPSHOT: 'nightly' });
+    own['post-snapshot'] = program(path.join(dir, 'own'), line);
+    await hooks.post('post-snapshot', '101', { VPSCTL_SNAPSHOT: 'nightly' });
     expect(readFileSync(log, 'utf8')).toBe(
       ['10-first', '20-second', 'own'].map((n) => `${n} 101 post-snapshot /var/lib/vpsctl/containers/101/config.yaml nightly\n`).join(''),
     );
@@ -98,16 +102,19 @@ describe('running hooks', () => {
   itRoot('refuses, never runs, a program others could change', async () => {
     const marker = path.join(dir, 'ran');
     const groupWritable = program(path.join(dir, 'gw'), `touch ${marker}`, 0o775);
-    await expect(hooks.pre('pre-destroy', '101', groupWritable)).rejects.toThrow(/refused: .*gw is writable by its group \(mode 775\)/);
+    own['pre-destroy'] = groupWritable;
+    await expect(hooks.pre('pre-destroy', '101')).rejects.toThrow(/refused: .*gw is writable by its group \(mode 775\)/);
     const openDir = path.join(dir, 'open');
     const inOpenDir = program(path.join(openDir, 'h'), `touch ${marker}`);
     chmodSync(openDir, 0o777);
-    await expect(hooks.pre('pre-destroy', '101', inOpenDir)).rejects.toThrow(/refused: its directory .*open is writable by others \(mode 777\)/);
+    own['pre-destroy'] = inOpenDir;
+    await expect(hooks.pre('pre-destroy', '101')).rejects.toThrow(/refused: its directory .*open is writable by others \(mode 777\)/);
     const sticky = path.join(dir, 'sticky');
     const inSticky = program(path.join(sticky, 'h'), 'exit 0');
     chmodSync(sticky, 0o1777); // as /var/tmp: only root moves a root-owned file
     expect(await hookRefusal(inSticky)).toBeUndefined();
-    await expect(hooks.pre('pre-destroy', '101', path.join(dir, 'missing'))).rejects.toThrow(/refused: .*missing does not exist/);
+    own['pre-destroy'] = path.join(dir, 'missing');
+    await expect(hooks.pre('pre-destroy', '101')).rejects.toThrow(/refused: .*missing does not exist/);
     expect(existsSync(marker)).toBe(false);
   });
 });
@@ -117,7 +124,8 @@ describe('a hook that leaves a background child', () => {
     const pidFile = path.join(dir, 'bg.pid');
     const h = program(path.join(dir, 'bg'), `sleep 20 & echo $! > ${pidFile}; echo started; exit 0`);
     const t0 = Date.now();
-    await hooks.pre('pre-start', '101', h);
+    own['pre-start'] = h;
+    await hooks.pre('pre-start', '101');
     expect(Date.now() - t0).toBeLessThan(5000);
     process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL'); // ours to clean up
   });
