@@ -44,7 +44,8 @@
  * 5. The parent relays in one poll loop (the command's side is nonblocking; our stdout and
  *    stderr are written as they take it), puts a terminal on our stdin into raw mode for
  *    --pty (first thing, so no key reaches it cooked; an end of file read before is passed
- *    on as a Ctrl-D) and restores it (die() included), forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT
+ *    on as a Ctrl-D; a pipe's end is a Ctrl-D too, two after an unfinished line) and
+ *    restores it (die() included), forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT
  *    to the child's process group (a second SIGTERM or SIGHUP is a SIGKILL: for a command
  *    that ignores it, or one a tenant stopped), makes SIGWINCH a resize of the container's
  *    pty, and exits with the child's status, or 128+N when signal N killed it. A child that
@@ -650,9 +651,11 @@ struct chan {
 	bool output;    /* from the command (ends the relay), not to it */
 	bool close_dst; /* at src's end of file, close dst (the command's stdin pipe) */
 	bool close_src; /* when dst is gone, close src (the command's pipe: it gets EPIPE) */
-	bool veof;      /* src is a terminal: its end of file (a cooked Ctrl-D) is a Ctrl-D for
-			 * dst, unless it is the second in a row (a hangup: the end) */
+	bool veof;      /* dst is a terminal: src's end of file is passed on as a Ctrl-D (src a
+			 * terminal: a cooked Ctrl-D, unless the second in a row, a hangup: the
+			 * end), or two when it ends an unfinished line (src a pipe) */
 	bool eof_sent;  /* the last read was such an end of file */
+	char last;      /* the last byte read from src */
 	bool done;
 	size_t owed;    /* bytes the command left in src when it ended: passed on in full */
 	size_t off, len;
@@ -681,11 +684,14 @@ static void chan_read(struct chan *c)
 		c->off = 0;
 		c->len = (size_t)n;
 		c->eof_sent = false;
+		c->last = c->buf[n - 1];
 		c->owed -= (size_t)n < c->owed ? (size_t)n : c->owed;
 	} else if (n == 0 && c->veof && !c->eof_sent) {
-		c->buf[0] = 4; /* VEOF */
+		/* VEOF: the first hands over an unfinished line, one on an empty line is the end */
+		bool unfinished = c->last && c->last != '\n' && !isatty(c->src);
+		c->buf[0] = c->buf[1] = 4;
 		c->off = 0;
-		c->len = 1;
+		c->len = unfinished ? 2 : 1;
 		c->eof_sent = true;
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 		chan_finish(c); /* EIO: a pty master whose peer is closed everywhere */
@@ -954,7 +960,7 @@ int main(int argc, char **argv)
 			pty_master = m;
 		}
 		/* the terminal instead of stdin and stdout; stderr's pipe ends with the setup */
-		ch[0] = (struct chan){ .src = 0, .dst = m, .done = m < 0, .veof = isatty(0) };
+		ch[0] = (struct chan){ .src = 0, .dst = m, .done = m < 0, .veof = true };
 		ch[1] = (struct chan){ .src = m, .dst = 1, .output = true, .done = m < 0 };
 		close(io[0][1]);
 		close(io[1][0]);

@@ -7,13 +7,14 @@ import { spawn } from 'node:child_process';
  * (Ctrl-C, Ctrl-\) reach only us, and we pass SIGINT, SIGQUIT, SIGTERM and SIGHUP on, once
  * each, whoever sent them (vps-enter hands them to the command).
  */
-export function runPassthrough(file: string, args: string[], opts: { stdin?: boolean } = {}): Promise<number> {
+export function runPassthrough(file: string, args: string[], opts: { stdin?: boolean; resize?: boolean } = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: [opts.stdin === false ? 'ignore' : 'inherit', 'inherit', 'inherit'], detached: true });
     const handler = (sig: NodeJS.Signals): void => {
       child.kill(sig);
     };
-    const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'];
+    // `resize`: our terminal's resizes too (the program, in a session of its own, gets none)
+    const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP', ...(opts.resize ? ['SIGWINCH' as const] : [])];
     for (const s of sigs) process.on(s, handler);
     const done = (): void => {
       for (const s of sigs) process.off(s, handler);

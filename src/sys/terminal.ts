@@ -1,12 +1,19 @@
+import { runPassthrough } from './passthrough.js';
+
 /**
- * Runs a program on a new pseudo-terminal that we make (node-pty) and joins it to ours:
- * the admin's terminal goes raw and is relayed, its size goes in and follows resizes,
- * SIGTERM/SIGHUP/SIGINT/SIGQUIT sent to us are passed on. The program never holds the
- * admin's own terminal. Returns its exit code (128+N when signal N killed it).
+ * Runs a program that makes a terminal of its own (vps-enter --pty) on a new
+ * pseudo-terminal that we make (node-pty) and joins it to ours: the admin's terminal goes
+ * raw and is relayed, its size goes in and follows resizes, SIGTERM/SIGHUP/SIGINT/SIGQUIT
+ * sent to us are passed on. The program never holds the admin's own terminal. Piped input
+ * (stdin not a terminal) is handed to the program as it is, with our stdout and stderr: on
+ * a terminal of ours it could be read cooked before the program set it raw, and an end of
+ * file read that way comes out as NUL bytes, never an end. Returns its exit code (128+N
+ * when signal N killed it).
  */
 export async function runInPty(file: string, args: string[]): Promise<number> {
-  const { spawn } = await import('node-pty');
   const input = process.stdin;
+  if (!input.isTTY) return runPassthrough(file, args, { resize: true });
+  const { spawn } = await import('node-pty');
   const output = process.stdout;
   const size = (): { cols: number; rows: number } => ({
     cols: (output.isTTY && output.columns) || 80,
@@ -49,9 +56,6 @@ export async function runInPty(file: string, args: string[]): Promise<number> {
     output.on('resize', onResize);
     output.on('error', onOutputError);
     input.on('data', onInput);
-    // piped input: its end is end of file for the program on the terminal: one Ctrl-D
-    // hands over a last unfinished line, a second one on the empty line is the end
-    if (!input.isTTY) input.once('end', () => p.write(Buffer.from([4, 4])));
     input.resume();
   });
 }
