@@ -24,6 +24,7 @@ import { exists } from '../sys/fs.js';
 import { processLive } from '../sys/proc.js';
 import { needDecompressor, scanArchive, tarReadArgs, type ScanResult } from './scan.js';
 import { refusal } from './tar-check.js';
+import { show } from './tar.js';
 import { gnuTarDifference, readSpool } from './tar-diff.js';
 import { fetchText, fetchToFile, imageBaseUrl, indexUrl, isUrl, parseIndex, parseSha256Sums, pickImage, resolveServer } from './download.js';
 import type { BuildResult, TemplateImportRecord, TemplateInfo, TemplateMeta, TemplateStore } from './store.js';
@@ -263,6 +264,8 @@ interface Checked {
   scan: ScanResult;
   /** The file tar unpacks: our private copy (or download). */
   file: string;
+  /** The device nodes tar skips, one name per line (none: undefined). */
+  excludeFrom?: string;
 }
 
 export class TemplateImporter {
@@ -435,14 +438,20 @@ export class TemplateImporter {
       onProgress: (done, total) => this.progress.info(`  checking ${src.label}: ${formatSize(done)} of ${formatSize(total)}`),
     });
     this.progress.info(`  ${src.label}: ${scan.compression === 'none' ? 'tar' : `${scan.compression} tar`}, ${scan.entries} entries, about ${formatSize(scan.unpacked)} unpacked, sha256 ${scan.sha256}`);
+    let excludeFrom: string | undefined;
+    if (scan.dropped.length) {
+      excludeFrom = path.join(work, `devices-${++this.seq}`);
+      await fsp.writeFile(excludeFrom, Buffer.from(scan.dropped.map((n) => `${n}\n`).join(''), 'latin1'), { mode: 0o600, flag: 'wx' });
+      this.progress.info(`  ${src.label}: dropping its ${scan.dropped.length} device node${scan.dropped.length === 1 ? '' : 's'} (${scan.dropped.slice(0, 3).map((n) => show(n)).join(', ')}${scan.dropped.length > 3 ? ', ...' : ''}): a container's /dev is made at its start`);
+    }
     if (unpackable && listTo) {
       needDecompressor(scan.compression);
-      const diff = await gnuTarDifference(tarReadArgs(unpackable, scan.compression), readSpool(listTo));
+      const diff = await gnuTarDifference(tarReadArgs(unpackable, scan.compression, excludeFrom), readSpool(listTo));
       if (diff) throw refusal(src.label, diff);
       await fsp.rm(listTo, { force: true });
       this.progress.info(`  ${src.label}: GNU tar lists the same ${scan.entries} entries`);
     }
-    return { source: src, scan, file: unpackable ?? file };
+    return { source: src, scan, file: unpackable ?? file, excludeFrom };
   }
 
   private verifySha(checked: Checked, want: string | undefined): void {
@@ -466,7 +475,7 @@ export class TemplateImporter {
     const record: TemplateImportRecord = {
       format: 'openvz',
       from: c.source.where,
-      files: [{ name: c.source.label, size: c.scan.size, sha256: c.scan.sha256 }],
+      files: [fileRecord(c)],
       ...(parsed?.flavour ? { flavour: parsed.flavour } : {}),
     };
     return this.unpackAndPack(name, c, work, o.force, total, (os) => {
@@ -512,8 +521,8 @@ export class TemplateImporter {
       format: 'lxc',
       from,
       files: [
-        { name: meta.source.label, size: meta.scan.size, sha256: meta.scan.sha256 },
-        { name: rootfs.source.label, size: rootfs.scan.size, sha256: rootfs.scan.sha256 },
+        fileRecord(meta),
+        fileRecord(rootfs),
       ],
       ...(md.variant ? { flavour: md.variant } : {}),
       ...(md.serial || md.created ? { serial: md.serial ?? md.created } : {}),
@@ -540,7 +549,7 @@ export class TemplateImporter {
       await fsp.mkdir(rootfs, { mode: 0o755 });
       await fsp.chmod(rootfs, 0o755);
       needDecompressor(c.scan.compression);
-      const r = await this.run.run('tar', ['--extract', ...tarReadArgs(c.file, c.scan.compression), `--directory=${rootfs}`, '--same-owner', '--same-permissions', '--warning=no-timestamp'], { reject: false });
+      const r = await this.run.run('tar', ['--extract', ...tarReadArgs(c.file, c.scan.compression, c.excludeFrom), `--directory=${rootfs}`, '--same-owner', '--same-permissions', '--warning=no-timestamp'], { reject: false });
       if (r.exitCode !== 0) {
         if (/No space left/.test(r.stderr)) throw new VpsError(ExitCode.NO_RESOURCES, `out of disk space in the pool unpacking ${c.source.label}`, { hint: 'free space in the pool (vpsctl pool info shows it)' });
         throw failed(`tar could not unpack ${c.source.label}: ${r.stderr.trim().split('\n').slice(-3).join('; ')}`);
@@ -551,6 +560,11 @@ export class TemplateImporter {
       return this.store.pack(name, rootfs, work, meta(os), this.progress, { first: 4, total });
     });
   }
+}
+
+/** An archive as the template's record keeps it: what was verified, and what was dropped. */
+function fileRecord(c: Checked): TemplateImportRecord['files'][number] {
+  return { name: c.source.label, size: c.scan.size, sha256: c.scan.sha256, ...(c.scan.dropped.length ? { devicesDropped: c.scan.dropped.length } : {}) };
 }
 
 function fileSource(p: string): Source {

@@ -13,7 +13,7 @@ import { ExitCode, VpsError, failed, hostNotReady, invalid } from '../base/error
 import { spawnFilter } from '../sys/exec.js';
 import { which } from '../sys/proc.js';
 import { BLOCK, checksumMatches } from './tar.js';
-import { TarChecker, refusal, type TarCheckOptions } from './tar-check.js';
+import { TarChecker, excludeArgs, refusal, type TarCheckOptions } from './tar-check.js';
 import { ListingSpool } from './tar-diff.js';
 export type Compression = 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'none';
 
@@ -31,12 +31,13 @@ export function compressionOf(head: Buffer): Compression | undefined {
 const TAR_FLAG: Record<Compression, string[]> = { gzip: ['--gzip'], xz: ['--xz'], zstd: ['--zstd'], bzip2: ['--bzip2'], none: [] };
 
 /**
- * How GNU tar reads the archive `file`: its decompressor, numeric owners, file capabilities.
- * The unpack adds where and how to write; the listing that vouches for the checker adds
- * nothing, so both read the archive alike.
+ * How GNU tar reads the archive `file`: its decompressor, numeric owners, file capabilities,
+ * and the device nodes it skips (`excludeFrom`: the checker's `dropped`, one per line). The
+ * unpack adds where and how to write; the listing that vouches for the checker adds nothing,
+ * so both read the archive alike.
  */
-export function tarReadArgs(file: string, c: Compression): string[] {
-  return [`--file=${file}`, ...TAR_FLAG[c], '--numeric-owner', '--xattrs', '--xattrs-include=security.capability'];
+export function tarReadArgs(file: string, c: Compression, excludeFrom?: string): string[] {
+  return [`--file=${file}`, ...TAR_FLAG[c], '--numeric-owner', '--xattrs', '--xattrs-include=security.capability', ...(excludeFrom ? excludeArgs(excludeFrom) : [])];
 }
 const PROGRAM: Record<Exclude<Compression, 'none' | 'gzip'>, { prog: string; pkg: string }> = {
   xz: { prog: 'xz', pkg: 'xz-utils' },
@@ -93,6 +94,8 @@ export interface ScanResult {
   unpacked: number;
   foreignIds: number;
   topLevel: Set<string>;
+  /** Device nodes, by their names in the archive: tar is to skip them (excludeArgs). */
+  dropped: string[];
   captured: Map<string, Buffer>;
 }
 
@@ -178,6 +181,7 @@ export async function scanArchive(file: string, opts: ScanOptions): Promise<Scan
       unpacked: checker.unpacked,
       foreignIds: checker.foreignIds,
       topLevel: checker.topLevel,
+      dropped: checker.dropped,
       captured: checker.captured,
     };
   } finally {

@@ -38,8 +38,8 @@ export interface TemplateImportRecord {
   format: 'openvz' | 'lxc';
   /** The file or URL given (for `download`: the image's directory on the server). */
   from: string;
-  /** Each archive read: its name, size and SHA-256, as verified before unpacking. */
-  files: { name: string; size: number; sha256: string }[];
+  /** Each archive read: its name, size and SHA-256, as verified before unpacking, and how many device nodes it held that were not unpacked. */
+  files: { name: string; size: number; sha256: string; devicesDropped?: number }[];
   /** The flavour in an OpenVZ template name (`minimal`), or the LXC image variant. */
   flavour?: string;
   /** The LXC image's serial or creation date, when the image says. */

@@ -3,8 +3,13 @@
  * as tar.ts reads them (exactly as GNU tar does, or the archive is refused). Refused whole,
  * naming the first offending entry: an absolute path, a `..` component, a symlink whose
  * relative target climbs above the root, an entry that would be written through a symlink, a
- * hardlink that is absolute, climbs out or names nothing earlier in the archive, a device
- * node, a member type we do not know, a size beyond --max-size, a damaged or truncated stream.
+ * hardlink that is absolute, climbs out or names nothing earlier in the archive, a member
+ * type we do not know, a size beyond --max-size, a damaged or truncated stream. Device nodes
+ * (every real root file system archive has some in /dev) are not unpacked: the checker lists
+ * them in `dropped`, tar is told to exclude exactly those names (`excludeArgs`), and GNU
+ * tar's listing with that exclusion must then agree with the checker's (tar-diff.ts). An
+ * entry that would land on or under a dropped node, or a hardlink to one, is refused: tar's
+ * exclusion would skip it too, or find nothing to link.
  */
 import { ExitCode, VpsError } from '../base/errors.js';
 import { formatSize } from '../base/units.js';
@@ -29,7 +34,22 @@ export interface TarCheckOptions {
   onEntry?: (e: TarEntry) => void;
 }
 
-type NodeKind = 'dir' | 'file' | 'link' | 'other';
+type NodeKind = 'dir' | 'file' | 'link' | 'other' | 'device';
+
+/** The most device nodes an archive may carry (a full /dev has a few hundred). */
+const MAX_DROPPED = 10_000;
+
+/**
+ * A dropped device node's name goes to tar's --exclude-from file as it is (one per line,
+ * literal, anchored): names that file cannot carry unchanged (blanks at an end are trimmed
+ * by tar, a newline ends the line, a backslash is an escape) are refused.
+ */
+const EXCLUDABLE = /^[\x21-\x5b\x5d-\x7e\x80-\xff]+$/;
+
+/** tar's options that skip exactly the names listed (one per line) in `file`. */
+export function excludeArgs(file: string): string[] {
+  return ['--no-wildcards', '--anchored', '--no-unquote', `--exclude-from=${file}`];
+}
 
 /**
  * Checks a tar stream fed to it in chunks. It keeps one record per path (directory, file,
@@ -44,6 +64,8 @@ export class TarChecker {
   /** Entries owned by uids or gids beyond 65535 (outside a container's id range). */
   foreignIds = 0;
   readonly topLevel = new Set<string>();
+  /** Device nodes seen, by their names as the archive spells them: not to be unpacked. */
+  readonly dropped: string[] = [];
   readonly captured = new Map<string, Buffer>();
   private readonly nodes = new Map<string, NodeKind>([['', 'dir']]);
   private readonly capture: Set<string>;
@@ -86,6 +108,10 @@ export class TarChecker {
     let type = e.typeflag === '\0' ? '0' : e.typeflag;
     if ((type === '0' || type === '7') && e.name.endsWith('/')) type = '5';
     const p = this.check(type, e.name, e.link, e.size);
+    if (type === '3' || type === '4') {
+      this.dropped.push(e.name);
+      return false;
+    }
     this.entries++;
     if (e.uid > 65535 || e.gid > 65535) this.foreignIds++;
     this.opts.onEntry?.(e);
@@ -104,11 +130,12 @@ export class TarChecker {
       const q = parts.slice(0, i).join('/');
       const k = this.nodes.get(q);
       if (k === 'link') this.refuse(`entry ${s} lies under ${show(q)}, a symlink earlier in the archive: unpacking it would write through the link`);
-      if (k === 'file' || k === 'other') this.refuse(`entry ${s} lies under ${show(q)}, which is not a directory`);
+      if (k === 'file' || k === 'other' || k === 'device') this.refuse(`entry ${s} lies under ${show(q)}, which is not a directory`);
       if (k === undefined) this.nodes.set(q, 'dir');
     }
     const prev = this.nodes.get(p);
     if (p === '' && type !== '5') this.refuse(`entry ${s} is the root of the tree but not a directory`);
+    if (prev === 'device') this.refuse(`entry ${s} replaces a device node of the same name earlier in the archive, which the import drops`);
     const add = (bytes: number): void => {
       this.unpacked += bytes + 256;
       if (this.unpacked > this.opts.maxSize) this.refuse(`it unpacks to more than ${formatSize(this.opts.maxSize)} (--max-size), reached at entry ${s}`);
@@ -152,6 +179,7 @@ export class TarChecker {
         const k = this.nodes.get(t.join('/'));
         if (k === undefined || t.length === 0) this.refuse(`hardlink ${s} -> ${show(link)} names nothing earlier in the archive`);
         if (k === 'dir') this.refuse(`hardlink ${s} -> ${show(link)} names a directory`);
+        if (k === 'device') this.refuse(`hardlink ${s} -> ${show(link)} names a device node, which the import drops`);
         if (prev === 'dir') this.refuse(`hardlink ${s} replaces a directory earlier in the archive`);
         this.nodes.set(p, k);
         add(0);
@@ -159,7 +187,11 @@ export class TarChecker {
       }
       case '3':
       case '4':
-        this.refuse(`entry ${s} is a ${type === '3' ? 'character' : 'block'} device node`);
+        // not unpacked (a container's /dev is made at its start), never trusted either
+        if (prev !== undefined) this.refuse(`device node ${s} replaces an entry of the same name earlier in the archive`);
+        if (!EXCLUDABLE.test(name)) this.refuse(`device node ${s} has a name tar cannot be told to skip (a blank, backslash or control character)`);
+        if (this.dropped.length >= MAX_DROPPED) this.refuse(`it holds more than ${MAX_DROPPED} device nodes`);
+        this.nodes.set(p, 'device');
         break;
       default:
         this.refuse(`entry ${s} has the tar type ${JSON.stringify(type)}, which this importer does not unpack`);

@@ -52,11 +52,18 @@ beforeAll(async () => {
   const mnt = path.join(fx, 'mnt');
   await execa('mount', ['-o', 'loop,ro', path.join(TEMPLATE_CACHE, 'pool', 'templates', `${TEMPLATE}.img`), mnt]);
   try {
-    // the template's own /dev nodes stay out: device nodes are refused (a container gets its /dev from vpsctl)
-    await execa('tar', ['--create', '--numeric-owner', '--xattrs', '--exclude=./dev/*', '--exclude=./lost+found', '-C', mnt, '-f', path.join(fx, 'base.tar'), '.']);
+    // the whole tree, its /dev nodes too, as a real root file system archive has them
+    await execa('tar', ['--create', '--numeric-owner', '--xattrs', '--exclude=./lost+found', '-C', mnt, '-f', path.join(fx, 'base.tar'), '.']);
   } finally {
     await execa('umount', [mnt]);
   }
+  // and what an old OpenVZ template's /dev adds: the host's memory, a disk, a FIFO
+  const more = path.join(fx, 'more');
+  mkdirSync(path.join(more, 'dev'), { recursive: true });
+  await execa('mknod', [path.join(more, 'dev', 'mem'), 'c', '1', '1']);
+  await execa('mknod', [path.join(more, 'dev', 'sda'), 'b', '8', '0']);
+  await execa('mkfifo', [path.join(more, 'dev', 'xconsole')]);
+  await execa('tar', ['--append', '--numeric-owner', '-C', more, '-f', path.join(fx, 'base.tar'), './dev/mem', './dev/sda', './dev/xconsole']);
   await execa('gzip', ['-1', '-k', path.join(fx, 'base.tar')]);
   renameSync(path.join(fx, 'base.tar.gz'), OPENVZ);
   await execa('xz', ['-0', '-T0', '-k', path.join(fx, 'base.tar')]);
@@ -131,6 +138,19 @@ async function boots(template: string): Promise<void> {
   }
 }
 
+/** The device nodes, FIFOs and sockets in an image, as "TYPE PATH" (find's %y), sorted. */
+async function specialFiles(image: string): Promise<string[]> {
+  const mnt = path.join(fx, `special-${path.basename(image)}`);
+  mkdirSync(mnt, { recursive: true });
+  await execa('mount', ['-o', 'loop,ro', image, mnt]);
+  try {
+    const r = await execa('find', ['.', '-xdev', '(', '-type', 'c', '-o', '-type', 'b', '-o', '-type', 'p', '-o', '-type', 's', ')', '-printf', '%y /%P\n'], { cwd: mnt });
+    return r.stdout.split('\n').filter(Boolean).sort();
+  } finally {
+    await execa('umount', [mnt]);
+  }
+}
+
 interface Imported {
   template: { name: string; os: string; version: string; arch: string; source: string; size: number; import: { format: string; from: string; files: { name: string; sha256: string; size: number }[]; flavour?: string; serial?: string } };
   image: string;
@@ -140,8 +160,10 @@ describe('template import: an OpenVZ tarball', () => {
   it('is checked, unpacked and packed, named from its file, and boots', async () => {
     const r = await json<Imported>(e, ['template', 'import', OPENVZ]);
     expect(r.template).toMatchObject({ name: 'debian-12.0-test', os: 'debian', version: '12', arch: 'amd64', import: { format: 'openvz', flavour: 'test', from: OPENVZ } });
-    expect(r.template.import.files).toEqual([{ name: path.basename(OPENVZ), size: statSync(OPENVZ).size, sha256: sha256(OPENVZ) }]);
+    // the template's 8 device nodes and the 2 added are dropped; its FIFO is kept
+    expect(r.template.import.files).toEqual([{ name: path.basename(OPENVZ), size: statSync(OPENVZ).size, sha256: sha256(OPENVZ), devicesDropped: 10 }]);
     expect(r.image).toBe(path.join(tdir, 'debian-12.0-test.img'));
+    expect(await specialFiles(r.image)).toEqual(['p /dev/xconsole']);
     const list = await json<{ name: string }[]>(e, ['template', 'list']);
     expect(list.map((t) => t.name).sort()).toEqual(['debian-12', 'debian-12.0-test']);
     const info = await json<{ kind: string; from: string; image: string }>(e, ['template', 'info', 'debian-12.0-test']);
@@ -162,6 +184,7 @@ describe('template import: an OpenVZ tarball', () => {
     expect(plain.exitCode).toBe(0);
     expect(plain.stderr).toMatch(/\[1\/6\] checking/);
     // the checker's reading, vouched for by GNU tar's own listing of the copy it unpacks
+    expect(plain.stderr).toMatch(/debian-12\.0-x86_64-test\.tar\.gz: dropping its 10 device nodes \("\.\/dev\/\w+", "\.\/dev\/\w+", "\.\/dev\/\w+", \.\.\.\): a container's \/dev is made at its start/);
     expect(plain.stderr).toMatch(/debian-12\.0-x86_64-test\.tar\.gz: GNU tar lists the same \d+ entries/);
     expect(plain.stderr).toMatch(/\[4\/6\] packing the ext4 image/);
     expect(plain.stdout).toMatch(/^imported template debian-12.0-test$/m);
@@ -335,8 +358,9 @@ describe('template import refuses hostile archives whole, naming the entry, and 
     ['a hardlink to /etc/shadow', [{ name: './etc/sh', type: '1', link: '/etc/shadow' }], /hardlink "\.\/etc\/sh" -> "\/etc\/shadow" has an absolute target/],
     ['a hardlink climbing out', [{ name: './etc/sh', type: '1', link: '../etc/shadow' }], /hardlink "\.\/etc\/sh" -> "\.\.\/etc\/shadow" climbs out/],
     ['a hardlink to nothing earlier', [{ name: './etc/sh', type: '1', link: './etc/gshadow' }], /hardlink "\.\/etc\/sh" -> "\.\/etc\/gshadow" names nothing earlier in the archive/],
-    ['a block device node', [{ name: './dev/', type: '5' }, { name: './dev/sda', type: '4' }], /entry "\.\/dev\/sda" is a block device node/],
-    ['a character device node', [{ name: './dev/', type: '5' }, { name: './dev/mem', type: '3' }], /entry "\.\/dev\/mem" is a character device node/],
+    // device nodes are dropped (tar skips them by name): what would land on or under one is refused
+    ['a file written under a device node', [{ name: './dev/', type: '5' }, { name: './dev/sda', type: '4' }, { name: './dev/sda/x', data: 'x' }], /entry "\.\/dev\/sda\/x" lies under "dev\/sda", which is not a directory/],
+    ['a hardlink to a device node', [{ name: './dev/', type: '5' }, { name: './dev/mem', type: '3' }, { name: './etc/m', type: '1', link: './dev/mem' }], /hardlink "\.\/etc\/m" -> "\.\/dev\/mem" names a device node, which the import drops/],
     ['an absolute GNU long name', [{ name: '././@LongLink', type: 'L', data: '/etc/evil-long-name\0' }, { name: 'harmless', data: 'x' }], /entry "\/etc\/evil-long-name" has an absolute path/],
     ['a pax path that climbs out', [{ name: 'PaxHeaders/x', type: 'x', data: paxRecord('path', '../pax-escape') }, { name: 'harmless', data: 'x' }], /entry "\.\.\/pax-escape" has a "\.\." component/],
     ['a pax path with a NUL byte (tar would cut the name there)', [{ name: 'PaxHeaders/l', type: 'x', data: paxRecord('path', 'l\0junk') }, { name: 'l', type: '2', link: '/etc' }, { name: 'l/passwd', data: 'x' }], /NUL byte/],
@@ -345,7 +369,7 @@ describe('template import refuses hostile archives whole, naming the entry, and 
     ['a hardlink whose size hides a device node', [{ name: './etc/h', type: '1', link: './etc/shadow', data: header('./dev/sda', '4', 0) }], /entry "\.\/etc\/h" of type "1" claims 512 bytes of data/],
     ['a "file" named like a directory whose data hides a member', [{ name: './etc/d/', data: header('./dev/sdb', '4', 0) }], /entry "\.\/etc\/d\/" of type directory claims 512 bytes of data/],
     // issue 15: GNU tar reads "size=0" after two blanks; a parser splitting at the first blank hid the device
-    ['a device node behind "NN  size=0", a pax record GNU tar reads', [{ name: 'PaxHeaders/m', type: 'x', data: '11  size=0\n' }, { name: './etc/motd', data: header('./dev/mem', '3', 0) }], /entry "\.\/dev\/mem" is a character device node/],
+    ['a device node behind "NN  size=0", a pax record GNU tar reads, with a file over it', [{ name: 'PaxHeaders/m', type: 'x', data: '11  size=0\n' }, { name: './etc/motd', data: header('./dev/mem', '3', 0) }, { name: './dev/mem', data: 'x' }], /entry "\.\/dev\/mem" replaces a device node of the same name/],
   ];
 
   it.each(cases)('%s', async (what, members, re) => {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { VpsError } from '../../src/base/errors.js';
-import { TarChecker } from '../../src/templates/tar-check.js';
+import { TarChecker, excludeArgs } from '../../src/templates/tar-check.js';
 import { listedOf, type Listed } from '../../src/templates/tar-diff.js';
 
 export interface Verdict {
@@ -15,6 +15,8 @@ export interface Verdict {
   refused?: string;
   /** What the checker read, as GNU tar would list it. */
   listed: Listed[];
+  /** The device nodes it dropped (not listed: tar is told to skip them). */
+  dropped: string[];
 }
 
 /** Runs the checker over `buf`, fed in chunks of `chunk` bytes; anything but a refusal is thrown on. */
@@ -27,9 +29,9 @@ export function check(buf: Buffer, opts: { maxSize?: number; chunk?: number } = 
     c.finish();
   } catch (e) {
     if (!(e instanceof VpsError) || e.exitCode !== 2) throw e;
-    return { refused: e.message, listed };
+    return { refused: e.message, listed, dropped: c.dropped };
   }
-  return { listed };
+  return { listed, dropped: c.dropped };
 }
 
 /** A directory for this test file's archives, removed after all its tests. */
@@ -59,8 +61,10 @@ export interface GnuListing {
   stderr: string;
 }
 
-/** GNU tar's own listing of an archive file. */
-export function gnuList(file: string): GnuListing {
-  const r = spawnSync('tar', ['--list', '--verbose', '--numeric-owner', '--quoting-style=c', `--file=${file}`], { env: { ...process.env, LC_ALL: 'C' }, encoding: 'latin1' });
+/** GNU tar's own listing of an archive file (skipping `dropped` as the import has it skip them). */
+export function gnuList(file: string, dropped: string[] = []): GnuListing {
+  const exclude = `${file}.devices`;
+  writeFileSync(exclude, Buffer.from(dropped.map((n) => `${n}\n`).join(''), 'latin1'));
+  const r = spawnSync('tar', ['--list', '--verbose', '--numeric-owner', '--quoting-style=c', `--file=${file}`, ...excludeArgs(exclude)], { env: { ...process.env, LC_ALL: 'C' }, encoding: 'latin1' });
   return { status: r.status ?? -1, lines: r.stdout.split('\n').filter(Boolean), stderr: r.stderr };
 }

@@ -12,7 +12,7 @@ export default class TemplateImport extends VpsCommand<BuildResult> {
   static override description = [
     'SOURCE is a file or an http(s) URL. An OpenVZ precreated template (a rootfs tarball, plain or compressed with gzip, xz, zstd or bzip2, told by its content) is named after its file: os-version-arch[-flavour].tar.gz gives the template os-version[-flavour] (centos-7-x86_64.tar.gz: centos-7).',
     'An LXC image is its meta tarball (meta.tar.xz, with metadata.yaml) plus its rootfs tarball: give the rootfs as ROOTFS, or let it be rootfs.tar.xz beside the meta tarball; SOURCE may also be a directory or a URL ending in "/" that holds both. Its template is named os-release[-variant] from metadata.yaml.',
-    'Every archive is read whole and checked before anything is unpacked: absolute paths, "..", symlinks that climb out of the tree, entries written through a symlink, hardlinks out of the tree or to nothing earlier, device nodes, a size beyond --max-size, a damaged or truncated archive and a checksum mismatch are refused (exit 2) with the offending entry named, and nothing is left in the cache.',
+    'Every archive is read whole and checked before anything is unpacked: absolute paths, "..", symlinks that climb out of the tree, entries written through a symlink, hardlinks out of the tree or to nothing earlier, a size beyond --max-size, a damaged or truncated archive and a checksum mismatch are refused (exit 2) with the offending entry named, and nothing is left in the cache. Device nodes are dropped and counted, never unpacked (a container\'s /dev is made at its start).',
   ].join('\n\n');
   static override examples = [
     '<%= config.bin %> template import /srv/vz/centos-7-x86_64.tar.gz',
