@@ -286,7 +286,9 @@ int confine_seccomp(bool privileged)
 
 /* mknod of anything (use is what the list guards), rw only for the harmless character
  * devices a system container needs. No block device, ever: the loop device under the
- * rootfs stays out of reach. One list for the v1 devices cgroup and the v2 eBPF program. */
+ * rootfs stays out of reach. One list for the v1 devices cgroup and the v2 eBPF program.
+ * /dev/net/tun and /dev/fuse are not in it: they come as extras with the container's
+ * features (vps-spawn --device), like any device the admin passes through. */
 #define ANY (-1)
 static const struct dev_rule {
 	char type;         /* 'c', 'b' or 'a' (both) */
@@ -302,16 +304,30 @@ static const struct dev_rule {
 	{ 'c', 5, 1, "rwm" },   /* console */
 	{ 'c', 5, 2, "rwm" },   /* ptmx */
 	{ 'c', 136, ANY, "rwm" }, /* pts */
-	{ 'c', 10, 229, "rwm" }, /* fuse */
-	{ 'c', 10, 200, "rwm" }, /* net/tun */
 };
+#define N_RULES_MAX (N(devices_allow) + MAX_DEV_EXTRA)
 
-int cgroup_devices_allowlist(int dfd)
+/* The base list, then one rule per extra device; returns how many. */
+static size_t device_rules(struct dev_rule *out, const struct dev_extra *extra, size_t n_extra)
 {
+	size_t n = 0;
+
+	for (size_t i = 0; i < N(devices_allow); i++)
+		out[n++] = devices_allow[i];
+	for (size_t i = 0; i < n_extra && i < MAX_DEV_EXTRA; i++)
+		out[n++] = (struct dev_rule){ 'c', (int)extra[i].major, (int)extra[i].minor,
+					      extra[i].ro ? "rm" : "rwm" };
+	return n;
+}
+
+int cgroup_devices_allowlist(int dfd, const struct dev_extra *extra, size_t n_extra)
+{
+	struct dev_rule rules[N_RULES_MAX];
+	size_t n = device_rules(rules, extra, n_extra);
 	int r = write_file_at(dfd, "devices.deny", "a");
 
-	for (size_t i = 0; r == 0 && i < N(devices_allow); i++) {
-		const struct dev_rule *d = &devices_allow[i];
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct dev_rule *d = &rules[i];
 		char line[64], maj[16] = "*", min[16] = "*";
 		if (d->major != ANY)
 			snprintf(maj, sizeof(maj), "%d", d->major);
@@ -328,10 +344,12 @@ int cgroup_devices_allowlist(int dfd)
  * TYPE, major, minor}; 1 allows, 0 denies. Per rule, in order: skip unless the type
  * matches, the numbers match and the access asked is within the rule's; then allow. */
 #define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
-#define DEV_PROG_MAX 256
+#define DEV_PROG_MAX (8 + 10 * N_RULES_MAX)
 
-static size_t devices_program(struct bpf_insn *p)
+static size_t devices_program(struct bpf_insn *p, const struct dev_extra *extra, size_t n_extra)
 {
+	struct dev_rule rules[N_RULES_MAX];
+	size_t n_rules = device_rules(rules, extra, n_extra);
 	size_t n = 0;
 
 	p[n++] = INSN(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_2, BPF_REG_1, 0, 0); /* access_type */
@@ -340,8 +358,8 @@ static size_t devices_program(struct bpf_insn *p)
 	p[n++] = INSN(BPF_ALU64 | BPF_RSH | BPF_K, BPF_REG_2, 0, 0, 16);        /* r2 = access */
 	p[n++] = INSN(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_4, BPF_REG_1, 4, 0);   /* r4 = major */
 	p[n++] = INSN(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_5, BPF_REG_1, 8, 0);   /* r5 = minor */
-	for (size_t i = 0; i < N(devices_allow); i++) {
-		const struct dev_rule *d = &devices_allow[i];
+	for (size_t i = 0; i < n_rules; i++) {
+		const struct dev_rule *d = &rules[i];
 		int type = d->type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR;
 		int allowed = (strchr(d->access, 'm') ? BPF_DEVCG_ACC_MKNOD : 0) |
 			      (strchr(d->access, 'r') ? BPF_DEVCG_ACC_READ : 0) |
@@ -375,7 +393,7 @@ static size_t devices_program(struct bpf_insn *p)
 	return n;
 }
 
-static int devices_program_load(void)
+static int devices_program_load(const struct dev_extra *extra, size_t n_extra)
 {
 	struct bpf_insn prog[DEV_PROG_MAX];
 	union bpf_attr a;
@@ -383,15 +401,15 @@ static int devices_program_load(void)
 	memset(&a, 0, sizeof(a));
 	a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
 	a.insns = (uint64_t)(uintptr_t)prog;
-	a.insn_cnt = (uint32_t)devices_program(prog);
+	a.insn_cnt = (uint32_t)devices_program(prog, extra, n_extra);
 	a.license = (uint64_t)(uintptr_t) "Apache-2.0";
 	int fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof(a));
 	return fd < 0 ? -errno : fd;
 }
 
-int cgroup_devices_bpf(int dfd)
+int cgroup_devices_bpf(int dfd, const struct dev_extra *extra, size_t n_extra)
 {
-	cleanup_fd int prog = devices_program_load();
+	cleanup_fd int prog = devices_program_load(extra, n_extra);
 	union bpf_attr a;
 
 	if (prog < 0)
@@ -408,7 +426,7 @@ int cgroup_devices_bpf(int dfd)
 
 bool probe_devices_bpf(char *why, size_t cap)
 {
-	int fd = devices_program_load();
+	int fd = devices_program_load(NULL, 0);
 
 	if (fd < 0) {
 		snprintf(why, cap, "cannot load a cgroup device eBPF program: %s (kernel without "

@@ -51,13 +51,22 @@ int confine_keyring(void);
  * working inside). Load it last, right before execve. 0 or -errno. */
 int confine_seccomp(bool privileged);
 
-/* R5: "a" into devices.deny of the cgroup dfd, then the allowlist into devices.allow.
- * 0 or -errno. */
-int cgroup_devices_allowlist(int dfd);
+/* A character device a container is given beyond the base list (--device): read and
+ * write, or read only. */
+struct dev_extra {
+	unsigned major, minor;
+	bool ro;
+};
+#define MAX_DEV_EXTRA 16
 
-/* R5 on cgroup v2: attach the same allowlist to the cgroup dfd as an eBPF device program
- * (BPF_CGROUP_DEVICE, exclusive: nothing below may attach its own). 0 or -errno. */
-int cgroup_devices_bpf(int dfd);
+/* R5: "a" into devices.deny of the cgroup dfd, then the allowlist and the extra devices
+ * into devices.allow. 0 or -errno. */
+int cgroup_devices_allowlist(int dfd, const struct dev_extra *extra, size_t n_extra);
+
+/* R5 on cgroup v2: attach the same allowlist (and extras) to the cgroup dfd as an eBPF
+ * device program (BPF_CGROUP_DEVICE, exclusive: nothing below may attach its own).
+ * 0 or -errno. */
+int cgroup_devices_bpf(int dfd, const struct dev_extra *extra, size_t n_extra);
 /* Can this kernel load that program? */
 bool probe_devices_bpf(char *why, size_t cap);
 

@@ -214,11 +214,11 @@ void cgroup_create(const struct opts *o, struct cgroup_arg *cg)
 	if (cg->cpuset)
 		cpuset_fill(lfd, pfd);
 	/* R5 before the child joins; devices.allow/deny stay root's (never delegated) */
-	if (cg->devices && (r = cgroup_devices_allowlist(lfd)) < 0) {
+	if (cg->devices && (r = cgroup_devices_allowlist(lfd, o->dev_num, o->n_dev)) < 0) {
 		errno = -r;
 		die_with_error("devices allowlist of cgroup %s", cg->hostdir);
 	}
-	if (cg->v2 && o->devices_bpf && (r = cgroup_devices_bpf(lfd)) < 0) {
+	if (cg->v2 && o->devices_bpf && (r = cgroup_devices_bpf(lfd, o->dev_num, o->n_dev)) < 0) {
 		errno = -r;
 		die_with_error("attach the device eBPF program to cgroup %s", cg->hostdir);
 	}

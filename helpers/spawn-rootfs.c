@@ -148,7 +148,24 @@ static void setup_cgroupfs(const struct opts *o, int root)
 		 "/sys/fs/cgroup (read-only remount)");
 }
 
-static void setup_dev(int root, int pty_master, int pty_slave)
+/* The devices passed through (--device): SRC bound on /dev/DEST, DEST's directories made
+ * in our own /dev tmpfs first (nothing of the tenant's is in it yet). */
+static void setup_passed_devices(const struct opts *o, int dev)
+{
+	for (size_t i = 0; i < o->n_dev; i++) {
+		char dir[sizeof(o->dev[i].dest)];
+		snprintf(dir, sizeof(dir), "%s", o->dev[i].dest);
+		for (char *s = strchr(dir, '/'); s; s = strchr(s + 1, '/')) {
+			*s = '\0';
+			if (mkdirat(dev, dir, 0755) < 0 && errno != EEXIST)
+				die_with_error("mkdir /dev/%s", dir);
+			*s = '/';
+		}
+		dev_bind(dev, o->dev[i].dest, o->dev[i].src);
+	}
+}
+
+static void setup_dev(const struct opts *o, int root, int pty_master, int pty_slave)
 {
 	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
 	static const char *const links[][2] = {
@@ -203,6 +220,7 @@ static void setup_dev(int root, int pty_master, int pty_slave)
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
 		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
 			die_with_error("symlink /dev/%s", links[i][1]);
+	setup_passed_devices(o, dev);
 }
 
 /* R4, after every other mount. In userns mode the kernel refuses most of these by itself
@@ -310,7 +328,7 @@ void rootfs_build(const struct opts *o, int rootfs_fd, int pty_master, int pty_s
 	cleanup_fd int sys = target(root, "sys", 0555, false);
 	mount_fd(sys, "sysfs", "sysfs", MS_RDONLY | MNT_NSNDNE, NULL, "/sys");
 	setup_cgroupfs(o, root);
-	setup_dev(root, pty_master, pty_slave);
+	setup_dev(o, root, pty_master, pty_slave);
 	apply_masks(root);
 
 	if (fchdir(root) < 0)

@@ -3,6 +3,7 @@
 #define VPS_SPAWN_H
 
 #include "common.h"
+#include "confine.h"
 
 #include <stdint.h>
 
@@ -17,6 +18,13 @@ struct cgroup_arg {
 	bool cpuset;
 	bool devices; /* a v1 hierarchy with the devices controller */
 	bool owned;   /* ours to remove on rollback (created by this run, or after RESULT_OK) */
+};
+
+/* --device SRC:DEST:rw|ro: the host's character device SRC bound on /dev/DEST inside. */
+struct dev_pass {
+	const char *src;
+	char dest[64];
+	struct dev_extra num; /* its numbers (from SRC) and access, for the allowlist */
 };
 
 struct opts {
@@ -35,6 +43,9 @@ struct opts {
 	unsigned long long space_low; /* --space-low BYTES: freeze the filesystem under it (0: off) */
 	struct cgroup_arg cg[MAX_CGROUPS];
 	size_t n_cg;
+	struct dev_pass dev[MAX_DEV_EXTRA];
+	struct dev_extra dev_num[MAX_DEV_EXTRA]; /* dev[i].num, as the allowlist takes them */
+	size_t n_dev;
 	bool userns;  /* --userns given (and the kernel has user namespaces) */
 	bool idmap;   /* userns mode with an idmapped rootfs (not --no-idmap) */
 	bool seccomp; /* load the R6 filter (false only with --unsafe-allow-missing) */

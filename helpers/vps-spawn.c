@@ -8,8 +8,12 @@
  *             [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]
  *             [--limit-helper PATH [--limit ARG]... [--limit-io-device]]
  *             [--monitor-cgroup DIR] [--space-low BYTES] [--events FILE [--event-source SRC]]
- *             [--stop-hook PROG]
+ *             [--stop-hook PROG] [--device SRC:DEST:rw|ro]...
  *
+ * --device SRC:DEST:rw|ro: the host's character device SRC (under /dev) is bound on the
+ * container's /dev/DEST, and its numbers join the R5 allowlist (rw, or read only); at most
+ * 16. DEST is a plain name (directories made as needed), never one of the container's own
+ * /dev entries. vpsctl's features come this way: tun is /dev/net/tun, fuse is /dev/fuse.
  * --limit-helper PATH --limit ARG...: once the image is on its loop device and before the
  * cgroups are made, the monitor runs `PATH ARG...` (helpers/vps-limit apply: it makes the
  * container's cgroups with their limits, which are then reused), with --io-device MAJ:MIN of
@@ -197,7 +201,7 @@ static noreturn_fn void usage(int code)
 		"       [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]\n"
 		"       [--limit-helper PATH [--limit ARG]... [--limit-io-device]] "
 		"[--monitor-cgroup DIR] [--space-low BYTES] [--events FILE [--event-source SRC]]\n"
-		"       [--stop-hook PROG]\n",
+		"       [--stop-hook PROG] [--device SRC:DEST:rw|ro]...\n",
 		prog_name);
 	exit(code);
 }
@@ -284,6 +288,69 @@ static void parse_allow_missing(struct opts *o, const char *name)
 	o->allow_missing |= feat;
 }
 
+/* a is b, or a name below it */
+static bool same_or_under(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
+}
+
+/* --device SRC:DEST:rw|ro. SRC must be a character device now (its numbers go into the
+ * allowlist; the child binds SRC by path before anything of the tenant's is visible). DEST
+ * is a name below /dev: components of [A-Za-z0-9._+-], none "." or "..", at most 63 bytes. */
+static void parse_device(struct opts *o, const char *v)
+{
+	char buf[VPS_PATH_MAX + 80];
+	char *dest, *acc;
+	struct stat st;
+
+	if (o->n_dev >= MAX_DEV_EXTRA)
+		die_code(VPS_EUSAGE, "at most %d --device", MAX_DEV_EXTRA);
+	if (strlen(v) >= sizeof(buf))
+		die_code(VPS_EUSAGE, "--device too long");
+	strcpy(buf, v);
+	acc = strrchr(buf, ':');
+	if (!acc)
+		die_code(VPS_EUSAGE, "--device %.64s: want SRC:DEST:rw|ro", v);
+	*acc++ = '\0';
+	dest = strrchr(buf, ':');
+	if (!dest || (strcmp(acc, "rw") != 0 && strcmp(acc, "ro") != 0))
+		die_code(VPS_EUSAGE, "--device %.64s: want SRC:DEST:rw|ro", v);
+	*dest++ = '\0';
+	if (!valid_abs_path(buf) || !has_prefix(buf, "/dev/"))
+		die_code(VPS_EUSAGE, "--device %.64s: SRC must be an absolute path under /dev", v);
+	size_t len = strlen(dest);
+	if (len == 0 || len >= sizeof(o->dev[0].dest) || dest[0] == '/' || dest[len - 1] == '/' ||
+	    strspn(dest, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-/") != len ||
+	    strstr(dest, "//") || strcmp(dest, ".") == 0 || strcmp(dest, "..") == 0 ||
+	    has_prefix(dest, "./") || has_prefix(dest, "../") || strstr(dest, "/./") ||
+	    strstr(dest, "/../") || (len >= 2 && strcmp(dest + len - 2, "/.") == 0) ||
+	    (len >= 3 && strcmp(dest + len - 3, "/..") == 0))
+		die_code(VPS_EUSAGE, "--device %.64s: DEST must be a plain name below /dev", v);
+	static const char *const made[] = { "null",  "zero", "full", "random", "urandom",
+					    "tty",   "console", "ptmx", "pts", "shm",
+					    "mqueue", "fd",    "stdin", "stdout", "stderr" };
+	size_t first = strcspn(dest, "/");
+	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++)
+		if (strlen(made[i]) == first && strncmp(dest, made[i], first) == 0)
+			die_code(VPS_EUSAGE, "--device %.64s: /dev/%s is the container's own", v,
+				 made[i]);
+	for (size_t i = 0; i < o->n_dev; i++)
+		if (same_or_under(o->dev[i].dest, dest) || same_or_under(dest, o->dev[i].dest))
+			die_code(VPS_EUSAGE, "--device DEST %.64s given twice, or under another", dest);
+	if (stat(buf, &st) < 0)
+		die_code(VPS_ENOTFOUND, "--device %.64s: %s", buf, strerror(errno));
+	if (!S_ISCHR(st.st_mode))
+		die_code(VPS_EUSAGE, "--device %.64s: not a character device", buf);
+	struct dev_pass *d = &o->dev[o->n_dev];
+	d->src = strdup(buf);
+	if (!d->src)
+		die_with_error("strdup");
+	snprintf(d->dest, sizeof(d->dest), "%s", dest);
+	d->num = (struct dev_extra){ major(st.st_rdev), minor(st.st_rdev), acc[1] == 'o' };
+	o->dev_num[o->n_dev++] = d->num;
+}
+
 static void parse_args(struct opts *o, int argc, char **argv)
 {
 	bool no_idmap = false;
@@ -306,6 +373,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			o->init = arg_value(argc, argv, &i);
 		else if (strcmp(a, "--cgroup") == 0)
 			parse_cgroup(o, arg_value(argc, argv, &i));
+		else if (strcmp(a, "--device") == 0)
+			parse_device(o, arg_value(argc, argv, &i));
 		else if (strcmp(a, "--readonly-image") == 0)
 			o->readonly = true;
 		else if (strcmp(a, "--lxcfs") == 0)

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { invalid, notFound } from '../base/errors.js';
 import { parseSince, validateKinds, type EventFilter } from '../base/events.js';
+import { applyDeviceFlags, parseFeatures } from '../base/devices.js';
 import { validateId } from '../base/ids.js';
 import { LIMIT_KEYS, parseLimit, type LimitKey, type Limits } from '../base/limits.js';
 import type { Progress } from '../base/types.js';
@@ -36,6 +37,7 @@ export interface Route {
 
 const str = { type: 'string', maxLength: 256 } as const;
 const bool = { type: 'boolean' } as const;
+const strs = { type: 'array', maxItems: 32, items: str } as const;
 const obj = (properties: Record<string, unknown>, required: string[] = []): Record<string, unknown> => ({ type: 'object', additionalProperties: false, properties, ...(required.length ? { required } : {}) });
 const limitsSchema = obj(Object.fromEntries(LIMIT_KEYS.map((k) => [k, { anyOf: [{ type: 'string', maxLength: 64 }, { type: 'number' }, { type: 'null' }] }])));
 
@@ -62,12 +64,21 @@ export const ROUTES: Route[] = [
     method: 'POST',
     url: '/1.0/containers',
     summary: 'Create a container from a template (vpsctl create); an operation whose result is its status.',
-    body: obj({ id: str, template: str, disk: str, hostname: str, privileged: bool, limits: limitsSchema, strict: bool }, ['id', 'template']),
+    body: obj({ id: str, template: str, disk: str, hostname: str, privileged: bool, limits: limitsSchema, strict: bool, features: str, devices: strs }, ['id', 'template']),
     operation: true,
     handler: async (c) => {
       const b = c.body;
       const cid = validateId(String(b.id));
-      const opts = { template: String(b.template), disk: b.disk === undefined ? undefined : parseSize(String(b.disk)), hostname: b.hostname as string | undefined, privileged: !!b.privileged, limits: limitsFrom(b.limits), strict: !!b.strict };
+      const opts = {
+        template: String(b.template),
+        disk: b.disk === undefined ? undefined : parseSize(String(b.disk)),
+        hostname: b.hostname as string | undefined,
+        privileged: !!b.privileged,
+        limits: limitsFrom(b.limits),
+        strict: !!b.strict,
+        ...(b.features !== undefined ? { features: parseFeatures(String(b.features)) } : {}),
+        ...(b.devices !== undefined ? { devices: applyDeviceFlags(b.devices as string[]) } : {}),
+      };
       return c.ops.start(`create ${cid}`, (p) => c.host(p).create(cid, opts));
     },
   },
@@ -117,6 +128,13 @@ export const ROUTES: Route[] = [
     summary: 'Change its limits, live when it runs (vpsctl set --memory ... [--save]).',
     body: obj({ limits: limitsSchema, save: bool, strict: bool }, ['limits']),
     handler: (c) => c.host().resources.set(id(c), limitsFrom(c.body.limits), { save: !!c.body.save, strict: !!c.body.strict }),
+  },
+  {
+    method: 'PATCH',
+    url: '/1.0/containers/:id/devices',
+    summary: 'Change its features and passed-through devices, given at its next start (vpsctl set --features --device).',
+    body: obj({ features: str, devices: strs }),
+    handler: (c) => c.host().setDevices(id(c), { features: c.body.features as string | undefined, devices: c.body.devices as string[] | undefined }),
   },
   {
     method: 'GET',

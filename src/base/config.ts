@@ -1,4 +1,5 @@
 import { parseHooks, type HookMap } from './hooks.js';
+import { FEATURES, formatDevice, parseDevice, type DevicePass, type Feature } from './devices.js';
 import { parse as parseYaml, stringify } from 'yaml';
 import { VpsError, ExitCode, failed } from './errors.js';
 import { validateHostname, validateId, validateTemplateName } from './ids.js';
@@ -38,6 +39,10 @@ export interface ContainerConfig {
   bootorder?: number;
   /** The admin's programs run on the host at its events (src/base/hooks.ts); never taken from an import. */
   hooks?: HookMap;
+  /** What it may do beyond a plain system container (src/base/devices.ts); never taken from an import. */
+  features?: Feature[];
+  /** Host character devices passed through, on the same path inside; never taken from an import. */
+  devices?: DevicePass[];
 }
 
 export interface SnapshotPolicy {
@@ -55,7 +60,7 @@ export interface IdMap {
   count: number;
 }
 
-const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots', 'limits', 'network', 'onboot', 'bootorder', 'hooks']);
+const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots', 'limits', 'network', 'onboot', 'bootorder', 'hooks', 'features', 'devices']);
 
 export function renderConfig(c: ContainerConfig): string {
   const doc = {
@@ -75,6 +80,8 @@ export function renderConfig(c: ContainerConfig): string {
     ...(c.onboot ? { onboot: true } : {}),
     ...(c.bootorder ? { bootorder: c.bootorder } : {}),
     ...(c.hooks && Object.keys(c.hooks).length ? { hooks: c.hooks } : {}),
+    ...(c.features?.length ? { features: c.features } : {}),
+    ...(c.devices?.length ? { devices: c.devices.map(formatDevice) } : {}),
   };
   return `# vpsctl container ${c.id}: declared configuration (edit with \`vpsctl set\`)\n${stringify(doc)}`;
 }
@@ -158,7 +165,18 @@ function parseConfigText(text: string, file: string, expectId: string): Containe
   if (d.onboot !== undefined && typeof d.onboot !== 'boolean') throw invalid(`${file}: onboot must be true or false`);
   if (d.bootorder !== undefined && !validBootorder(d.bootorder)) throw invalid(`${file}: bootorder must be an integer from 0 to ${MAX_BOOTORDER}`);
   const hooks = d.hooks === undefined || d.hooks === null ? undefined : parseHooks(d.hooks, file);
+  const list = (k: string): string[] => {
+    const v = d[k];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid(`${file}: ${k} must be a list of strings`);
+    return v as string[];
+  };
+  const features = list('features');
+  for (const f of features) if (!(FEATURES as readonly string[]).includes(f)) throw invalid(`${file}: unknown feature ${JSON.stringify(f)} (features: ${FEATURES.join(', ')})`);
+  const devices = list('devices').map((s) => parseDevice(s));
   return {
+    ...(features.length ? { features: FEATURES.filter((f) => features.includes(f)) } : {}),
+    ...(devices.length ? { devices } : {}),
     ...(hooks && Object.keys(hooks).length ? { hooks } : {}),
     ...(d.onboot ? { onboot: true } : {}),
     ...(d.bootorder ? { bootorder: d.bootorder as number } : {}),

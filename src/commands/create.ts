@@ -1,11 +1,12 @@
 import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
-import { bootFlags, bootFromFlags, idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFlags, networkFromFlags, sizeFlag, templateFlag } from '../cli/flags.js';
+import { bootFlags, bootFromFlags, deviceFlags, idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFlags, networkFromFlags, sizeFlag, templateFlag } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import { details } from '../cli/render.js';
 import type { ContainerStatus } from '../core/host.js';
 import { validateHostname } from '../base/ids.js';
 import { formatSize } from '../base/units.js';
+import { applyDeviceFlags, parseFeatures } from '../base/devices.js';
 import { describeLimits, describeNetwork } from '../cli/render.js';
 
 export default class Create extends VpsCommand<ContainerStatus> {
@@ -16,6 +17,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
     '<%= config.bin %> create 101 --template debian-12 --ipadd 10.88.0.101',
     '<%= config.bin %> create 102 --template debian-12 --netmode routed --ipadd 203.0.113.7 --ipadd 2001:db8::7',
     '<%= config.bin %> create web-1 --template debian-12 --disk 20G --hostname web-1.example.net',
+    '<%= config.bin %> create vpn-1 --template debian-12 --features tun',
   ];
   static override args = { id: idArg };
   static override flags = {
@@ -28,6 +30,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
     ...identityFlags,
     ...networkFlags,
     ...bootFlags,
+    ...deviceFlags,
   };
 
   async run(): Promise<ContainerStatus> {
@@ -43,6 +46,8 @@ export default class Create extends VpsCommand<ContainerStatus> {
       identity: await identityFromFlags(flags),
       network: networkFromFlags(flags),
       ...bootFromFlags(flags),
+      ...(flags.features !== undefined ? { features: parseFeatures(flags.features) } : {}),
+      ...(flags.device?.length ? { devices: applyDeviceFlags(flags.device) } : {}),
     });
     if (!this.jsonEnabled()) {
       this.log(`created container ${st.id}`);
@@ -54,6 +59,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
           ['mode', st.idmap ? `${st.mode} (root is host uid ${st.idmap.uid})` : st.mode],
           ['limits', describeLimits(st.limits)],
           ['network', describeNetwork(st.network)],
+          ...(st.features.length || st.devices.length ? [['features', [...st.features, ...st.devices].join(', ')] as [string, string]] : []),
           ['image', st.image],
         ]),
       );

@@ -27,6 +27,8 @@ export default class Status extends VpsCommand<ContainerStatus> {
           ['memory', s.memory_used === null ? '-' : `${sz(s.memory_used)} used${s.limits.memory ? ` of ${formatSize(s.limits.memory)}` : ''}`],
           ['limits', describeLimits(s.limits)],
           ['network', describeNetwork(s.network)],
+          ['features', s.features.join(', ') || 'none'],
+          ['devices', s.devices.join(', ') || 'none'],
           ['init pid', s.init_pid],
           ['uptime', s.uptime_s === null ? '-' : formatDuration(s.uptime_s * 1000)],
           ['onboot', `${s.onboot ? 'yes' : 'no'} (boot order ${s.bootorder})`],

@@ -133,7 +133,8 @@ export class Disks {
             }
             disk = (await fsp.stat(tmpImg)).size;
           },
-          base: { template: cfg.template, disk, os: cfg.os, init: cfg.init, limits: cfg.limits },
+          // the admin's own copy: what it may do and the devices it has come along
+          base: { template: cfg.template, disk, os: cfg.os, init: cfg.init, limits: cfg.limits, features: cfg.features, devices: cfg.devices },
           after: async (c) => {
             c.disk = disk;
           },

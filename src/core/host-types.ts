@@ -12,6 +12,7 @@ import type { SpaceFigures } from '../storage/space.js';
 import type { HostCheckResult } from './hostcheck.js';
 import type { PersonalityInput } from '../distro/input.js';
 import type { ContainerConfig, IdMap } from '../base/config.js';
+import type { DevicePass, Feature } from '../base/devices.js';
 import type { HostSettings } from '../base/settings.js';
 import type { ContainerState, Progress } from '../base/types.js';
 import type { NetworkConfig } from '../base/netconfig.js';
@@ -44,6 +45,10 @@ export interface CreateOptions {
   /** Started at the host's boot (`start --all --onboot`), in `bootorder` (higher first). */
   onboot?: boolean;
   bootorder?: number;
+  /** --features: tun, fuse (src/base/devices.ts). */
+  features?: Feature[];
+  /** --device: host character devices passed through. */
+  devices?: DevicePass[];
 }
 
 /** How `provision` makes a container (see there). */
@@ -64,7 +69,7 @@ export interface ProvisionSpec {
   steps: number;
   /** Writes the new image to the given path. */
   fill: (tmpImg: string) => Promise<void>;
-  base: Pick<ContainerConfig, 'template' | 'disk' | 'os' | 'init' | 'snapshots' | 'limits' | 'onboot' | 'bootorder'>;
+  base: Pick<ContainerConfig, 'template' | 'disk' | 'os' | 'init' | 'snapshots' | 'limits' | 'onboot' | 'bootorder' | 'features' | 'devices'>;
   /** Runs once the image is in place, before the config makes the container exist. */
   after?: (cfg: ContainerConfig) => Promise<void>;
   /** DNS, passwords, SSH keys to write along with the hostname (create). */
@@ -114,6 +119,9 @@ export interface SpaceFrozen {
 }
 
 export interface ContainerStatus extends ContainerSummary {
+  /** Its features (tun, fuse) and the host devices passed through (`PATH:rw|ro`), from its config. */
+  features: Feature[];
+  devices: string[];
   /** Host ids of the container's user namespace: root inside is `uid` outside. */
   idmap: IdMap | null;
   os: ContainerConfig['os'] | null;

@@ -327,6 +327,10 @@ export class Host {
     return this.identities.setBoot(id, change);
   }
 
+  setDevices(id: string, change: { features?: string; devices?: string[] }): ReturnType<Identities['setDevices']> {
+    return this.identities.setDevices(id, change);
+  }
+
   setHooks(id: string, change: Partial<Record<HookEvent, string | null>>): Promise<{ id: string; hooks: HookMap; changed: boolean }> {
     return this.identities.setHooks(id, change);
   }

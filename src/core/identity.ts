@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import { writeFileAtomic } from '../sys/fs.js';
 import { MAX_BOOTORDER, renderConfig, validBootorder, type ContainerConfig } from '../base/config.js';
 import { invalid } from '../base/errors.js';
+import { applyDeviceFlags, formatDevice, parseFeatures, type Feature } from '../base/devices.js';
+import { checkDeviceNodes } from './devices.js';
 import { GUEST_IF } from '../net/names.js';
 import type { NetChange } from '../net/plan.js';
 import { applyPersonalityTo, type PersonalityResult } from '../distro/index.js';
@@ -37,6 +39,26 @@ export class Identities {
       const changed = !!next.onboot !== !!cfg.onboot || (next.bootorder ?? 0) !== (cfg.bootorder ?? 0);
       if (changed) await writeFileAtomic(this.h.layout.configFile(id), renderConfig(next), 0o600);
       return { id, onboot: !!next.onboot, bootorder: next.bootorder ?? 0, changed };
+    });
+  }
+
+  /**
+   * `set --features LIST` and `set --device PATH[:rw|ro]|PATH:off|none`: saved in the
+   * config once the host has every node and may give it; a running container gets them at
+   * its next start (`running` says it is one).
+   */
+  async setDevices(id: string, change: { features?: string; devices?: string[] }): Promise<{ id: string; features: Feature[]; devices: string[]; changed: boolean; running: boolean }> {
+    await this.h.config(id);
+    return this.h.lock(id, 'set --features', async () => {
+      const cfg = await this.h.config(id);
+      const features = change.features === undefined ? (cfg.features ?? []) : parseFeatures(change.features, cfg.features);
+      const devices = change.devices === undefined ? (cfg.devices ?? []) : applyDeviceFlags(change.devices, cfg.devices);
+      await checkDeviceNodes(features, devices, !cfg.privileged);
+      const next: ContainerConfig = { ...cfg, features, devices };
+      const changed = renderConfig(next) !== renderConfig(cfg);
+      if (changed) await writeFileAtomic(this.h.layout.configFile(id), renderConfig(next), 0o600);
+      const running = !!(await this.h.runtime.state(id)).state;
+      return { id, features, devices: devices.map(formatDevice), changed, running };
     });
   }
 

@@ -57,6 +57,10 @@ export function importPolicy(cfg: ContainerConfig, opts: ImportPolicyOptions): I
     ];
     notices.push(`network: the archive's ${what.join('; ')} not taken; the container has only its loopback (--keep-network to take them, or vpsctl set --ipadd)`);
   }
+  if (cfg.features?.length || cfg.devices?.length) {
+    const what = [...(cfg.features?.length ? [`features ${cfg.features.join(', ')}`] : []), ...(cfg.devices?.length ? [`devices ${cfg.devices.map((d) => d.path).join(', ')}`] : [])];
+    notices.push(`${what.join('; ')}: not taken (what the host gives a container is for its admin to set: vpsctl set --features, --device)`);
+  }
   if (cfg.hooks && Object.keys(cfg.hooks).length) {
     notices.push(`hooks: the archive's ${Object.keys(cfg.hooks).join(', ')} hooks are not taken (programs run as root on this host are for its admin to set)`);
   }

@@ -1,3 +1,4 @@
+import { formatDevice } from '../base/devices.js';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { exists, readText } from '../sys/fs.js';
@@ -98,6 +99,8 @@ export class Inventory {
       addresses: cfg.network?.addresses ?? [],
       onboot: !!cfg.onboot,
       bootorder: cfg.bootorder ?? 0,
+      features: cfg.features ?? [],
+      devices: (cfg.devices ?? []).map(formatDevice),
       network: this.h.networks.status(cfg),
     };
   }

@@ -18,6 +18,7 @@ import { GUEST_IF } from '../net/names.js';
 import { SnapshotFiles } from '../storage/snapstore.js';
 import { shiftIds } from '../storage/shift.js';
 import { existingCgroups, killCgroupTree, removeCgroupTree, spawnCgroupSpecs, systemdUnits } from '../limits/cgroups.js';
+import { checkDeviceNodes } from './devices.js';
 import type { TemplateInfo, TemplateStore } from '../templates/store.js';
 import { applyPersonality } from '../distro/index.js';
 import type { Copies, Execs, Store } from './context.js';
@@ -60,6 +61,7 @@ export class Lifecycle {
       throw invalid(`disk ${formatSize(disk)} is smaller than template ${tpl.name} (${formatSize(tpl.size)})`, `use --disk ${formatSize(Math.ceil(tpl.size / 1024 ** 3) * 1024 ** 3)} or more`);
     }
     const limits: Limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
+    await checkDeviceNodes(opts.features, opts.devices, !opts.privileged); // a device the host lacks or must keep: before anything is made
     await this.h.resources.overcommit(id, limits.memory, !!opts.strict);
     // a taken id says so (exit 5) before any space is weighed or address reserved
     if (await exists(this.h.layout.containerDir(id))) throw wrongState(`container ${id} already exists`, `pick another id, or remove it with: vpsctl destroy ${id}`);
@@ -91,7 +93,17 @@ export class Lifecycle {
           this.h.progress.step(2, 4, `growing the disk to ${formatSize(disk)}`);
           await this.h.images.grow(tmpImg, disk);
         },
-        base: { template: tpl.name, disk, os: { family: tpl.os, version: tpl.version, arch: tpl.arch }, init: '/sbin/init', limits, ...(opts.onboot ? { onboot: true } : {}), ...(opts.bootorder ? { bootorder: opts.bootorder } : {}) },
+        base: {
+          template: tpl.name,
+          disk,
+          os: { family: tpl.os, version: tpl.version, arch: tpl.arch },
+          init: '/sbin/init',
+          limits,
+          ...(opts.onboot ? { onboot: true } : {}),
+          ...(opts.bootorder ? { bootorder: opts.bootorder } : {}),
+          ...(opts.features?.length ? { features: opts.features } : {}),
+          ...(opts.devices?.length ? { devices: opts.devices } : {}),
+        },
         identity: opts.identity,
         network,
       })),
@@ -226,6 +238,7 @@ export class Lifecycle {
         ...(spaceLow ? { spaceLow } : {}),
         ...(limits.nofile ? { nofile: limits.nofile } : {}),
         ...(lxcfs ? { lxcfs: LXCFS_DIR } : {}),
+        devices: await checkDeviceNodes(cfg.features, cfg.devices, !cfg.privileged),
         ...(cfg.privileged || !cfg.idmap ? {} : { userns: { ...cfg.idmap, shifted: !!cfg.shifted } }),
         ...(opts.allowMissing?.length ? { allowMissing: opts.allowMissing } : {}),
         // the monitor writes the limits (IO throttles on its loop device too) before init is born

@@ -5,6 +5,8 @@ import type { Progress } from '../base/types.js';
 import type { Runner } from '../sys/exec.js';
 import { writeFileAtomic } from '../sys/fs.js';
 import { which } from '../sys/proc.js';
+import { hostDevice } from '../sys/devices.js';
+import { FEATURE_DEVICES } from '../base/devices.js';
 
 /**
  * What a host needs for density (DESIGN: host tuning): each container's systemd takes
@@ -114,8 +116,27 @@ export class HostSetup {
     steps.push(...(await this.sysctls()));
     steps.push(await this.unit(UNIT_NAME, unitText(this.d.bin, this.d.env, this.d.root), 'onboot containers start at boot, all stop cleanly at shutdown'));
     steps.push(await this.unit(API_UNIT_NAME, apiUnitText(this.d.bin, this.d.env, this.d.root), 'the REST API serves <run_dir>/api.sock'));
+    steps.push(...(await this.featureNodes()));
     if (opts.pool !== false) steps.push(await this.reflinkPool());
     return steps;
+  }
+
+  /** The nodes of --features tun and fuse: there, and open to all as udev makes them. */
+  private async featureNodes(): Promise<SetupStep[]> {
+    const out: SetupStep[] = [];
+    for (const [feature, node] of Object.entries(FEATURE_DEVICES)) {
+      if (!(await hostDevice(node))) await this.d.run.run('modprobe', [feature], { reject: false });
+      const dev = await hostDevice(node);
+      if (!dev?.char) {
+        out.push({ what: node, result: 'skipped', detail: `missing (modprobe ${feature} failed): no container can have --features ${feature}` });
+      } else if ((dev.mode & 0o666) === 0o666) {
+        out.push({ what: node, result: 'ok', detail: `open to all: --features ${feature} works in unprivileged containers` });
+      } else {
+        await fsp.chmod(node, (dev.mode & 0o7000) | 0o666);
+        out.push({ what: node, result: 'changed', detail: `mode ${(dev.mode & 0o777).toString(8)} -> 666, as udev's rule makes it at every boot (without udev: set it from the boot scripts)` });
+      }
+    }
+    return out;
   }
 
   private async sysctls(): Promise<SetupStep[]> {

@@ -37,6 +37,8 @@ export interface SpawnSpec {
   events?: { file: string; source: string };
   /** vpsctl: the monitor runs `PROG hook-run post-stop ID --reason R` once the container is down. */
   stopHook?: string;
+  /** Host character devices bound into its /dev: `SRC:DEST:rw|ro` (DEST below /dev). */
+  devices?: string[];
 }
 
 /** On a systemd host: the transient, delegated scope the monitor (and so the container) lives in. */
@@ -75,6 +77,7 @@ export function spawnArgv(s: SpawnSpec): string[] {
     ...(s.allowMissing ?? []).flatMap((f) => ['--unsafe-allow-missing', f]),
     ...(s.events ? ['--events', s.events.file, '--event-source', s.events.source] : []),
     ...(s.stopHook ? ['--stop-hook', s.stopHook] : []),
+    ...(s.devices ?? []).flatMap((d) => ['--device', d]),
     ...(s.net ? ['--net-helper', s.net.helper, '--net-spec', s.net.spec] : []),
     ...(s.limits ? ['--limit-helper', s.limits.helper, ...s.limits.args.flatMap((a) => ['--limit', a]), ...(s.limits.ioDevice ? ['--limit-io-device'] : [])] : []),
   ];

@@ -39,7 +39,7 @@ let hostIf = '';
 
 beforeAll(async () => {
   await ok(e, ['pool', 'init', '--size', '6G']); // XFS with reflink: the snapshot below is instant
-  await ok(e, ['create', id, '--template', 'debian-12', '--disk', '2G', '--memory', '256M', '--pids', '300', '--cpus', '0.5', '--ipadd', `${V4}.10`, '--userpasswd', 'root:guest-secret']);
+  await ok(e, ['create', id, '--template', 'debian-12', '--disk', '2G', '--memory', '256M', '--pids', '300', '--cpus', '0.5', '--ipadd', `${V4}.10`, '--userpasswd', 'root:guest-secret', '--features', 'tun']);
   const r = await timed('platform: start --wait', e, ['start', id, '--wait', '--timeout', '400s'], { timeoutMs: 500_000 });
   if (r.exitCode !== 0) throw new Error(`start --wait: exit ${r.exitCode}: ${r.stderr}\n${await whyNotUp(e, id)}`);
   hostIf = (await json<Status>(e, ['status', id])).network!.host_if;
@@ -180,6 +180,11 @@ describe('a container on a systemd host with pure cgroup v2', () => {
     await sh(`ip addr del ${V4}.99/24 dev eth0`);
   });
 
+  it('--features tun: the eBPF device program lets its tun through, and a tun device comes up inside', async () => {
+    const r = await vpsctl(e, ['exec', id, '--', 'sh', '-c', 'ip tuntap add dev tun0 mode tun && ip addr add 10.99.0.1/24 dev tun0 && ip link set tun0 up && ip -o -4 addr show dev tun0']);
+    expect({ exitCode: r.exitCode, out: r.stdout + r.stderr }).toEqual({ exitCode: 0, out: expect.stringMatching(/tun0\s+inet 10\.99\.0\.1\/24/) });
+  });
+
   it('a snapshot of the running container on the XFS pool restores byte for byte', async () => {
     await sh('head -c 8M /dev/urandom > /root/keep; sync');
     const sum = await inside(e, id, ['sha256sum', '/root/keep']);
@@ -231,7 +236,9 @@ describe('a privileged container on cgroup v2', () => {
     const r = await timed('privileged: start --wait', e, ['start', p, '--wait', '--timeout', '400s'], { timeoutMs: 500_000 });
     if (r.exitCode !== 0) throw new Error(`start --wait: exit ${r.exitCode}: ${r.stderr}\n${await whyNotUp(e, p)}`);
     // in the container's /dev (a tmpfs that allows device nodes): mknod is allowed, opening is the program's call
-    const dev = await vpsctl(e, ['exec', p, '--', 'sh', '-c', 'mknod /dev/vblk b 7 0 && head -c 1 /dev/vblk; echo "read=$?"; mknod /dev/vkmsg c 1 11 && head -c 1 /dev/vkmsg; echo "kmsg=$?"; rm -f /dev/vblk /dev/vkmsg; head -c 1 /dev/urandom >/dev/null; echo "urandom=$?"']);
+    // tun is not in the base list: without --features tun, a node made by hand is refused too
+    const dev = await vpsctl(e, ['exec', p, '--', 'sh', '-c', 'mknod /dev/vblk b 7 0 && head -c 1 /dev/vblk; echo "read=$?"; mknod /dev/vkmsg c 1 11 && head -c 1 /dev/vkmsg; echo "kmsg=$?"; mknod /dev/vtun c 10 200 && (exec 3<>/dev/vtun) 2>&1 | sed "s/^/tun: /"; rm -f /dev/vblk /dev/vkmsg /dev/vtun; head -c 1 /dev/urandom >/dev/null; echo "urandom=$?"']);
+    expect(dev.stdout).toMatch(/^tun: .*Operation not permitted/m);
     expect(dev.stdout).toMatch(/read=[1-9]/);
     expect(dev.stdout).toMatch(/kmsg=[1-9]/);
     expect(dev.stdout).toMatch(/urandom=0/);

@@ -107,7 +107,8 @@ for (const mode of ['unprivileged', 'privileged'] as const) {
     let st: Status;
 
     beforeAll(async () => {
-      await ok(e, ['create', id, '--template', 'debian-12', '--disk', '2G', ...(mode === 'privileged' ? ['--privileged'] : [])]);
+      // every feature on (issue 21): what each opens must open nothing else
+      await ok(e, ['create', id, '--template', 'debian-12', '--disk', '2G', '--features', 'tun,fuse', ...(mode === 'privileged' ? ['--privileged'] : [])]);
       await vpsctlWithKey(['start', id, '--wait']); // init is born of an admin's keyed session (R13)
       st = await json<Status>(e, ['status', id]);
       await attackIn(id);

@@ -19,6 +19,7 @@ describe('vps-spawn argv', () => {
       nofile: 4096,
       lxcfs: '/var/lib/lxcfs',
       allowMissing: ['seccomp'],
+      devices: ['/dev/net/tun:net/tun:rw', '/dev/ttyS1:ttyS1:ro'],
     });
     const after = (flag: string): string[] => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
     expect(after('--userns')).toEqual(['1000000:1000000:65536']);
@@ -28,6 +29,7 @@ describe('vps-spawn argv', () => {
     expect(argv).toContain('--limit-io-device');
     expect([after('--net-helper'), after('--net-spec')]).toEqual([['/h/vps-net'], ['/run/v/101/net.spec']]);
     expect([after('--space-low'), after('--nofile'), after('--lxcfs'), after('--unsafe-allow-missing')]).toEqual([['268435456'], ['4096'], ['/var/lib/lxcfs'], ['seccomp']]);
+    expect(after('--device')).toEqual(['/dev/net/tun:net/tun:rw', '/dev/ttyS1:ttyS1:ro']);
   });
 
   it('on a systemd host: a delegated scope ordered before vpsctl.service, the monitor in its leaf', async () => {

@@ -1,0 +1,132 @@
+/**
+ * What tenants ask for, on real containers: --features tun gives /dev/net/tun (a tun device
+ * is made, addressed and brought up inside), --features fuse gives /dev/fuse (a FUSE file
+ * system, tests/fixtures/tinyfuse.c, mounts and serves inside); without them the same fails,
+ * in a privileged container too (the devices cgroup refuses a node made by hand). --device
+ * passes a host character device through, read-only when asked; a device that reaches the
+ * host's memory, disks or kernel is refused with nothing changed.
+ */
+import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { REPO, json, makeEnv, newId, ok, vpsctl, type Env } from './harness.js';
+
+const e: Env = makeEnv();
+const TINYFUSE = path.join(e.root, 'tinyfuse');
+const made: string[] = [];
+
+async function container(args: string[] = []): Promise<string> {
+  const id = newId('ft');
+  made.push(id);
+  await ok(e, ['create', id, '--template', 'debian-12', '--disk', '2G', ...args]);
+  return id;
+}
+
+/** `sh -c SCRIPT` inside: exit code and both outputs. */
+async function sh(id: string, script: string): Promise<{ exitCode: number; out: string }> {
+  const r = await vpsctl(e, ['exec', id, '--', 'sh', '-c', script], { timeoutMs: 60_000 });
+  return { exitCode: r.exitCode, out: `${r.stdout}${r.stderr}` };
+}
+
+const TUN_UP = 'ip tuntap add dev tun0 mode tun && ip addr add 10.99.0.1/24 dev tun0 && ip link set tun0 up && ip -o -4 addr show dev tun0';
+const FUSE_MOUNT = 'mkdir -p /mnt/f && (tinyfuse /mnt/f > /tmp/tinyfuse.log 2>&1 &) && for i in $(seq 50); do grep -q mounted /tmp/tinyfuse.log && break; grep -q tinyfuse: /tmp/tinyfuse.log && break; sleep 0.1; done; cat /tmp/tinyfuse.log; cat /mnt/f/hello && umount /mnt/f';
+
+async function installTinyfuse(id: string): Promise<void> {
+  await ok(e, ['exec', id, '--', 'sh', '-c', 'cat > /usr/local/bin/tinyfuse && chmod 755 /usr/local/bin/tinyfuse'], { input: readFileSync(TINYFUSE) as unknown as string });
+}
+
+beforeAll(async () => {
+  await execa('gcc', ['-static', '-O1', '-o', TINYFUSE, path.join(REPO, 'test/fixtures/tinyfuse.c')]);
+}, 120_000);
+
+afterAll(async () => {
+  for (const id of made) await vpsctl(e, ['destroy', id, '--force']);
+});
+
+describe('--features tun', () => {
+  it('gives /dev/net/tun: a tun device is made, addressed and brought up inside; without it that fails', async () => {
+    const id = await container(['--features', 'tun']);
+    expect(await json<{ features: string[] }>(e, ['status', id])).toMatchObject({ features: ['tun'], devices: [] });
+    await ok(e, ['start', id, '--wait']);
+    const up = await sh(id, TUN_UP);
+    expect(up).toEqual({ exitCode: 0, out: expect.stringMatching(/tun0\s+inet 10\.99\.0\.1\/24/) });
+    // the node is the host's tun, and only that: a bind of the host's node, 10:200
+    expect((await sh(id, 'stat -c "%t:%T %F" /dev/net/tun')).out.trim()).toBe('a:c8 character special file');
+
+    // taken away: saved, given no more at the next start
+    const set = await json<{ devices: { features: string[]; next_start: boolean } }>(e, ['set', id, '--features', 'tun=off']);
+    expect(set.devices).toEqual({ features: [], devices: [], next_start: true });
+    await ok(e, ['restart', id, '--wait']);
+    const no = await sh(id, TUN_UP);
+    expect(no.exitCode).not.toBe(0);
+    expect(no.out).toMatch(/No such file or directory/);
+    // and a node made by hand is no way round it: mknod in a user namespace is refused
+    expect((await sh(id, 'mkdir -p /dev/net && mknod /dev/net/tun c 10 200')).exitCode).not.toBe(0);
+  }, 300_000);
+
+  it('privileged: without the feature, a tun node made by hand cannot be opened (the devices cgroup); with it, it can', async () => {
+    const id = await container(['--privileged']);
+    await ok(e, ['start', id, '--wait']);
+    const byHand = await sh(id, 'mkdir -p /dev/net && mknod /dev/net/tun c 10 200 && ' + TUN_UP);
+    expect(byHand.exitCode).not.toBe(0);
+    expect(byHand.out).toMatch(/Operation not permitted/);
+    await ok(e, ['stop', id]);
+    await ok(e, ['set', id, '--features', 'tun']);
+    await ok(e, ['start', id, '--wait']);
+    expect(await sh(id, TUN_UP)).toEqual({ exitCode: 0, out: expect.stringMatching(/10\.99\.0\.1\/24/) });
+  }, 300_000);
+});
+
+describe('--features fuse', () => {
+  it('gives /dev/fuse: a FUSE file system mounts and serves inside; without it, it does not', async () => {
+    const id = await container(['--features', 'fuse']);
+    await ok(e, ['start', id, '--wait']);
+    await installTinyfuse(id);
+    const r = await sh(id, FUSE_MOUNT);
+    expect(r).toEqual({ exitCode: 0, out: 'mounted\nhello from fuse\n' });
+
+    const plain = await container();
+    await ok(e, ['start', plain, '--wait']);
+    await installTinyfuse(plain);
+    const no = await sh(plain, FUSE_MOUNT);
+    expect(no.exitCode).not.toBe(0);
+    expect(no.out).toMatch(/tinyfuse: open \/dev\/fuse: No such file or directory/);
+  }, 300_000);
+});
+
+describe('--device', () => {
+  it('passes a host character device through, read-only when asked (the devices cgroup refuses a write open)', async () => {
+    const id = await container(['--device', '/dev/net/tun:ro']);
+    await ok(e, ['start', id, '--wait']);
+    expect((await sh(id, 'exec 3</dev/net/tun && echo read-open')).out).toBe('read-open\n');
+    const w = await sh(id, 'exec 3<>/dev/net/tun && echo write-open');
+    expect(w.exitCode).not.toBe(0);
+    expect(w.out).toMatch(/Operation not permitted/);
+    expect(await json(e, ['status', id])).toMatchObject({ devices: ['/dev/net/tun:ro'] });
+  }, 300_000);
+
+  it('refuses what reaches the host\'s memory, disks or kernel, block devices and what is not there, changing nothing', async () => {
+    const id = await container();
+    const before = readFileSync(path.join(e.root, 'containers', id, 'config.yaml'), 'utf8');
+    const loop = (await execa('losetup', ['--find'])).stdout.trim() || '/dev/loop0';
+    const cases: [string, RegExp][] = [
+      ['/dev/kmsg', /memory devices/],
+      ['/dev/loop-control', /loop-control/],
+      ['/dev/tty1', /terminals/],
+      [loop, /block device/],
+      ['/dev/no-such-device', /does not exist on this host/],
+      ['/dev/null', /--device \/dev\/null/],
+      ['/etc/passwd', /under \/dev/],
+    ];
+    for (const [dev, re] of cases) {
+      const r = await vpsctl(e, ['set', id, '--device', dev]);
+      expect({ dev, exitCode: r.exitCode, stderr: r.stderr }).toEqual({ dev, exitCode: 2, stderr: expect.stringMatching(re) });
+    }
+    expect(readFileSync(path.join(e.root, 'containers', id, 'config.yaml'), 'utf8')).toBe(before);
+    // and create refuses the same before anything is made
+    const nope = newId('ft');
+    const r = await vpsctl(e, ['create', nope, '--template', 'debian-12', '--device', '/dev/loop-control']);
+    expect(r.exitCode).toBe(2);
+    expect((await vpsctl(e, ['status', nope])).exitCode).toBe(3);
+  }, 300_000);
+});
