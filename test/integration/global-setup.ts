@@ -1,9 +1,10 @@
 /**
  * Once per run: checks we are root, builds the helpers' test template once per machine
- * (reused by later runs), and clears leftovers of an earlier, killed run.
+ * (reused by later runs), clears leftovers of an earlier, killed run, and opens the tun and
+ * fuse nodes to all as host setup does.
  */
 import { execa } from 'execa';
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { BIN, TEMPLATES, TEMPLATE_CACHE, TEST_BASE, TEST_RUN_BASE } from './harness';
 
@@ -24,5 +25,12 @@ export default async function globalSetup(): Promise<void> {
       reject: false,
     });
     if (r.exitCode !== 0) throw new Error(`could not build the ${name} test template (exit ${r.exitCode}); see above`);
+  }
+  // --features tun,fuse (features and adversarial tests) need the host's nodes loaded and open
+  // to all, as `vpsctl host setup` (bin/setup) and udev make them; a test host may have neither
+  for (const [mod, node] of [['tun', '/dev/net/tun'], ['fuse', '/dev/fuse']]) {
+    if (!existsSync(node)) await execa('modprobe', [mod], { reject: false });
+    if (!existsSync(node)) throw new Error(`${node} is missing and modprobe ${mod} failed: the features tests need it`);
+    chmodSync(node, 0o666);
   }
 }
