@@ -62,8 +62,11 @@ export class Access {
    * An interactive login shell inside a running container (`vpsctl enter`): root's, or
    * that of `user`, on a new terminal. Returns the shell's exit code.
    */
-  async enter(id: string, opts: { user?: string } = {}): Promise<number> {
+  async enter(id: string, opts: { user?: string; terminal?: boolean } = {}): Promise<number> {
     const { file, args } = await this.enterCommand(id, [], { user: opts.user, pty: true, env: withTerm([]) });
+    // a login shell reads its terminal raw: input piped in ahead of it is read cooked first,
+    // and its end of file can arrive as a NUL byte, so the shell would wait for ever
+    if (opts.terminal === false) throw invalid('enter needs a terminal: it opens an interactive login shell', `to run commands from a pipe or a script: vpsctl exec ${id} -- sh -s (over ssh: ssh -t)`);
     return runInPty(file, args);
   }
 

@@ -415,7 +415,7 @@ export class Host {
     return this.access.exec(id, cmd, opts);
   }
 
-  enter(id: string, opts: { user?: string } = {}): Promise<number> {
+  enter(id: string, opts: { user?: string; terminal?: boolean } = {}): Promise<number> {
     return this.access.enter(id, opts);
   }
 

@@ -1,6 +1,7 @@
 /**
  * What tenants ask for, on real containers: --features tun gives /dev/net/tun (a tun device
- * is made, addressed and brought up inside), --features fuse gives /dev/fuse (a FUSE file
+ * is made, addressed and brought up inside, and a ping through it is answered by its userspace
+ * end, test/fixtures/tunecho.c), --features fuse gives /dev/fuse (a FUSE file
  * system, tests/fixtures/tinyfuse.c, mounts and serves inside); without them the same fails,
  * in a privileged container too (the devices cgroup refuses a node made by hand). --device
  * passes a host character device through, read-only when asked; a device that reaches the
@@ -13,6 +14,7 @@ import { REPO, json, makeEnv, newId, ok, vpsctl, type Env } from './harness.js';
 
 const e: Env = makeEnv();
 const TINYFUSE = path.join(e.root, 'tinyfuse');
+const TUNECHO = path.join(e.root, 'tunecho');
 const made: string[] = [];
 
 async function container(args: string[] = []): Promise<string> {
@@ -31,12 +33,15 @@ async function sh(id: string, script: string): Promise<{ exitCode: number; out: 
 const TUN_UP = 'ip tuntap add dev tun0 mode tun && ip addr add 10.99.0.1/24 dev tun0 && ip link set tun0 up && ip -o -4 addr show dev tun0';
 const FUSE_MOUNT = 'mkdir -p /mnt/f && (tinyfuse /mnt/f > /tmp/tinyfuse.log 2>&1 &) && for i in $(seq 50); do grep -q mounted /tmp/tinyfuse.log && break; grep -q tinyfuse: /tmp/tinyfuse.log && break; sleep 0.1; done; cat /tmp/tinyfuse.log; cat /mnt/f/hello && umount /mnt/f';
 
-async function installTinyfuse(id: string): Promise<void> {
-  await ok(e, ['exec', id, '--', 'sh', '-c', 'cat > /usr/local/bin/tinyfuse && chmod 755 /usr/local/bin/tinyfuse'], { input: readFileSync(TINYFUSE) as unknown as string });
+async function install(id: string, file: string): Promise<void> {
+  const name = path.basename(file);
+  await ok(e, ['exec', id, '--', 'sh', '-c', `cat > /usr/local/bin/${name} && chmod 755 /usr/local/bin/${name}`], { input: readFileSync(file) as unknown as string });
 }
+const installTinyfuse = (id: string): Promise<void> => install(id, TINYFUSE);
 
 beforeAll(async () => {
   await execa('gcc', ['-static', '-O1', '-o', TINYFUSE, path.join(REPO, 'test/fixtures/tinyfuse.c')]);
+  await execa('gcc', ['-static', '-O1', '-o', TUNECHO, path.join(REPO, 'test/fixtures/tunecho.c')]);
 }, 120_000);
 
 afterAll(async () => {
@@ -52,6 +57,10 @@ describe('--features tun', () => {
     expect(up).toEqual({ exitCode: 0, out: expect.stringMatching(/tun0\s+inet 10\.99\.0\.1\/24/) });
     // the node is the host's tun, and only that: a bind of the host's node, 10:200
     expect((await sh(id, 'stat -c "%t:%T %F" /dev/net/tun')).out.trim()).toBe('a:c8 character special file');
+    // a ping through it: its userspace end (test/fixtures/tunecho.c) answers
+    await install(id, TUNECHO);
+    const ping = await sh(id, '(tunecho tun0 2 > /tmp/tunecho.log 2>&1 &) && for i in $(seq 50); do grep -q attached /tmp/tunecho.log && break; sleep 0.1; done; ping -c 2 -W 5 10.99.0.2');
+    expect(ping).toEqual({ exitCode: 0, out: expect.stringMatching(/2 packets transmitted, 2 received/) });
 
     // taken away: saved, given no more at the next start
     const set = await json<{ devices: { features: string[]; next_start: boolean } }>(e, ['set', id, '--features', 'tun=off']);

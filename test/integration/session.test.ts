@@ -351,8 +351,8 @@ describe('console, enter and exec of a booted container', () => {
   });
 
   describe('bad input', () => {
-    it('refuses a bad escape key, and JSON for an attached console or a shell', async () => {
-      for (const args of [['console', id, '--escape', 'qq'], ['console', id, '--json'], ['enter', id, '--json'], ['exec', id, '--env', 'not-a-pair', '--', 'true'], ['exec', id, '--user', '-x', '--', 'true']]) {
+    it('refuses a bad escape key, JSON for an attached console or a shell, and a shell without a terminal', async () => {
+      for (const args of [['console', id, '--escape', 'qq'], ['console', id, '--json'], ['enter', id, '--json'], ['enter', id], ['exec', id, '--env', 'not-a-pair', '--', 'true'], ['exec', id, '--user', '-x', '--', 'true']]) {
         const r = await vpsctl(e, args);
         expect({ args, exitCode: r.exitCode }).toEqual({ args, exitCode: 2 });
       }
