@@ -59,12 +59,13 @@ export function bootFromFlags(flags: { onboot?: string; bootorder?: number }): {
   return { ...(flags.onboot !== undefined ? { onboot: flags.onboot === 'yes' } : {}), ...(flags.bootorder !== undefined ? { bootorder: flags.bootorder } : {}) };
 }
 
-/** `set --hook EVENT=PATH`: the container's own hook for an event (`EVENT=none` removes it). */
+/** `create`/`set --features LIST --device PATH[:rw|ro]`: what the container is given of the host's devices. */
 export const deviceFlags = {
   features: Flags.string({ description: 'what the container may do beyond a plain system container: tun (/dev/net/tun: VPNs), fuse (/dev/fuse: FUSE mounts); a list, NAME=off turns one off, none all', helpValue: 'tun,fuse' }),
   device: Flags.string({ description: "a host character device passed through on the same path inside, read-write or read-only (PATH:off takes one away, none all; repeatable). Never a block device, nor one that reaches the host's memory, disks or kernel", helpValue: 'PATH[:rw|ro]', multiple: true }),
 };
 
+/** `set --hook EVENT=PATH`: the container's own hook for an event (`EVENT=none` removes it). */
 export const hookFlag = Flags.string({ description: "the container's own program for a hook event, run as root on the host (EVENT=none removes it; repeatable; see HOOKS in man vpsctl)", helpValue: 'EVENT=PATH', multiple: true });
 
 export function hooksFromFlag(values: string[] = []): Partial<Record<HookEvent, string | null>> {

@@ -15,7 +15,7 @@ export async function checkDeviceNodes(features: readonly Feature[] = [], device
     const dev = await hostDevice(d.path);
     const feature = features.find((f) => FEATURE_DEVICES[f] === d.path);
     if (!dev) {
-      if (feature) throw hostNotReady(`feature ${feature} needs ${d.path}, which this host does not have`, feature === 'tun' ? 'modprobe tun' : 'modprobe fuse');
+      if (feature) throw hostNotReady(`feature ${feature} needs ${d.path}, which this host does not have`, `modprobe ${feature}`);
       throw invalid(`${d.path} does not exist on this host`, 'give a device the host has (ls -l /dev), or drop it: vpsctl set ID --device PATH:off');
     }
     if (dev.block) throw invalid(`${d.path} is a block device: a container never gets one (its own disk is what it writes to)`);
