@@ -267,6 +267,9 @@ export class Pool {
   /** Whether the pool shares extents (cached for the process). */
   private reflinkCache?: boolean;
   async canReflink(): Promise<boolean> {
+    // a fresh host has no pool directory yet: it is made where the pool will be (as the first
+    // create would), so that what is probed is the filesystem that will hold it
+    if (this.reflinkCache === undefined) await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
     this.reflinkCache ??= (await this.snap.probe(this.dir)).reflink;
     return this.reflinkCache;
   }
