@@ -2,11 +2,12 @@
  *
  *   vps-net bridge      --name BR --mac MAC [--addr CIDR]... [--mtu N]
  *   vps-net up          --pid PID --spec FILE [--configure-guest]
- *   vps-net down        --host-if NAME
+ *   vps-net down        --host-if NAME [--ifb IFB]
  *   vps-net addr        --pid PID --dev NAME add|del CIDR
  *   vps-net route       --dev NAME add|del CIDR
  *   vps-net neigh-proxy --dev NAME add|del ADDR
  *   vps-net gateway     --pid PID --dev NAME [--onlink] GW
+ *   vps-net rate        --host-if NAME --ifb IFB --in BITS --out BITS
  *
  * Values are checked here again: NAME, BR [A-Za-z0-9_.-]{1,15}, not ".", "..", "all",
  * "default"; MAC XX:XX:XX:XX:XX:XX, unicast, not zero; CIDR a.b.c.d/N (N 1..32) or IPV6/N
@@ -31,6 +32,8 @@
  *     peer_if NAME  container's end (eth0)    mac MAC       its MAC (bridged, routed)
  *     bridge BR     (bridged; else ignored)   mtu N         both ends
  *     addr CIDR     the container's addresses (64 at most)  gw4 ADDR, gw6 ADDR  its gateways
+ *     rate_in BITS, rate_out BITS  bandwidth caps in bits per second (0: none; see rate)
+ *     ifb_if IFB    the ifb device that shapes what the container sends (with rate_out)
  *   1. In PID's namespace `lo` goes up, in every mode; mode none stops here: {"mode":"none"}
  *   2. Bridged: BR must exist (3) and be a bridge (2). A veth host_if here is a stale one and
  *      is deleted (its peer with it); a link host_if of another kind: 2.
@@ -43,13 +46,14 @@
  *      MAC is a static fdb entry on it. host_if up. Routed: host_if gets 169.254.0.1/32 and
  *      fe80::1/64 (nodad; skipped with a warning if neither the host nor the spec has IPv6),
  *      each addr a host route (/32, /128) `dev host_if scope link proto static` (replace).
+ *      The rate caps, if any, are set on host_if (and IFB) before host_if goes up.
  *   5. --configure-guest (a network for a running container, whose own scripts will not run
  *      again): inside, peer_if up, each addr added (nodad; present is fine), default routes
  *      replaced: via gw4, onlink unless gw4 is in an IPv4 addr's subnet (169.254.0.1 never
  *      is); via gw6, onlink unless link-local (fe80::/10) or in an IPv6 addr's subnet.
  *   {"mode":"bridged"|"routed","host_if":"...","peer_if":"...","ifindex":N}  (host_if's)
- * down: delete the veth NAME here (its peer with it); missing is fine, another kind: 2.
- *   {"host_if":"NAME","deleted":true|false}
+ * down: delete the veth NAME here (its peer with it), and the ifb device IFB if given;
+ *   missing is fine, another kind: 2.  {"host_if":"NAME","deleted":true|false}
  * addr: in PID's namespace, add (nodad) or delete CIDR on NAME (NAME missing: 3).
  * route: here, add (create or replace; scope link, proto static) or delete the route to CIDR
  *   on NAME. neigh-proxy: here, add or delete the proxy neighbour (NTF_PROXY) ADDR on NAME,
@@ -60,12 +64,17 @@
  *   {"dev":"NAME","action":"add"|"del","addr"|"route":"CIDR"|"ADDR","changed":true|false}
  * gateway: in PID's namespace, replace the default route of GW's family by one via GW on NAME
  *   (RTNH_F_ONLINK with --onlink).  {"dev":"NAME","gateway":"GW","onlink":true|false}
+ * rate: the caps of a running container, on its host's end NAME (missing: 3): what it may
+ *   receive (--in) and send (--out, through the ifb device IFB, made or deleted to suit), in
+ *   bits per second, 8000..100000000000 or 0 for none (net-rate.c says how).
+ *   {"host_if":"NAME","in":BITS,"out":BITS}
  *
  * A container's namespace is reached through a netlink socket made inside it (setns in,
  * socket(), setns back), so this process and its /proc/sys writes stay in the host's.
  */
 #define _GNU_SOURCE
 #include "common.h"
+#include "netlink.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -92,8 +101,6 @@
 #define CONF_V6                 "/proc/sys/net/ipv6/conf"
 #define N_ELEMS(a)              (sizeof(a) / sizeof((a)[0]))
 #define ALEN(fam)               ((fam) == AF_INET ? 4u : 16u) /* address bytes */
-#define addattr_u32(m, type, v) addattr(m, type, &(uint32_t){ (uint32_t)(v) }, 4)
-#define addattr_str(m, type, s) addattr(m, type, s, strlen(s) + 1)
 
 enum mode { MODE_NONE, MODE_BRIDGED, MODE_ROUTED };
 static const char *const mode_names[] = { "none", "bridged", "routed" };
@@ -104,28 +111,19 @@ struct ipaddr {
 	unsigned char b[16];
 };
 
-struct link {
-	int index;
-	char kind[16]; /* IFLA_INFO_KIND, "" for none */
-};
-
-struct msg {
-	struct nlmsghdr h;
-	char data[4096];
-};
-
 /* Everything argv and the spec file say. */
 struct cfg {
-	const char *cmd, *name, *host_if, *peer_if, *bridge, *spec, *pos[2];
+	const char *cmd, *name, *host_if, *peer_if, *bridge, *ifb, *spec, *pos[2];
 	int n_pos, n_addrs, mode; /* mode: -1 until given */
 	unsigned char mac[6];
 	unsigned mtu, seen; /* seen: bits of keys[] */
+	uint64_t rate_in, rate_out; /* bits per second, 0: no cap */
 	pid_t pid;
 	bool has_mac, configure_guest, onlink;
 	struct ipaddr addrs[MAX_ADDRS], gw4, gw6;
 };
 
-enum kind { K_IFNAME, K_MAC, K_MTU, K_CIDR, K_GW4, K_GW6, K_MODE, K_PID, K_PATH, K_FLAG };
+enum kind { K_IFNAME, K_MAC, K_MTU, K_CIDR, K_GW4, K_GW6, K_MODE, K_PID, K_PATH, K_RATE, K_FLAG };
 /* An argument (with a value but for K_FLAG) and/or a key of the spec file. */
 static const struct key {
 	const char *arg, *line;
@@ -137,6 +135,7 @@ static const struct key {
 	{ "--host-if", "host_if", K_IFNAME, offsetof(struct cfg, host_if) },
 	{ NULL, "peer_if", K_IFNAME, offsetof(struct cfg, peer_if) },
 	{ NULL, "bridge", K_IFNAME, offsetof(struct cfg, bridge) },
+	{ "--ifb", "ifb_if", K_IFNAME, offsetof(struct cfg, ifb) },
 	{ "--mac", "mac", K_MAC, 0 },
 	{ "--mtu", "mtu", K_MTU, 0 },
 	{ "--addr", "addr", K_CIDR, 0 },
@@ -147,13 +146,15 @@ static const struct key {
 	{ "--spec", NULL, K_PATH, 0 },
 	{ "--configure-guest", NULL, K_FLAG, offsetof(struct cfg, configure_guest) },
 	{ "--onlink", NULL, K_FLAG, offsetof(struct cfg, onlink) },
+	{ "--in", "rate_in", K_RATE, offsetof(struct cfg, rate_in) },
+	{ "--out", "rate_out", K_RATE, offsetof(struct cfg, rate_out) },
 };
 
 static int g_host = -1, g_host_ns = -1; /* our netlink socket, our network namespace */
-static uint32_t g_seq;
-/* The veth `up` made (if name): a failure deletes it again, by index once known. */
+/* The veth `up` made (if name): a failure deletes it again, by index once known, and the
+ * ifb (if ifb) it may have made for it. */
 static struct {
-	const char *name;
+	const char *name, *ifb;
 	int index;
 } g_rollback;
 
@@ -193,6 +194,17 @@ static bool parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
 	v = strtoul(s, NULL, 10);
 	*out = (unsigned)v;
 	return v >= lo && v <= hi;
+}
+
+/* A rate in bits per second: 0, or RATE_MIN..RATE_MAX, in plain decimal digits. */
+static bool parse_rate(const char *s, uint64_t *out)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 12 || (s[0] == '0' && n > 1) || strspn(s, "0123456789") != n)
+		return false;
+	*out = strtoull(s, NULL, 10);
+	return *out == 0 || (*out >= RATE_MIN && *out <= RATE_MAX);
 }
 
 /* Do x and y differ in a bit of [from, to)? */
@@ -242,209 +254,7 @@ static bool in_any_subnet(const struct ipaddr *addrs, int n, const struct ipaddr
 	return false;
 }
 
-/* ---- netlink ---- */
-
-static int net_code(int err)
-{
-	if (err == EOPNOTSUPP || err == EAFNOSUPPORT || err == EPROTONOSUPPORT)
-		return VPS_EHOST;
-	if (err == ENODEV || err == ENOENT || err == ESRCH)
-		return VPS_ENOTFOUND;
-	if (err == ENOMEM || err == ENOBUFS || err == ENOSPC || err == EMFILE || err == ENFILE)
-		return VPS_ENORES;
-	return VPS_EFAIL;
-}
-
-/* Die for the -errno r: "what: strerror", with the exit code net_code() gives. */
-static noreturn_fn printf_fn(2, 3) void nl_fail(int r, const char *fmt, ...)
-{
-	char what[VPS_ERRMSG_MAX / 2];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	die_code(net_code(-r), "%s: %s", what, strerror(-r));
-}
-
-/* A request (always acked) with a family header of hdrlen bytes, which is returned. */
-static void *msg_init(struct msg *m, uint16_t type, int flags, size_t hdrlen)
-{
-	memset(m, 0, sizeof(*m));
-	m->h.nlmsg_len = (uint32_t)NLMSG_LENGTH(hdrlen);
-	m->h.nlmsg_type = type;
-	m->h.nlmsg_flags = (uint16_t)(NLM_F_REQUEST | NLM_F_ACK | flags);
-	return NLMSG_DATA(&m->h);
-}
-
-/* Append len bytes (zeroes if data is NULL), aligned. */
-static void *msg_put(struct msg *m, const void *data, size_t len)
-{
-	size_t off = NLMSG_ALIGN(m->h.nlmsg_len);
-
-	if (off + NLMSG_ALIGN(len) > sizeof(*m))
-		die("netlink message too large");
-	if (data)
-		memcpy((char *)m + off, data, len);
-	m->h.nlmsg_len = (uint32_t)(off + NLMSG_ALIGN(len));
-	return (char *)m + off;
-}
-
-/* An attribute; with len 0 it opens a nest, closed by nest_end(). */
-static struct rtattr *addattr(struct msg *m, unsigned short type, const void *data, size_t len)
-{
-	struct rtattr *rta = msg_put(m, NULL, RTA_LENGTH(len));
-
-	rta->rta_type = type;
-	rta->rta_len = (unsigned short)RTA_LENGTH(len);
-	if (len)
-		memcpy(RTA_DATA(rta), data, len);
-	return rta;
-}
-
-static void nest_end(struct msg *m, struct rtattr *nest)
-{
-	nest->rta_len = (unsigned short)((char *)m + m->h.nlmsg_len - (char *)nest);
-}
-
-/* The next attribute in [*p, end), or NULL at the end (or at garbage). */
-static const struct rtattr *next_attr(const char **p, const char *end)
-{
-	const struct rtattr *a = (const struct rtattr *)*p;
-
-	if (end - *p < (ptrdiff_t)sizeof(*a) || a->rta_len < sizeof(*a) || a->rta_len > end - *p)
-		return NULL;
-	*p += RTA_ALIGN(a->rta_len);
-	return a;
-}
-
-/* A NETLINK_ROUTE socket in our current network namespace (bound at its first send), or
- * -errno. */
-static int nl_open(void)
-{
-	struct sockaddr_nl k = { .nl_family = AF_NETLINK }; /* nl_pid 0: the kernel */
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-
-	if (fd < 0)
-		return -errno;
-	/* connected to the kernel: unicasts from processes (root in a container, whose
-	 * namespace a guest socket lives in) are refused before they reach our queue */
-	if (connect(fd, (struct sockaddr *)&k, sizeof(k)) < 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	return fd;
-}
-
-/* Send m, read until its ack (or NLMSG_DONE) and hand every other reply to it to cb.
- * 0 or -errno (the kernel's). */
-static int nl_talk(int s, struct msg *m, void (*cb)(const struct nlmsghdr *, void *), void *arg)
-{
-	static char buf[64 * 1024] __attribute__((aligned(8)));
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK }, from;
-	socklen_t from_len;
-	ssize_t n;
-
-	m->h.nlmsg_seq = ++g_seq;
-	n = sendto(s, m, m->h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel));
-	if (n < 0 || (size_t)n != m->h.nlmsg_len)
-		return n < 0 ? -errno : -EIO;
-	for (;;) {
-		size_t off = 0;
-		from_len = sizeof(from);
-		n = recvfrom(s, buf, sizeof(buf), MSG_TRUNC, (struct sockaddr *)&from, &from_len);
-		if (n < 0 || (size_t)n > sizeof(buf))
-			return n < 0 ? -errno : -EMSGSIZE;
-		if (from.nl_pid != 0)
-			continue; /* not from the kernel */
-		while (off + NLMSG_HDRLEN <= (size_t)n) {
-			const struct nlmsghdr *h = (const struct nlmsghdr *)(buf + off);
-			const struct nlmsgerr *e = NLMSG_DATA(h);
-			if (h->nlmsg_len < NLMSG_HDRLEN || h->nlmsg_len > (size_t)n - off)
-				return -EBADMSG;
-			off += NLMSG_ALIGN(h->nlmsg_len);
-			if (h->nlmsg_seq != g_seq)
-				continue; /* a late answer to an earlier request */
-			if (h->nlmsg_type == NLMSG_DONE)
-				return 0;
-			if (h->nlmsg_type == NLMSG_ERROR)
-				return h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)) ? -EBADMSG
-									       : e->error;
-			if (cb)
-				cb(h, arg);
-		}
-	}
-}
-
 /* ---- links ---- */
-
-static void link_cb(const struct nlmsghdr *h, void *arg)
-{
-	struct link *l = arg;
-	const struct ifinfomsg *ifi = NLMSG_DATA(h);
-	const char *p = (const char *)ifi + NLMSG_ALIGN(sizeof(*ifi)), *q, *qend;
-	const char *end = (const char *)h + h->nlmsg_len;
-	const struct rtattr *a, *b;
-
-	if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
-		return;
-	l->index = ifi->ifi_index;
-	while ((a = next_attr(&p, end))) {
-		if ((a->rta_type & NLA_TYPE_MASK) != IFLA_LINKINFO)
-			continue;
-		for (q = RTA_DATA(a), qend = (const char *)a + a->rta_len;
-		     (b = next_attr(&q, qend));)
-			if ((b->rta_type & NLA_TYPE_MASK) == IFLA_INFO_KIND)
-				snprintf(l->kind, sizeof(l->kind), "%.*s", (int)RTA_PAYLOAD(b),
-					 (const char *)RTA_DATA(b));
-	}
-}
-
-/* Look the link name up: true, false if there is none; dies on other errors. */
-static bool find_link(int s, const char *name, struct link *l)
-{
-	struct msg m;
-	struct ifinfomsg *ifi = msg_init(&m, RTM_GETLINK, 0, sizeof(*ifi));
-	int r;
-
-	ifi->ifi_family = AF_UNSPEC;
-	addattr_str(&m, IFLA_IFNAME, name);
-	addattr_u32(&m, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-	memset(l, 0, sizeof(*l));
-	r = nl_talk(s, &m, link_cb, l);
-	if (r == -ENODEV || (r == 0 && l->index <= 0))
-		return false;
-	if (r < 0)
-		nl_fail(r, "look up %s", name);
-	return true;
-}
-
-static void link_up(int s, int index, const char *name)
-{
-	struct msg m;
-	struct ifinfomsg *ifi = msg_init(&m, RTM_NEWLINK, 0, sizeof(*ifi));
-	int r;
-
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = index;
-	ifi->ifi_flags = ifi->ifi_change = IFF_UP;
-	if ((r = nl_talk(s, &m, NULL, NULL)) < 0)
-		nl_fail(r, "set %s up", name);
-}
-
-/* Delete by index, or by name if index is 0. */
-static int link_del(int s, int index, const char *name)
-{
-	struct msg m;
-	struct ifinfomsg *ifi = msg_init(&m, RTM_DELLINK, 0, sizeof(*ifi));
-
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = index;
-	if (!index)
-		addattr_str(&m, IFLA_IFNAME, name);
-	return nl_talk(s, &m, NULL, NULL);
-}
 
 /* Delete the veth name here (with its peer) if there is one; another kind of link: 2. */
 static bool del_veth(const char *name)
@@ -702,6 +512,8 @@ static const char *set_key(struct cfg *c, const struct key *k, const char *v)
 	case K_PATH:
 		c->spec = v;
 		return valid_abs_path(v) ? NULL : "wants an absolute path without '..'";
+	case K_RATE:
+		return parse_rate(v, (uint64_t *)field) ? NULL : "wants 0 or 8000..100000000000 bits/s";
 	default:
 		*(bool *)field = true;
 		return NULL;
@@ -790,10 +602,10 @@ static void read_spec(struct cfg *c)
 				 v);
 	}
 	if (c->mode < 0 || (c->mode != MODE_NONE && (!c->host_if || !c->has_mac)) ||
-	    (c->mode == MODE_BRIDGED && !c->bridge))
+	    (c->mode == MODE_BRIDGED && !c->bridge) || (c->rate_out && !c->ifb))
 		die_code(VPS_EUSAGE,
 			 "%s: mode is required; bridged, routed need host_if and mac, "
-			 "bridged a bridge",
+			 "bridged a bridge, rate_out an ifb_if",
 			 path);
 }
 
@@ -808,6 +620,8 @@ static void rollback(int code __attribute__((unused)), const char *msg __attribu
 	r = link_del(g_host, g_rollback.index, g_rollback.name);
 	if (r < 0 && r != -ENODEV)
 		warn("roll back: delete %s: %s", g_rollback.name, strerror(-r));
+	if (g_rollback.ifb && (r = link_del(g_host, 0, g_rollback.ifb)) < 0 && r != -ENODEV)
+		warn("roll back: delete %s: %s", g_rollback.ifb, strerror(-r));
 }
 
 /* Routed: the host's end answers as 169.254.0.1 and fe80::1; each addr is routed to it. */
@@ -886,12 +700,18 @@ static void cmd_up(struct cfg *c)
 	no_accept_ra(c->host_if);
 	if (c->mode == MODE_BRIDGED)
 		lock_port(l.index, c->host_if, c->mac);
+	if (c->rate_in || c->rate_out) {
+		g_rollback.ifb = c->rate_out ? c->ifb : NULL;
+		rate_set(g_host, l.index, c->host_if, c->ifb, c->rate_in, c->rate_out);
+	} else if (c->ifb) {
+		ifb_del(g_host, c->ifb); /* a cap the last boot had */
+	}
 	link_up(g_host, l.index, c->host_if);
 	if (c->mode == MODE_ROUTED)
 		routed_host_side(c, l.index);
 	if (c->configure_guest)
 		configure_guest(guest, c);
-	g_rollback.name = NULL;
+	g_rollback.name = g_rollback.ifb = NULL;
 	printf("{\"mode\":\"%s\",\"host_if\":\"%s\",\"peer_if\":\"%s\",\"ifindex\":%d}\n",
 	       mode_names[c->mode], c->host_if, c->peer_if, l.index);
 }
@@ -930,7 +750,23 @@ static void cmd_down(struct cfg *c)
 {
 	bool deleted = del_veth(c->host_if);
 
+	if (c->ifb)
+		ifb_del(g_host, c->ifb);
+
 	printf("{\"host_if\":\"%s\",\"deleted\":%s}\n", c->host_if, deleted ? "true" : "false");
+}
+
+static void cmd_rate(struct cfg *c)
+{
+	struct link l;
+
+	if (!find_link(g_host, c->host_if, &l))
+		die_code(VPS_ENOTFOUND, "device %s does not exist", c->host_if);
+	if (strcmp(l.kind, "veth") != 0)
+		die_code(VPS_EUSAGE, "%s is not a veth", c->host_if);
+	rate_set(g_host, l.index, c->host_if, c->ifb, c->rate_in, c->rate_out);
+	printf("{\"host_if\":\"%s\",\"in\":%llu,\"out\":%llu}\n", c->host_if,
+	       (unsigned long long)c->rate_in, (unsigned long long)c->rate_out);
 }
 
 /* addr, route, neigh-proxy: add or delete one address, route or proxy entry; gateway. */
@@ -995,11 +831,12 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "bridge", "--name --mac --addr --mtu", "--name --mac", 0, cmd_bridge },
 		{ "up", "--pid --spec --configure-guest", "--pid --spec", 0, cmd_up },
-		{ "down", "--host-if", "--host-if", 0, cmd_down },
+		{ "down", "--host-if --ifb", "--host-if", 0, cmd_down },
 		{ "addr", "--pid --dev", "--pid --dev", 2, cmd_change },
 		{ "route", "--dev", "--dev", 2, cmd_change },
 		{ "neigh-proxy", "--dev", "--dev", 2, cmd_change },
 		{ "gateway", "--pid --dev --onlink", "--pid --dev", 1, cmd_change },
+		{ "rate", "--host-if --ifb --in --out", "--host-if --ifb --in --out", 0, cmd_rate },
 	};
 	static struct cfg c;
 	int fd;
@@ -1025,7 +862,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	die_code(VPS_EUSAGE,
-		 "unknown command '%.64s': bridge, up, down, addr, route, neigh-proxy "
-		 "or gateway",
+		 "unknown command '%.64s': bridge, up, down, addr, route, neigh-proxy, "
+		 "gateway or rate",
 		 c.cmd);
 }

@@ -9,6 +9,7 @@ import { validateId, validateSnapshotName, validateTemplateName } from '../base/
 import { parseDuration, parseSize } from '../base/units.js';
 import { LIMIT_KEYS, parseLimit, type LimitKey, type Limits } from '../base/limits.js';
 import type { NetChange } from '../core/host.js';
+import { parseRate } from '../base/netconfig.js';
 
 /** A container id argument, validated before anything else happens. */
 export const idArg = Args.string({
@@ -175,6 +176,10 @@ export const networkFlags = {
     options: ['bridged', 'routed', 'none'],
   }),
   forward: Flags.string({ description: "forward a host port to a port of the container's first IPv4 address (repeatable; tcp by default)", helpValue: '[tcp|udp:]HOSTPORT:PORT', multiple: true }),
+  rate: Flags.string({
+    description: 'cap its bandwidth on the host side of its veth: what it receives / what it sends, in bits per second (kbit, mbit, gbit); one value caps both ways, none removes the caps',
+    helpValue: 'IN[/OUT]|none',
+  }),
 };
 
 export const networkSetFlags = {
@@ -184,12 +189,13 @@ export const networkSetFlags = {
 };
 
 /** The network change the flags ask for (undefined: none asked). */
-export function networkFromFlags(flags: { ipadd?: string[]; netmode?: string; forward?: string[]; ipdel?: string[]; 'forward-del'?: string[] }): NetChange | undefined {
+export function networkFromFlags(flags: { ipadd?: string[]; netmode?: string; forward?: string[]; ipdel?: string[]; 'forward-del'?: string[]; rate?: string }): NetChange | undefined {
   const c: NetChange = {};
   if (flags.netmode) c.mode = flags.netmode as NetChange['mode'];
   if (flags.ipadd?.length) c.add = flags.ipadd;
   if (flags.ipdel?.length) c.del = flags.ipdel;
   if (flags.forward?.length) c.forwards = flags.forward;
   if (flags['forward-del']?.length) c.forwardDel = flags['forward-del'];
+  if (flags.rate !== undefined) c.rate = parseRate(flags.rate);
   return Object.keys(c).length ? c : undefined;
 }

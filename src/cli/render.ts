@@ -1,6 +1,7 @@
 import type { NetworkStatus } from '../core/network.js';
 import type { Limits } from '../base/limits.js';
 import { formatSize } from '../base/units.js';
+import { formatRate } from '../base/netconfig.js';
 /** Renders rows as an aligned table for people; `--json` prints the objects instead. */
 export function table<T>(rows: T[], columns: { header: string; get: (r: T) => string | number | null | undefined }[]): string {
   const cells = rows.map((r) => columns.map((c) => String(c.get(r) ?? '-')));
@@ -25,6 +26,7 @@ export function describeNetwork(n: NetworkStatus | null): string {
     `addresses ${n.addresses.join(', ') || 'none'}`,
     ...(gws ? [`gateway ${gws}`] : []),
     ...(n.forwards.length ? [`forwards ${n.forwards.join(', ')}`] : []),
+    ...(n.rate ? [`rate in ${n.rate.in ? formatRate(n.rate.in) : 'uncapped'}, out ${n.rate.out ? formatRate(n.rate.out) : 'uncapped'}`] : []),
   ].join('; ');
 }
 

@@ -15,7 +15,7 @@ type Result = { id: string; changed: boolean; devices?: { features: string[]; de
 export default class SetCmd extends VpsCommand<Result> {
   static override summary = "Change a container's hostname, DNS, passwords, SSH keys, network, resource limits and disk size.";
   static override description =
-    'Limits apply to a running container at once; --save also writes them to its config, so that they survive a restart (as vzctl set --save). On a stopped container they are always saved. Network changes (--ipadd, --ipdel, --netmode, --forward, --forward-del) are always saved and apply at once to a running container, with no restart; an address another container has is refused. --disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get); a grow past what the pool can promise (see pool info) is refused with exit 7. --onboot and --bootorder are saved for the next boot of the host (start --all --onboot). --features and --device are saved and given at the next start (restart a running container). A set that changes nothing says so.';
+    'Limits apply to a running container at once; --save also writes them to its config, so that they survive a restart (as vzctl set --save). On a stopped container they are always saved. Network changes (--ipadd, --ipdel, --netmode, --forward, --forward-del, --rate) are always saved and apply at once to a running container, with no restart; an address another container has is refused. --disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get); a grow past what the pool can promise (see pool info) is refused with exit 7. --onboot and --bootorder are saved for the next boot of the host (start --all --onboot). --features and --device are saved and given at the next start (restart a running container). A set that changes nothing says so.';
   static override examples = [
     '<%= config.bin %> set 101 --memory 2G --swap 512M --cpus 1.5 --save',
     '<%= config.bin %> set 101 --pids 400 --cpuset 0-1',
@@ -45,17 +45,19 @@ export default class SetCmd extends VpsCommand<Result> {
     const boot = bootFromFlags(flags);
     const hooks = hooksFromFlag(flags.hook);
     const devs = flags.features !== undefined || flags.device !== undefined;
-    if (flags.disk === undefined && Object.keys(limits).length === 0 && !who && Object.keys(boot).length === 0 && Object.keys(hooks).length === 0 && !devs) throw invalid('nothing to set', 'usage: vpsctl set ID [--hostname NAME] [--nameserver IP] [--userpasswd U:P] [--ssh-key FILE] [--ipadd ADDR] [--ipdel ADDR] [--netmode MODE] [--forward H:P] [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save] [--onboot yes|no] [--bootorder N] [--features LIST] [--device PATH[:rw|ro]]; see vpsctl set --help');
+    if (flags.disk === undefined && Object.keys(limits).length === 0 && !who && Object.keys(boot).length === 0 && Object.keys(hooks).length === 0 && !devs) throw invalid('nothing to set', 'usage: vpsctl set ID [--hostname NAME] [--nameserver IP] [--userpasswd U:P] [--ssh-key FILE] [--ipadd ADDR] [--ipdel ADDR] [--netmode MODE] [--forward H:P] [--rate IN[/OUT]] [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save] [--onboot yes|no] [--bootorder N] [--features LIST] [--device PATH[:rw|ro]]; see vpsctl set --help');
     const host = realHost(this.progress());
     const out: Result = { id: args.id, changed: false };
     if (who) {
       const r = await host.setIdentity(args.id, { ...identity, ...(flags.hostname ? { hostname: flags.hostname } : {}) }, net);
-      out.identity = { live: r.live, wrote: r.result.wrote, notes: r.result.notes };
+      if (r.result) out.identity = { live: r.live, wrote: r.result.wrote, notes: r.result.notes };
       if (net) out.network = r.network ?? null;
       out.changed = true;
       if (!this.jsonEnabled()) {
-        this.log(`${r.live ? 'in the running' : 'in the stopped'} container ${r.id} (${r.result.personality}): wrote ${r.result.wrote.join(', ') || 'nothing'}`);
-        for (const n of r.result.notes) this.log(`note: ${n}`);
+        if (r.result) {
+          this.log(`${r.live ? 'in the running' : 'in the stopped'} container ${r.id} (${r.result.personality}): wrote ${r.result.wrote.join(', ') || 'nothing'}`);
+          for (const n of r.result.notes) this.log(`note: ${n}`);
+        }
         if (net) this.log(`network of ${r.id}: ${describeNetwork(r.network ?? null)}${r.live ? ' (applied now)' : ''}`);
       }
     }

@@ -335,7 +335,7 @@ export class Host {
     return this.identities.setHooks(id, change);
   }
 
-  setIdentity(id: string, change: Identity & { hostname?: string }, netChange?: NetChange): Promise<{ id: string; live: boolean; result: PersonalityResult; network?: NetworkStatus | null }> {
+  setIdentity(id: string, change: Identity & { hostname?: string }, netChange?: NetChange): Promise<{ id: string; live: boolean; result?: PersonalityResult; network?: NetworkStatus | null }> {
     return this.identities.setIdentity(id, change, netChange);
   }
 

@@ -7,7 +7,7 @@ import { invalid } from '../base/errors.js';
 import { applyDeviceFlags, formatDevice, parseFeatures, type Feature } from '../base/devices.js';
 import { checkDeviceNodes } from './devices.js';
 import { GUEST_IF } from '../net/names.js';
-import type { NetChange } from '../net/plan.js';
+import { changesGuest, type NetChange } from '../net/plan.js';
 import { applyPersonalityTo, type PersonalityResult } from '../distro/index.js';
 import type { PersonalityInput } from '../distro/input.js';
 import { HostTree } from '../distro/tree.js';
@@ -93,14 +93,14 @@ export class Identities {
     id: string,
     change: Identity & { hostname?: string },
     netChange?: NetChange,
-  ): Promise<{ id: string; live: boolean; result: PersonalityResult; network?: NetworkStatus | null }> {
+  ): Promise<{ id: string; live: boolean; result?: PersonalityResult; network?: NetworkStatus | null }> {
     await this.h.config(id);
     return this.h.lock(id, 'set', async () => {
       const cfg = await this.h.config(id);
       const hostname = change.hostname ?? cfg.hostname;
       // the whole change is checked before anything is written
       const net = netChange ? await this.h.networks.plan(id, cfg.network, netChange) : cfg.network;
-      const netInput: Partial<PersonalityInput> = !netChange
+      const netInput: Partial<PersonalityInput> = !netChange || !changesGuest(netChange)
         ? {}
         : net?.addresses.length
           ? { network: this.h.networks.guestInput(net) }
@@ -141,8 +141,9 @@ export class Identities {
         await this.h.reconcile(id);
       }
       // the guest's files first, outside the network lock (a running container's are written by
-      // its own programs, which must never hold up the other containers' network changes)
-      const result = await write();
+      // its own programs, which must never hold up the other containers' network changes);
+      // none for a change only the host sees (--rate)
+      const result = Object.keys(change).length || (netChange && changesGuest(netChange)) ? await write() : undefined;
       if (netChange) {
         // addresses checked again, the config recorded and a running container changed, all
         // in one section under the network lock: the rules never disagree with the veth
@@ -157,7 +158,7 @@ export class Identities {
       } else {
         await writeConfig();
       }
-      return { id, live: !!state, result, ...(netChange ? { network: this.h.networks.status(next) } : {}) };
+      return { id, live: !!state, ...(result ? { result } : {}), ...(netChange ? { network: this.h.networks.status(next) } : {}) };
     });
   }
 }

@@ -4,11 +4,11 @@ import * as path from 'node:path';
 import type { ContainerConfig } from '../base/config.js';
 import { failed, hostNotReady } from '../base/errors.js';
 import { ipFamily } from '../base/ip.js';
-import { cidrAddress, formatForward, type NetworkConfig } from '../base/netconfig.js';
+import { cidrAddress, formatForward, type NetRate, type NetworkConfig } from '../base/netconfig.js';
 import type { HostSettings, Layout } from '../base/settings.js';
 import type { Progress } from '../base/types.js';
 import type { NetworkInput } from '../distro/input.js';
-import { hostIfName, HOST_IF, macFor } from '../net/names.js';
+import { hostIfName, HOST_IF, ifbName, macFor } from '../net/names.js';
 import { nftChainName, renderDeleteTables, renderRuleset, type NftContainer } from '../net/nft.js';
 import { guestNetwork, planNetwork, type NetChange, type NetSettings, type OtherNetwork } from '../net/plan.js';
 import { parseSpec, renderSpec, VpsNet, type NetSpec } from '../net/vpsnet.js';
@@ -40,6 +40,8 @@ export interface NetworkStatus {
   gateway4: string | null;
   gateway6: string | null;
   forwards: string[];
+  /** Bandwidth caps in bits per second (0: none); null when it has none. */
+  rate: { in: number; out: number } | null;
 }
 
 /** One finding of `host check` about networking, and what --fix did. */
@@ -166,6 +168,7 @@ export class Networks {
       gateway4: g.gateway4 ?? null,
       gateway6: g.gateway6 ?? null,
       forwards: n.forwards.map(formatForward),
+      rate: n.rate ?? null,
     };
   }
 
@@ -173,7 +176,17 @@ export class Networks {
     const n = cfg.network;
     if (!n) return { mode: 'none', addresses: [] };
     const g = guestNetwork(n, this.netSettings);
-    return { mode: n.mode, hostIf: hostIfName(cfg.id), mac: macFor(cfg.id), bridge: this.settings.bridge, addresses: n.addresses, gateway4: g.gateway4, gateway6: g.gateway6 };
+    return {
+      mode: n.mode,
+      hostIf: hostIfName(cfg.id),
+      mac: macFor(cfg.id),
+      bridge: this.settings.bridge,
+      addresses: n.addresses,
+      gateway4: g.gateway4,
+      gateway6: g.gateway6,
+      ifb: ifbName(cfg.id),
+      ...(n.rate ? { rate: n.rate } : {}),
+    };
   }
 
   /** The bridge, made on first need with its addresses; NAT on means the host forwards IPv4. */
@@ -231,18 +244,22 @@ export class Networks {
 
   /**
    * Puts the host back for a container that is not running: its veth (if the kernel has
-   * not removed it with the namespace yet), its proxy entries, its rules, its spec.
+   * not removed it with the namespace yet), its ifb device, its proxy entries, its rules,
+   * its spec.
    */
   async teardown(id: string): Promise<string[]> {
     const file = this.layout.netSpec(id);
     const hostIf = hostIfName(id);
+    const ifb = ifbName(id);
     const had = await exists(file);
-    if (!had && !linkExists(hostIf)) return [];
+    if (!had && !linkExists(hostIf) && !linkExists(ifb)) return [];
     return this.locked(`teardown of ${id}`, async () => {
       const fixed: string[] = [];
-      if (linkExists(hostIf)) {
-        const r = await this.net.down(hostIf);
+      if (linkExists(hostIf) || linkExists(ifb)) {
+        const hadIfb = linkExists(ifb);
+        const r = await this.net.down(hostIf, ifb);
         if (r.deleted) fixed.push(`removed veth ${hostIf}`);
+        if (hadIfb) fixed.push(`removed ifb ${ifb}`);
       }
       const spec = await this.readSpec(id);
       if (spec) {
@@ -353,6 +370,7 @@ export class Networks {
       const had = (fam: 4 | 6): boolean => before.addresses.some((a) => ipFamily(cidrAddress(a)) === fam);
       if (g.gateway4 && !had(4)) await this.net.guestGateway(pid, g.gateway4, after.mode === 'routed');
       if (g.gateway6 && !had(6)) await this.net.guestGateway(pid, g.gateway6, false);
+      if (!sameRate(before.rate, after.rate)) await this.net.rate(hostIf, ifbName(cfg.id), after.rate);
     }
   }
 
@@ -367,7 +385,7 @@ export class Networks {
       }
       const hostIf = hostIfName(id);
       const spec = await this.readSpec(id);
-      const left = [spec && spec.mode !== 'none' ? 'rules' : '', linkExists(hostIf) ? `veth ${hostIf}` : ''].filter(Boolean);
+      const left = [spec && spec.mode !== 'none' ? 'rules' : '', linkExists(hostIf) ? `veth ${hostIf}` : '', linkExists(ifbName(id)) ? `ifb ${ifbName(id)}` : ''].filter(Boolean);
       if (!left.length) continue;
       const problem = `stopped container ${id} still has its network ${left.join(' and ')}`;
       if (!fix) {
@@ -406,6 +424,8 @@ export class Networks {
   }
 }
 
+
+const sameRate = (a: NetRate | undefined, b: NetRate | undefined): boolean => (a?.in ?? 0) === (b?.in ?? 0) && (a?.out ?? 0) === (b?.out ?? 0);
 
 async function readPlan(file: string): Promise<{ pid: number; net: NetworkConfig } | undefined> {
   try {

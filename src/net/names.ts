@@ -16,6 +16,14 @@ export function hostIfName(id: string): string {
   return id.length <= 11 ? `vps-${id}` : `vpsh${hex(`vpsctl-if:${id}`).slice(0, 11)}`;
 }
 
+/**
+ * The ifb device that shapes what the container sends (`--rate`): `vpsi-ID` while that fits
+ * 15 characters, else `vpsi` and 11 hex digits of another hash (as hostIfName).
+ */
+export function ifbName(id: string): string {
+  return id.length <= 10 ? `vpsi-${id}` : `vpsi${hex(`vpsctl-ifb:${id}`).slice(0, 11)}`;
+}
+
 /** Whether an interface name is one hostIfName makes (the host's own addresses on them are not the host's). */
 export const HOST_IF = /^vps(-[a-z0-9-]{1,11}|h[0-9a-f]{11})$/;
 

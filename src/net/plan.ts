@@ -1,6 +1,6 @@
 import { invalid, notFound, VpsError, ExitCode } from '../base/errors.js';
 import { canonicalIp, inSubnet, ipFamily, ipFromBits, reservedReason, subnetBounds, subnetEdge, type Cidr } from '../base/ip.js';
-import { cidrAddress, formatForward, parseForward, type NetMode, type NetworkConfig, type PortForward } from '../base/netconfig.js';
+import { cidrAddress, formatForward, parseForward, type NetMode, type NetRate, type NetworkConfig, type PortForward } from '../base/netconfig.js';
 import { GUEST_IF, ROUTED_GW4, ROUTED_GW6 } from './names.js';
 
 /**
@@ -16,7 +16,7 @@ export interface NetSettings {
   subnet6: Cidr;
 }
 
-/** `create`/`set`: --netmode, --ipadd (repeatable), --ipdel, --forward, --forward-del. */
+/** `create`/`set`: --netmode, --ipadd (repeatable), --ipdel, --forward, --forward-del, --rate. */
 export interface NetChange {
   mode?: NetMode | 'none';
   add?: string[];
@@ -25,7 +25,12 @@ export interface NetChange {
   forwards?: string[];
   /** `[tcp|udp:]HOSTPORT`; without a protocol both go. */
   forwardDel?: string[];
+  /** Bandwidth caps; null removes them. */
+  rate?: NetRate | null;
 }
+
+/** Whether a change touches what the guest's own network files say (its addresses, its mode). */
+export const changesGuest = (c: NetChange): boolean => !!(c.mode || c.add?.length || c.del?.length || c.forwards?.length || c.forwardDel?.length);
 
 export interface OtherNetwork {
   id: string;
@@ -97,12 +102,13 @@ export function planNetwork(
   hostAddresses: string[] = [],
 ): NetworkConfig | undefined {
   if (change.mode === 'none') {
-    if (change.add?.length || change.forwards?.length) throw invalid('--netmode none takes no --ipadd or --forward');
+    if (change.add?.length || change.forwards?.length || change.rate) throw invalid('--netmode none takes no --ipadd, --forward or --rate');
     return undefined;
   }
   const mode: NetMode | undefined = change.mode ?? current?.mode ?? (change.add?.length || change.forwards?.length ? 'bridged' : undefined);
   if (!mode) {
     if (change.del?.length || change.forwardDel?.length) throw notFound(`container ${id} has no network`);
+    if (change.rate) throw invalid(`--rate caps the container's veth, and ${id} has no network`, 'give it one with --ipadd (or --netmode)');
     return undefined;
   }
   let addresses = [...(current?.addresses ?? [])];
@@ -155,7 +161,8 @@ export function planNetwork(
   for (const o of others) {
     for (const f of forwards) if (o.net.forwards.some((x) => sameForward(x, f))) throw taken(`host ${f.proto} port ${f.host} (${formatForward(f)})`, o);
   }
-  return { mode, addresses, forwards };
+  const rate = change.rate === null ? undefined : (change.rate ?? current?.rate);
+  return { mode, addresses, forwards, ...(rate ? { rate } : {}) };
 }
 
 /** What the guest's own network configuration says: its addresses and the gateways of its mode. */

@@ -1,3 +1,4 @@
+import type { NetRate } from '../base/netconfig.js';
 import type { Runner } from '../sys/exec.js';
 import { helperPath, runHelperJson } from '../sys/helpers.js';
 import { GUEST_IF } from './names.js';
@@ -18,6 +19,9 @@ export interface NetSpec {
   addresses: string[];
   gateway4?: string;
   gateway6?: string;
+  /** The ifb device that shapes what the container sends (removed at boot if there is no out cap). */
+  ifb?: string;
+  rate?: NetRate;
 }
 
 export function renderSpec(s: NetSpec): string {
@@ -28,6 +32,9 @@ export function renderSpec(s: NetSpec): string {
     for (const a of s.addresses) out.push(`addr ${a}`);
     if (s.gateway4) out.push(`gw4 ${s.gateway4}`);
     if (s.gateway6) out.push(`gw6 ${s.gateway6}`);
+    if (s.ifb) out.push(`ifb_if ${s.ifb}`);
+    if (s.rate?.in) out.push(`rate_in ${s.rate.in}`);
+    if (s.rate?.out) out.push(`rate_out ${s.rate.out}`);
   }
   return `${out.join('\n')}\n`;
 }
@@ -55,8 +62,14 @@ export class VpsNet {
     return runHelperJson(this.run, 'vps-net', ['up', '--pid', String(pid), '--spec', specFile, '--configure-guest']);
   }
 
-  down(hostIf: string): Promise<{ deleted: boolean }> {
-    return runHelperJson(this.run, 'vps-net', ['down', '--host-if', hostIf]);
+  /** Deletes the veth (and the container's ifb device, if given). */
+  down(hostIf: string, ifb?: string): Promise<{ deleted: boolean }> {
+    return runHelperJson(this.run, 'vps-net', ['down', '--host-if', hostIf, ...(ifb ? ['--ifb', ifb] : [])]);
+  }
+
+  /** A running container's bandwidth caps (0: none), on its veth's host end and its ifb device. */
+  rate(hostIf: string, ifb: string, rate: NetRate | undefined): Promise<unknown> {
+    return runHelperJson(this.run, 'vps-net', ['rate', '--host-if', hostIf, '--ifb', ifb, '--in', String(rate?.in ?? 0), '--out', String(rate?.out ?? 0)]);
   }
 
   guestAddr(pid: number, action: 'add' | 'del', cidr: string): Promise<unknown> {

@@ -13,9 +13,10 @@ export default async function globalTeardown(): Promise<void> {
     ...mountsMentioning(TEST_RUN_BASE).map((m) => `mount: ${m}`),
     ...cgroupsLeft().map((c) => `cgroup: ${c}`),
     ...processesMentioning(TEST_RUN_BASE).map((p) => `process: ${p}`),
-    // test bridges (vpt...) and the veths of test containers (ids from newId: PREFIX-PID-N)
+    // test bridges (vpt...) and the veths and ifb devices of test containers (ids from newId:
+    // PREFIX-PID-N)
     ...readdirSync('/sys/class/net')
-      .filter((n) => /^vpt[0-9a-z]+$/.test(n) || /^vps-[a-z]+-\d+-\d+$/.test(n))
+      .filter((n) => /^vpt[0-9a-z]+$/.test(n) || /^vpsi?-[a-z]+-\d+-\d+$/.test(n))
       .map((n) => `network interface: ${n}`),
     ...String((await execa('nft', ['list', 'tables'], { reject: false })).stdout)
       .split('\n')

@@ -1,8 +1,8 @@
 import { canonicalIp, ipFromBits, ipBits, reservedReason } from '../../src/base/ip.js';
 import { parseConfig, renderConfig, type ContainerConfig } from '../../src/base/config.js';
-import { parseForward, parseNetwork, type NetworkConfig } from '../../src/base/netconfig.js';
+import { formatRate, parseForward, parseNetwork, parseRate, type NetworkConfig } from '../../src/base/netconfig.js';
 import { loadSettings } from '../../src/base/settings.js';
-import { hostIfName, macFor, HOST_IF } from '../../src/net/names.js';
+import { hostIfName, ifbName, macFor, HOST_IF } from '../../src/net/names.js';
 import { guestNetwork, normalizeAddress, planNetwork, type NetSettings } from '../../src/net/plan.js';
 import { renderDeleteTables, renderRuleset } from '../../src/net/nft.js';
 import { renderSpec } from '../../src/net/vpsnet.js';
@@ -54,6 +54,16 @@ describe('names', () => {
     expect(hostIfName('a-very-long-container-id')).toBe(long);
     for (const n of ['vps-101', long]) expect(HOST_IF.test(n)).toBe(true);
     expect(HOST_IF.test('vpsbr0')).toBe(false);
+  });
+
+  it("the ifb device of --rate fits 15 characters, is stable and never one of the veth's names", () => {
+    expect(ifbName('101')).toBe('vpsi-101');
+    expect(ifbName('abcdefghij')).toBe('vpsi-abcdefghij');
+    expect(ifbName('abcdefghijk')).toMatch(/^vpsi[0-9a-f]{11}$/);
+    const long = ifbName('a-very-long-container-id');
+    expect(long).toMatch(/^vpsi[0-9a-f]{11}$/);
+    expect(long).not.toBe(hostIfName('a-very-long-container-id'));
+    for (const n of ['vpsi-101', long]) expect(HOST_IF.test(n)).toBe(false);
   });
 
   it('MACs are locally administered unicast, stable, and differ per id', () => {
@@ -158,6 +168,48 @@ describe('planNetwork', () => {
 
   it('--ipdel on a container without a network is exit 3', () => {
     expect(exitCodeOf(() => planNetwork('a', undefined, { del: ['10.88.0.10'] }, s, []))).toBe(3);
+  });
+});
+
+describe('--rate', () => {
+  it.each([
+    ['10mbit', { in: 10e6, out: 10e6 }],
+    ['10Mbit/2mbit', { in: 10e6, out: 2e6 }],
+    ['1.5gbit/none', { in: 1.5e9, out: 0 }],
+    ['0/500kbit', { in: 0, out: 500e3 }],
+    ['8000bit', { in: 8000, out: 8000 }],
+    ['100gbit', { in: 100e9, out: 100e9 }],
+  ])('%s parses', (t, want) => expect(parseRate(t)).toEqual(want));
+  it('none (or 0 both ways) removes the caps', () => {
+    expect(parseRate('none')).toBeNull();
+    expect(parseRate('0/none')).toBeNull();
+  });
+  it.each(['10mbps', '10M', '7999bit', '101gbit', '1/2/3', 'fast', '', '-1mbit', '1e9bit'])('%s is refused (exit 2)', (t) => expect(exitCodeOf(() => parseRate(t))).toBe(2));
+  it('bytes per second get a hint that says so', () => expect(() => parseRate('10mbps')).toThrow(expect.objectContaining({ hint: expect.stringMatching(/bytes per second/) })));
+  it('formats in the largest exact unit', () => {
+    expect(formatRate(10e6)).toBe('10mbit');
+    expect(formatRate(1.5e9)).toBe('1500mbit');
+    expect(formatRate(8500)).toBe('8500bit');
+  });
+  it('planNetwork keeps, changes and removes the caps; a container without a network takes none', () => {
+    const n = planNetwork('a', undefined, { add: ['10.88.0.10'], rate: { in: 1e7, out: 1e7 } }, s, []);
+    expect(n?.rate).toEqual({ in: 1e7, out: 1e7 });
+    expect(planNetwork('a', n, { add: ['10.88.0.11'] }, s, [])?.rate).toEqual({ in: 1e7, out: 1e7 });
+    expect(planNetwork('a', n, { rate: null }, s, [])?.rate).toBeUndefined();
+    expect(exitCodeOf(() => planNetwork('a', undefined, { rate: { in: 1e7, out: 0 } }, s, []))).toBe(2);
+    expect(exitCodeOf(() => planNetwork('a', n, { mode: 'none', rate: { in: 1e7, out: 0 } }, s, []))).toBe(2);
+  });
+  it('config.yaml round-trips the caps, each way on its own', () => {
+    const cfg: ContainerConfig = { id: '101', template: 'debian-12', hostname: 'h', disk: 1024 ** 3, created: 'x', init: '/sbin/init', privileged: true, network: { mode: 'bridged', addresses: ['10.88.0.10/24'], forwards: [], rate: { in: 0, out: 2e6 } } };
+    expect(renderConfig(cfg)).toContain('rate:\n    out: 2mbit');
+    expect(parseConfig(renderConfig(cfg), 'f', '101').network).toEqual(cfg.network);
+    expect(() => parseNetwork({ mode: 'bridged', addresses: [], rate: { in: '10mbps' } })).toThrow('not a rate');
+    expect(() => parseNetwork({ mode: 'bridged', addresses: [], rate: { up: '10mbit' } })).toThrow('network.rate.up');
+  });
+  it('the spec gives vps-net the caps in bits per second and the ifb device', () => {
+    const text = renderSpec({ mode: 'routed', hostIf: 'vps-101', mac: '02:00:00:00:00:01', addresses: ['203.0.113.7/32'], ifb: 'vpsi-101', rate: { in: 1e7, out: 0 } });
+    expect(text).toContain('ifb_if vpsi-101\nrate_in 10000000\n');
+    expect(text).not.toContain('rate_out');
   });
 });
 
