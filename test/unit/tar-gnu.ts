@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { VpsError } from '../../src/base/errors.js';
 import { TarChecker, excludeArgs } from '../../src/templates/tar-check.js';
 import { listedOf, type Listed } from '../../src/templates/tar-diff.js';
+import { tarReadArgs } from '../../src/templates/scan.js';
 
 export interface Verdict {
   /** The refusal's message, or undefined when the checker passed the archive. */
@@ -17,6 +18,16 @@ export interface Verdict {
   listed: Listed[];
   /** The device nodes it dropped (not listed: tar is told to skip them). */
   dropped: string[];
+}
+
+/**
+ * tar's arguments to list `file` as the importer reads it: skipping exactly the device nodes
+ * the checker dropped (written to `FILE.devices` for --exclude-from).
+ */
+export function importReadArgs(file: string, dropped: string[]): string[] {
+  const exclude = `${file}.devices`;
+  writeFileSync(exclude, dropped.map((n) => `${n}\n`).join(''), 'latin1');
+  return tarReadArgs(file, 'none', exclude);
 }
 
 /** Runs the checker over `buf`, fed in chunks of `chunk` bytes; anything but a refusal is thrown on. */
