@@ -164,9 +164,11 @@ describe('anti-spoofing', () => {
         'my $pkt = pack("CCnN", 136, 0, 0, 0x20000000) . $t . pack("CC", 2, 1) . pack("H12", join("", split(/:/, $mac)));',
         'for (1..3) { send($s, $pkt, 0, Socket::pack_sockaddr_in6(0, Socket::inet_pton(AF_INET6, "ff02::1"), 0, $if)) or die "send: $!"; }',
       ].join(' ');
-    // B counts the NAs that reach it by their target, so only what A sent is counted (B's own
-    // neighbour traffic with the bridge names other targets); it stops once A's control has
-    // arrived (sent last, on the same path) and prints {target: count}
+    // B counts the NAs that reach it by their target, and only those whose target link-layer
+    // address option is A's MAC, so only what A sent is counted (the bridge's own answers
+    // about ::1 carry the bridge's MAC); it stops once A's control has arrived (sent last, on
+    // the same path) and prints {target: count}
+    const aMac = (await json<Status>(e, ['status', a])).network!.mac.replace(/:/g, '');
     const own = `${V6}::10`;
     const spoofed = [`${V6}::11`, `${V6}::1`]; // B's own address, the bridge's
     const listen = [
@@ -177,7 +179,8 @@ describe('anti-spoofing', () => {
       'my %n = map { ($_, 0) } values %want; my $sel = IO::Select->new($s); my $end = time + 30; my $stop;',
       'while (time < $end && (!$stop || time < $stop)) {',
       '  next unless $sel->can_read(0.2); recv($s, my $buf, 2048, 0) or next;',
-      '  next unless length($buf) >= 24 && ord($buf) == 136; my $t = $want{substr($buf, 8, 16)}; next unless defined $t;',
+      '  next unless length($buf) >= 32 && ord($buf) == 136; my $t = $want{substr($buf, 8, 16)}; next unless defined $t;',
+      `  next unless substr($buf, 24, 8) eq pack("CCH12", 2, 1, "${aMac}");`,
       `  $n{$t}++; $stop //= time + 2 if $t eq "${own}" && $n{$t} >= 3;`,
       '}',
       'print join(",", map { sprintf(q("%s":%d), $_, $n{$_}) } sort keys %n), "\\n";',
