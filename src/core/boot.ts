@@ -100,9 +100,13 @@ export class Boot {
     return rows;
   }
 
-  /** Stops every running container, the boot order reversed, each with its clean shutdown first. */
+  /**
+   * Stops every running container, the boot order reversed, each with its clean shutdown
+   * first; one whose config cannot be read is stopped too (stop needs only its runtime state),
+   * as boot order 0: among the first to stop, as it would be among the last to start.
+   */
   async stopAll(opts: { parallel?: number; timeoutMs?: number } = {}): Promise<BatchRow[]> {
-    const members = (await this.members(false)).filter((m) => !m.skip);
+    const members = await this.members(false);
     const running: { id: string; bootorder: number }[] = [];
     for (const m of members) if (await this.d.isRunning(m.id)) running.push(m);
     const order = new Map(running.map((m) => [m.id, m.bootorder]));

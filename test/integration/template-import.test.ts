@@ -275,8 +275,9 @@ describe('template remove', () => {
     const lockFile = path.join(e.run, '.locks', 'template.locked-one.lock');
     const holder: ResultPromise = execa('flock', ['--exclusive', '--no-fork', lockFile, 'sleep', '60'], { reject: false });
     try {
-      for (let i = 0; i < 50 && !existsSync(lockFile); i++) await sleep(100);
-      await sleep(300);
+      // held once a try of our own fails (the file alone can exist before flock has the lock)
+      const held = async (): Promise<boolean> => existsSync(lockFile) && (await execa('flock', ['--exclusive', '--nonblock', lockFile, 'true'], { reject: false })).exitCode !== 0;
+      for (let i = 0; i < 100 && !(await held()); i++) await sleep(100);
       const r = await vpsctl(e, ['template', 'remove', 'locked-one']);
       expect(r.exitCode).toBe(4);
     } finally {

@@ -104,4 +104,14 @@ describe('start --all and stop --all', () => {
     ]);
     expect(h.running.size).toBe(0);
   });
+
+  it('stop --all stops a running container whose config cannot be read as well', async () => {
+    const h = fakeHost(cfgs, { running: ['a', 'zz'], broken: ['zz'] });
+    const rows = await new Boot(h.deps).stopAll({ parallel: 1 });
+    expect(rows.map((r) => [r.id, r.action, r.detail])).toEqual([
+      ['zz', 'stopped', 'clean'],
+      ['a', 'stopped', 'clean'],
+    ]);
+    expect(h.running.size).toBe(0);
+  });
 });
