@@ -24,6 +24,9 @@ export interface ImportDecision {
 
 const show = (key: LimitKey, v: number | string | null): string => String(renderLimits({ [key]: v })[key]);
 
+/** A share above the normal one (100) is a claim on other containers' CPU or disk time. */
+const NORMAL_WEIGHT = 100;
+
 /**
  * An archive's config.yaml is the word of whoever made the archive, a tenant perhaps: what
  * reaches beyond the container (host ports, addresses on the host's bridge or uplink,
@@ -44,6 +47,16 @@ export function importPolicy(cfg: ContainerConfig, opts: ImportPolicyOptions): I
       const was = had === undefined ? 'none' : show(key, had);
       notices.push(`${key}: the archive's ${was} is looser than a new container's default; it gets ${show(key, cap)} (--${key.replace(/_/g, '-')} or --keep-limits to choose)`);
     }
+    for (const key of ['cpu_weight', 'io_weight'] as const) {
+      const had = limits[key];
+      if (had === undefined || had <= NORMAL_WEIGHT) continue;
+      limits[key] = NORMAL_WEIGHT;
+      notices.push(`${key}: the archive's ${had} is more than the normal share; it gets ${NORMAL_WEIGHT} (--${key.replace(/_/g, '-')} or --keep-limits to choose)`);
+    }
+    if (limits.memory_low !== undefined && limits.memory_low !== null) {
+      notices.push(`memory_low: the archive's reservation of ${show('memory_low', limits.memory_low)} is not taken (it keeps memory from other containers; --memory-low or --keep-limits to choose)`);
+      delete limits.memory_low;
+    }
   }
   Object.assign(limits, opts.limits ?? {});
   let network: NetworkConfig | undefined;
@@ -63,6 +76,12 @@ export function importPolicy(cfg: ContainerConfig, opts: ImportPolicyOptions): I
   }
   if (cfg.hooks && Object.keys(cfg.hooks).length) {
     notices.push(`hooks: the archive's ${Object.keys(cfg.hooks).join(', ')} hooks are not taken (programs run as root on this host are for its admin to set)`);
+  }
+  if (cfg.onboot || cfg.bootorder !== undefined) {
+    notices.push(`boot: the archive's ${[cfg.onboot ? 'onboot yes' : '', cfg.bootorder !== undefined ? `boot order ${cfg.bootorder}` : ''].filter(Boolean).join(', ')} not taken (when the host starts it is for its admin to set: vpsctl set --onboot, --bootorder)`);
+  }
+  if (cfg.snapshots?.schedule) {
+    notices.push(`snapshots: the archive's schedule ${cfg.snapshots.schedule}${cfg.snapshots.expiry ? ` (kept ${cfg.snapshots.expiry})` : ''} not taken (vpsctl snapshot schedule to set one)`);
   }
   return { limits, network, notices };
 }

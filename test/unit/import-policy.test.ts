@@ -29,6 +29,18 @@ describe('import policy: the archive is its maker\'s word (SECURITY.md R14)', ()
     expect(d.notices[0]).toMatch(/archive's max/);
   });
 
+  it('caps shares above the normal one and drops a memory reservation, keeping lower shares', () => {
+    const d = importPolicy({ ...archived, limits: { memory: GiB, swap: 0, pids: 100, cpu_weight: 10_000, io_weight: 50, memory_low: GiB / 2 } }, {});
+    expect(d.limits).toEqual({ memory: GiB, swap: 0, pids: 100, cpu_weight: 100, io_weight: 50 });
+    expect(d.notices.map((n) => n.split(':')[0])).toEqual(['cpu_weight', 'memory_low']);
+    expect(importPolicy({ ...archived, limits: { memory: GiB, swap: 0, pids: 100, cpu_weight: 10_000, memory_low: GiB / 2 } }, { keepLimits: true }).limits).toMatchObject({ cpu_weight: 10_000, memory_low: GiB / 2 });
+  });
+
+  it('names the boot settings and the snapshot schedule it does not take', () => {
+    const d = importPolicy({ ...archived, limits: { memory: GiB, swap: 0, pids: 100 }, onboot: true, bootorder: 5, snapshots: { schedule: '@daily', expiry: '7d' } }, {});
+    expect(d.notices).toEqual([expect.stringMatching(/^boot: the archive's onboot yes, boot order 5 not taken/), expect.stringMatching(/^snapshots: the archive's schedule @daily \(kept 7d\) not taken/)]);
+  });
+
   it("takes the archive's limits with --keep-limits, and the admin's flags over everything", () => {
     expect(importPolicy({ ...archived, limits: { memory: null } }, { keepLimits: true }).limits).toEqual({ memory: null });
     expect(importPolicy({ ...archived, limits: { memory: null } }, { keepLimits: true }).notices).toEqual([]);
