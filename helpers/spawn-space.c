@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "console-proto.h"
+#include "monitor.h"
 #include "spawn.h"
 
 #define SPACE_FILE "space-frozen"
@@ -87,9 +89,12 @@ void space_guard_tick(struct space_guard *g, int run_fd)
 		note(g, run_fd, avail);
 		log_event("{\"event\":\"space-frozen\",\"free\":%llu,\"low\":%llu}",
 			  (unsigned long long)avail, (unsigned long long)g->low);
+		event_emit("monitor", "writes-held", "{\"free\":%llu,\"low\":%llu}",
+			   (unsigned long long)avail, (unsigned long long)g->low);
 	} else if (g->frozen && avail != UINT64_MAX && avail >= 2 * g->low) {
 		space_guard_thaw(g, run_fd);
 		log_event("{\"event\":\"space-thawed\",\"free\":%llu}", (unsigned long long)avail);
+		event_emit("monitor", "writes-resumed", "{\"free\":%llu}", (unsigned long long)avail);
 	}
 }
 

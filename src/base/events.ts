@@ -18,6 +18,8 @@ export const EVENT_KINDS = [
   'snapshot-deleted', // details.reason expired when pruned
   'destroyed',
   'hook-failed', // a post-* hook failed: details.hook, details.program, details.error
+  'writes-held', // by the monitor: the pool ran short (details.free under details.low), its filesystem is frozen
+  'writes-resumed', // by the monitor: the pool has room again (details.free), its writes go on
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 

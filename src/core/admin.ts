@@ -7,7 +7,8 @@ import { removeLockFile, withLock } from '../sys/lock.js';
 import { wrongState } from '../base/errors.js';
 import { NO_REFLINK_HINT, type PoolInfo, type PoolInitOptions } from '../storage/pool.js';
 import { SnapshotFiles } from '../storage/snapstore.js';
-import { spaceCheck } from '../storage/space.js';
+import { SPACE_HINT, spaceCheck } from '../storage/space.js';
+import { formatSize } from '../base/units.js';
 import type { Store } from './context.js';
 import { hostChecks } from './hostcheck.js';
 import { hostInfo, type HostInfo, type HostInfoDeps } from './hostinfo.js';
@@ -20,7 +21,7 @@ import { HostSetup, type SetupStep } from './setup.js';
 export type AdminDeps = Store &
   HostInfoDeps & {
     readonly networks: Networks;
-    readonly inventory: Pick<Inventory, 'partialMarker'>;
+    readonly inventory: Pick<Inventory, 'partialMarker' | 'spaceFrozen'>;
     destroy(id: string, opts: { force?: boolean }): Promise<unknown>;
   };
 
@@ -77,6 +78,14 @@ export class HostAdmin {
     r.checks.push(
       await this.h.space.figures().then(spaceCheck, (e: Error) => ({ name: 'pool space', status: 'warn' as const, required: false, detail: `cannot read the pool's figures: ${e.message}`, hint: 'see vpsctl pool info' })),
     );
+    const held: string[] = [];
+    for (const id of await this.h.ids()) {
+      const f = await this.h.inventory.spaceFrozen(id).catch(() => null);
+      if (f) held.push(`${id} (since ${f.since}, the pool had ${formatSize(f.free)} free)`);
+    }
+    if (held.length) {
+      r.checks.push({ name: 'writes held', status: 'warn', required: false, detail: `the pool ran short: the writes of ${held.join(', ')} wait until it has twice disk_freeze_free free`, hint: SPACE_HINT });
+    }
     return r;
   }
 

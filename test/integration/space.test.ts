@@ -204,6 +204,10 @@ describe('a pool that runs out anyway (thin, or filled by the host): writes wait
     expect(frozen).toMatchObject({ low, free: expect.any(Number) });
     expect(frozen!.free).toBeLessThan(low);
     expect((await vpsctl(e, ['status', id])).stdout).toMatch(/WRITES HELD since .*under disk_freeze_free /);
+    // host check names it, and the event log has said so
+    const check = JSON.parse((await vpsctl(e, ['host', 'check', '--json'])).stdout) as { checks: { name: string; status: string; detail: string }[] };
+    expect(check.checks.find((c) => c.name === 'writes held')).toMatchObject({ status: 'warn', detail: expect.stringContaining(id) });
+    expect((await json<{ kind: string }[]>(e, ['events', id])).map((v) => v.kind)).toContain('writes-held');
     // a tenant's write of 200M, more than the pool has: it waits rather than fails
     const write = execa(path.join(process.cwd(), 'bin', 'vpsctl'), ['exec', id, '--', 'sh', '-c', 'dd if=/dev/urandom of=/late bs=1M count=200 conv=fsync status=none && sha256sum /late'], { env: e.env, reject: false });
     let finished = false;
@@ -220,6 +224,8 @@ describe('a pool that runs out anyway (thin, or filled by the host): writes wait
     expect((await json<{ space_frozen: unknown }>(e, ['status', id])).space_frozen).toBeNull();
     const log = readFileSync(path.join(e.run, id, 'monitor.log'), 'utf8');
     expect(log).toMatch(/"event":"space-frozen".*\n(.*\n)*.*"event":"space-thawed"/);
+    const kinds = (await json<{ kind: string }[]>(e, ['events', id])).map((v) => v.kind);
+    expect(kinds.filter((k) => k.startsWith('writes-'))).toEqual(['writes-held', 'writes-resumed']);
     expect((await inside(e, id, ['sha256sum', '/late'])).split(' ')[0]).toBe(r.stdout.split(' ')[0]);
     await ok(e, ['stop', id]);
     await clean(e, id);
