@@ -132,7 +132,8 @@
  * silence: a client must say hello within CONSOLE_HELLO_MS.
  *
  * The parts (monitor.h holds what they share): this file parses argv, runs the parent, the
- * monitor's event loop, its log and state, and its teardown; spawn-image.c checks the image,
+ * monitor, its state and its teardown; spawn-log.c writes monitor.log, spawn-watch.c is the
+ * monitor's event loop; spawn-image.c checks the image,
  * attaches its loop device and mounts it; spawn-console.c serves the console; spawn-init.c
  * is the init child and the boot that makes it; spawn-rootfs.c builds the container's
  * mounts, spawn-cgroup.c its cgroups, spawn-helper.c runs vps-limit and vps-net,
@@ -479,39 +480,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	}
 }
 
-/* ------------------------------------------------------------------ monitor: log + state */
-
-void log_event(const char *fmt, ...)
-{
-	char line[VPS_ERRMSG_MAX * 2];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "%s\n", line);
-	fflush(stderr);
-}
-
-void log_warn(const char *fmt, ...)
-{
-	char msg[VPS_ERRMSG_MAX], esc[VPS_ERRMSG_MAX * 2] = "";
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_escape(esc, sizeof(esc), msg);
-	log_event("{\"event\":\"warning\",\"message\":\"%s\"}", esc);
-}
-
-static void log_error_event(int code, const char *msg)
-{
-	char esc[VPS_ERRMSG_MAX * 2] = "";
-
-	json_escape(esc, sizeof(esc), msg);
-	log_event("{\"event\":\"error\",\"code\":%d,\"message\":\"%s\"}", code, esc);
-}
+/* ------------------------------------------------------------------ monitor: state */
 
 static long long proc_self_starttime(void)
 {
@@ -553,43 +522,9 @@ static void write_state(void)
 	M.state_written = true;
 }
 
-/* ------------------------------------------------------------------ monitor: event loop */
-
-/* One poll(2) over M.pfd: each watch has its own event mask (watch_events changes it, e.g.
- * POLLOUT while a client has output queued) and a callback that gets the fd and revents.
- * Adding or removing a watch clears its revents, so a callback never sees another fd's. */
-void watch_add(int fd, short events, watch_fn fn)
-{
-	for (size_t i = 0; i < MAX_WATCHES; i++) {
-		if (M.fn[i])
-			continue;
-		M.pfd[i] = (struct pollfd){ .fd = fd, .events = events };
-		M.fn[i] = fn;
-		return;
-	}
-	die("too many watched fds");
-}
-
-void watch_events(int fd, short events)
-{
-	for (size_t i = 0; i < MAX_WATCHES; i++)
-		if (M.fn[i] && M.pfd[i].fd == fd)
-			M.pfd[i].events = events;
-}
-
-void watch_del(int fd)
-{
-	for (size_t i = 0; i < MAX_WATCHES; i++) {
-		if (M.fn[i] && M.pfd[i].fd == fd) {
-			M.fn[i] = NULL;
-			M.pfd[i] = (struct pollfd){ .fd = -1 };
-		}
-	}
-}
-
 /* ------------------------------------------------------------------ monitor: teardown */
 
-void teardown(bool all_cgroups)
+static void teardown(bool all_cgroups)
 {
 	if (M.init_pid > 0)
 		kill(M.init_pid, SIGKILL);
@@ -624,7 +559,7 @@ static void monitor_failed(int code, const char *msg)
 
 	stage_leave(); /* roll back in the monitor's own mount namespace */
 	if (M.log_ready)
-		log_error_event(code, msg);
+		log_error(code, msg);
 	teardown(!setup);
 	if (setup) {
 		dprintf(M.result_fd, "err %d %s\n", code, msg);
@@ -858,16 +793,7 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 		watch_add(M.space.timer_fd, POLLIN, on_space_tick);
 	oom_watch_start();
 	event_emit(NULL, "started", "{\"init_pid\":%d}", M.init_pid);
-	for (;;) {
-		if (poll(M.pfd, MAX_WATCHES, console_timers()) < 0) {
-			if (errno == EINTR)
-				continue;
-			die_with_error("poll");
-		}
-		for (size_t i = 0; i < MAX_WATCHES; i++)
-			if (M.fn[i] && M.pfd[i].revents)
-				M.fn[i](M.pfd[i].fd, M.pfd[i].revents);
-	}
+	watch_run();
 }
 
 /* ------------------------------------------------------------------ parent */
