@@ -56,6 +56,10 @@ struct opts {
 	size_t n_warnings;
 };
 
+/* Fill o from argv (spawn-args.c); dies with a usage error (exit 2) on a bad one, prints
+ * the usage and exits 0 for --help. */
+void parse_args(struct opts *o, int argc, char **argv);
+
 /* The monitor's log, monitor.log (spawn-log.c). One {"event":"warning"} line: */
 printf_fn(1, 2) void log_warn(const char *fmt, ...);
 /* One event line (JSON, made by the caller): */
