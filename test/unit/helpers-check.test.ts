@@ -25,7 +25,7 @@ function streams(out: string): Tap[] {
   return all;
 }
 
-const BINARIES = ['test/check-common', 'test/check-spawn-args', 'test/check-limit-args'];
+const BINARIES = ['test/check-common', 'test/check-spawn-args', 'test/check-limit-args', 'test/check-net-spec'];
 const r = spawnSync('make', ['-s', '-C', path.join(process.cwd(), 'helpers'), 'check'], { encoding: 'utf8' });
 const taps = streams(r.stdout);
 
