@@ -131,6 +131,12 @@ void cleanup_fdp(int *fdp)
 	errno = saved;
 }
 
+void cleanup_pipep(int (*pp)[2])
+{
+	cleanup_fdp(&(*pp)[0]);
+	cleanup_fdp(&(*pp)[1]);
+}
+
 void cleanup_freep(void *p)
 {
 	free(*(void **)p);

@@ -47,7 +47,9 @@ printf_fn(1, 2) void warn(const char *fmt, ...);
 void cleanup_fdp(int *fdp);
 void cleanup_freep(void *p);
 void cleanup_dirp(DIR **dp);
+void cleanup_pipep(int (*pp)[2]);
 #define cleanup_fd   __attribute__((cleanup(cleanup_fdp)))
+#define cleanup_pipe __attribute__((cleanup(cleanup_pipep))) /* int p[2] = { -1, -1 } */
 #define cleanup_free __attribute__((cleanup(cleanup_freep)))
 #define cleanup_dir  __attribute__((cleanup(cleanup_dirp)))
 

@@ -1,7 +1,8 @@
 /* limit.h — what vps-limit's parts share: the cgroup layout, the limits, the plan of writes,
  * and the ops table that holds what differs between cgroup v1 and v2 (limit-v1.c,
- * limit-v2.c). vps-limit.c parses, detects the layout (which picks the ops once), plans and
- * writes; the ops plan their files, read usage back, and list their controllers. */
+ * limit-v2.c). limit-args.c parses argv; vps-limit.c detects the layout (which picks the
+ * ops once), plans and writes; the ops plan their files, read usage back, and list their
+ * controllers. */
 #ifndef VPS_LIMIT_H
 #define VPS_LIMIT_H
 
@@ -88,6 +89,18 @@ struct limits {
 	bool io_set[N_IO];
 	long long io[N_IO];
 };
+
+/* What argv says (limit-args.c). */
+struct args {
+	const char *id, *parent, *root;
+	struct limits l;
+	bool io_device;
+};
+/* Fill a from argv[2..] (argv[1] is the command): the limits only with limits, --id and
+ * --parent only (and then required) with needs_id; dies with exit 2 on a bad value, prints
+ * the usage and exits 0 for --help. */
+void parse_args(int argc, char **argv, bool limits, bool needs_id, struct args *a);
+noreturn_fn void usage(int code);
 
 struct write {
 	enum lim lim;

@@ -1,7 +1,8 @@
 /* monitor.h — what the parts of vps-spawn share: the monitor's state and the calls between
- * its parts (vps-spawn.c: argv, parent, event loop, teardown; spawn-image.c: image, loop
- * device, rootfs mount; spawn-console.c: the console and its clients; spawn-init.c: the
- * init child and the boot). */
+ * its parts (vps-spawn.c: parent, monitor, teardown; spawn-watch.c: the event loop;
+ * spawn-image.c: image, loop device, rootfs mount; spawn-console.c: the console and its
+ * clients; spawn-init.c: the init child and the boot; spawn-events.c: the host's event log).
+ * The parts call each other and never back into vps-spawn.c. */
 #ifndef VPS_MONITOR_H
 #define VPS_MONITOR_H
 
@@ -81,10 +82,10 @@ void events_open(const char *file, const char *source);
 printf_fn(3, 4) void event_emit(const char *source, const char *kind, const char *details_fmt, ...);
 bool stop_requested(char *buf, size_t cap);
 void oom_watch_start(void);
-/* vps-spawn.c */
+/* spawn-watch.c: the event loop */
 void watch_add(int fd, short events, watch_fn fn);
 void watch_events(int fd, short events);
 void watch_del(int fd);
-void teardown(bool all_cgroups);
+noreturn_fn void watch_run(void);
 
 #endif

@@ -337,7 +337,7 @@ void on_console_listen(int fd, short revents)
 {
 	(void)revents;
 	for (;;) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		cleanup_fd int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct client *c = client_of(-1); /* a free slot */
 		struct ucred cr;
 		socklen_t len = sizeof(cr);
@@ -350,15 +350,13 @@ void on_console_listen(int fd, short revents)
 		}
 		if (cfd < 0)
 			return;
-		if (!c || getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.uid != 0) {
-			close(cfd);
-			continue;
-		}
+		if (!c || getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.uid != 0)
+			continue; /* refused: closed as the loop turns */
 		memset(c, 0, offsetof(struct client, in));
-		c->fd = cfd;
+		c->fd = steal_fd(&cfd);
 		c->since = ++CS.attached;
 		c->hello_by = mono_ms() + CONSOLE_HELLO_MS;
-		watch_add(cfd, POLLIN, on_console_client);
+		watch_add(c->fd, POLLIN, on_console_client);
 	}
 }
 

@@ -38,7 +38,9 @@ void run_helper(const char *path, char *const argv[], char *out, size_t out_cap,
 {
 	char err[VPS_ERRMSG_MAX] = "", chunk[4096], *nl;
 	size_t out_len = 0, err_len = 0;
-	int po[2], pe[2], st = 0;
+	cleanup_pipe int po[2] = { -1, -1 };
+	cleanup_pipe int pe[2] = { -1, -1 };
+	int st = 0;
 	long long deadline = mono_ms() + timeout_ms;
 	pid_t c;
 
@@ -60,8 +62,8 @@ void run_helper(const char *path, char *const argv[], char *out, size_t out_cap,
 		dprintf(2, "%s: cannot run %s: %s\n", argv[0], path, strerror(errno));
 		_exit(errno == ENOENT ? VPS_EHOST : VPS_EFAIL);
 	}
-	close(po[1]);
-	close(pe[1]);
+	close(steal_fd(&po[1]));
+	close(steal_fd(&pe[1]));
 	for (int open_fds = 2; open_fds > 0;) {
 		struct pollfd p[2] = { { .fd = po[0], .events = POLLIN }, { .fd = pe[0], .events = POLLIN } };
 		long long left = deadline - mono_ms();
@@ -81,8 +83,7 @@ void run_helper(const char *path, char *const argv[], char *out, size_t out_cap,
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
-				close(p[i].fd);
-				*(i ? &pe[0] : &po[0]) = -1;
+				close(steal_fd(i ? &pe[0] : &po[0]));
 				open_fds--;
 			} else if (i == 0 && out_cap) {
 				keep(out, out_cap, &out_len, chunk, (size_t)n, false);
@@ -91,10 +92,6 @@ void run_helper(const char *path, char *const argv[], char *out, size_t out_cap,
 			}
 		}
 	}
-	if (po[0] >= 0)
-		close(po[0]);
-	if (pe[0] >= 0)
-		close(pe[0]);
 	while (waitpid(c, &st, 0) < 0 && errno == EINTR)
 		;
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)

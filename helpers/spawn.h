@@ -56,10 +56,16 @@ struct opts {
 	size_t n_warnings;
 };
 
-/* One {"event":"warning"} line in monitor.log. */
+/* Fill o from argv (spawn-args.c); dies with a usage error (exit 2) on a bad one, prints
+ * the usage and exits 0 for --help. */
+void parse_args(struct opts *o, int argc, char **argv);
+
+/* The monitor's log, monitor.log (spawn-log.c). One {"event":"warning"} line: */
 printf_fn(1, 2) void log_warn(const char *fmt, ...);
-/* One event line (JSON, made by the caller) in monitor.log. */
+/* One event line (JSON, made by the caller): */
 printf_fn(1, 2) void log_event(const char *fmt, ...);
+/* One {"event":"error","code":CODE,"message":MSG} line: */
+void log_error(int code, const char *msg);
 
 /* The monitor's guard of the pool's free space (spawn-space.c). */
 struct space_guard {

@@ -131,9 +131,10 @@
  * buffer) that client is not read. A protocol error closes the client, and so does
  * silence: a client must say hello within CONSOLE_HELLO_MS.
  *
- * The parts (monitor.h holds what they share): this file parses argv, runs the parent, the
- * monitor's event loop, its log and state, and its teardown; spawn-image.c checks the image,
- * attaches its loop device and mounts it; spawn-console.c serves the console; spawn-init.c
+ * The parts (monitor.h holds what they share): this file runs the parent, the monitor, its
+ * state and its teardown; spawn-args.c parses argv; spawn-log.c writes monitor.log;
+ * spawn-watch.c is the monitor's event loop; spawn-image.c checks the image, attaches its
+ * loop device and mounts it; spawn-console.c serves the console; spawn-init.c
  * is the init child and the boot that makes it; spawn-rootfs.c builds the container's
  * mounts, spawn-cgroup.c its cgroups, spawn-helper.c runs vps-limit and vps-net,
  * spawn-space.c guards the pool's free space.
@@ -145,31 +146,17 @@
 #define _GNU_SOURCE
 #include "confine.h"
 #include "console-proto.h"
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <limits.h>
-#include <linux/loop.h>
-#include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 #include "monitor.h"
 
@@ -190,328 +177,7 @@ struct monitor M = {
 	.space = { .img_fd = -1, .root_fd = -1, .timer_fd = -1 },
 };
 
-static noreturn_fn void usage(int code)
-{
-	fprintf(code ? stderr : stdout,
-		"usage: %s --id ID --image /abs/ID.img --rootfs DIR --run-dir DIR --hostname NAME\n"
-		"       [--cgroup MOUNTNAME:OPTIONS:HOSTDIR]... [--init /sbin/init] "
-		"[--readonly-image]\n"
-		"       [--userns HOSTUID:HOSTGID:COUNT [--no-idmap]]\n"
-		"       [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...\n"
-		"       [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]\n"
-		"       [--limit-helper PATH [--limit ARG]... [--limit-io-device]] "
-		"[--monitor-cgroup DIR] [--space-low BYTES] [--events FILE [--event-source SRC]]\n"
-		"       [--stop-hook PROG] [--device SRC:DEST:rw|ro]...\n",
-		prog_name);
-	exit(code);
-}
-
-/* ------------------------------------------------------------------ argv */
-
-static void parse_cgroup(struct opts *o, const char *spec)
-{
-	struct cgroup_arg *cg;
-	const char *c1, *c2;
-	size_t len;
-
-	if (o->n_cg >= MAX_CGROUPS)
-		die_code(VPS_EUSAGE, "too many --cgroup (max %d)", MAX_CGROUPS);
-	cg = &o->cg[o->n_cg++];
-	c1 = strchr(spec, ':');
-	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-	if (!c2)
-		die_code(VPS_EUSAGE, "--cgroup %s: want MOUNTNAME:OPTIONS:HOSTDIR", spec);
-	len = (size_t)(c2 - c1 - 1);
-	if (len == 0 || len >= sizeof(cg->options))
-		die_code(VPS_EUSAGE, "--cgroup %s: bad OPTIONS", spec);
-	memcpy(cg->options, c1 + 1, len);
-	cg->options[len] = '\0';
-	cg->mountname = strndup(spec, (size_t)(c1 - spec));
-	cg->hostdir = c2 + 1;
-	if (!cg->mountname)
-		die_code(VPS_ENORES, "out of memory");
-	if (*cg->mountname && !valid_component(cg->mountname))
-		die_code(VPS_EUSAGE, "--cgroup %s: bad MOUNTNAME", spec);
-	for (const char *p = cg->options; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789_,=.-", *p))
-			die_code(VPS_EUSAGE, "--cgroup %s: bad OPTIONS", spec);
-	cg->v2 = strcmp(cg->options, "cgroup2") == 0;
-	cg->cpuset =
-		!cg->v2 && (strcmp(cg->options, "cpuset") == 0 ||
-			    has_prefix(cg->options, "cpuset,") || strstr(cg->options, ",cpuset"));
-	if (!cg->v2) { /* is "devices" one of the comma-separated options? */
-		char opts[sizeof(cg->options)], *save = NULL;
-		snprintf(opts, sizeof(opts), "%s", cg->options);
-		for (char *t = strtok_r(opts, ",", &save); t; t = strtok_r(NULL, ",", &save))
-			cg->devices |= strcmp(t, "devices") == 0;
-	}
-	if (!*cg->mountname && !cg->v2)
-		die_code(VPS_EUSAGE, "--cgroup %s: empty MOUNTNAME needs cgroup2", spec);
-	if (!valid_abs_path(cg->hostdir) || !has_prefix(cg->hostdir, "/sys/fs/cgroup/"))
-		die_code(VPS_EUSAGE, "--cgroup %s: HOSTDIR must be under /sys/fs/cgroup/", spec);
-}
-
-/* --userns HOSTUID:HOSTGID:COUNT, decimal; the range must not contain host id 0 and
- * must end below 4294967295 (the invalid id -1). */
-static void parse_userns(struct opts *o, const char *spec)
-{
-	unsigned long long v[3];
-	const char *p = spec;
-	char *end;
-
-	for (int i = 0; i < 3; i++) {
-		errno = 0;
-		v[i] = *p >= '0' && *p <= '9' ? strtoull(p, &end, 10) : 0;
-		if (*p < '0' || *p > '9' || errno || end - p > 10 || *end != (i < 2 ? ':' : '\0'))
-			die_code(VPS_EUSAGE, "--userns %.64s: want HOSTUID:HOSTGID:COUNT", spec);
-		p = end + 1;
-	}
-	if (v[0] == 0 || v[1] == 0)
-		die_code(VPS_EUSAGE, "--userns: HOSTUID and HOSTGID must not be 0 (that would make "
-				     "the container's root the host's root)");
-	if (v[2] == 0 || v[0] + v[2] > 4294967295ULL || v[1] + v[2] > 4294967295ULL)
-		die_code(VPS_EUSAGE, "--userns %.64s: COUNT must be >= 1, the ranges end below %s",
-			 spec, "4294967295");
-	o->userns = o->idmap = true;
-	o->host_uid = (uint32_t)v[0];
-	o->host_gid = (uint32_t)v[1];
-	o->id_count = (uint32_t)v[2];
-}
-
-static void parse_allow_missing(struct opts *o, const char *name)
-{
-	unsigned feat = feature_by_name(name);
-
-	if (!feat)
-		die_code(VPS_EUSAGE, "--unsafe-allow-missing %.64s: want %s", name,
-			 "userns, idmap, seccomp or devices-cgroup");
-	o->allow_missing |= feat;
-}
-
-/* a is b, or a name below it */
-static bool same_or_under(const char *a, const char *b)
-{
-	size_t n = strlen(b);
-	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
-}
-
-/* --device SRC:DEST:rw|ro. SRC must be a character device now (its numbers go into the
- * allowlist; the child binds SRC by path before anything of the tenant's is visible). DEST
- * is a name below /dev: components of [A-Za-z0-9._+-], none "." or "..", at most 63 bytes. */
-static void parse_device(struct opts *o, const char *v)
-{
-	char buf[VPS_PATH_MAX + 80];
-	char *dest, *acc;
-	struct stat st;
-
-	if (o->n_dev >= MAX_DEV_EXTRA)
-		die_code(VPS_EUSAGE, "at most %d --device", MAX_DEV_EXTRA);
-	if (strlen(v) >= sizeof(buf))
-		die_code(VPS_EUSAGE, "--device too long");
-	strcpy(buf, v);
-	acc = strrchr(buf, ':');
-	if (!acc)
-		die_code(VPS_EUSAGE, "--device %.64s: want SRC:DEST:rw|ro", v);
-	*acc++ = '\0';
-	dest = strrchr(buf, ':');
-	if (!dest || (strcmp(acc, "rw") != 0 && strcmp(acc, "ro") != 0))
-		die_code(VPS_EUSAGE, "--device %.64s: want SRC:DEST:rw|ro", v);
-	*dest++ = '\0';
-	if (!valid_abs_path(buf) || !has_prefix(buf, "/dev/"))
-		die_code(VPS_EUSAGE, "--device %.64s: SRC must be an absolute path under /dev", v);
-	size_t len = strlen(dest);
-	if (len == 0 || len >= sizeof(o->dev[0].dest) || dest[0] == '/' || dest[len - 1] == '/' ||
-	    strspn(dest, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-/") != len ||
-	    strstr(dest, "//") || strcmp(dest, ".") == 0 || strcmp(dest, "..") == 0 ||
-	    has_prefix(dest, "./") || has_prefix(dest, "../") || strstr(dest, "/./") ||
-	    strstr(dest, "/../") || (len >= 2 && strcmp(dest + len - 2, "/.") == 0) ||
-	    (len >= 3 && strcmp(dest + len - 3, "/..") == 0))
-		die_code(VPS_EUSAGE, "--device %.64s: DEST must be a plain name below /dev", v);
-	static const char *const made[] = { "null",  "zero", "full", "random", "urandom",
-					    "tty",   "console", "ptmx", "pts", "shm",
-					    "mqueue", "fd",    "stdin", "stdout", "stderr" };
-	size_t first = strcspn(dest, "/");
-	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++)
-		if (strlen(made[i]) == first && strncmp(dest, made[i], first) == 0)
-			die_code(VPS_EUSAGE, "--device %.64s: /dev/%s is the container's own", v,
-				 made[i]);
-	for (size_t i = 0; i < o->n_dev; i++)
-		if (same_or_under(o->dev[i].dest, dest) || same_or_under(dest, o->dev[i].dest))
-			die_code(VPS_EUSAGE, "--device DEST %.64s given twice, or under another", dest);
-	if (stat(buf, &st) < 0)
-		die_code(VPS_ENOTFOUND, "--device %.64s: %s", buf, strerror(errno));
-	if (!S_ISCHR(st.st_mode))
-		die_code(VPS_EUSAGE, "--device %.64s: not a character device", buf);
-	struct dev_pass *d = &o->dev[o->n_dev];
-	d->src = strdup(buf);
-	if (!d->src)
-		die_with_error("strdup");
-	snprintf(d->dest, sizeof(d->dest), "%s", dest);
-	d->num = (struct dev_extra){ major(st.st_rdev), minor(st.st_rdev), acc[1] == 'o' };
-	o->dev_num[o->n_dev++] = d->num;
-}
-
-static void parse_args(struct opts *o, int argc, char **argv)
-{
-	bool no_idmap = false;
-
-	o->init = "/sbin/init";
-	o->seccomp = true;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "--id") == 0)
-			o->id = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--image") == 0)
-			o->image = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--rootfs") == 0)
-			o->rootfs = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--run-dir") == 0)
-			o->run_dir = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--hostname") == 0)
-			o->hostname = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--init") == 0)
-			o->init = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--cgroup") == 0)
-			parse_cgroup(o, arg_value(argc, argv, &i));
-		else if (strcmp(a, "--device") == 0)
-			parse_device(o, arg_value(argc, argv, &i));
-		else if (strcmp(a, "--readonly-image") == 0)
-			o->readonly = true;
-		else if (strcmp(a, "--lxcfs") == 0)
-			o->lxcfs = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--net-helper") == 0)
-			o->net_helper = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--net-spec") == 0)
-			o->net_spec = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--monitor-cgroup") == 0)
-			o->monitor_cgroup = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--events") == 0)
-			o->events = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--event-source") == 0)
-			o->event_source = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--stop-hook") == 0)
-			o->stop_hook = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--limit-helper") == 0)
-			o->limit_helper = arg_value(argc, argv, &i);
-		else if (strcmp(a, "--limit") == 0) {
-			const char *v = arg_value(argc, argv, &i);
-			if (o->n_limit_args >= MAX_LIMIT_ARGS || strlen(v) > 256)
-				die_code(VPS_EUSAGE, "too many or too long --limit (max %d of 256 bytes)",
-					 MAX_LIMIT_ARGS);
-			for (const char *q = v; *q; q++)
-				if ((unsigned char)*q < 0x20 || *q == 0x7f)
-					die_code(VPS_EUSAGE, "--limit %.64s: control character", v);
-			o->limit_args[o->n_limit_args++] = v;
-		} else if (strcmp(a, "--limit-io-device") == 0)
-			o->limit_io_device = true;
-		else if (strcmp(a, "--nofile") == 0) {
-			char *end;
-			errno = 0;
-			o->nofile = strtoul(arg_value(argc, argv, &i), &end, 10);
-			if (errno || *end || o->nofile < 64 || o->nofile > 1048576)
-				die_code(VPS_EUSAGE, "--nofile wants 64..1048576");
-		} else if (strcmp(a, "--space-low") == 0) {
-			const char *v = arg_value(argc, argv, &i);
-			char *end;
-			errno = 0;
-			o->space_low = strtoull(v, &end, 10);
-			if (errno || *end || !*v || o->space_low < (1ULL << 20))
-				die_code(VPS_EUSAGE, "--space-low wants bytes, at least 1M");
-		} else if (strcmp(a, "--userns") == 0)
-			parse_userns(o, arg_value(argc, argv, &i));
-		else if (strcmp(a, "--no-idmap") == 0)
-			no_idmap = true;
-		else if (strcmp(a, "--unsafe-allow-missing") == 0)
-			parse_allow_missing(o, arg_value(argc, argv, &i));
-		else if (strcmp(a, "--help") == 0)
-			usage(0);
-		else
-			die_code(VPS_EUSAGE, "unknown argument %.64s", a);
-	}
-	if (no_idmap && !o->userns)
-		die_code(VPS_EUSAGE, "--no-idmap needs --userns");
-	if (no_idmap)
-		o->idmap = false;
-	if (!o->id || !o->image || !o->rootfs || !o->run_dir || !o->hostname)
-		die_code(VPS_EUSAGE,
-			 "--id, --image, --rootfs, --run-dir and --hostname are required");
-	if (!valid_id(o->id))
-		die_code(VPS_EUSAGE, "invalid --id");
-	if (!valid_hostname(o->hostname))
-		die_code(VPS_EUSAGE, "invalid --hostname");
-	if (o->lxcfs && !valid_abs_path(o->lxcfs))
-		die_code(VPS_EUSAGE, "--lxcfs must be an absolute path");
-	if (o->events && !valid_abs_path(o->events))
-		die_code(VPS_EUSAGE, "--events must be an absolute path");
-	if (o->stop_hook && !valid_abs_path(o->stop_hook))
-		die_code(VPS_EUSAGE, "--stop-hook must be an absolute path");
-	if (o->event_source && (!*o->event_source || strlen(o->event_source) > 16 ||
-				strspn(o->event_source, "abcdefghijklmnopqrstuvwxyz") !=
-					strlen(o->event_source)))
-		die_code(VPS_EUSAGE, "--event-source must be a lowercase word");
-	if (!o->net_helper != !o->net_spec)
-		die_code(VPS_EUSAGE, "--net-helper and --net-spec go together");
-	if (o->net_helper && (!valid_abs_path(o->net_helper) || !valid_abs_path(o->net_spec)))
-		die_code(VPS_EUSAGE, "--net-helper and --net-spec must be absolute paths");
-	if (o->monitor_cgroup &&
-	    (!valid_abs_path(o->monitor_cgroup) || !has_prefix(o->monitor_cgroup, "/sys/fs/cgroup/")))
-		die_code(VPS_EUSAGE, "--monitor-cgroup must be under /sys/fs/cgroup/");
-	if (o->limit_helper && !valid_abs_path(o->limit_helper))
-		die_code(VPS_EUSAGE, "--limit-helper must be an absolute path");
-	if (!o->limit_helper && (o->n_limit_args || o->limit_io_device))
-		die_code(VPS_EUSAGE, "--limit and --limit-io-device need --limit-helper");
-	if (!valid_abs_path(o->image) || !valid_abs_path(o->rootfs) ||
-	    !valid_abs_path(o->run_dir) || !valid_abs_path(o->init) ||
-	    strcmp(o->rootfs, "/") == 0 || strcmp(o->run_dir, "/") == 0)
-		die_code(VPS_EUSAGE, "paths must be absolute, without '..', under %d bytes",
-			 VPS_PATH_MAX);
-	for (size_t i = 0; i < o->n_cg; i++) {
-		const char *leaf = strrchr(o->cg[i].hostdir, '/') + 1;
-		if (strcmp(leaf, o->id) != 0)
-			die_code(VPS_EUSAGE, "--cgroup HOSTDIR %s must end in /%s",
-				 o->cg[i].hostdir, o->id);
-		if (!*o->cg[i].mountname && o->n_cg != 1)
-			die_code(VPS_EUSAGE, "an empty MOUNTNAME must be the only --cgroup");
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(o->cg[i].mountname, o->cg[j].mountname) == 0)
-				die_code(VPS_EUSAGE, "--cgroup MOUNTNAME %s given twice",
-					 o->cg[i].mountname);
-	}
-}
-
-/* ------------------------------------------------------------------ monitor: log + state */
-
-void log_event(const char *fmt, ...)
-{
-	char line[VPS_ERRMSG_MAX * 2];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "%s\n", line);
-	fflush(stderr);
-}
-
-void log_warn(const char *fmt, ...)
-{
-	char msg[VPS_ERRMSG_MAX], esc[VPS_ERRMSG_MAX * 2] = "";
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_escape(esc, sizeof(esc), msg);
-	log_event("{\"event\":\"warning\",\"message\":\"%s\"}", esc);
-}
-
-static void log_error_event(int code, const char *msg)
-{
-	char esc[VPS_ERRMSG_MAX * 2] = "";
-
-	json_escape(esc, sizeof(esc), msg);
-	log_event("{\"event\":\"error\",\"code\":%d,\"message\":\"%s\"}", code, esc);
-}
+/* ------------------------------------------------------------------ monitor: state */
 
 static long long proc_self_starttime(void)
 {
@@ -553,43 +219,9 @@ static void write_state(void)
 	M.state_written = true;
 }
 
-/* ------------------------------------------------------------------ monitor: event loop */
-
-/* One poll(2) over M.pfd: each watch has its own event mask (watch_events changes it, e.g.
- * POLLOUT while a client has output queued) and a callback that gets the fd and revents.
- * Adding or removing a watch clears its revents, so a callback never sees another fd's. */
-void watch_add(int fd, short events, watch_fn fn)
-{
-	for (size_t i = 0; i < MAX_WATCHES; i++) {
-		if (M.fn[i])
-			continue;
-		M.pfd[i] = (struct pollfd){ .fd = fd, .events = events };
-		M.fn[i] = fn;
-		return;
-	}
-	die("too many watched fds");
-}
-
-void watch_events(int fd, short events)
-{
-	for (size_t i = 0; i < MAX_WATCHES; i++)
-		if (M.fn[i] && M.pfd[i].fd == fd)
-			M.pfd[i].events = events;
-}
-
-void watch_del(int fd)
-{
-	for (size_t i = 0; i < MAX_WATCHES; i++) {
-		if (M.fn[i] && M.pfd[i].fd == fd) {
-			M.fn[i] = NULL;
-			M.pfd[i] = (struct pollfd){ .fd = -1 };
-		}
-	}
-}
-
 /* ------------------------------------------------------------------ monitor: teardown */
 
-void teardown(bool all_cgroups)
+static void teardown(bool all_cgroups)
 {
 	if (M.init_pid > 0)
 		kill(M.init_pid, SIGKILL);
@@ -624,7 +256,7 @@ static void monitor_failed(int code, const char *msg)
 
 	stage_leave(); /* roll back in the monitor's own mount namespace */
 	if (M.log_ready)
-		log_error_event(code, msg);
+		log_error(code, msg);
 	teardown(!setup);
 	if (setup) {
 		dprintf(M.result_fd, "err %d %s\n", code, msg);
@@ -858,16 +490,7 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 		watch_add(M.space.timer_fd, POLLIN, on_space_tick);
 	oom_watch_start();
 	event_emit(NULL, "started", "{\"init_pid\":%d}", M.init_pid);
-	for (;;) {
-		if (poll(M.pfd, MAX_WATCHES, console_timers()) < 0) {
-			if (errno == EINTR)
-				continue;
-			die_with_error("poll");
-		}
-		for (size_t i = 0; i < MAX_WATCHES; i++)
-			if (M.fn[i] && M.pfd[i].revents)
-				M.fn[i](M.pfd[i].fd, M.pfd[i].revents);
-	}
+	watch_run();
 }
 
 /* ------------------------------------------------------------------ parent */

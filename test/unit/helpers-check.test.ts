@@ -1,15 +1,44 @@
 /**
- * The C helpers' unit tests (`make -C helpers check`, TAP): validators, JSON escaping, pid
- * parsing, errno -> exit code, and the symlink-refusing walk mounts go through.
+ * The C helpers' unit tests (`make -C helpers check`, TAP, one plan per test binary after a
+ * "# test/check-NAME" line): common.c (validators, JSON escaping, pid parsing, errno -> exit
+ * code, the symlink-refusing walk mounts go through) and the helpers' argument and spec
+ * parsing (vps-spawn, vps-limit, vps-net).
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-it('make -C helpers check passes every TAP test', () => {
-  const r = spawnSync('make', ['-s', '-C', path.join(process.cwd(), 'helpers'), 'check'], { encoding: 'utf8' });
-  const lines = r.stdout.split('\n');
-  const plan = /^1\.\.(\d+)$/m.exec(r.stdout);
-  expect([r.status, lines.filter((l) => l.startsWith('not ok'))]).toEqual([0, []]);
-  expect(Number(plan?.[1])).toBeGreaterThanOrEqual(20);
-  expect(lines.filter((l) => /^ok \d+ /.test(l))).toHaveLength(Number(plan?.[1]));
+interface Tap { name: string; plan: number; ok: number; notOk: string[] }
+
+/** Splits make's output at the "# test/check-NAME" lines into one TAP stream each. */
+function streams(out: string): Tap[] {
+  const all: Tap[] = [];
+  for (const line of out.split('\n')) {
+    const head = /^# (test\/check-[\w-]+)$/.exec(line);
+    if (head) all.push({ name: head[1], plan: -1, ok: 0, notOk: [] });
+    const t = all[all.length - 1];
+    if (!t) continue;
+    const plan = /^1\.\.(\d+)$/.exec(line);
+    if (plan) t.plan = Number(plan[1]);
+    if (/^ok \d+ /.test(line)) t.ok++;
+    if (line.startsWith('not ok')) t.notOk.push(line);
+  }
+  return all;
+}
+
+const BINARIES = ['test/check-common', 'test/check-spawn-args', 'test/check-limit-args', 'test/check-net-spec'];
+const r = spawnSync('make', ['-s', '-C', path.join(process.cwd(), 'helpers'), 'check'], { encoding: 'utf8' });
+const taps = streams(r.stdout);
+
+it('make -C helpers check exits 0 and runs every test binary', () => {
+  expect([r.status, r.stderr]).toEqual([0, '']);
+  expect(taps.map((t) => t.name)).toEqual(BINARIES);
+});
+
+describe.each(BINARIES)('%s', (name) => {
+  it('passes every TAP test it plans', () => {
+    const t = taps.find((x) => x.name === name);
+    expect(t?.notOk).toEqual([]);
+    expect(t?.plan).toBeGreaterThanOrEqual(10);
+    expect(t?.ok).toBe(t?.plan);
+  });
 });
