@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { VpsError } from '../base/errors.js';
 import type { Progress } from '../base/types.js';
 
-/** Long work the daemon does for a client (create, clone, snapshot), as the client sees it. */
+/** Long work the daemon does for a client (create, clone, snapshot, export), as the client sees it. */
 export interface Operation {
   id: string;
   /** What it does: `create 101`, `snapshot 101`. */

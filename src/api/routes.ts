@@ -2,12 +2,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { invalid, notFound } from '../base/errors.js';
 import { parseSince, validateKinds, type EventFilter } from '../base/events.js';
 import { applyDeviceFlags, parseFeatures } from '../base/devices.js';
-import { validateId } from '../base/ids.js';
+import { HOOK_EVENTS, hookPath, type HookEvent } from '../base/hooks.js';
+import { validateHostname, validateId } from '../base/ids.js';
 import { LIMIT_KEYS, parseLimit, type LimitKey, type Limits } from '../base/limits.js';
+import { parseRate } from '../base/netconfig.js';
 import type { Progress } from '../base/types.js';
 import { parseDuration } from '../base/units.js';
 import { parseSize } from '../base/units.js';
-import type { Host } from '../core/host.js';
+import type { Host, Identity, NetChange } from '../core/host.js';
 import type { Operations } from './operations.js';
 
 /** What a handler gets: the request, a Host for it (source "api"), the operations. */
@@ -40,6 +42,23 @@ const bool = { type: 'boolean' } as const;
 const strs = { type: 'array', maxItems: 32, items: str } as const;
 const obj = (properties: Record<string, unknown>, required: string[] = []): Record<string, unknown> => ({ type: 'object', additionalProperties: false, properties, ...(required.length ? { required } : {}) });
 const limitsSchema = obj(Object.fromEntries(LIMIT_KEYS.map((k) => [k, { anyOf: [{ type: 'string', maxLength: 64 }, { type: 'number' }, { type: 'null' }] }])));
+/** At least one field: a PATCH that names nothing is refused, as `set` with no flag is. */
+const some = (schema: Record<string, unknown>): Record<string, unknown> => ({ ...schema, minProperties: 1 });
+/** No query at all: `?bogus=1` is refused as an unknown field is. */
+export const NO_QUERY = obj({});
+
+/** create's network (`--ipadd`, `--netmode`, `--forward`, `--rate`); a change adds `ipdel` and `forward_del`. */
+const netProps = { ipadd: strs, netmode: { type: 'string', enum: ['bridged', 'routed', 'none'] }, forwards: strs, rate: { type: 'string', maxLength: 64 } };
+const netChangeProps = { ...netProps, ipdel: strs, forward_del: strs };
+/** What create and `set` write into the guest besides its network: the CLI's --nameserver, --searchdomain, --userpasswd; SSH keys as text (the CLI reads files). */
+const identityProps = {
+  nameservers: strs,
+  searchdomains: strs,
+  userpasswd: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 4096 } },
+  ssh_keys: { type: 'array', maxItems: 32, items: obj({ user: str, keys: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', maxLength: 16384 } } }, ['keys']) },
+};
+const bootProps = { onboot: bool, bootorder: { type: 'integer', minimum: 0, maximum: 1_000_000 } };
+const hooksSchema = some(obj(Object.fromEntries(HOOK_EVENTS.map((e) => [e, { anyOf: [{ type: 'string', maxLength: 1024 }, { type: 'null' }] }]))));
 
 const id = (c: Ctx): string => validateId(c.params.id);
 const ms = (v: unknown, what: string): number | undefined => (v === undefined ? undefined : parseDuration(String(v), what));
@@ -53,6 +72,44 @@ function limitsFrom(doc: unknown): Limits {
   return out;
 }
 
+/** A network change as `networkFromFlags` makes it from the CLI's flags (undefined: none asked). */
+function netFrom(doc: unknown): NetChange | undefined {
+  if (doc === undefined) return undefined;
+  const d = doc as { ipadd?: string[]; ipdel?: string[]; netmode?: NetChange['mode']; forwards?: string[]; forward_del?: string[]; rate?: string };
+  const c: NetChange = {};
+  if (d.netmode) c.mode = d.netmode;
+  if (d.ipadd?.length) c.add = d.ipadd;
+  if (d.ipdel?.length) c.del = d.ipdel;
+  if (d.forwards?.length) c.forwards = d.forwards;
+  if (d.forward_del?.length) c.forwardDel = d.forward_del;
+  if (d.rate !== undefined) c.rate = parseRate(d.rate);
+  return Object.keys(c).length ? c : undefined;
+}
+
+/** The identity as `identityFromFlags` makes it; the keys come as text, one public key a line. */
+function identityFrom(b: Record<string, unknown>): Identity {
+  const out: Identity = {};
+  const list = (k: string): string[] => (b[k] as string[] | undefined) ?? [];
+  if (list('nameservers').length) out.nameservers = list('nameservers');
+  if (list('searchdomains').length) out.searchDomains = list('searchdomains');
+  if (list('userpasswd').length) {
+    out.users = list('userpasswd').map((up) => {
+      const i = up.indexOf(':');
+      if (i <= 0) throw invalid(`userpasswd ${JSON.stringify(up.slice(0, 40))} is not USER:PASSWORD`);
+      return { name: up.slice(0, i), password: up.slice(i + 1) };
+    });
+  }
+  const keys = (b.ssh_keys as { user?: string; keys: string[] }[] | undefined) ?? [];
+  if (keys.length) {
+    out.sshKeys = keys.map((k) => ({ user: k.user ?? 'root', keys: k.keys.flatMap((t) => t.split('\n')).map((l) => l.trim()).filter((l) => l && !l.startsWith('#')) }));
+    const empty = out.sshKeys.find((k) => !k.keys.length);
+    if (empty) throw invalid(`ssh_keys: no public key for ${empty.user}`);
+  }
+  return out;
+}
+
+const hostnameFrom = (v: unknown): string | undefined => (v === undefined ? undefined : validateHostname(String(v)));
+
 export const ROUTES: Route[] = [
   {
     method: 'GET',
@@ -64,18 +121,27 @@ export const ROUTES: Route[] = [
     method: 'POST',
     url: '/1.0/containers',
     summary: 'Create a container from a template (vpsctl create); an operation whose result is its status.',
-    body: obj({ id: str, template: str, disk: str, hostname: str, privileged: bool, limits: limitsSchema, strict: bool, features: str, devices: strs }, ['id', 'template']),
+    body: obj(
+      { id: str, template: str, disk: str, hostname: str, privileged: bool, shift_ids: bool, limits: limitsSchema, strict: bool, features: str, devices: strs, network: obj(netProps), ...identityProps, ...bootProps },
+      ['id', 'template'],
+    ),
     operation: true,
     handler: async (c) => {
       const b = c.body;
       const cid = validateId(String(b.id));
+      // everything is parsed before the operation starts: a bad value is a 400, not a failed operation
       const opts = {
         template: String(b.template),
         disk: b.disk === undefined ? undefined : parseSize(String(b.disk)),
-        hostname: b.hostname as string | undefined,
+        hostname: hostnameFrom(b.hostname),
         privileged: !!b.privileged,
+        shiftIds: !!b.shift_ids,
         limits: limitsFrom(b.limits),
         strict: !!b.strict,
+        identity: identityFrom(b),
+        network: netFrom(b.network),
+        ...(b.onboot !== undefined ? { onboot: !!b.onboot } : {}),
+        ...(b.bootorder !== undefined ? { bootorder: b.bootorder as number } : {}),
         ...(b.features !== undefined ? { features: parseFeatures(String(b.features)) } : {}),
         ...(b.devices !== undefined ? { devices: applyDeviceFlags(b.devices as string[]) } : {}),
       };
@@ -137,6 +203,60 @@ export const ROUTES: Route[] = [
     handler: (c) => c.host().setDevices(id(c), { features: c.body.features as string | undefined, devices: c.body.devices as string[] | undefined }),
   },
   {
+    method: 'PATCH',
+    url: '/1.0/containers/:id/identity',
+    summary: "Change its hostname, DNS, passwords and root's (or a user's) SSH keys, live when it runs (vpsctl set --hostname --nameserver --searchdomain --userpasswd --ssh-key).",
+    body: some(obj({ hostname: str, ...identityProps })),
+    handler: async (c) => {
+      const cid = id(c);
+      const change = { ...identityFrom(c.body), ...(c.body.hostname !== undefined ? { hostname: hostnameFrom(c.body.hostname) } : {}) };
+      return c.host().setIdentity(cid, change);
+    },
+  },
+  {
+    method: 'PATCH',
+    url: '/1.0/containers/:id/network',
+    summary: 'Change its addresses, network mode, port forwards and bandwidth caps, saved and applied at once when it runs (vpsctl set --ipadd --ipdel --netmode --forward --forward-del --rate).',
+    body: some(obj(netChangeProps)),
+    handler: async (c) => {
+      const cid = id(c);
+      const net = netFrom(c.body);
+      if (!net) throw invalid('nothing to change', 'give ipadd, ipdel, netmode, forwards, forward_del or rate');
+      return c.host().setIdentity(cid, {}, net);
+    },
+  },
+  {
+    method: 'PATCH',
+    url: '/1.0/containers/:id/boot',
+    summary: "Whether it starts at the host's boot, and in what order (vpsctl set --onboot --bootorder).",
+    body: some(obj(bootProps)),
+    handler: (c) => c.host().setBoot(id(c), { onboot: c.body.onboot as boolean | undefined, bootorder: c.body.bootorder as number | undefined }),
+  },
+  {
+    method: 'PATCH',
+    url: '/1.0/containers/:id/hooks',
+    summary: "Its own hook programs, an absolute path per event, null to remove one (vpsctl set --hook EVENT=PATH).",
+    body: obj({ hooks: hooksSchema }, ['hooks']),
+    handler: async (c) => {
+      const cid = id(c);
+      const change: Partial<Record<HookEvent, string | null>> = {};
+      for (const [event, file] of Object.entries(c.body.hooks as Record<HookEvent, string | null>)) change[event as HookEvent] = file === null ? null : hookPath(file, `hooks.${event}`);
+      return c.host().setHooks(cid, change);
+    },
+  },
+  {
+    method: 'PATCH',
+    url: '/1.0/containers/:id/disk',
+    summary: 'Grow its disk (online when it runs) or shrink a stopped one (vpsctl set --disk); strict: refuse past what the pool can promise.',
+    body: obj({ size: { type: 'string', maxLength: 64 }, strict: bool }, ['size']),
+    handler: async (c) => {
+      const cid = id(c);
+      const bytes = parseSize(String(c.body.size), 'size');
+      if (bytes <= 0) throw invalid(`size must be greater than zero, got ${JSON.stringify(c.body.size)}`);
+      return c.host().disks.resize(cid, bytes, !!c.body.strict);
+    },
+  },
+  {
     method: 'GET',
     url: '/1.0/containers/:id/stats',
     summary: 'Its use of CPU, memory, tasks, IO, network and disk (vpsctl stats --json).',
@@ -185,6 +305,20 @@ export const ROUTES: Route[] = [
       const dst = validateId(String(c.body.dst));
       const opts = { snapshot: c.body.snapshot as string | undefined, hostname: c.body.hostname as string | undefined, strict: !!c.body.strict };
       return c.ops.start(`clone ${src} to ${dst}`, (p) => c.host(p).disks.clone(src, dst, opts));
+    },
+  },
+  {
+    method: 'POST',
+    url: '/1.0/containers/:id/export',
+    summary: "Write it to one archive on the host, for import elsewhere (vpsctl export); file: an absolute path on the host; an operation.",
+    body: obj({ file: { type: 'string', minLength: 2, maxLength: 4096, pattern: '^/' }, snapshots: bool, force: bool }, ['file']),
+    operation: true,
+    handler: async (c) => {
+      const cid = id(c);
+      const file = String(c.body.file);
+      if (/[\x00-\x1f\x7f]/.test(file)) throw invalid('file must not hold control characters');
+      const opts = { snapshots: !!c.body.snapshots, force: !!c.body.force };
+      return c.ops.start(`export ${cid} to ${file}`, (p) => c.host(p).disks.export(cid, file, opts));
     },
   },
   {

@@ -7,7 +7,7 @@ import { silentProgress, type Progress } from '../base/types.js';
 import { Host } from '../core/host.js';
 import { openapi } from './openapi.js';
 import { errorObject, Operations } from './operations.js';
-import { ROUTES, type Ctx } from './routes.js';
+import { NO_QUERY, ROUTES, type Ctx } from './routes.js';
 
 /** The HTTP status of each exit code: the error object is the CLI's either way. */
 const STATUS: Record<ExitCodeValue, number> = { 0: 200, 1: 500, 2: 400, 3: 404, 4: 409, 5: 409, 6: 503, 7: 507 };
@@ -40,7 +40,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     if (fe.validation || (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500)) {
       const status = fe.statusCode && fe.statusCode !== 500 ? fe.statusCode : 400;
       const message = fe.validation
-        ? fe.validation.map((v) => (v.keyword === 'additionalProperties' ? `unknown field ${JSON.stringify((v.params as { additionalProperty?: string }).additionalProperty)}${v.instancePath ? ` in ${v.instancePath.slice(1)}` : ''}` : `${fe.validationContext ?? 'body'}${v.instancePath.replace(/\//g, '.')} ${v.message}`)).join('; ')
+        ? fe.validation.map((v) => (v.keyword === 'additionalProperties' ? `unknown ${fe.validationContext === 'querystring' ? 'query parameter' : 'field'} ${JSON.stringify((v.params as { additionalProperty?: string }).additionalProperty)}${v.instancePath ? ` in ${v.instancePath.slice(1)}` : ''}` : `${fe.validationContext ?? 'body'}${v.instancePath.replace(/\//g, '.')} ${v.message}`)).join('; ')
         : fe.message;
       return reply.status(status).send({ error: { code: ErrorCodeName[ExitCode.USAGE], exitCode: ExitCode.USAGE, message, hint: 'see GET /openapi.json' } });
     }
@@ -54,7 +54,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       method: r.method,
       url: r.url,
       ...(r.bodyLimit ? { bodyLimit: r.bodyLimit } : {}),
-      schema: { ...(r.body ? { body: r.body } : {}), ...(r.query ? { querystring: r.query } : {}) },
+      // a route without a query takes none: an unknown parameter is refused like an unknown field
+      schema: { ...(r.body ? { body: r.body } : {}), querystring: r.query ?? NO_QUERY },
       handler: async (req, reply) => {
         const ctx: Ctx = { req, reply, host, ops, params: req.params as Record<string, string>, body: (req.body ?? {}) as Record<string, unknown>, query: (req.query ?? {}) as Record<string, string> };
         const out = await r.handler(ctx);
@@ -65,8 +66,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     });
   }
   const doc = openapi(ROUTES);
-  app.get('/openapi.json', async () => doc);
-  app.get('/1.0', async () => ({ api: '1.0', pid: process.pid }));
+  app.get('/openapi.json', { schema: { querystring: NO_QUERY } }, async () => doc);
+  app.get('/1.0', { schema: { querystring: NO_QUERY } }, async () => ({ api: '1.0', pid: process.pid }));
   return app;
 }
 

@@ -10,7 +10,7 @@ export const EVENT_KINDS = [
   'stopped', // by the monitor: details.reason stop | killed | poweroff | crashed | failed
   'rebooted', // by the monitor: init rebooted from inside
   'oom', // by the monitor: details.kills, details.total
-  'limits-changed', // set: details holds the new limits
+  'limits-changed', // set: details.limits holds the new limits; set --disk: details.disk and .previous (bytes), .online
   'address-added',
   'address-removed',
   'snapshot-created',

@@ -182,6 +182,7 @@ export class Disks {
       await this.shrink(id, img, bytes);
     }
     await writeFileAtomic(this.host.layout.configFile(id), renderConfig({ ...cfg, disk: bytes }), 0o600);
+    this.host.emit(id, 'limits-changed', { disk: bytes, previous, online: !!state });
     return { id, disk: bytes, previous, online: !!state, changed: true };
   }
 

@@ -39,8 +39,12 @@ export interface ContainerStats {
   swap_limit: number | null;
   pids: number | null;
   pids_limit: number | null;
+  /** Bytes read from and written to block devices since the start. */
   io_read: number | null;
   io_write: number | null;
+  /** Read and write operations on block devices since the start. */
+  io_read_ops: number | null;
+  io_write_ops: number | null;
   /** What the container received and sent on its network (its veth's host end, seen the other way round); null without one. */
   net_rx_bytes: number | null;
   net_tx_bytes: number | null;
@@ -207,6 +211,8 @@ export class Resources {
         pids_limit: b?.pids.max ?? null,
         io_read: b?.io.rbytes ?? null,
         io_write: b?.io.wbytes ?? null,
+        io_read_ops: b?.io.rios ?? null,
+        io_write_ops: b?.io.wios ?? null,
         ...netOf(cfg),
         oom_kills: b?.memory.oom_kills ?? null,
         disk_used: disk,

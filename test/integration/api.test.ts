@@ -3,11 +3,13 @@
  * control panel would: a container created (an operation), started, exec'd (stdin, binary
  * output, exit code), snapshotted, stopped and destroyed, while the CLI works on another one;
  * the same "locked" answer as the CLI; bad requests refused with nothing changed; nobody
- * outside root and the api group gets in; the event stream; /openapi.json.
+ * outside root and the api group gets in; the event stream; /openapi.json. And what a control
+ * panel needs besides: a create with an address, DNS, a password, an SSH key and a boot order;
+ * PATCH of its network, identity, boot, hooks and disk; an export as an operation.
  */
 import { execa, type ResultPromise } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BIN, json, makeEnv, newId, ok, until, vpsctl, type Env } from './harness.js';
 
@@ -15,10 +17,22 @@ const base = makeEnv();
 // adm: a group every Debian host has, which the daemon's socket is shared with
 // and /metrics over TCP on loopback, for a Prometheus (metrics_listen)
 const METRICS = `127.0.0.1:${20000 + (process.pid % 20000)}`;
-const e: Env = { ...base, env: { ...base.env, VPSCTL_API_GROUP: 'adm', VPSCTL_METRICS_LISTEN: METRICS } };
+// a bridge, subnets and nftables tables of this file's own, for the panel's container
+const N = 10 + (process.pid % 200);
+const tag = (process.pid % 100000).toString(36);
+const BR = `vpa${tag}`;
+const TABLE = `vpsctl_a${tag}`;
+const V4 = `10.237.${N}`;
+const V6 = `fd00:237:${N.toString(16)}`;
+const e: Env = {
+  ...base,
+  env: { ...base.env, VPSCTL_API_GROUP: 'adm', VPSCTL_METRICS_LISTEN: METRICS, VPSCTL_BRIDGE: BR, VPSCTL_SUBNET: `${V4}.1/24`, VPSCTL_SUBNET6: `${V6}::1/64`, VPSCTL_NAT: 'false', VPSCTL_NFT_TABLE: TABLE },
+};
 const SOCK = path.join(e.run, 'api.sock');
 const viaApi = newId('api');
 const viaCli = newId('cli');
+const viaPanel = newId('pnl');
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPanelTestKeyForTheVpsctlRestApi0000000000 panel@test';
 let daemon: ResultPromise;
 
 interface Answer {
@@ -59,7 +73,10 @@ beforeAll(async () => {
 afterAll(async () => {
   daemon.kill('SIGTERM');
   await daemon;
-  for (const id of [viaApi, viaCli]) await vpsctl(e, ['destroy', id, '--force']);
+  for (const id of [viaApi, viaCli, viaPanel]) await vpsctl(e, ['destroy', id, '--force']);
+  await execa('ip', ['link', 'del', BR], { reject: false });
+  await execa('nft', ['delete', 'table', 'bridge', TABLE], { reject: false });
+  await execa('nft', ['delete', 'table', 'inet', TABLE], { reject: false });
 });
 
 describe('the daemon', () => {
@@ -167,4 +184,101 @@ describe('the daemon', () => {
     expect(tcp.stdout).toMatch(new RegExp(`vpsctl_container_running\\{id="${viaCli}"\\} 0`));
     expect((await execa('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${METRICS}/1.0/containers`], { reject: false })).stdout).toBe('404');
   });
+});
+
+describe('what a control panel needs besides: no CLI at all', () => {
+  const inside = async (cmd: string[]): Promise<string> => {
+    const r = await call('POST', `/1.0/containers/${viaPanel}/exec`, { command: cmd });
+    const lines = r.raw.trim().split('\n').map((l) => JSON.parse(l) as { stream?: string; data?: string });
+    return Buffer.concat(lines.filter((l) => l.stream === 'stdout').map((l) => Buffer.from(l.data!, 'base64'))).toString().trim();
+  };
+
+  it('creates a container with an address, a bandwidth cap, DNS, a password, an SSH key and a boot order', async () => {
+    const op = await call('POST', '/1.0/containers', {
+      id: viaPanel,
+      template: 'debian-12',
+      disk: '2G',
+      hostname: 'panel-1.example.net',
+      limits: { memory: '256M' },
+      network: { ipadd: [`${V4}.10`, `${V6}::10`], rate: '20mbit/5mbit' },
+      nameservers: ['192.0.2.53'],
+      searchdomains: ['example.net'],
+      userpasswd: ['root:s3cret-Pass'],
+      ssh_keys: [{ keys: [KEY] }],
+      onboot: true,
+      bootorder: 7,
+    });
+    expect(op.status).toBe(202);
+    const done = await waited(op.body);
+    expect(done).toMatchObject({ status: 'done', result: { id: viaPanel, hostname: 'panel-1.example.net', onboot: true, bootorder: 7, addresses: [`${V4}.10/24`, `${V6}::10/64`], network: { mode: 'bridged', bridge: BR } } });
+    expect((await call('GET', `/1.0/containers/${viaPanel}`)).body).toEqual(await json(e, ['status', viaPanel]));
+    const cfg = readFileSync(path.join(e.root, 'containers', viaPanel, 'config.yaml'), 'utf8');
+    expect(cfg).toMatch(/rate:/);
+
+    expect(await call('POST', `/1.0/containers/${viaPanel}/start`, { wait: true, timeout: '180s' })).toMatchObject({ status: 200, body: { state: 'running' } });
+    expect(await inside(['cat', '/etc/hostname'])).toBe('panel-1.example.net');
+    const resolv = await inside(['cat', '/etc/resolv.conf']);
+    expect(resolv).toMatch(/^nameserver 192\.0\.2\.53$/m);
+    expect(resolv).toMatch(/^search example\.net$/m);
+    expect(await inside(['cat', '/root/.ssh/authorized_keys'])).toContain(KEY);
+    expect(await inside(['sh', '-c', 'grep "^root:" /etc/shadow | cut -d: -f2 | cut -c1-3'])).toBe('$6$');
+    expect(await inside(['ip', '-o', 'addr', 'show', 'dev', 'eth0'])).toContain(`${V4}.10/24`);
+  }, 600_000);
+
+  it('PATCH network changes its addresses live; PATCH identity its hostname and DNS', async () => {
+    const net = await call('PATCH', `/1.0/containers/${viaPanel}/network`, { ipadd: [`${V4}.11`], ipdel: [`${V4}.10`], rate: 'none' });
+    expect(net).toMatchObject({ status: 200, body: { id: viaPanel, live: true, network: { addresses: [`${V6}::10/64`, `${V4}.11/24`] } } });
+    const addrs = await inside(['ip', '-o', 'addr', 'show', 'dev', 'eth0']);
+    expect(addrs).toContain(`${V4}.11/24`);
+    expect(addrs).not.toContain(`${V4}.10/`);
+    expect(readFileSync(path.join(e.root, 'containers', viaPanel, 'config.yaml'), 'utf8')).not.toMatch(/rate:/);
+    // an address refused: 400, and nothing changed
+    const bad = await call('PATCH', `/1.0/containers/${viaPanel}/network`, { ipadd: [`${V4}.1`] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/bridge .*own address/);
+
+    const who = await call('PATCH', `/1.0/containers/${viaPanel}/identity`, { hostname: 'panel-2', nameservers: ['192.0.2.54'] });
+    expect(who).toMatchObject({ status: 200, body: { id: viaPanel, live: true } });
+    expect(await inside(['hostname'])).toBe('panel-2');
+    expect(await inside(['cat', '/etc/hostname'])).toBe('panel-2');
+    expect(await inside(['cat', '/etc/resolv.conf'])).toContain('192.0.2.54');
+    expect((await json<{ hostname: string; addresses: string[] }>(e, ['status', viaPanel])).hostname).toBe('panel-2');
+  }, 300_000);
+
+  it('PATCH boot and hooks change its config; a query it does not take is refused', async () => {
+    expect(await call('PATCH', `/1.0/containers/${viaPanel}/boot`, { onboot: false })).toMatchObject({ status: 200, body: { id: viaPanel, onboot: false, bootorder: 7, changed: true } });
+    expect((await json<{ onboot: boolean }>(e, ['status', viaPanel])).onboot).toBe(false);
+    const hook = path.join(e.root, 'panel-hooks', 'post-stop');
+    mkdirSync(path.dirname(hook), { recursive: true });
+    writeFileSync(hook, '#!/bin/sh\nexit 0\n');
+    chmodSync(hook, 0o755);
+    expect(await call('PATCH', `/1.0/containers/${viaPanel}/hooks`, { hooks: { 'post-stop': hook } })).toMatchObject({ status: 200, body: { hooks: { 'post-stop': hook }, changed: true } });
+    expect(readFileSync(path.join(e.root, 'containers', viaPanel, 'config.yaml'), 'utf8')).toContain(`hooks:\n  post-stop: ${hook}\n`);
+    expect(await call('PATCH', `/1.0/containers/${viaPanel}/hooks`, { hooks: { 'post-stop': null } })).toMatchObject({ status: 200, body: { hooks: {}, changed: true } });
+    expect(readFileSync(path.join(e.root, 'containers', viaPanel, 'config.yaml'), 'utf8')).not.toContain('hooks:');
+    const q = await call('GET', '/1.0/containers?bogus=1');
+    expect(q.status).toBe(400);
+    expect(q.body.error.message).toBe('unknown query parameter "bogus"');
+  });
+
+  it('PATCH disk grows its disk and logs it; export is an operation that writes the archive', async () => {
+    expect(await call('POST', `/1.0/containers/${viaPanel}/stop`, {})).toMatchObject({ status: 200, body: { state: 'stopped' } });
+    const grown = await call('PATCH', `/1.0/containers/${viaPanel}/disk`, { size: '3G' });
+    expect(grown).toMatchObject({ status: 200, body: { id: viaPanel, disk: 3 * 1024 ** 3, previous: 2 * 1024 ** 3, online: false, changed: true } });
+    expect((await json<{ disk: number }>(e, ['status', viaPanel])).disk).toBe(3 * 1024 ** 3);
+
+    const file = path.join(e.root, `${viaPanel}.vps.tar.zst`);
+    const op = await call('POST', `/1.0/containers/${viaPanel}/export`, { file });
+    expect(op.status).toBe(202);
+    expect(await waited(op.body)).toMatchObject({ status: 'done', result: { id: viaPanel, file, snapshots: [], snapshot_images: false } });
+    expect(statSync(file).size).toBeGreaterThan(0);
+    // the same file again: refused unless force, as the CLI's export
+    expect(await waited((await call('POST', `/1.0/containers/${viaPanel}/export`, { file })).body)).toMatchObject({ status: 'failed', error: { code: 'WRONG_STATE' } });
+    expect(await waited((await call('POST', `/1.0/containers/${viaPanel}/export`, { file, force: true })).body)).toMatchObject({ status: 'done' });
+
+    const evs = (await json<{ kind: string; source: string; details: Record<string, unknown> }[]>(e, ['events', viaPanel])).map((v) => `${v.kind}/${v.source}`);
+    expect(evs).toEqual(['created/api', 'started/api', 'address-added/api', 'address-removed/api', 'stopped/api', 'limits-changed/api']);
+    const resized = (await json<{ kind: string; details: Record<string, unknown> }[]>(e, ['events', viaPanel, '--kind', 'limits-changed']))[0];
+    expect(resized.details).toEqual({ disk: 3 * 1024 ** 3, previous: 2 * 1024 ** 3, online: false });
+  }, 600_000);
 });

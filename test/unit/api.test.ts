@@ -72,6 +72,109 @@ describe('the API description', () => {
     expect(route.json().error.code).toBe('NOT_FOUND');
   });
 
+  it('every object in every request schema refuses unknown fields, and so does every query', () => {
+    const open: string[] = [];
+    const walk = (schema: unknown, where: string): void => {
+      if (!schema || typeof schema !== 'object') return;
+      const o = schema as Record<string, unknown>;
+      if (o.type === 'object' && o.additionalProperties !== false) open.push(where);
+      for (const [k, v] of Object.entries(o)) {
+        if (k === 'properties') for (const [p, ps] of Object.entries(v as Record<string, unknown>)) walk(ps, `${where}.${p}`);
+        else if (k === 'items') walk(v, `${where}[]`);
+        else if (k === 'anyOf' || k === 'oneOf' || k === 'allOf') (v as unknown[]).forEach((x, i) => walk(x, `${where}|${i}`));
+      }
+    };
+    for (const r of ROUTES) {
+      walk(r.body, `${r.method} ${r.url} body`);
+      walk(r.query, `${r.method} ${r.url} query`);
+    }
+    expect(open).toEqual([]);
+  });
+
+  it('a query parameter a route does not take is refused (400), on every route', async () => {
+    for (const url of ['/1.0/containers?bogus=1', '/1.0/containers/101/stats?bogus=1', '/1.0/operations?bogus=1', '/openapi.json?bogus=1', '/1.0?bogus=1']) {
+      const r = await inject({ method: 'GET', url });
+      expect([url, r.statusCode, r.json().error]).toEqual([url, 400, { code: 'INVALID', exitCode: 2, message: 'unknown query parameter "bogus"', hint: 'see GET /openapi.json' }]);
+    }
+    expect((await inject({ method: 'DELETE', url: '/1.0/containers/101?force=true&bogus=1' })).statusCode).toBe(400);
+    expect((await inject({ method: 'GET', url: '/1.0/events?id=101&bogus=1' })).statusCode).toBe(400);
+    expect((await inject({ method: 'GET', url: '/1.0/containers' })).statusCode).toBe(200);
+  });
+
+  const send = (method: string, url: string, body: unknown) => inject({ method, url, payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const ops = async (): Promise<number> => (await inject({ method: 'GET', url: '/1.0/operations' })).json().length;
+
+  it("create takes the CLI's network, identity and boot: a bad value is a 400 before any operation starts", async () => {
+    const before = await ops();
+    const base = { id: '101', template: 'debian-12' };
+    const bad: [unknown, RegExp][] = [
+      [{ ...base, network: { ipadd: ['10.88.0.5'], bogus: 1 } }, /^unknown field "bogus" in network$/],
+      [{ ...base, network: { ipdel: ['all'] } }, /^unknown field "ipdel" in network$/],
+      [{ ...base, network: { netmode: 'venet' } }, /body\.network\.netmode must be equal to one of the allowed values/],
+      [{ ...base, network: { ipadd: ['10.88.0.5'], rate: 'fast' } }, /rate/],
+      [{ ...base, userpasswd: ['root'] }, /userpasswd "root" is not USER:PASSWORD/],
+      [{ ...base, ssh_keys: [{ user: 'root', keys: ['# only a comment'] }] }, /no public key for root/],
+      [{ ...base, ssh_keys: [{ user: 'root' }] }, /must have required property 'keys'/],
+      [{ ...base, hostname: 'bad_name' }, /hostname/],
+      [{ ...base, bootorder: -1 }, /body\.bootorder must be >= 0/],
+      [{ ...base, onboot: 'yes' }, /body\.onboot must be boolean/],
+    ];
+    for (const [body, message] of bad) {
+      const r = await send('POST', '/1.0/containers', body);
+      expect([JSON.stringify(body), r.statusCode]).toEqual([JSON.stringify(body), 400]);
+      expect(r.json().error.message).toMatch(message);
+    }
+    expect(await ops()).toBe(before);
+  });
+
+  it('PATCH identity, network, boot, hooks and disk check their bodies, then answer as the CLI does for a container that does not exist', async () => {
+    const bad: [string, unknown, RegExp][] = [
+      ['identity', {}, /must NOT have fewer than 1 properties/],
+      ['identity', { hostname: 'x', ipadd: ['10.88.0.5'] }, /^unknown field "ipadd"$/],
+      ['identity', { userpasswd: ['nocolon'] }, /not USER:PASSWORD/],
+      ['network', {}, /must NOT have fewer than 1 properties/],
+      ['network', { rate: 'fast' }, /rate/],
+      ['network', { hostname: 'x' }, /^unknown field "hostname"$/],
+      ['boot', {}, /must NOT have fewer than 1 properties/],
+      ['boot', { bootorder: 1.5 }, /must be integer/],
+      ['hooks', { hooks: {} }, /must NOT have fewer than 1 properties/],
+      ['hooks', { hooks: { 'pre-boot': '/usr/local/sbin/x' } }, /^unknown field "pre-boot" in hooks$/],
+      ['hooks', { hooks: { 'pre-start': 'relative/x' } }, /hooks\.pre-start must be an absolute path/],
+      ['hooks', { hooks: { 'pre-start': '/a/../b' } }, /absolute path/],
+      ['disk', { size: '0' }, /greater than zero/],
+      ['disk', { size: 'big' }, /size/],
+      ['disk', { size: '10G', online: true }, /^unknown field "online"$/],
+    ];
+    for (const [section, body, message] of bad) {
+      const r = await send('PATCH', `/1.0/containers/nosuch/${section}`, body);
+      expect([section, JSON.stringify(body), r.statusCode]).toEqual([section, JSON.stringify(body), 400]);
+      expect(r.json().error.message).toMatch(message);
+    }
+    const good: [string, unknown][] = [
+      ['identity', { hostname: 'web-1.example.net', nameservers: ['192.0.2.53'], ssh_keys: [{ keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA test'] }] }],
+      ['network', { ipadd: ['10.88.0.5'], forwards: ['8080:80'], rate: '10mbit/2mbit' }],
+      ['network', { ipdel: ['all'], rate: 'none' }],
+      ['boot', { onboot: true, bootorder: 10 }],
+      ['hooks', { hooks: { 'pre-start': '/usr/local/sbin/check-quota', 'post-stop': null } }],
+      ['disk', { size: '20G', strict: true }],
+    ];
+    for (const [section, body] of good) {
+      const r = await send('PATCH', `/1.0/containers/nosuch/${section}`, body);
+      expect([section, r.statusCode, r.json().error.message]).toEqual([section, 404, 'container nosuch does not exist']);
+    }
+  });
+
+  it('export is an operation: a relative file is refused at once; a container that does not exist fails the operation', async () => {
+    expect((await send('POST', '/1.0/containers/nosuch/export', { file: 'backup.tar.zst' })).statusCode).toBe(400);
+    expect((await send('POST', '/1.0/containers/nosuch/export', { file: '/tmp/x', bogus: true })).json().error.message).toBe('unknown field "bogus"');
+    const r = await send('POST', '/1.0/containers/nosuch/export', { file: path.join(dir, 'nosuch.vps.tar.zst'), snapshots: true });
+    expect(r.statusCode).toBe(202);
+    const op = r.json();
+    expect(op).toMatchObject({ description: `export nosuch to ${path.join(dir, 'nosuch.vps.tar.zst')}`, status: 'running' });
+    const done = (await inject({ method: 'GET', url: `/1.0/operations/${op.id}/wait?timeout=10s` })).json();
+    expect(done).toMatchObject({ status: 'failed', error: { code: 'NOT_FOUND', message: 'container nosuch does not exist' } });
+  });
+
   it('a container that does not exist is 404 with the CLI message', async () => {
     const r = await inject({ method: 'GET', url: '/1.0/containers/nosuch' });
     expect(r.statusCode).toBe(404);

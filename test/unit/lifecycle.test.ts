@@ -210,6 +210,25 @@ describe('start', () => {
   });
 });
 
+describe('set --disk', () => {
+  it('a resize is a limits-changed event with the new size and the previous one; the same size again is none', async () => {
+    await host.create('107', { template: 'debian-12', disk: 2 * 1024 ** 3, limits: { memory: null } });
+    const r = await host.disks.resize('107', 3 * 1024 ** 3);
+    expect(r).toEqual({ id: '107', disk: 3 * 1024 ** 3, previous: 2 * 1024 ** 3, online: false, changed: true });
+    await expect(host.disks.resize('107', 3 * 1024 ** 3)).resolves.toMatchObject({ changed: false });
+    const events = await host.readEvents({ ids: ['107'] });
+    expect(events.map((e) => e.kind)).toEqual(['created', 'limits-changed']);
+    expect(events[1]).toMatchObject({ source: 'cli', details: { disk: 3 * 1024 ** 3, previous: 2 * 1024 ** 3, online: false } });
+  });
+
+  it('a resize that fails logs nothing', async () => {
+    await host.create('108', { template: 'debian-12', disk: 2 * 1024 ** 3, limits: { memory: null } });
+    sys.failAt = 'resize2fs';
+    await expect(host.disks.resize('108', 3 * 1024 ** 3)).rejects.toThrow();
+    expect((await host.readEvents({ ids: ['108'] })).map((e) => e.kind)).toEqual(['created']);
+  });
+});
+
 describe('destroy', () => {
   it('removes the container, its image and its id range, and runs nothing that touches a running one', async () => {
     await host.create('102', { template: 'debian-12', limits: { memory: null } });

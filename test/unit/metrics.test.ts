@@ -1,7 +1,8 @@
 /** `vpsctl metrics` (src/core/metrics.ts): the Prometheus text format, version 0.0.4. */
 import { labelValue, renderMetrics } from '../../src/core/metrics.js';
 import type { ContainerSummary } from '../../src/core/host-types.js';
-import type { ContainerStats } from '../../src/core/resources.js';
+import { Resources, type ContainerStats, type ResourcesDeps } from '../../src/core/resources.js';
+import type { RunResult, Runner } from '../../src/sys/exec.js';
 
 const summary = (id: string, state: ContainerSummary['state']): ContainerSummary => ({
   id,
@@ -28,6 +29,8 @@ const stats: ContainerStats = {
   pids_limit: 300,
   io_read: 1000,
   io_write: 2000,
+  io_read_ops: 11,
+  io_write_ops: 22,
   net_rx_bytes: 3000,
   net_tx_bytes: 4000,
   net_rx_packets: 30,
@@ -78,6 +81,18 @@ describe('the Prometheus text', () => {
     expect(sample('vpsctl_pool_promised_bytes')).toBe(70);
   });
 
+  it('counts IO in bytes and in operations, each way (vps-limit usage: rbytes, wbytes, rios, wios)', () => {
+    expect(sample('vpsctl_container_io_read_bytes_total{id="101"}')).toBe(1000);
+    expect(sample('vpsctl_container_io_write_bytes_total{id="101"}')).toBe(2000);
+    expect(sample('vpsctl_container_io_read_ops_total{id="101"}')).toBe(11);
+    expect(sample('vpsctl_container_io_write_ops_total{id="101"}')).toBe(22);
+    expect(lines).toContain('# TYPE vpsctl_container_io_read_ops_total counter');
+    expect(lines).toContain('# TYPE vpsctl_container_io_write_ops_total counter');
+    // a cgroup that does not count operations (v1 without blkio.throttle.io_serviced): left out
+    const none = renderMetrics({ containers: [summary('101', 'running')], stats: [{ ...stats, io_read_ops: null, io_write_ops: null }], pool: { size: 1, free: 1, promised: null } });
+    expect(none).not.toMatch(/_ops_total\{/);
+  });
+
   it('leaves out what is not known rather than writing a guess (no limit, no network)', () => {
     expect(sample('vpsctl_container_memory_limit_bytes{id="103"}')).toBeUndefined();
     expect(sample('vpsctl_container_network_receive_bytes_total{id="103"}')).toBeUndefined();
@@ -86,5 +101,30 @@ describe('the Prometheus text', () => {
 
   it('escapes label values', () => {
     expect(labelValue('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
+  });
+});
+
+describe('stats', () => {
+  it("carries vps-limit usage's IO operations (rios, wios) through, beside its bytes", async () => {
+    const usage = { memory: { current: 1, max: null, swap_current: 0, swap_max: 0, oom_kills: 0 }, cpu: { usage_usec: 2_000_000, quota_usec: null, period_usec: 100000, weight: 100 }, pids: { current: 3, max: 4096 }, io: { rbytes: 4096, wbytes: 8192, rios: 7, wios: 9 } };
+    const ran: string[][] = [];
+    const sys: Runner = {
+      run: async (file: string, args: readonly string[]): Promise<RunResult> => {
+        ran.push([file, ...args]);
+        return { exitCode: 0, stdout: JSON.stringify(usage), stderr: '' };
+      },
+    } as Runner;
+    const store = {
+      sys,
+      settings: { cgroupParent: 'vpsctl' },
+      cgroups: { mode: 'v2', hierarchies: [], systemd: false },
+      config: async (id: string) => ({ id, disk: 1024 }),
+      runtime: { state: async () => ({ state: { init_pid: 2 ** 30, monitor_pid: 2 ** 30, loop: '/dev/loop99', started: Date.now() / 1000 } }) },
+    } as unknown as ResourcesDeps;
+    const [s] = await new Resources(store).stats(['101'], 0);
+    expect(ran[0]).toEqual(expect.arrayContaining(['usage']));
+    expect(s).toMatchObject({ id: '101', io_read: 4096, io_write: 8192, io_read_ops: 7, io_write_ops: 9 });
+    const none = await new Resources({ ...store, sys: { run: async () => ({ exitCode: 0, stdout: JSON.stringify({ ...usage, io: { rbytes: null, wbytes: null, rios: null, wios: null } }), stderr: '' }) } } as unknown as ResourcesDeps).stats(['101'], 0);
+    expect(none[0]).toMatchObject({ io_read: null, io_read_ops: null, io_write_ops: null });
   });
 });
