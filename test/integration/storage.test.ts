@@ -476,7 +476,11 @@ describe('a stopped container', () => {
       const saved = readFileSync(path.join(e.root, 'containers', t, 'config.yaml'), 'utf8');
       expect(saved).not.toMatch(/forwards|10\.88\.0\.77/);
       expect(saved).toMatch(/pids: 4096/);
-      await ok(e, ['destroy', t]);
+      // and the kernel holds it to them once it runs
+      await ok(e, ['start', t]);
+      const [run] = await json<{ memory_limit: number | null; pids_limit: number | null }[]>(e, ['stats', t, '--interval', '100']);
+      expect([run.memory_limit, run.pids_limit]).toEqual([1024 ** 3, 4096]);
+      await ok(e, ['destroy', t, '--force']);
       // the admin's word takes them: the network with --keep-network, limits from the flags
       const kept = await json<Status & { network: { forwards: string[] } | null; limits: Record<string, unknown> }>(e, ['import', file, '--keep-network', '--memory', '512M']);
       expect(kept.network?.forwards).toEqual(['tcp:22:22']);
