@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import * as path from 'node:path';
 import { CGROUP_PARENT, TEST_SLICE, inside, json, loopsUnder, makeEnv, mountsMentioning, newId, ok, processesMentioning, sleep, testScope, until, vpsctl, type Env } from '../integration/harness.js';
 import { Term } from '../integration/term.js';
+import { ifbName } from '../../src/net/names.js';
 import { cgroupTree, record, timed, whyNotUp } from './guest.js';
 
 const MiB = 1024 ** 2;
@@ -140,6 +141,34 @@ describe('a container on a systemd host with pure cgroup v2', () => {
     expect(total).toBe(192 * MiB);
   });
 
+  it('stats and host info read the v2 tree: memory, tasks and CPU of the container, the host as v2', async () => {
+    const [st] = await json<{ memory_limit: number; memory: number; pids_limit: number; pids: number; cpu_seconds: number }[]>(e, ['stats', id, '--interval', '100']);
+    expect(st).toMatchObject({ memory_limit: 192 * MiB, pids_limit: 300 });
+    expect(st.memory).toBeGreaterThan(0);
+    expect(st.pids).toBeGreaterThan(0);
+    expect(st.cpu_seconds).toBeGreaterThan(0);
+    expect((await json<{ cgroup_mode: string }>(e, ['host', 'info'])).cgroup_mode).toBe('v2');
+  });
+
+  it("set --io-write-bps live writes io.max for the container's own loop device", async () => {
+    await ok(e, ['set', id, '--io-write-bps', '10M']);
+    const image = path.join(e.root, 'pool', 'images', `${id}.img`);
+    const dev = (await execa('losetup', ['--noheadings', '--output', 'MAJ:MIN', '--associated', image])).stdout.trim().split('\n')[0].trim();
+    expect(dev).toMatch(/^\d+:\d+$/);
+    expect(read(path.join(CG, 'io.max'))).toMatch(new RegExp(`^${dev} .*wbps=${10 * MiB}`, 'm'));
+    await ok(e, ['set', id, '--io-write-bps', 'max']);
+  });
+
+  it("--rate: the Debian kernel's tbf, ifb, u32 and mirred cap it on the host's side, live", async () => {
+    await ok(e, ['set', id, '--rate', '10mbit/5mbit']);
+    const ifb = ifbName(id);
+    expect((await execa('tc', ['qdisc', 'show', 'dev', hostIf])).stdout).toMatch(/tbf 1: root .*rate 10Mbit/);
+    expect((await execa('tc', ['qdisc', 'show', 'dev', ifb])).stdout).toMatch(/tbf 1: root .*rate 5Mbit/);
+    expect((await sh(`ping -c 1 -W 5 ${V4}.1`)).exitCode).toBe(0);
+    await ok(e, ['set', id, '--rate', 'none']);
+    expect(existsSync(`/sys/class/net/${ifb}`)).toBe(false);
+  });
+
   it('enter gives a login shell on a terminal of the container', async () => {
     const t = Term.vpsctl(e, ['enter', id], { cols: 90, rows: 25 });
     try {
@@ -220,7 +249,8 @@ describe('a container on a systemd host with pure cgroup v2', () => {
     await ok(e, ['destroy', id]);
     const units = (await execa('systemctl', ['list-units', '--all', '--plain', '--no-legend', `${CGROUP_PARENT}-*`])).stdout.trim();
     const leftCgroups = existsSync(SLICE_DIR) ? readdirSync(SLICE_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name) : [];
-    expect({ units, cgroups: leftCgroups, veth: existsSync(`/sys/class/net/${hostIf}`) }).toEqual({ units: '', cgroups: [], veth: false });
+    const rules = (await execa('nft', ['list', 'ruleset'])).stdout;
+    expect({ units, cgroups: leftCgroups, veth: existsSync(`/sys/class/net/${hostIf}`), rules: rules.includes(hostIf) }).toEqual({ units: '', cgroups: [], veth: false, rules: false });
     if (leftCgroups.length) throw new Error(cgroupTree(SLICE_DIR));
   });
 });
