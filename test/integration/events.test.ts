@@ -6,7 +6,7 @@
  * log, and neither the follower nor `events` loses anything across it.
  */
 import { execa, type ResultPromise } from 'execa';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BIN, json, makeEnv, newId, ok, until, vpsctl, type Env } from './harness.js';
 
@@ -83,6 +83,66 @@ describe('events of one container through its life', () => {
     // the follower ends cleanly on an interrupt
     follower.kill('SIGINT');
     expect((await follower).exitCode).toBe(0);
+  }, 600_000);
+
+  it('with the daemon up, its stream says what the CLI says: addresses, a reboot inside, a kill, snapshots restored and deleted', async () => {
+    // a network of this test's own for the addresses (the same state root, so the same log)
+    const N = 10 + (process.pid % 200);
+    const tag = (process.pid % 100000).toString(36);
+    const net: Env = { ...e, env: { ...e.env, VPSCTL_BRIDGE: `vpe${tag}`, VPSCTL_SUBNET: `10.238.${N}.1/24`, VPSCTL_SUBNET6: `fd00:238:${N.toString(16)}::1/64`, VPSCTL_NAT: 'false', VPSCTL_NFT_TABLE: `vpsctl_e${tag}` } };
+    const other = newId('ev');
+    const sock = path.join(e.run, 'api.sock');
+    const daemon = execa(BIN, ['daemon'], { env: net.env, reject: false });
+    let sse = '';
+    let stream: ResultPromise | undefined;
+    try {
+      await until(() => existsSync(sock), (x) => x, 30_000);
+      stream = execa('curl', ['-sN', '--unix-socket', sock, `http://vpsctl/1.0/events?follow=true&id=${other}`], { reject: false, buffer: false });
+      stream.stdout!.on('data', (b: Buffer) => (sse += b.toString()));
+      await until(() => sse, (g) => g.startsWith(': vpsctl events'), 10_000, 50);
+      const streamed = (): Ev[] => [...sse.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]) as Ev);
+
+      await ok(net, ['create', other, '--template', 'debian-12', '--disk', '2G', '--ipadd', `10.238.${N}.10`]);
+      await ok(net, ['start', other, '--wait', '--timeout', '180s']);
+      await ok(net, ['set', other, '--ipadd', `10.238.${N}.11`]);
+      await ok(net, ['set', other, '--ipdel', `10.238.${N}.11`]);
+      const pid0 = (await json<{ init_pid: number }>(net, ['status', other])).init_pid;
+      await vpsctl(net, ['exec', other, '--', 'systemctl', 'reboot']);
+      await until(() => json<{ state: string; init_pid: number | null }>(net, ['status', other]), (st) => st.state === 'running' && st.init_pid !== null && st.init_pid !== pid0, 180_000, 500);
+      // killed from outside: the host's root kills its init
+      const pid = (await json<{ init_pid: number }>(net, ['status', other])).init_pid;
+      process.kill(pid, 'SIGKILL');
+      await until(() => json<{ state: string }>(net, ['status', other]), (st) => st.state === 'stopped', 60_000, 500);
+      await ok(net, ['snapshot', 'create', other, 'before']);
+      await ok(net, ['snapshot', 'restore', other, 'before']);
+      await ok(net, ['snapshot', 'delete', other, 'before']);
+      await ok(net, ['destroy', other]);
+
+      const want = [
+        'created/cli',
+        'started/cli',
+        'address-added/cli',
+        'address-removed/cli',
+        'rebooted/monitor',
+        'stopped/monitor/killed',
+        'snapshot-created/cli',
+        'snapshot-restored/cli',
+        'snapshot-deleted/cli',
+        'destroyed/cli',
+      ];
+      await until(() => streamed(), (x) => x.length >= want.length, 15_000, 100);
+      expect(brief(streamed())).toEqual(want);
+      expect(brief(await json<Ev[]>(net, ['events', other]))).toEqual(want);
+      expect(streamed().find((v) => v.kind === 'address-added')!.details).toMatchObject({ address: `10.238.${N}.11/24` });
+    } finally {
+      stream?.kill('SIGTERM');
+      await stream;
+      daemon.kill('SIGTERM');
+      await daemon;
+      await vpsctl(net, ['destroy', other, '--force']);
+      await execa('ip', ['link', 'del', `vpe${tag}`], { reject: false });
+      for (const f of ['bridge', 'inet']) await execa('nft', ['delete', 'table', f, `vpsctl_e${tag}`], { reject: false });
+    }
   }, 600_000);
 
   it('bad filters are exit 2 with what to give instead', async () => {
