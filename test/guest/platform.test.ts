@@ -142,9 +142,9 @@ describe('a container on a systemd host with pure cgroup v2', () => {
   });
 
   it('stats and host info read the v2 tree: memory, tasks and CPU of the container, the host as v2', async () => {
-    const [st] = await json<{ memory_limit: number; memory: number; pids_limit: number; pids: number; cpu_seconds: number }[]>(e, ['stats', id, '--interval', '100']);
+    const [st] = await json<{ memory_limit: number; memory_used: number; pids_limit: number; pids: number; cpu_seconds: number }[]>(e, ['stats', id, '--interval', '100']);
     expect(st).toMatchObject({ memory_limit: 192 * MiB, pids_limit: 300 });
-    expect(st.memory).toBeGreaterThan(0);
+    expect(st.memory_used).toBeGreaterThan(0);
     expect(st.pids).toBeGreaterThan(0);
     expect(st.cpu_seconds).toBeGreaterThan(0);
     expect((await json<{ cgroup_mode: string }>(e, ['host', 'info'])).cgroup_mode).toBe('v2');
