@@ -12,7 +12,7 @@
  *   has; matchall and police are missing from some.)
  * All of it lives on the host's side, out of reach of root inside the container. The veth's
  * qdiscs go with the veth, so the monitor's `vps-net up` sets them again at every boot; the
- * ifb stays until `vps-net down` (or `rate` with no out cap) deletes it.
+ * ifb stays until `vps-net down`, or a `rate` or `up` with no out cap, deletes it.
  */
 #define _GNU_SOURCE
 #include "netlink.h"
@@ -55,6 +55,18 @@ static struct tcmsg *tc_msg(struct msg *m, uint16_t type, int flags, int index, 
 	return t;
 }
 
+int rate_new_ifb;
+
+/* Die for the -errno r of a traffic-control request: a kind the kernel does not have (ENOENT,
+ * EOPNOTSUPP) is a host that is not ready (6), naming the module; the rest as nl_fail. */
+static noreturn_fn void tc_fail(int r, const char *what, const char *dev, const char *module)
+{
+	if (r == -ENOENT || r == -EOPNOTSUPP)
+		die_code(VPS_EHOST, "%s on %s: this kernel has no %s (modprobe %s)", what, dev, module,
+			 module);
+	nl_fail(r, "%s on %s", what, dev);
+}
+
 /* Remove the root or ingress qdisc (and the filters under it); none there is fine. */
 static void del_qdisc(int s, int index, const char *dev, uint32_t parent, const char *what)
 {
@@ -88,7 +100,7 @@ static void shape(int s, int index, const char *dev, uint64_t bits)
 		addattr(&m, TCA_TBF_RATE64, &bps, sizeof(bps));
 	nest_end(&m, o);
 	if ((r = nl_talk(s, &m, NULL, NULL)) < 0)
-		nl_fail(r, "cap the container's traffic (tbf qdisc on %s)", dev);
+		tc_fail(r, "cap the container's traffic with a tbf qdisc", dev, "sch_tbf");
 }
 
 /* The ifb named ifb, made if missing (another kind of link of that name: 2), and up. */
@@ -107,9 +119,11 @@ static int ifb_ensure(int s, const char *ifb)
 		addattr_str(&m, IFLA_INFO_KIND, "ifb");
 		nest_end(&m, info);
 		if ((r = nl_talk(s, &m, NULL, NULL)) < 0 && r != -EEXIST)
-			nl_fail(r, "create ifb device %s", ifb);
+			tc_fail(r, "create an ifb device", ifb, "ifb");
 		if (!find_link(s, ifb, &l))
 			die_code(VPS_EFAIL, "%s vanished after its creation", ifb);
+		if (r == 0)
+			rate_new_ifb = l.index;
 	}
 	if (strcmp(l.kind, "ifb") != 0)
 		die_code(VPS_EUSAGE, "%s exists and is not an ifb device", ifb);
@@ -118,7 +132,7 @@ static int ifb_ensure(int s, const char *ifb)
 }
 
 /* Everything that arrives on dev goes to the ifb (ifb_index) first. */
-static void redirect_out(int s, int index, const char *dev, int ifb_index, const char *ifb)
+static void redirect_out(int s, int index, const char *dev, int ifb_index)
 {
 	struct {
 		struct tc_u32_sel sel;
@@ -133,7 +147,8 @@ static void redirect_out(int s, int index, const char *dev, int ifb_index, const
 	tc_msg(&m, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, index, TC_H_INGRESS, INGRESS_MAJOR);
 	addattr_str(&m, TCA_KIND, "ingress");
 	if ((r = nl_talk(s, &m, NULL, NULL)) < 0)
-		nl_fail(r, "cap the container's outgoing traffic (ingress qdisc on %s)", dev);
+		tc_fail(r, "cap the container's outgoing traffic with an ingress qdisc", dev,
+			"sch_ingress");
 
 	memset(&sel, 0, sizeof(sel)); /* one key: 0 under mask 0 at offset 0, which all match */
 	sel.sel.flags = TC_U32_TERMINAL;
@@ -158,7 +173,8 @@ static void redirect_out(int s, int index, const char *dev, int ifb_index, const
 	nest_end(&m, acts);
 	nest_end(&m, opts);
 	if ((r = nl_talk(s, &m, NULL, NULL)) < 0)
-		nl_fail(r, "cap the container's outgoing traffic (u32 filter to %s on %s)", ifb, dev);
+		tc_fail(r, "redirect the container's outgoing traffic (u32 filter, mirred action)", dev,
+			r == -ENOENT ? "cls_u32 act_mirred" : "act_mirred");
 }
 
 void ifb_del(int s, const char *ifb)
@@ -181,12 +197,16 @@ void rate_set(int s, int index, const char *dev, const char *ifb, uint64_t in_bp
 		shape(s, index, dev, in_bps);
 	else
 		del_qdisc(s, index, dev, TC_H_ROOT, "incoming");
-	del_qdisc(s, index, dev, TC_H_INGRESS, "outgoing");
 	if (out_bps) {
+		/* the ifb and its cap first (changed in place): a failure there leaves the
+		 * redirect to the old cap as it was; then the redirect is made anew (a u32
+		 * filter's action cannot be changed in place) in two requests */
 		int ifb_index = ifb_ensure(s, ifb);
 		shape(s, ifb_index, ifb, out_bps);
-		redirect_out(s, index, dev, ifb_index, ifb);
+		del_qdisc(s, index, dev, TC_H_INGRESS, "outgoing");
+		redirect_out(s, index, dev, ifb_index);
 	} else {
+		del_qdisc(s, index, dev, TC_H_INGRESS, "outgoing");
 		ifb_del(s, ifb);
 	}
 }

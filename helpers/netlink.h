@@ -62,5 +62,7 @@ void rate_set(int s, int index, const char *dev, const char *ifb, uint64_t in_bp
 	      uint64_t out_bps);
 /* Delete the ifb device of that name if there is one (another kind of link: 2). */
 void ifb_del(int s, const char *ifb);
+/* The index of an ifb device rate_set made in this process (0: none), for a rollback. */
+extern int rate_new_ifb;
 
 #endif

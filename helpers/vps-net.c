@@ -101,10 +101,10 @@
 #define CONF_V6 "/proc/sys/net/ipv6/conf"
 
 static int g_host = -1, g_host_ns = -1; /* our netlink socket, our network namespace */
-/* The veth `up` made (if name): a failure deletes it again, by index once known, and the
- * ifb (if ifb) it may have made for it. */
+/* The veth `up` made (if name): a failure deletes it again, by index once known (and an ifb
+ * device rate_set made, by its index: rate_new_ifb). */
 static struct {
-	const char *name, *ifb;
+	const char *name;
 	int index;
 } g_rollback;
 
@@ -322,13 +322,13 @@ static void rollback(int code __attribute__((unused)), const char *msg __attribu
 {
 	int r;
 
+	if (rate_new_ifb && (r = link_del(g_host, rate_new_ifb, NULL)) < 0 && r != -ENODEV)
+		warn("roll back: delete the ifb device made: %s", strerror(-r));
 	if (!g_rollback.name)
 		return;
 	r = link_del(g_host, g_rollback.index, g_rollback.name);
 	if (r < 0 && r != -ENODEV)
 		warn("roll back: delete %s: %s", g_rollback.name, strerror(-r));
-	if (g_rollback.ifb && (r = link_del(g_host, 0, g_rollback.ifb)) < 0 && r != -ENODEV)
-		warn("roll back: delete %s: %s", g_rollback.ifb, strerror(-r));
 }
 
 /* Routed: the host's end answers as 169.254.0.1 and fe80::1; each addr is routed to it. */
@@ -408,7 +408,6 @@ static void cmd_up(struct cfg *c)
 	if (c->mode == MODE_BRIDGED)
 		lock_port(l.index, c->host_if, c->mac);
 	if (c->rate_in || c->rate_out) {
-		g_rollback.ifb = c->rate_out ? c->ifb : NULL;
 		rate_set(g_host, l.index, c->host_if, c->ifb, c->rate_in, c->rate_out);
 	} else if (c->ifb) {
 		ifb_del(g_host, c->ifb); /* a cap the last boot had */
@@ -418,7 +417,8 @@ static void cmd_up(struct cfg *c)
 		routed_host_side(c, l.index);
 	if (c->configure_guest)
 		configure_guest(guest, c);
-	g_rollback.name = g_rollback.ifb = NULL;
+	g_rollback.name = NULL;
+	rate_new_ifb = 0;
 	printf("{\"mode\":\"%s\",\"host_if\":\"%s\",\"peer_if\":\"%s\",\"ifindex\":%d}\n",
 	       mode_names[c->mode], c->host_if, c->peer_if, l.index);
 }

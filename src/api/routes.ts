@@ -129,6 +129,7 @@ export const ROUTES: Route[] = [
     handler: async (c) => {
       const b = c.body;
       const cid = validateId(String(b.id));
+      if (b.privileged && b.shift_ids) throw invalid('privileged and shift_ids do not go together', 'a privileged container has no id range to shift into');
       // everything is parsed before the operation starts: a bad value is a 400, not a failed operation
       const opts = {
         template: String(b.template),
@@ -210,6 +211,7 @@ export const ROUTES: Route[] = [
     handler: async (c) => {
       const cid = id(c);
       const change = { ...identityFrom(c.body), ...(c.body.hostname !== undefined ? { hostname: hostnameFrom(c.body.hostname) } : {}) };
+      if (!Object.keys(change).length) throw invalid('nothing to change', 'give hostname, nameservers, searchdomains, userpasswd or ssh_keys with a value');
       return c.host().setIdentity(cid, change);
     },
   },

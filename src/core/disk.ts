@@ -352,7 +352,7 @@ export class Disks {
       await this.host.resources.overcommit(id, policy.limits.memory, !!opts.strict);
       // with --keep-network, the container keeps its network where its addresses and ports are free here
       const network = policy.network
-        ? await this.host.networks.reserve(id, { mode: policy.network.mode, add: policy.network.addresses, forwards: policy.network.forwards.map(formatForward) })
+        ? await this.host.networks.reserve(id, { mode: policy.network.mode, add: policy.network.addresses, forwards: policy.network.forwards.map(formatForward), rate: policy.network.rate ?? null })
         : undefined;
       try {
         return await this.importReserved(archive, src, stage, id, oldId, cfg, hostname, members, snapNames, policy, network, opts);

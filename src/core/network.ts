@@ -338,7 +338,7 @@ export class Networks {
       if (!before || !after || before.mode !== after.mode) {
         if (before) {
           await this.proxies(before, 'del');
-          await this.net.down(hostIf);
+          await this.net.down(hostIf, ifbName(cfg.id));
         }
         if (after?.mode === 'bridged') await this.ensureBridge();
         await this.sync();

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { hostIfName, ifbName } from '../../src/net/names.js';
-import { inside, json, makeEnv, newId, ok, vpsctl, type Env } from './harness.js';
+import { inside, json, makeEnv, newId, ok, until, vpsctl, type Env } from './harness.js';
 
 const N = 10 + (process.pid % 200);
 const tag = (process.pid % 100000).toString(36);
@@ -123,10 +123,17 @@ describe('set --rate on the running container', () => {
     expect(r.mbit).toBeLessThan(5.5);
   }, 120_000);
 
-  it('is kept across a reboot inside (the veth is made anew)', async () => {
-    const pid0 = (await json<{ init_pid: number }>(e, ['status', id])).init_pid;
-    await ok(e, ['restart', id, '--wait', '--timeout', '180s']);
-    expect((await json<{ init_pid: number }>(e, ['status', id])).init_pid).not.toBe(pid0);
+  it('is kept across a reboot inside (the monitor makes the veth anew and finds its ifb)', async () => {
+    const before = await json<{ init_pid: number; monitor_pid: number }>(e, ['status', id]);
+    await vpsctl(e, ['exec', id, '--', 'systemctl', 'reboot']);
+    const after = await until(
+      () => json<{ state: string; init_pid: number | null; monitor_pid: number }>(e, ['status', id]),
+      (st) => st.state === 'running' && st.init_pid !== null && st.init_pid !== before.init_pid,
+      180_000,
+      500,
+    );
+    expect(after.monitor_pid).toBe(before.monitor_pid); // the same monitor: a reboot, not a restart
+    await until(() => qdiscs(hostIf), (q) => /tbf 1: root/.test(q), 30_000, 200);
     expect(await qdiscs(hostIf)).toMatch(/tbf 1: root .*rate 20Mbit/);
     expect(await qdiscs(ifb)).toMatch(/tbf 1: root .*rate 4Mbit/);
   }, 300_000);

@@ -118,6 +118,7 @@ describe('the API description', () => {
       [{ ...base, hostname: 'bad_name' }, /hostname/],
       [{ ...base, bootorder: -1 }, /body\.bootorder must be >= 0/],
       [{ ...base, onboot: 'yes' }, /body\.onboot must be boolean/],
+      [{ ...base, privileged: true, shift_ids: true }, /privileged and shift_ids do not go together/],
     ];
     for (const [body, message] of bad) {
       const r = await send('POST', '/1.0/containers', body);
@@ -132,6 +133,7 @@ describe('the API description', () => {
       ['identity', {}, /must NOT have fewer than 1 properties/],
       ['identity', { hostname: 'x', ipadd: ['10.88.0.5'] }, /^unknown field "ipadd"$/],
       ['identity', { userpasswd: ['nocolon'] }, /not USER:PASSWORD/],
+      ['identity', { nameservers: [] }, /^nothing to change$/],
       ['network', {}, /must NOT have fewer than 1 properties/],
       ['network', { rate: 'fast' }, /rate/],
       ['network', { hostname: 'x' }, /^unknown field "hostname"$/],
