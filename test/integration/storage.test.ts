@@ -462,7 +462,7 @@ describe('a stopped container', () => {
       const cfg = readFileSync(path.join(dir, 'config.yaml'), 'utf8').replace(/^limits:\n(?: .*\n)*/m, '');
       expect(cfg).not.toMatch(/limits/);
       await execa('sh', ['-c', `cat > ${path.join(dir, 'config.yaml')}`], {
-        input: `${cfg}network:\n  mode: bridged\n  addresses: [10.88.0.77/24]\n  forwards: ["tcp:22:22"]\n`,
+        input: `${cfg}network:\n  mode: bridged\n  addresses: [10.88.0.77/24]\n  forwards: ["tcp:22:22"]\n  rate:\n    out: 2mbit\n`,
       });
       rmSync(file);
       await execa('tar', ['-C', dir, '--zstd', '-cf', file, 'vpsctl-export.yaml', 'config.yaml', 'disk.img']);
@@ -482,8 +482,9 @@ describe('a stopped container', () => {
       expect([run.memory_limit, run.pids_limit]).toEqual([1024 ** 3, 4096]);
       await ok(e, ['destroy', t, '--force']);
       // the admin's word takes them: the network with --keep-network, limits from the flags
-      const kept = await json<Status & { network: { forwards: string[] } | null; limits: Record<string, unknown> }>(e, ['import', file, '--keep-network', '--memory', '512M']);
+      const kept = await json<Status & { network: { forwards: string[]; rate: unknown } | null; limits: Record<string, unknown> }>(e, ['import', file, '--keep-network', '--memory', '512M']);
       expect(kept.network?.forwards).toEqual(['tcp:22:22']);
+      expect(kept.network?.rate).toEqual({ in: 0, out: 2_000_000 });
       expect(kept.limits).toMatchObject({ memory: 512 * 1024 ** 2, pids: 4096 });
       await ok(e, ['destroy', t]);
     } finally {
