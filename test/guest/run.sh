@@ -147,7 +147,14 @@ image_recipe() {
 # results share (9p) and the console, then powers the guest off. No run disk: does nothing.
 # The suite may reboot the guest instead (in-guest.sh): it runs again at the next boot.
 mkdir -p /results
-if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results /results &&
+# the virtio 9p transport may not be loaded yet when multi-user.target is reached (udev loads
+# it as it finds the device): load it, and try for a while (a CI run once found no channel)
+modprobe -q 9pnet_virtio 2>/dev/null
+for _ in $(seq 60); do
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results /results 2>/dev/null && break
+  sleep 1
+done
+if mountpoint -q /results &&
    { mountpoint -q /var/tmp || mount LABEL=vpsctl-run /var/tmp; }; then
   /var/tmp/vpsctl/test/guest/in-guest.sh 2>&1 | tee -a /results/guest.log
   echo "${PIPESTATUS[0]}" >/results/exit-code
