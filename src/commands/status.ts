@@ -20,7 +20,7 @@ function keyringLine(s: ContainerStatus): string {
 }
 
 export default class Status extends VpsCommand<ContainerStatus> {
-  static override summary = 'Show a container: state, template, disk size and use, memory use, limits, network, init pid, uptime.';
+  static override summary = 'Show a container: state, template, disk size and use, memory use, limits, network, features and devices, its keyring calls, init pid, uptime.';
   static override examples = ['<%= config.bin %> status 101', '<%= config.bin %> status 101 --json'];
   static override args = { id: idArg };
 
