@@ -91,7 +91,7 @@ bool probe_seccomp(char *why, size_t cap)
 		return false;
 	}
 	if (pid == 0) {
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || confine_seccomp(true) < 0)
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || confine_seccomp(KEYRING_EPERM) < 0)
 			_exit(1);
 		if (syscall(SYS_delete_module, "vps-probe", 0) == 0 || errno != EPERM)
 			_exit(2);
@@ -150,6 +150,7 @@ int confine_caps(unsigned long long extra_drop_mask)
 
 #define X32_SYSCALL_BIT 0x40000000U
 #define RET_EPERM       (SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
+#define RET_ENOSYS      (SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA))
 #define ARG_LO(n)       ((uint32_t)(offsetof(struct seccomp_data, args) + 8 * (n)))
 
 /* Denied in every mode. Docker's default profile and LXC's common.seccomp agree on the
@@ -214,12 +215,21 @@ static size_t emit(struct bpf_prog *p, uint16_t code, uint32_t k, uint8_t jt, ui
 	return p->n++;
 }
 
-static void emit_deny_list(struct bpf_prog *p, const int *nr, size_t n)
+static void emit_deny_list(struct bpf_prog *p, const int *nr, size_t n, uint32_t ret)
 {
 	for (size_t i = 0; i < n; i++) {
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr[i], 0, 1);
-		emit(p, BPF_RET | BPF_K, RET_EPERM, 0, 0);
+		emit(p, BPF_RET | BPF_K, ret, 0, 0);
 	}
+}
+
+/* The keyring calls by rule: EPERM, ENOSYS, or nothing (allowed). */
+static void emit_keyring(struct bpf_prog *p, const int *nr, size_t n, enum keyring_rule rule)
+{
+	if (rule == KEYRING_EPERM)
+		emit_deny_list(p, nr, n, RET_EPERM);
+	else if (rule == KEYRING_ENOSYS)
+		emit_deny_list(p, nr, n, RET_ENOSYS);
 }
 
 /* umount2(path, flags): EPERM when flags has MNT_FORCE, otherwise allow; then allow all. */
@@ -242,7 +252,27 @@ int confine_keyring(void)
 	return -errno;
 }
 
-int confine_seccomp(bool privileged)
+enum keyring_rule keyring_rule(bool userns, bool keyctl)
+{
+	if (!userns)
+		return KEYRING_EPERM;
+	return keyctl ? KEYRING_ALLOW : KEYRING_ENOSYS;
+}
+
+const char *keyring_rule_name(enum keyring_rule rule)
+{
+	switch (rule) {
+	case KEYRING_EPERM:
+		return "eperm";
+	case KEYRING_ENOSYS:
+		return "enosys";
+	case KEYRING_ALLOW:
+		return "allow";
+	}
+	return "?";
+}
+
+int confine_seccomp(enum keyring_rule rule)
 {
 	struct bpf_prog p = { .n = 0 };
 	struct sock_fprog fprog;
@@ -262,16 +292,14 @@ int confine_seccomp(bool privileged)
 	emit(&p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
 	emit(&p, BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1);
 	emit(&p, BPF_RET | BPF_K, RET_EPERM, 0, 0);
-	emit_deny_list(&p, deny_x86_64, N(deny_x86_64));
-	if (privileged)
-		emit_deny_list(&p, keyring_x86_64, N(keyring_x86_64));
+	emit_deny_list(&p, deny_x86_64, N(deny_x86_64), RET_EPERM);
+	emit_keyring(&p, keyring_x86_64, N(keyring_x86_64), rule);
 	emit_umount2_and_allow(&p, SYS_umount2);
 
 	p.f[to32].k = (uint32_t)(p.n - to32 - 1);
 	emit(&p, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), 0, 0);
-	emit_deny_list(&p, deny_i386, N(deny_i386));
-	if (privileged)
-		emit_deny_list(&p, keyring_i386, N(keyring_i386));
+	emit_deny_list(&p, deny_i386, N(deny_i386), RET_EPERM);
+	emit_keyring(&p, keyring_i386, N(keyring_i386), rule);
 	emit_umount2_and_allow(&p, I386_UMOUNT2);
 
 	if (p.overflow)

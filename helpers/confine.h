@@ -45,11 +45,25 @@ int confine_caps(unsigned long long extra_drop_mask);
  * keyrings has none to inherit. 0 or -errno. */
 int confine_keyring(void);
 
-/* R6: install the deny-list filter. privileged adds the keyring calls (keyrings are
- * not namespaced for a container that shares the host's user namespace).
+/* R6 and R13: what the keyring calls (add_key, request_key, keyctl) get from the filter.
+ * Keyrings are not namespaced for a container that shares the host's user namespace, so a
+ * privileged container is always refused them (EPERM). An unprivileged one sees them as
+ * absent (ENOSYS, as LXC and Proxmox do: systemd and runc take ENOSYS for "no keyrings"
+ * and carry on, where EPERM fails a service) unless it has the keyctl feature. */
+enum keyring_rule {
+	KEYRING_EPERM,  /* privileged */
+	KEYRING_ENOSYS, /* unprivileged, without --keyctl: Proxmox's default */
+	KEYRING_ALLOW,  /* unprivileged with --keyctl */
+};
+/* The rule for a container: with its own user namespace or not, with the feature or not.
+ * Never KEYRING_ALLOW without a user namespace, whatever keyctl says. */
+enum keyring_rule keyring_rule(bool userns, bool keyctl);
+const char *keyring_rule_name(enum keyring_rule rule);
+
+/* R6: install the deny-list filter, the keyring calls as rule says.
  * Needs CAP_SYS_ADMIN in the current user namespace (no NO_NEW_PRIVS: suid must keep
  * working inside). Load it last, right before execve. 0 or -errno. */
-int confine_seccomp(bool privileged);
+int confine_seccomp(enum keyring_rule rule);
 
 /* A character device a container is given beyond the base list (--device): read and
  * write, or read only. */

@@ -18,7 +18,7 @@ static noreturn_fn void usage(int code)
 		"usage: %s --id ID --image /abs/ID.img --rootfs DIR --run-dir DIR --hostname NAME\n"
 		"       [--cgroup MOUNTNAME:OPTIONS:HOSTDIR]... [--init /sbin/init] "
 		"[--readonly-image]\n"
-		"       [--userns HOSTUID:HOSTGID:COUNT [--no-idmap]]\n"
+		"       [--userns HOSTUID:HOSTGID:COUNT [--no-idmap] [--keyctl]]\n"
 		"       [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...\n"
 		"       [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]\n"
 		"       [--limit-helper PATH [--limit ARG]... [--limit-io-device]] "
@@ -241,6 +241,8 @@ void parse_args(struct opts *o, int argc, char **argv)
 			parse_userns(o, arg_value(argc, argv, &i));
 		else if (strcmp(a, "--no-idmap") == 0)
 			no_idmap = true;
+		else if (strcmp(a, "--keyctl") == 0)
+			o->keyctl = true;
 		else if (strcmp(a, "--unsafe-allow-missing") == 0)
 			parse_allow_missing(o, arg_value(argc, argv, &i));
 		else if (strcmp(a, "--help") == 0)
@@ -252,6 +254,10 @@ void parse_args(struct opts *o, int argc, char **argv)
 		die_code(VPS_EUSAGE, "--no-idmap needs --userns");
 	if (no_idmap)
 		o->idmap = false;
+	/* the keyring calls are never opened to a container whose root is the host's root */
+	if (o->keyctl && !o->userns)
+		die_code(VPS_EUSAGE, "--keyctl needs --userns: a privileged container's keyring "
+				     "calls are always refused");
 	if (!o->id || !o->image || !o->rootfs || !o->run_dir || !o->hostname)
 		die_code(VPS_EUSAGE,
 			 "--id, --image, --rootfs, --run-dir and --hostname are required");

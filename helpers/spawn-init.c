@@ -204,7 +204,7 @@ static noreturn_fn void init_child_main(int sync_fd)
 		errno = -r;
 		die_with_error("drop capabilities");
 	}
-	if (M.o->seccomp && (r = confine_seccomp(!M.o->userns)) < 0) {
+	if (M.o->seccomp && (r = confine_seccomp(keyring_rule(M.o->userns, M.o->keyctl))) < 0) {
 		errno = -r;
 		die_code_with_error(VPS_EHOST, "load the seccomp filter");
 	}

@@ -49,6 +49,7 @@ struct opts {
 	bool userns;  /* --userns given (and the kernel has user namespaces) */
 	bool idmap;   /* userns mode with an idmapped rootfs (not --no-idmap) */
 	bool seccomp; /* load the R6 filter (false only with --unsafe-allow-missing) */
+	bool keyctl;  /* --keyctl: the keyring calls allowed (userns mode only), else ENOSYS */
 	bool devices_bpf; /* R5 as an eBPF device program on the v2 cgroup (no v1 devices hierarchy) */
 	uint32_t host_uid, host_gid, id_count;
 	unsigned allow_missing;           /* FEAT_* from --unsafe-allow-missing */

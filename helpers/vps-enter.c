@@ -1,8 +1,12 @@
 /* vps-enter — run a command inside a running container.
  *
  *   vps-enter --pid INIT_HOST_PID [--cgroup HOSTDIR]... [--cwd DIR] [--env K=V]...
- *             [--user NAME|UID] [--pty] (-- CMD [ARGS...] | --login)
+ *             [--user NAME|UID] [--pty] [--keyctl] (-- CMD [ARGS...] | --login)
  *
+ * --keyctl says the container's init runs with the keyring calls allowed (its keyctl
+ * feature: vpsctl reads it from the monitor's state.json), so the command gets the same
+ * filter; without it an unprivileged container's command sees them as absent (ENOSYS), as
+ * init does. A container without a user namespace is refused them (EPERM) either way.
  * --user runs the command as that user of the container's /etc/passwd (its uid, gid and
  * the groups /etc/group lists it in; HOME, USER, LOGNAME and SHELL set; the working
  * directory its home unless --cwd says otherwise). --login runs the user's shell (root's
@@ -39,8 +43,9 @@
  *    0/1/2. Until then its 0/1/2 are pipes too, never our descriptors.
  *    Then it closes every fd above 2, gets a clean environment, takes the container
  *    init's confinement (confine.c: the same capability bounding set, R7, and the same
- *    seccomp filter when init has one, R6), becomes the user, and execvp()s CMD
- *    (127 not found, 126 cannot execute; 3 for a user not in /etc/passwd).
+ *    seccomp filter when init has one, R6, the keyring calls as --keyctl says), becomes
+ *    the user, and execvp()s CMD (127 not found, 126 cannot execute; 3 for a user not in
+ *    /etc/passwd).
  * 5. The parent relays in one poll loop (the command's side is nonblocking; our stdout and
  *    stderr are written as they take it), puts a terminal on our stdin into raw mode for
  *    --pty (first thing, so no key reaches it cooked; an end of file read before is passed
@@ -58,6 +63,7 @@
 #define _GNU_SOURCE
 #include "common.h"
 #include "confine.h"
+#include "enter.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,10 +93,7 @@
 #define DEVPTS_SUPER_MAGIC 0x1cd1
 #endif
 
-#define MAX_CGROUPS    16
-#define MAX_ENV        256
 #define MAX_GROUPS     64
-#define ENV_MAX_LEN    (128 * 1024)
 #define DB_MAX         (4 * 1024 * 1024) /* /etc/passwd, /etc/group: read at most this */
 #define RELAY_BUF      65536
 #define DRAIN_IDLE     100   /* ms of silence after the child's end that ends the relay */
@@ -117,18 +120,6 @@ struct confinement {
 	unsigned long long cap_bnd; /* init's capability bounding set */
 };
 
-struct opts {
-	pid_t pid;
-	const char *cgroups[MAX_CGROUPS];
-	size_t n_cg;
-	const char *cwd; /* NULL: the user's home with --user/--login, else "/" */
-	const char *env[MAX_ENV];
-	size_t n_env;
-	const char *user; /* NULL: root */
-	bool pty, login;
-	char **cmd;
-};
-
 /* The container's user the command runs as. */
 struct user {
 	uid_t uid;
@@ -139,100 +130,6 @@ struct user {
 	char home[VPS_PATH_MAX];
 	char shell[VPS_PATH_MAX];
 };
-
-static noreturn_fn void usage(int code)
-{
-	fprintf(code ? stderr : stdout,
-		"usage: %s --pid INIT_HOST_PID [--cgroup HOSTDIR]... [--cwd DIR] [--env K=V]... "
-		"[--user NAME|UID] [--pty] (-- CMD [ARGS...] | --login)\n",
-		prog_name);
-	exit(code);
-}
-
-static bool valid_env(const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-
-	if (!eq || eq == kv || strnlen(kv, ENV_MAX_LEN) >= ENV_MAX_LEN)
-		return false;
-	for (const char *p = kv; p < eq; p++) {
-		char c = *p;
-		if (!(c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (p > kv && c >= '0' && c <= '9')))
-			return false;
-	}
-	return true;
-}
-
-/* A user name as useradd takes it, or a decimal uid. */
-static bool valid_user(const char *s)
-{
-	size_t n = strnlen(s, 33);
-
-	if (n == 0 || n > 32 || s[0] == '-')
-		return false;
-	for (const char *p = s; *p; p++)
-		if (!(*p == '_' || *p == '-' || *p == '.' || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      (*p == '$' && p[1] == '\0')))
-			return false;
-	return true;
-}
-
-static void parse_args(struct opts *o, int argc, char **argv)
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "--") == 0) {
-			i++;
-			break;
-		} else if (strcmp(a, "--pid") == 0) {
-			if (!parse_pid(arg_value(argc, argv, &i), &o->pid))
-				die_code(VPS_EUSAGE, "invalid --pid");
-		} else if (strcmp(a, "--cgroup") == 0) {
-			const char *d = arg_value(argc, argv, &i);
-			if (o->n_cg >= MAX_CGROUPS)
-				die_code(VPS_EUSAGE, "too many --cgroup (max %d)", MAX_CGROUPS);
-			if (!valid_abs_path(d) || !has_prefix(d, "/sys/fs/cgroup/"))
-				die_code(VPS_EUSAGE, "--cgroup %s: must be under /sys/fs/cgroup/",
-					 d);
-			o->cgroups[o->n_cg++] = d;
-		} else if (strcmp(a, "--cwd") == 0) {
-			o->cwd = arg_value(argc, argv, &i);
-			if (!valid_abs_path(o->cwd))
-				die_code(VPS_EUSAGE, "--cwd must be absolute, without '..'");
-		} else if (strcmp(a, "--env") == 0) {
-			const char *kv = arg_value(argc, argv, &i);
-			if (o->n_env >= MAX_ENV)
-				die_code(VPS_EUSAGE, "too many --env (max %d)", MAX_ENV);
-			if (!valid_env(kv))
-				die_code(VPS_EUSAGE, "--env wants NAME=VALUE");
-			o->env[o->n_env++] = kv;
-		} else if (strcmp(a, "--user") == 0) {
-			o->user = arg_value(argc, argv, &i);
-			if (!valid_user(o->user))
-				die_code(VPS_EUSAGE, "--user %.40s: not a user name or uid",
-					 o->user);
-		} else if (strcmp(a, "--pty") == 0) {
-			o->pty = true;
-		} else if (strcmp(a, "--login") == 0) {
-			o->login = true;
-		} else if (strcmp(a, "--help") == 0) {
-			usage(0);
-		} else {
-			die_code(VPS_EUSAGE, "unknown argument %.64s", a);
-		}
-	}
-	if (o->pid == 0)
-		die_code(VPS_EUSAGE, "--pid is required");
-	if (o->login && i < argc)
-		die_code(VPS_EUSAGE, "--login runs the user's shell: no command after it");
-	if (!o->login && (i >= argc || !*argv[i]))
-		die_code(VPS_EUSAGE, "no command given after --");
-	o->cmd = o->login ? NULL : &argv[i];
-}
 
 /* R3: run from a sealed memfd copy so /proc/<our child>/exe never leads to the host file. */
 static void reexec_sealed_copy(char **argv)
@@ -529,7 +426,7 @@ static noreturn_fn void run_child(const struct opts *o, const struct confinement
 		errno = -r;
 		die_with_error("drop capabilities");
 	}
-	if (c->seccomp && (r = confine_seccomp(!c->userns)) < 0) {
+	if (c->seccomp && (r = confine_seccomp(keyring_rule(c->userns, o->keyctl))) < 0) {
 		errno = -r;
 		die_code_with_error(VPS_EHOST, "load the seccomp filter");
 	}

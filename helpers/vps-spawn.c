@@ -3,7 +3,7 @@
  *   vps-spawn --id ID --image /abs/ID.img --rootfs /run/vpsctl/ID/rootfs
  *             --run-dir /run/vpsctl/ID --hostname NAME
  *             [--cgroup MOUNTNAME:OPTIONS:HOSTDIR]... [--init /sbin/init] [--readonly-image]
- *             [--userns HOSTUID:HOSTGID:COUNT [--no-idmap]]
+ *             [--userns HOSTUID:HOSTGID:COUNT [--no-idmap] [--keyctl]]
  *             [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...
  *             [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]
  *             [--limit-helper PATH [--limit ARG]... [--limit-io-device]]
@@ -42,6 +42,11 @@
  * is the host's root, held back only by the confinement below). With --userns its root is
  * HOSTUID on the host; the image keeps plain ids (0 = root) and the container sees it
  * through an idmapped mount, unless --no-idmap says the image's ids were shifted already.
+ * The keyring calls (add_key, request_key, keyctl) are refused with EPERM without --userns
+ * (keyrings are not namespaced: the host's root's own); with --userns they return ENOSYS
+ * (absent, as Proxmox's default), unless --keyctl (vpsctl's keyctl feature) allows them.
+ * state.json says which ("keyctl": true or false), so that vps-enter gives every command
+ * run inside init's very filter (vpsctl passes it --keyctl).
  *
  * Three processes, three stages (compare runc's nsexec.c):
  *
@@ -201,9 +206,9 @@ static void write_state(void)
 
 	n = snprintf(buf, sizeof(buf),
 		     "{\"id\":\"%s\",\"monitor_pid\":%d,\"monitor_starttime\":%lld,"
-		     "\"init_pid\":%d,\"loop\":\"%s\",\"started\":%lld}\n",
+		     "\"init_pid\":%d,\"loop\":\"%s\",\"started\":%lld,\"keyctl\":%s}\n",
 		     M.o->id, getpid(), M.starttime, M.init_pid, M.loop_path,
-		     (long long)time(NULL));
+		     (long long)time(NULL), M.o->keyctl ? "true" : "false");
 	cleanup_fd int fd = openat(M.run_fd, "state.json.tmp",
 				   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
@@ -617,6 +622,7 @@ static void check_features(struct opts *o)
 	if (o->userns && !probe_userns(why, sizeof(why))) {
 		feature_missing(o, FEAT_USERNS, why);
 		o->userns = o->idmap = false; /* overridden: a privileged container */
+		o->keyctl = false;             /* whose keyring calls are refused */
 	}
 	if (o->idmap && !probe_idmap(why, sizeof(why))) {
 		feature_missing(o, FEAT_IDMAP, why);

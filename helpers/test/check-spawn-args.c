@@ -1,7 +1,8 @@
 /*
  * `make check`: vps-spawn's argv (spawn-args.c), as TAP. What parses: defaults, --cgroup v1
- * and v2 with the controllers it spots, --userns and --no-idmap, --device with its numbers
- * from the host's /dev/null; what is refused, with the exit code and message a caller sees.
+ * and v2 with the controllers it spots, --userns, --no-idmap and --keyctl, --device with its
+ * numbers from the host's /dev/null; what is refused, with the exit code and message a
+ * caller sees.
  */
 #define _GNU_SOURCE
 #include "../spawn.h"
@@ -73,6 +74,9 @@ static void accepted(void)
 	   "--userns HOSTUID:HOSTGID:COUNT, idmapped by default");
 	o = parse(true, ARGS("--userns", "100000:200000:65536", "--no-idmap"));
 	ok(o->userns && !o->idmap && o->host_gid == 200000, "--no-idmap: a shifted image");
+	ok(!o->keyctl, "without --keyctl the keyring calls stay closed");
+	o = parse(true, ARGS("--userns", "100000:100000:65536", "--keyctl"));
+	ok(o->userns && o->keyctl, "--keyctl with --userns: the keyctl feature");
 
 	struct stat st;
 	o = parse(true, ARGS("--device", "/dev/null:net/tun:rw", "--device", "/dev/zero:fuse:ro"));
@@ -125,6 +129,8 @@ static void refused(void)
 	REFUSED(VPS_EUSAGE, "want HOSTUID:HOSTGID:COUNT", "--userns with junk", "--userns",
 		"1:2:3x");
 	REFUSED(VPS_EUSAGE, "--no-idmap needs --userns", "--no-idmap alone", "--no-idmap");
+	REFUSED(VPS_EUSAGE, "--keyctl needs --userns", "--keyctl in a privileged container",
+		"--keyctl");
 	REFUSED(VPS_EUSAGE, "want userns, idmap", "an unknown --unsafe-allow-missing",
 		"--unsafe-allow-missing", "apparmor");
 	REFUSED(VPS_EUSAGE, "--nofile wants 64..1048576", "--nofile below 64", "--nofile", "10");

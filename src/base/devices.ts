@@ -1,18 +1,46 @@
 /**
- * What a container is given of the host's devices: features (tun, fuse), each a device node
- * the tenant asks for most, and character devices the admin passes through (`--device`).
+ * What a container is given beyond a plain system container: features (tun, fuse: a device
+ * node the tenant asks for most; keyctl: the kernel's keyring calls, as Proxmox's
+ * `features: keyctl=1`), and character devices the admin passes through (`--device`).
  * Pure: the host's side (does the node exist, its numbers) is src/sys/devices.ts.
  */
 import { invalid } from './errors.js';
 
-export const FEATURES = ['tun', 'fuse'] as const;
+export const FEATURES = ['tun', 'fuse', 'keyctl'] as const;
 export type Feature = (typeof FEATURES)[number];
 
-/** The device each feature gives: the host's node, bound on the same path inside. */
-export const FEATURE_DEVICES: Record<Feature, string> = {
+/** The device a feature gives: the host's node, bound on the same path inside (keyctl has none). */
+export const FEATURE_DEVICES: Partial<Record<Feature, string>> = {
   tun: '/dev/net/tun',
   fuse: '/dev/fuse',
 };
+
+/**
+ * Why a container may not have these features, or undefined. keyctl is for unprivileged
+ * containers only (as in Proxmox): keyrings are not namespaced, and a privileged container's
+ * root is the host's root, whose keyring calls the seccomp filter refuses (EPERM) whatever
+ * its config says. Checked at create, set and start.
+ */
+export function featureRefusal(features: readonly Feature[] = [], privileged = false): string | undefined {
+  if (privileged && features.includes('keyctl')) {
+    return "keyctl is for unprivileged containers only: a privileged container's root is the host's root, and keyrings are not namespaced (its keyring calls stay refused, EPERM)";
+  }
+  return undefined;
+}
+
+/** What a container's keyring calls (add_key, request_key, keyctl) get from its seccomp filter. */
+export type KeyringMode = 'allowed' | 'absent' | 'refused';
+
+/**
+ * `refused` (EPERM) for a privileged container; for an unprivileged one `allowed` with the
+ * keyctl feature, else `absent` (ENOSYS). A running container's (`running`: its monitor's
+ * state) is what its init was given: a monitor older than the feature gave them all.
+ */
+export function keyringMode(privileged: boolean, features: readonly Feature[] = [], running?: { keyctl?: boolean }): KeyringMode {
+  if (privileged) return 'refused';
+  if (running) return running.keyctl === false ? 'absent' : 'allowed';
+  return features.includes('keyctl') ? 'allowed' : 'absent';
+}
 
 /** A host character device passed through, on the same path inside. */
 export interface DevicePass {
@@ -24,7 +52,7 @@ export interface DevicePass {
 const OWN = new Set(['null', 'zero', 'full', 'random', 'urandom', 'tty', 'console', 'ptmx', 'pts', 'shm', 'mqueue', 'fd', 'stdin', 'stdout', 'stderr']);
 const MAX_DEVICES = 14; // vps-spawn takes 16: the two features' nodes come on top
 
-/** `tun,fuse`, `tun=on,fuse=off` (on/off, 1/0, yes/no) or `none`, applied to `current`. */
+/** `tun,fuse,keyctl`, `tun=on,fuse=off` (on/off, 1/0, yes/no) or `none`, applied to `current`. */
 export function parseFeatures(spec: string, current: readonly Feature[] = []): Feature[] {
   const on = new Set<Feature>(current);
   for (const raw of spec.split(',').map((s) => s.trim())) {
@@ -36,7 +64,7 @@ export function parseFeatures(spec: string, current: readonly Feature[] = []): F
     if (!m) throw invalid(`--features ${spec}: ${JSON.stringify(raw)} is not NAME or NAME=on|off`, `features: ${FEATURES.join(', ')}`);
     const name = m[1] as Feature;
     if (!FEATURES.includes(name)) {
-      const later = ['nesting', 'keyctl'].includes(m[1]) ? ' (not available yet)' : '';
+      const later = ['nesting'].includes(m[1]) ? ' (not available yet)' : '';
       throw invalid(`--features: unknown feature ${JSON.stringify(m[1])}${later}`, `features: ${FEATURES.join(', ')}`);
     }
     if (!m[2] || ['on', '1', 'yes', 'true'].includes(m[2])) on.add(name);
@@ -87,7 +115,10 @@ export const formatDevice = (d: DevicePass): string => `${d.path}:${d.access}`;
 /** Every node a container gets beyond its own: its features' and the passed-through ones. */
 export function deviceNodes(features: readonly Feature[] = [], devices: readonly DevicePass[] = []): DevicePass[] {
   const all = new Map<string, DevicePass>();
-  for (const f of features) all.set(FEATURE_DEVICES[f], { path: FEATURE_DEVICES[f], access: 'rw' });
+  for (const f of features) {
+    const node = FEATURE_DEVICES[f];
+    if (node) all.set(node, { path: node, access: 'rw' });
+  }
   for (const d of devices) all.set(d.path, d);
   return [...all.values()];
 }

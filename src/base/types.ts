@@ -23,6 +23,12 @@ export interface RuntimeState {
   init_pid: number;
   loop: string;
   started: number;
+  /**
+   * Whether init runs with the keyring calls allowed (its keyctl feature at start): every
+   * exec gets the same filter. Missing from a monitor older than the feature, whose
+   * unprivileged init had them allowed.
+   */
+  keyctl?: boolean;
 }
 
 /** A copy's progress as a line every two seconds: `  WHAT: 1.2G of 4.0G`. */

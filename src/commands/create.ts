@@ -18,6 +18,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
     '<%= config.bin %> create 102 --template debian-12 --netmode routed --ipadd 203.0.113.7 --ipadd 2001:db8::7',
     '<%= config.bin %> create web-1 --template debian-12 --disk 20G --hostname web-1.example.net',
     '<%= config.bin %> create vpn-1 --template debian-12 --features tun',
+    '<%= config.bin %> create ci-1 --template debian-12 --features fuse,keyctl',
   ];
   static override args = { id: idArg };
   static override flags = {

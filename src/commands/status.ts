@@ -4,9 +4,23 @@ import { realHost } from '../cli/host.js';
 import { describeLimits, describeNetwork, details } from '../cli/render.js';
 import type { ContainerStatus } from '../core/host.js';
 import { formatDuration, formatSize } from '../base/units.js';
+import { keyringMode, type KeyringMode } from '../base/devices.js';
+
+/** What its keyring calls (add_key, request_key, keyctl) get. */
+const KEYRING: Record<KeyringMode, string> = {
+  allowed: 'allowed (--features keyctl)',
+  absent: 'absent, ENOSYS (--features keyctl allows them)',
+  refused: 'refused, EPERM (privileged)',
+};
+
+/** The keyring calls as init has them; a change by set waits for the next start. */
+function keyringLine(s: ContainerStatus): string {
+  const next = keyringMode(s.mode === 'privileged', s.features);
+  return s.state === 'running' && next !== s.keyring ? `${KEYRING[s.keyring]}; ${next} from its next start` : KEYRING[s.keyring];
+}
 
 export default class Status extends VpsCommand<ContainerStatus> {
-  static override summary = 'Show a container: state, template, disk size and use, memory use, limits, network, init pid, uptime.';
+  static override summary = 'Show a container: state, template, disk size and use, memory use, limits, network, features and devices, its keyring calls, init pid, uptime.';
   static override examples = ['<%= config.bin %> status 101', '<%= config.bin %> status 101 --json'];
   static override args = { id: idArg };
 
@@ -28,6 +42,7 @@ export default class Status extends VpsCommand<ContainerStatus> {
           ['limits', describeLimits(s.limits)],
           ['network', describeNetwork(s.network)],
           ['features', s.features.join(', ') || 'none'],
+          ['keyring', keyringLine(s)],
           ['devices', s.devices.join(', ') || 'none'],
           ['init pid', s.init_pid],
           ['uptime', s.uptime_s === null ? '-' : formatDuration(s.uptime_s * 1000)],

@@ -12,7 +12,7 @@ import type { SpaceFigures } from '../storage/space.js';
 import type { HostCheckResult } from './hostcheck.js';
 import type { PersonalityInput } from '../distro/input.js';
 import type { ContainerConfig, IdMap } from '../base/config.js';
-import type { DevicePass, Feature } from '../base/devices.js';
+import type { DevicePass, Feature, KeyringMode } from '../base/devices.js';
 import type { HostSettings } from '../base/settings.js';
 import type { ContainerState, Progress } from '../base/types.js';
 import type { NetworkConfig } from '../base/netconfig.js';
@@ -45,7 +45,7 @@ export interface CreateOptions {
   /** Started at the host's boot (`start --all --onboot`), in `bootorder` (higher first). */
   onboot?: boolean;
   bootorder?: number;
-  /** --features: tun, fuse (src/base/devices.ts). */
+  /** --features: tun, fuse, keyctl (src/base/devices.ts). */
   features?: Feature[];
   /** --device: host character devices passed through. */
   devices?: DevicePass[];
@@ -119,9 +119,16 @@ export interface SpaceFrozen {
 }
 
 export interface ContainerStatus extends ContainerSummary {
-  /** Its features (tun, fuse) and the host devices passed through (`PATH:rw|ro`), from its config. */
+  /** Its features (tun, fuse, keyctl) and the host devices passed through (`PATH:rw|ro`), from its config. */
   features: Feature[];
   devices: string[];
+  /**
+   * What its keyring calls (add_key, request_key, keyctl) get: `allowed` (the keyctl
+   * feature), `absent` (ENOSYS, an unprivileged container's default, as Proxmox's) or
+   * `refused` (EPERM: privileged). A running container's as its init has them (a change by
+   * `set` waits for the next start), a stopped one's as its next start gives them.
+   */
+  keyring: KeyringMode;
   /** Host ids of the container's user namespace: root inside is `uid` outside. */
   idmap: IdMap | null;
   os: ContainerConfig['os'] | null;

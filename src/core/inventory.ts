@@ -1,4 +1,4 @@
-import { formatDevice } from '../base/devices.js';
+import { formatDevice, keyringMode } from '../base/devices.js';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { exists, readText } from '../sys/fs.js';
@@ -101,6 +101,7 @@ export class Inventory {
       bootorder: cfg.bootorder ?? 0,
       features: cfg.features ?? [],
       devices: (cfg.devices ?? []).map(formatDevice),
+      keyring: keyringMode(!!cfg.privileged, cfg.features, state ?? undefined),
       network: this.h.networks.status(cfg),
     };
   }

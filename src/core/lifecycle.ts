@@ -240,6 +240,9 @@ export class Lifecycle {
         ...(lxcfs ? { lxcfs: LXCFS_DIR } : {}),
         devices: await checkDeviceNodes(cfg.features, cfg.devices, !cfg.privileged),
         ...(cfg.privileged || !cfg.idmap ? {} : { userns: { ...cfg.idmap, shifted: !!cfg.shifted } }),
+        // the keyring calls as Proxmox's keyctl feature: ENOSYS without it (checkDeviceNodes
+        // above refused it for a privileged container)
+        ...(cfg.features?.includes('keyctl') && !cfg.privileged ? { keyctl: true } : {}),
         ...(opts.allowMissing?.length ? { allowMissing: opts.allowMissing } : {}),
         // the monitor writes the limits (IO throttles on its loop device too) before init is born
         limits: this.h.resources.spawnLimits(id, limits),

@@ -33,7 +33,10 @@ export interface EnterOptions {
 
 /**
  * argv for helpers/vps-enter: join a running container and run a command, or, with no
- * command, the user's login shell.
+ * command, the user's login shell. The command gets init's seccomp filter, keyring calls
+ * included: `--keyctl` when the monitor says init has them allowed, or when its state
+ * predates the feature (its unprivileged init had them allowed; vps-enter refuses them to a
+ * privileged container whatever it is told).
  */
 export function enterArgv(st: RuntimeState, cgroupDirs: string[], cmd: string[], opts: EnterOptions = {}): { file: string; args: string[] } {
   return {
@@ -44,6 +47,7 @@ export function enterArgv(st: RuntimeState, cgroupDirs: string[], cmd: string[],
       ...(opts.cwd ? ['--cwd', opts.cwd] : []),
       ...(opts.user ? ['--user', opts.user] : []),
       ...(opts.pty ? ['--pty'] : []),
+      ...(st.keyctl !== false ? ['--keyctl'] : []),
       ...(opts.env ?? []).flatMap((e) => ['--env', e]),
       ...(cmd.length ? ['--', ...cmd] : ['--login']),
     ],

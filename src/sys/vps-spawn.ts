@@ -19,6 +19,8 @@ export interface SpawnSpec {
   cgroups: string[];
   /** The container's user namespace (unprivileged), and whether its ids are shifted in the image. */
   userns?: { uid: number; gid: number; count: number; shifted?: boolean };
+  /** Its keyctl feature: the keyring calls allowed (with userns only; else ENOSYS, and EPERM when privileged). */
+  keyctl?: boolean;
   /** vps-limit, run by the monitor before init is born: its `apply` argv, and whether it throttles the loop device. */
   limits?: { helper: string; args: string[]; ioDevice: boolean };
   /** vps-net, run by the monitor at every boot, and the spec file it reads. */
@@ -73,7 +75,7 @@ export function spawnArgv(s: SpawnSpec): string[] {
     ...s.cgroups.flatMap((c) => ['--cgroup', c]),
     ...(s.nofile ? ['--nofile', String(s.nofile)] : []),
     ...(s.lxcfs ? ['--lxcfs', s.lxcfs] : []),
-    ...(s.userns ? ['--userns', `${s.userns.uid}:${s.userns.gid}:${s.userns.count}`, ...(s.userns.shifted ? ['--no-idmap'] : [])] : []),
+    ...(s.userns ? ['--userns', `${s.userns.uid}:${s.userns.gid}:${s.userns.count}`, ...(s.userns.shifted ? ['--no-idmap'] : []), ...(s.keyctl ? ['--keyctl'] : [])] : []),
     ...(s.allowMissing ?? []).flatMap((f) => ['--unsafe-allow-missing', f]),
     ...(s.events ? ['--events', s.events.file, '--event-source', s.events.source] : []),
     ...(s.stopHook ? ['--stop-hook', s.stopHook] : []),

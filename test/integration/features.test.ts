@@ -5,16 +5,21 @@
  * system, tests/fixtures/tinyfuse.c, mounts and serves inside); without them the same fails,
  * in a privileged container too (the devices cgroup refuses a node made by hand). --device
  * passes a host character device through, read-only when asked; a device that reaches the
- * host's memory, disks or kernel is refused with nothing changed.
+ * host's memory, disks or kernel is refused with nothing changed. --features keyctl (Proxmox's
+ * keyctl=1) lets an unprivileged container use the kernel's keyring calls, which it otherwise
+ * sees as absent (ENOSYS) in every exec, exec -t and systemd service, while its systemd still
+ * boots to running (test/fixtures/keyprobe.c asks); a privileged container is refused it.
  */
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { REPO, json, makeEnv, newId, ok, vpsctl, type Env } from './harness.js';
+import { BIN, REPO, json, makeEnv, newId, ok, vpsctl, type Env } from './harness.js';
+import { Term } from './term.js';
 
 const e: Env = makeEnv();
 const TINYFUSE = path.join(e.root, 'tinyfuse');
 const TUNECHO = path.join(e.root, 'tunecho');
+const KEYPROBE = path.join(e.root, 'keyprobe');
 const made: string[] = [];
 
 async function container(args: string[] = []): Promise<string> {
@@ -42,6 +47,7 @@ const installTinyfuse = (id: string): Promise<void> => install(id, TINYFUSE);
 beforeAll(async () => {
   await execa('gcc', ['-static', '-O1', '-o', TINYFUSE, path.join(REPO, 'test/fixtures/tinyfuse.c')]);
   await execa('gcc', ['-static', '-O1', '-o', TUNECHO, path.join(REPO, 'test/fixtures/tunecho.c')]);
+  await execa('gcc', ['-static', '-O1', '-o', KEYPROBE, path.join(REPO, 'test/fixtures/keyprobe.c')]);
 }, 120_000);
 
 afterAll(async () => {
@@ -100,6 +106,67 @@ describe('--features fuse', () => {
     const no = await sh(plain, FUSE_MOUNT);
     expect(no.exitCode).not.toBe(0);
     expect(no.out).toMatch(/tinyfuse: open \/dev\/fuse: No such file or directory/);
+  }, 300_000);
+});
+
+describe('--features keyctl', () => {
+  const ABSENT = 'keyctl: ENOSYS\nadd_key: ENOSYS\nrequest_key: ENOSYS\n';
+  // the calls reach the kernel: a key is added, and one that is not there is not found
+  const THERE = 'keyctl: ok\nadd_key: ok\nrequest_key: ENOKEY\n';
+  /** keyprobe in a service of the container's systemd (as root, and as a user: systemd sets up a keyring for each). */
+  const service = (id: string, ...props: string[]): Promise<{ exitCode: number; out: string }> =>
+    sh(id, `systemd-run --wait --pipe --quiet --collect ${props.map((p) => `-p ${p}`).join(' ')} /usr/local/bin/keyprobe`);
+
+  it('without it an unprivileged container sees the keyring calls as absent (ENOSYS) in exec, exec -t and its services, and boots to running; with it they work', async () => {
+    const id = await container();
+    expect(await json(e, ['status', id])).toMatchObject({ mode: 'unprivileged', features: [], keyring: 'absent' });
+    await ok(e, ['start', id, '--wait']);
+    await install(id, KEYPROBE);
+    expect(await sh(id, 'keyprobe')).toEqual({ exitCode: 1, out: ABSENT });
+    const t = new Term(BIN, ['exec', '-t', id, '--', 'keyprobe'], { ...e.env, PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm' });
+    expect((await t.exit()).exitCode).toBe(1);
+    expect(t.screen).toContain('keyctl: ENOSYS');
+    expect(await service(id)).toEqual({ exitCode: 1, out: ABSENT });
+    // systemd takes ENOSYS for "no keyrings" and starts the service anyway (EPERM would fail
+    // it at step KEYRING): a user's service, which it would give a keyring of that user's
+    expect(await service(id, 'User=nobody', 'KeyringMode=private')).toEqual({ exitCode: 1, out: ABSENT });
+    // and its own units all came up: Proxmox runs systemd so
+    const state = (await sh(id, 'systemctl is-system-running')).out.trim();
+    const failed = (await sh(id, 'systemctl --failed --no-legend --plain')).out.trim();
+    expect({ state, failed }).toEqual({ state: 'running', failed: '' });
+
+    // turned on: saved, given at the next start (the running init keeps its filter till then)
+    const set = await json<{ devices: { features: string[]; next_start: boolean } }>(e, ['set', id, '--features', 'keyctl']);
+    expect(set.devices).toEqual({ features: ['keyctl'], devices: [], next_start: true });
+    expect(await json(e, ['status', id])).toMatchObject({ features: ['keyctl'], keyring: 'absent' });
+    expect((await sh(id, 'keyprobe')).out).toBe(ABSENT); // exec follows the running init, not the config
+    await ok(e, ['restart', id, '--wait']);
+    expect(await json(e, ['status', id])).toMatchObject({ features: ['keyctl'], keyring: 'allowed' });
+    expect(await sh(id, 'keyprobe')).toEqual({ exitCode: 0, out: THERE });
+    expect(await service(id)).toEqual({ exitCode: 0, out: THERE });
+    expect(await service(id, 'User=nobody', 'KeyringMode=private')).toEqual({ exitCode: 0, out: THERE });
+    const t2 = new Term(BIN, ['exec', '-t', id, '--', 'keyprobe'], { ...e.env, PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm' });
+    expect((await t2.exit()).exitCode).toBe(0);
+    expect(t2.screen).toContain('request_key: ENOKEY');
+    expect((await sh(id, 'systemctl is-system-running')).out.trim()).toBe('running');
+  }, 300_000);
+
+  it('is refused for a privileged container: at create with nothing made, and at set with nothing changed; its keyring calls stay EPERM', async () => {
+    const nope = newId('ft');
+    const r = await vpsctl(e, ['create', nope, '--template', 'debian-12', '--disk', '2G', '--privileged', '--features', 'keyctl']);
+    expect({ exitCode: r.exitCode, stderr: r.stderr }).toEqual({ exitCode: 2, stderr: expect.stringMatching(/keyctl is for unprivileged containers only/) });
+    expect((await vpsctl(e, ['status', nope])).exitCode).toBe(3);
+    expect(existsSync(path.join(e.root, 'containers', nope))).toBe(false);
+
+    const id = await container(['--privileged']);
+    const before = readFileSync(path.join(e.root, 'containers', id, 'config.yaml'), 'utf8');
+    const s = await vpsctl(e, ['set', id, '--features', 'tun,keyctl']);
+    expect({ exitCode: s.exitCode, stderr: s.stderr }).toEqual({ exitCode: 2, stderr: expect.stringMatching(/keyctl is for unprivileged containers only/) });
+    expect(readFileSync(path.join(e.root, 'containers', id, 'config.yaml'), 'utf8')).toBe(before);
+    expect(await json(e, ['status', id])).toMatchObject({ mode: 'privileged', keyring: 'refused' });
+    await ok(e, ['start', id, '--wait']);
+    await install(id, KEYPROBE);
+    expect(await sh(id, 'keyprobe')).toEqual({ exitCode: 1, out: 'keyctl: EPERM\nadd_key: EPERM\nrequest_key: EPERM\n' });
   }, 300_000);
 });
 

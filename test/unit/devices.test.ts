@@ -1,6 +1,6 @@
 /** Features and passed-through devices: the flags, the config, and which host devices are refused. */
 import { parseConfig, renderConfig, type ContainerConfig } from '../../src/base/config.js';
-import { applyDeviceFlags, deviceNodes, deviceRefusal, parseDevice, parseFeatures } from '../../src/base/devices.js';
+import { applyDeviceFlags, deviceNodes, deviceRefusal, featureRefusal, keyringMode, parseDevice, parseFeatures } from '../../src/base/devices.js';
 import { VpsError } from '../../src/base/errors.js';
 import { importPolicy } from '../../src/core/import-policy.js';
 
@@ -23,6 +23,33 @@ describe('--features', () => {
     expect(parseFeatures('fuse=on,tun=0', ['tun'])).toEqual(['fuse']);
     expect(parseFeatures('none', ['tun', 'fuse'])).toEqual([]);
     expect(parseFeatures('none,fuse', ['tun'])).toEqual(['fuse']);
+  });
+
+  it('keyctl: on, off, beside the others, in one order', () => {
+    expect(parseFeatures('keyctl')).toEqual(['keyctl']);
+    expect(parseFeatures('keyctl,tun')).toEqual(['tun', 'keyctl']);
+    expect(parseFeatures('keyctl=1', ['fuse'])).toEqual(['fuse', 'keyctl']);
+    expect(parseFeatures('keyctl=off', ['tun', 'keyctl'])).toEqual(['tun']);
+    expect(parseFeatures('keyctl=no', [])).toEqual([]);
+    expect(usage(() => parseFeatures('keyctl=maybe'))).toMatch(/is not NAME or NAME=on\|off/);
+  });
+
+  it('keyctl is for unprivileged containers only; it gives no device', () => {
+    expect(featureRefusal(['keyctl'], true)).toMatch(/unprivileged containers only.*EPERM/);
+    expect(featureRefusal(['tun', 'fuse', 'keyctl'], false)).toBeUndefined();
+    expect(featureRefusal(['tun', 'fuse'], true)).toBeUndefined();
+    expect(deviceNodes(['keyctl'])).toEqual([]);
+    expect(deviceNodes(['keyctl', 'tun'])).toEqual([{ path: '/dev/net/tun', access: 'rw' }]);
+  });
+
+  it('what the keyring calls get: refused privileged, absent by default, allowed with keyctl; a running one as its init has them', () => {
+    expect(keyringMode(true, ['keyctl'])).toBe('refused');
+    expect(keyringMode(false, [])).toBe('absent');
+    expect(keyringMode(false, ['keyctl'])).toBe('allowed');
+    expect(keyringMode(false, ['keyctl'], { keyctl: false })).toBe('absent'); // set while running: the next start
+    expect(keyringMode(false, [], { keyctl: true })).toBe('allowed');
+    expect(keyringMode(false, [], {})).toBe('allowed'); // a monitor older than the feature allowed them
+    expect(keyringMode(true, [], {})).toBe('refused');
   });
 
   it('refuses what it does not know, and says which are not built yet', () => {
@@ -114,6 +141,16 @@ describe('config.yaml', () => {
         expect((e as VpsError).message).toMatch(re);
       }
     }
+  });
+
+  it('keeps keyctl, and reads it in the one order whatever the file says; a privileged one that has it still parses (start refuses it, set takes it away)', () => {
+    const text = renderConfig({ ...cfg, features: ['keyctl', 'tun'] });
+    expect(text).toMatch(/features:\n {2}- keyctl\n {2}- tun\n|features:\n {2}- tun\n {2}- keyctl\n/);
+    expect(parseConfig(text, 'c.yaml', '101')).toMatchObject({ privileged: true, features: ['tun', 'keyctl'] });
+  });
+
+  it('an import never takes keyctl either', () => {
+    expect(importPolicy({ ...cfg, privileged: false, features: ['keyctl'], devices: [] }, {}).notices.join('\n')).toMatch(/features keyctl: not taken/);
   });
 
   it('an import never takes them: a notice says so', () => {

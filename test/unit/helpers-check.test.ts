@@ -2,7 +2,8 @@
  * The C helpers' unit tests (`make -C helpers check`, TAP, one plan per test binary after a
  * "# test/check-NAME" line): common.c (validators, JSON escaping, pid parsing, errno -> exit
  * code, the symlink-refusing walk mounts go through) and the helpers' argument and spec
- * parsing (vps-spawn, vps-limit, vps-net).
+ * parsing (vps-spawn, vps-enter, vps-limit, vps-net), and the seccomp filter's keyring calls
+ * loaded for real (EPERM privileged, ENOSYS unprivileged, allowed with the keyctl feature).
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -25,7 +26,7 @@ function streams(out: string): Tap[] {
   return all;
 }
 
-const BINARIES = ['test/check-common', 'test/check-spawn-args', 'test/check-limit-args', 'test/check-net-spec'];
+const BINARIES = ['test/check-common', 'test/check-spawn-args', 'test/check-enter-args', 'test/check-confine', 'test/check-limit-args', 'test/check-net-spec'];
 const r = spawnSync('make', ['-s', '-C', path.join(process.cwd(), 'helpers'), 'check'], { encoding: 'utf8' });
 const taps = streams(r.stdout);
 

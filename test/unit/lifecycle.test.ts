@@ -4,7 +4,7 @@
  * any one of them made to fail. What a step makes is undone when a later step fails: no
  * container dir, image, id range, run dir, network reservation or lock is left.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { loadSettings } from '../../src/base/settings.js';
@@ -199,6 +199,38 @@ describe('start', () => {
     sys.argv.length = 0;
     await host.start('106').catch(() => undefined);
     expect(spawnArgv()[spawnArgv().indexOf('--stop-hook') + 1]).toMatch(/\/bin\/vpsctl$/);
+  });
+
+  it('keyctl: --keyctl beside --userns for an unprivileged container with the feature, never without it', async () => {
+    await host.create('107', { template: 'debian-12', limits: { memory: null }, features: ['keyctl'] });
+    await host.create('108', { template: 'debian-12', limits: { memory: null } });
+    sys.argv.length = 0;
+    await host.start('107');
+    expect(spawnArgv()).toContain('--keyctl');
+    expect(spawnArgv().indexOf('--keyctl')).toBeGreaterThan(spawnArgv().indexOf('--userns'));
+    sys.argv.length = 0;
+    await host.start('108');
+    expect(spawnArgv()).toContain('--userns');
+    expect(spawnArgv()).not.toContain('--keyctl');
+    expect(await host.status('107')).toMatchObject({ features: ['keyctl'], keyring: 'allowed' });
+    expect(await host.status('108')).toMatchObject({ features: [], keyring: 'absent' });
+  });
+
+  it('keyctl: a privileged container is refused it at create (nothing made), at set and at start (nothing run)', async () => {
+    await expect(host.create('109', { template: 'debian-12', limits: { memory: null }, privileged: true, features: ['keyctl'] })).rejects.toThrow(/keyctl is for unprivileged containers only/);
+    expect(leftovers()).toEqual([]);
+    await host.create('109', { template: 'debian-12', limits: { memory: null }, privileged: true });
+    const cfg = readFileSync(host.layout.configFile('109'), 'utf8');
+    await expect(host.setDevices('109', { features: 'keyctl' })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/keyctl is for unprivileged containers only/) });
+    expect(readFileSync(host.layout.configFile('109'), 'utf8')).toBe(cfg);
+    expect(await host.status('109')).toMatchObject({ features: [], keyring: 'refused' });
+    // a config that has it anyway (written by hand) does not start
+    writeFileSync(host.layout.configFile('109'), `${cfg}features:\n  - keyctl\n`);
+    sys.log.length = 0;
+    await expect(host.start('109')).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/keyctl is for unprivileged containers only/) });
+    expect(changes().filter((s) => s === 'vps-spawn' || s === 'systemd-run')).toEqual([]);
+    // and set takes it away
+    await expect(host.setDevices('109', { features: 'keyctl=off' })).resolves.toMatchObject({ features: [], changed: true });
   });
 
   it('refuses a missing image before anything runs', async () => {

@@ -32,6 +32,13 @@ describe('vps-spawn argv', () => {
     expect(after('--device')).toEqual(['/dev/net/tun:net/tun:rw', '/dev/ttyS1:ttyS1:ro']);
   });
 
+  it('keyctl: --keyctl right after the user namespace, and never without one', () => {
+    const userns = { uid: 1000000, gid: 1000000, count: 65536 };
+    expect(spawnArgv({ ...base, userns, keyctl: true }).slice(14, 17)).toEqual(['--userns', '1000000:1000000:65536', '--keyctl']);
+    expect(spawnArgv({ ...base, userns })).not.toContain('--keyctl');
+    expect(spawnArgv({ ...base, keyctl: true })).not.toContain('--keyctl'); // privileged: vps-spawn would refuse it
+  });
+
   it('on a systemd host: a delegated scope ordered before vpsctl.service, the monitor in its leaf', async () => {
     const calls: string[][] = [];
     const run: Runner = {
