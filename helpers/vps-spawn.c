@@ -172,6 +172,7 @@ struct monitor M = {
 	.loop_nr = -1,
 	.idmap_userns = -1,
 	.home_mntns = -1,
+	.host_mntns = -1,
 	.pty_master = -1,
 	.pty_slave = -1,
 	.console_fd = -1,
@@ -447,6 +448,14 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	if (o->events)
 		events_open(o->events, o->event_source);
 
+	/* --bind sources are the host's directories as its admin sees them: cloned at every
+	 * boot in this (the caller's) mount namespace, not in the monitor's copy, where
+	 * loop-backed mounts are dropped and later mounts may never arrive */
+	if (o->n_bind) {
+		M.host_mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+		if (M.host_mntns < 0)
+			die_with_error("open /proc/self/ns/mnt");
+	}
 	if (unshare(CLONE_NEWNS) < 0)
 		die_code_with_error(VPS_EHOST, "unshare mount namespace");
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
@@ -463,7 +472,7 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	limits_apply(); /* makes the container's cgroups with their limits: reused below */
 	for (size_t i = 0; i < o->n_cg; i++)
 		cgroup_create(o, &o->cg[i]);
-	if (o->idmap)
+	if (o->idmap || (o->userns && o->n_bind)) /* binds are idmapped with --no-idmap too */
 		idmap_userns_create();
 	console_open();
 	console_listen();
