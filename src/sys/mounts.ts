@@ -12,8 +12,13 @@ export async function hostDirProblem(p: string): Promise<string | undefined> {
   const parts = p.split('/').filter(Boolean);
   for (const [i, c] of parts.entries()) {
     cur = path.join(cur, c);
-    const st = await fsp.lstat(cur).catch((e: NodeJS.ErrnoException) => e);
-    if (st instanceof Error) return st.code === 'ENOENT' ? `${cur} does not exist` : `${cur}: ${st.message}`;
+    let st;
+    try {
+      st = await fsp.lstat(cur);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      return err.code === 'ENOENT' ? `${cur} does not exist` : `${cur}: ${err.message}`;
+    }
     if (st.isSymbolicLink()) return `${cur} is a symbolic link (name the real directory: no link anywhere on the host path)`;
     if (!st.isDirectory()) return `${cur} is not a directory`;
     if (i === parts.length - 1) return undefined;
