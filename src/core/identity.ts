@@ -74,6 +74,9 @@ export class Identities {
       const cfg = await this.h.config(id);
       const mounts = applyMountFlags(flags, cfg.mounts);
       await checkMounts(mounts, this.h.settings);
+      // the note on a directory every host user can reach, for the ones this set adds
+      const before = new Set((cfg.mounts ?? []).map(formatMount));
+      await checkMounts(mounts.filter((m) => !before.has(formatMount(m))), this.h.settings, (m) => this.h.progress.warn(m));
       const next: ContainerConfig = { ...cfg, mounts };
       const changed = renderConfig(next) !== renderConfig(cfg);
       if (changed) await writeFileAtomic(this.h.layout.configFile(id), renderConfig(next), 0o600);

@@ -63,7 +63,7 @@ export class Lifecycle {
     }
     const limits: Limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
     await checkDeviceNodes(opts.features, opts.devices, !opts.privileged); // a device the host lacks or must keep: before anything is made
-    await checkMounts(opts.mounts, this.h.settings); // a host directory missing, linked or vpsctl's own: the same
+    await checkMounts(opts.mounts, this.h.settings, (m) => this.h.progress.warn(m)); // a host directory missing, linked or vpsctl's own: the same
     await this.h.resources.overcommit(id, limits.memory, !!opts.strict);
     // a taken id says so (exit 5) before any space is weighed or address reserved
     if (await exists(this.h.layout.containerDir(id))) throw wrongState(`container ${id} already exists`, `pick another id, or remove it with: vpsctl destroy ${id}`);

@@ -25,3 +25,18 @@ export async function hostDirProblem(p: string): Promise<string | undefined> {
   }
   return undefined;
 }
+
+/**
+ * Whether every host user may reach the directory at `p`: each directory from / down to it
+ * lets others search it (o+x). A tenant's root owns the host's uid 0 files there, setuid
+ * ones included, so such a directory hands them to every host user.
+ */
+export async function reachableByAll(p: string): Promise<boolean> {
+  let cur = '/';
+  for (const c of ['', ...p.split('/').filter(Boolean)]) {
+    cur = path.join(cur, c);
+    const st = await fsp.stat(cur).catch(() => undefined);
+    if (!st || (st.mode & 0o001) === 0) return false;
+  }
+  return true;
+}
