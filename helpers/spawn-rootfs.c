@@ -438,7 +438,8 @@ static int bind_target(const struct bind_arg *b, int root, uid_t uid, gid_t gid)
 			const char *name = slash ? slash + 1 : rel;
 			if (slash)
 				*slash = '\0';
-			cleanup_fd int parent = open_in_rootfs(root, slash ? rel : "", O_PATH | O_DIRECTORY);
+			cleanup_fd int parent =
+				open_in_rootfs(root, slash ? rel : "", O_PATH | O_DIRECTORY);
 			if (parent < 0)
 				die_bind_target(b, rel, errno);
 			/* as the container's root: through the idmapped rootfs that is uid 0 on
@@ -451,8 +452,9 @@ static int bind_target(const struct bind_arg *b, int root, uid_t uid, gid_t gid)
 			if (slash)
 				*slash = '/';
 			if (r < 0 && err != EEXIST)
-				die_code(exit_code_for_errno(err), "--bind %s: make the container's /%s: %s",
-					 b->dest, rel, strerror(err));
+				die_code(exit_code_for_errno(err),
+					 "--bind %s: make the container's /%s: %s", b->dest, rel,
+					 strerror(err));
 			fd = open_in_rootfs(root, rel, O_PATH | O_DIRECTORY);
 		}
 		if (fd < 0)
