@@ -40,7 +40,8 @@ struct monitor {
 	bool mounted;
 	int idmap_userns; /* helper user ns with the container's mapping, for MOUNT_ATTR_IDMAP */
 	int home_mntns;   /* the monitor's own mount ns, to return to from the stage */
-	bool staged;      /* in the throw-away stage mount ns right now */
+	int host_mntns;   /* the host's (vps-spawn's caller's) mount ns: --bind sources are cloned there */
+	bool staged;      /* in the throw-away stage (or, for a moment, the host's) mount ns right now */
 	int pty_master, pty_slave;
 	int console_fd;
 	off_t console_size;

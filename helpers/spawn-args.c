@@ -1,6 +1,7 @@
 /* spawn-args.c — vps-spawn's argv (its usage is at the top of vps-spawn.c): every value
  * checked and capped before anything is touched; a bad one dies with exit 2 (a --device
- * SRC that is missing: 3). Only --device looks at the host (stat of SRC). */
+ * SRC that is missing: 3). Only --device looks at the host (stat of SRC); --bind's host
+ * directory is looked at by the monitor at every boot (spawn-rootfs.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@ static noreturn_fn void usage(int code)
 		"       [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]\n"
 		"       [--limit-helper PATH [--limit ARG]... [--limit-io-device]] "
 		"[--monitor-cgroup DIR] [--space-low BYTES] [--events FILE [--event-source SRC]]\n"
-		"       [--stop-hook PROG] [--device SRC:DEST:rw|ro]...\n",
+		"       [--stop-hook PROG] [--device SRC:DEST:rw|ro]... [--bind SRC:DEST:rw|ro]...\n",
 		prog_name);
 	exit(code);
 }
@@ -171,6 +172,98 @@ static void parse_device(struct opts *o, const char *v)
 	o->dev_num[o->n_dev++] = d->num;
 }
 
+/* A plain absolute path, as vpsctl's plainAbsPath: "/" then components of
+ * [A-Za-z0-9._+@,=-], none "." or "..", no empty one, no trailing "/", under 256 bytes. */
+static bool plain_abs_path(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n < 2 || n > 255 || p[0] != '/' || p[n - 1] == '/' || strstr(p, "//") ||
+	    strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+@,=-/") != n)
+		return false;
+	for (const char *c = p; c; c = strchr(c + 1, '/'))
+		if (strncmp(c, "/.", 2) == 0 && (c[2] == '/' || c[2] == '\0' ||
+						 (c[2] == '.' && (c[3] == '/' || c[3] == '\0'))))
+			return false;
+	return true;
+}
+
+/* The host trees --bind never takes, nor anything below them, and the roots it never takes
+ * themselves: the lists of vpsctl's src/base/mounts.ts (HOST_DENY_TREES, HOST_DENY_EXACT,
+ * TARGET_DENY_TREES), kept the same. */
+static const char *const bind_deny_trees[] = {
+	"/proc",     "/sys",	  "/dev",	"/run",	   "/boot",	  "/etc",
+	"/root",     "/usr",	  "/bin",	"/sbin",   "/lib",	  "/lib32",
+	"/lib64",    "/libx32",	  "/var/lib",	"/var/log", "/var/cache", "/var/spool",
+	"/var/run",  "/var/lock", "/var/backups", "/var/mail", "/lost+found",
+};
+static const char *const bind_deny_exact[] = { "/home", "/var", "/tmp", "/var/tmp",
+					       "/srv",	"/mnt", "/media", "/opt" };
+static const char *const bind_deny_dest[] = { "/proc", "/sys", "/dev", "/run" };
+
+/* --bind SRC:DEST:rw|ro: pure (the host is looked at by the monitor at each boot). */
+static void parse_bind(struct opts *o, const char *v)
+{
+	const char *c1 = strchr(v, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	struct bind_arg *b;
+
+	if (o->n_bind >= MAX_BINDS)
+		die_code(VPS_EUSAGE, "at most %d --bind", MAX_BINDS);
+	if (!c2 || strchr(c2 + 1, ':') || (strcmp(c2 + 1, "rw") != 0 && strcmp(c2 + 1, "ro") != 0))
+		die_code(VPS_EUSAGE, "--bind %.64s: want SRC:DEST:rw|ro", v);
+	b = &o->bind[o->n_bind];
+	b->src = strndup(v, (size_t)(c1 - v));
+	b->dest = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
+	if (!b->src || !b->dest)
+		die_code(VPS_ENORES, "out of memory");
+	b->ro = c2[2] == 'o';
+	if (!plain_abs_path(b->src))
+		die_code(VPS_EUSAGE, "--bind %.64s: SRC must be a plain absolute path (not /, no "
+				     "\".\" or \"..\")", v);
+	for (size_t i = 0; i < sizeof(bind_deny_trees) / sizeof(bind_deny_trees[0]); i++)
+		if (same_or_under(b->src, bind_deny_trees[i]))
+			die_code(VPS_EUSAGE, "--bind %.64s: SRC is in %s, a system tree of the host",
+				 v, bind_deny_trees[i]);
+	for (size_t i = 0; i < sizeof(bind_deny_exact) / sizeof(bind_deny_exact[0]); i++)
+		if (strcmp(b->src, bind_deny_exact[i]) == 0)
+			die_code(VPS_EUSAGE, "--bind %.64s: SRC is a root of the host's tree", v);
+	if (!plain_abs_path(b->dest))
+		die_code(VPS_EUSAGE, "--bind %.64s: DEST must be a plain absolute path (not /, no "
+				     "\".\" or \"..\")", v);
+	for (size_t i = 0; i < sizeof(bind_deny_dest) / sizeof(bind_deny_dest[0]); i++)
+		if (same_or_under(b->dest, bind_deny_dest[i]))
+			die_code(VPS_EUSAGE, "--bind %.64s: DEST is in %s, the container's own", v,
+				 bind_deny_dest[i]);
+	for (size_t i = 0; i < o->n_bind; i++)
+		if (same_or_under(o->bind[i].dest, b->dest) || same_or_under(b->dest, o->bind[i].dest))
+			die_code(VPS_EUSAGE, "--bind DEST %.64s given twice, or nested in another",
+				 b->dest);
+	o->n_bind++;
+}
+
+/* SRC of every --bind must neither be nor hold nor lie below what vpsctl keeps: its run
+ * dir (the parent of --run-dir) and its pool (two up from --image). */
+static void check_bind_sources(const struct opts *o)
+{
+	char keep[2][VPS_PATH_MAX];
+
+	snprintf(keep[0], sizeof(keep[0]), "%s", o->run_dir);
+	snprintf(keep[1], sizeof(keep[1]), "%s", o->image);
+	for (int k = 0; k < 2; k++)
+		for (int up = 0; up < (k ? 2 : 1); up++) {
+			char *s = strrchr(keep[k], '/');
+			if (s && s != keep[k])
+				*s = '\0';
+		}
+	for (size_t i = 0; i < o->n_bind; i++)
+		for (int k = 0; k < 2; k++)
+			if (strcmp(keep[k], "/") != 0 && (same_or_under(o->bind[i].src, keep[k]) ||
+							  same_or_under(keep[k], o->bind[i].src)))
+				die_code(VPS_EUSAGE, "--bind %.64s: SRC is, holds or lies below %s, "
+						     "which vpsctl keeps for itself",
+					 o->bind[i].src, keep[k]);
+}
+
 void parse_args(struct opts *o, int argc, char **argv)
 {
 	bool no_idmap = false;
@@ -195,6 +288,8 @@ void parse_args(struct opts *o, int argc, char **argv)
 			parse_cgroup(o, arg_value(argc, argv, &i));
 		else if (strcmp(a, "--device") == 0)
 			parse_device(o, arg_value(argc, argv, &i));
+		else if (strcmp(a, "--bind") == 0)
+			parse_bind(o, arg_value(argc, argv, &i));
 		else if (strcmp(a, "--readonly-image") == 0)
 			o->readonly = true;
 		else if (strcmp(a, "--lxcfs") == 0)
@@ -291,6 +386,7 @@ void parse_args(struct opts *o, int argc, char **argv)
 	    strcmp(o->rootfs, "/") == 0 || strcmp(o->run_dir, "/") == 0)
 		die_code(VPS_EUSAGE, "paths must be absolute, without '..', under %d bytes",
 			 VPS_PATH_MAX);
+	check_bind_sources(o);
 	for (size_t i = 0; i < o->n_cg; i++) {
 		const char *leaf = strrchr(o->cg[i].hostdir, '/') + 1;
 		if (strcmp(leaf, o->id) != 0)

@@ -280,6 +280,54 @@ int stage_leave(void)
 	return 0;
 }
 
+static void open_home_mntns(void)
+{
+	if (M.home_mntns < 0) {
+		M.home_mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+		if (M.home_mntns < 0)
+			die_with_error("open /proc/self/ns/mnt");
+	}
+}
+
+/* --bind: a clone of each host directory, made in the host's mount namespace (marked as
+ * staged meanwhile, so that a rollback returns home before it unmounts anything). */
+static void binds_clone(int trees[MAX_BINDS])
+{
+	int r;
+
+	if (!M.o->n_bind)
+		return;
+	open_home_mntns();
+	M.staged = true;
+	if (setns(M.host_mntns, CLONE_NEWNS) < 0)
+		die_with_error("enter the host's mount namespace");
+	for (size_t i = 0; i < M.o->n_bind; i++)
+		trees[i] = bind_clone(&M.o->bind[i]);
+	if ((r = stage_leave()) < 0) {
+		errno = -r;
+		die_with_error("return to the monitor's mount namespace");
+	}
+}
+
+/* --bind, in the stage over the rootfs just put there: each clone onto its target. */
+static void binds_attach(int trees[MAX_BINDS])
+{
+	bool userns = M.o->userns;
+
+	if (!M.o->n_bind)
+		return;
+	cleanup_fd int root = open(M.o->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (root < 0)
+		die_with_error("open %s in the stage", M.o->rootfs);
+	for (size_t i = 0; i < M.o->n_bind; i++) {
+		bind_attach(&M.o->bind[i], root, trees[i], userns ? M.idmap_userns : -1,
+			    M.o->allow_missing & FEAT_IDMAP, userns ? M.o->host_uid : 0,
+			    userns ? M.o->host_gid : 0);
+		close(trees[i]);
+		trees[i] = -1;
+	}
+}
+
 /* The mount namespace the init child will copy: a throw-away one where a clone of the
  * host-side mount sits over <rootfs> with suid allowed (nodev kept), idmapped to the
  * container's ids in idmap mode. In userns mode the child's copy belongs to its new user
@@ -292,11 +340,7 @@ void stage_root(void)
 		.userns_fd = (uint64_t)M.idmap_userns,
 	};
 
-	if (M.home_mntns < 0) {
-		M.home_mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-		if (M.home_mntns < 0)
-			die_with_error("open /proc/self/ns/mnt");
-	}
+	open_home_mntns();
 	if (unshare(CLONE_NEWNS) < 0)
 		die_code_with_error(VPS_EHOST, "unshare the stage mount namespace");
 	M.staged = true;
@@ -405,9 +449,13 @@ void start_init(void)
 	pid_t pid;
 	ssize_t n;
 
+	int trees[MAX_BINDS];
+
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		die_errno_mapped("socketpair");
+	binds_clone(trees);
 	stage_root();
+	binds_attach(trees);
 	pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid == 0) {
 		close(sv[0]);

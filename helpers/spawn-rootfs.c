@@ -5,6 +5,13 @@
  * directory fd, one component at a time, refusing symlinks (R2), and mounted onto through
  * /proc/self/fd/N; the kernel-made trees (/proc, /sys, our /dev tmpfs) are walked the same
  * way. The R4 masks come last, after the console and the cgroup mounts.
+ *
+ * The host directories of --bind are not mounted here but by the monitor, before the init
+ * child is cloned (bind_clone, bind_attach, at the end of this file): a clone of the host's
+ * directory made in the host's own mount namespace, made idmapped, nosuid and nodev (and
+ * read-only) as the host's root, and attached in the stage the child's namespace copies, so
+ * in userns mode the kernel locks it with the rest (its flags cannot be cleared, it cannot
+ * be unmounted to show what is below). The child then clones the rootfs with its binds.
  */
 #define _GNU_SOURCE
 #include "spawn.h"
@@ -16,7 +23,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/fsuid.h>
 #include <sys/syscall.h>
+#include <linux/openat2.h>
 
 #define MNT_NSNDNE (MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
@@ -313,7 +322,17 @@ void rootfs_build(const struct opts *o, int rootfs_fd, int pty_master, int pty_s
 	 * from the stage is locked: put a clone of the rootfs on top of itself, a mount of our
 	 * own that keeps the stage clone's idmap and its locked nodev/ro; from here on, root
 	 * is that mount (its fd works as the walk's starting point and for fchdir) */
-	cleanup_fd int root = clone_mount(rootfs_fd, 0, "the rootfs");
+	cleanup_fd int root = -1;
+	if (o->n_bind == 0) {
+		root = clone_mount(rootfs_fd, 0, "the rootfs");
+	} else {
+		/* with the binds the monitor put below it (locked to it in userns mode, so
+		 * only a recursive clone may take it) */
+		root = open_tree(rootfs_fd, "",
+				 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+		if (root < 0)
+			die_with_error("clone mount of the rootfs and its binds");
+	}
 	move_onto(root, rootfs_fd, "the rootfs");
 	/* we mount nothing on /run, systemd does; a symlinked /run is refused all the same */
 	{
@@ -339,4 +358,147 @@ void rootfs_build(const struct opts *o, int rootfs_fd, int pty_master, int pty_s
 		die_with_error("detach old root");
 	if (chdir("/") < 0)
 		die_with_error("chdir /");
+}
+
+/* ------------------------------------------------------------------ --bind (monitor) */
+
+int bind_clone(const struct bind_arg *b)
+{
+	char bad[VPS_PATH_MAX];
+	struct stat st;
+	cleanup_fd int host_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cleanup_fd int fd = -1;
+
+	if (host_root < 0)
+		die_with_error("open the host's /");
+	fd = open_nofollow_in_root(host_root, b->src + 1, bad, sizeof(bad));
+	if (fd < 0 && errno == ELOOP)
+		die_code(VPS_EUSAGE, "--bind %s: /%s is a symbolic link on the host; refusing (name "
+				     "the real directory)", b->src, bad);
+	if (fd < 0)
+		die_code_with_error(errno == ENOENT ? VPS_ENOTFOUND : VPS_EFAIL,
+				    "--bind %s: host directory /%s", b->src, bad);
+	if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode))
+		die_code(VPS_EUSAGE, "--bind %s: not a directory on the host", b->src);
+	int tree = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	if (tree < 0)
+		die_code_with_error(errno == ENOSYS ? VPS_EHOST : VPS_EFAIL,
+				    "--bind %s: clone the host directory's mount", b->src);
+	return tree;
+}
+
+/* rel below root, never out of it: a symlink is followed as if root were / (RESOLVE_IN_ROOT),
+ * never a magic link, never into another mount (an earlier bind) */
+static int open_in_rootfs(int root, const char *rel, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+
+	if (!*rel)
+		return openat(root, ".", flags | O_CLOEXEC);
+	return (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
+}
+
+static noreturn_fn void die_bind_target(const struct bind_arg *b, const char *rel, int err)
+{
+	errno = err;
+	if (err == ENOENT)
+		die("--bind %s: the container's /%s is a dangling symbolic link; refusing", b->dest,
+		    rel);
+	if (err == ENOTDIR)
+		die("--bind %s: the container's /%s is not a directory; refusing to mount on it",
+		    b->dest, rel);
+	if (err == EXDEV)
+		die("--bind %s: the container's /%s leads into another mount; refusing", b->dest,
+		    rel);
+	die_with_error("--bind %s: open the container's /%s", b->dest, rel);
+}
+
+/* The directory b->dest inside root, each missing component made (0755) as uid:gid. */
+static int bind_target(const struct bind_arg *b, int root, uid_t uid, gid_t gid)
+{
+	char rel[VPS_PATH_MAX];
+	const char *dest = b->dest + 1;
+	size_t n = strlen(dest);
+	int fd = -1;
+
+	for (size_t end = 1; end <= n; end++) {
+		if (dest[end] != '/' && dest[end] != '\0')
+			continue;
+		snprintf(rel, sizeof(rel), "%.*s", (int)end, dest);
+		if (fd >= 0)
+			close(fd);
+		fd = open_in_rootfs(root, rel, O_PATH | O_DIRECTORY);
+		if (fd < 0 && errno == ENOSYS)
+			die_code(VPS_EHOST, "--bind needs openat2 (Linux 5.6)");
+		if (fd < 0 && errno == ENOENT) {
+			char *slash = strrchr(rel, '/');
+			const char *name = slash ? slash + 1 : rel;
+			if (slash)
+				*slash = '\0';
+			cleanup_fd int parent =
+				open_in_rootfs(root, slash ? rel : "", O_PATH | O_DIRECTORY);
+			if (parent < 0)
+				die_bind_target(b, rel, errno);
+			/* as the container's root: through the idmapped rootfs that is uid 0 on
+			 * disk; the host's root cannot write there at all (EOVERFLOW) */
+			setfsgid(gid);
+			setfsuid(uid);
+			int r = mkdirat(parent, name, 0755), err = errno;
+			setfsuid(0);
+			setfsgid(0);
+			if (slash)
+				*slash = '/';
+			if (r < 0 && err != EEXIST)
+				die_code(exit_code_for_errno(err),
+					 "--bind %s: make the container's /%s: %s", b->dest, rel,
+					 strerror(err));
+			fd = open_in_rootfs(root, rel, O_PATH | O_DIRECTORY);
+		}
+		if (fd < 0)
+			die_bind_target(b, rel, errno);
+	}
+	struct stat a, r;
+	if (fstat(fd, &a) < 0 || fstat(root, &r) < 0)
+		die_with_error("--bind %s: stat", b->dest);
+	if (a.st_dev == r.st_dev && a.st_ino == r.st_ino)
+		die("--bind %s: the container's %s leads to its own /; refusing to cover it",
+		    b->dest, b->dest);
+	return fd;
+}
+
+void bind_attach(const struct bind_arg *b, int root, int tree, int userns_fd, bool idmap_waived,
+		 uid_t uid, gid_t gid)
+{
+	struct mount_attr a = {
+		.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (b->ro ? MOUNT_ATTR_RDONLY : 0),
+		.propagation = MS_PRIVATE,
+	};
+
+	if (userns_fd >= 0) {
+		a.attr_set |= MOUNT_ATTR_IDMAP;
+		a.userns_fd = (uint64_t)userns_fd;
+	}
+	if (mount_setattr(tree, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0) {
+		int err = errno;
+		if (userns_fd < 0 || (err != EINVAL && err != EPERM && err != EOPNOTSUPP))
+			die_with_error("--bind %s: set nosuid,nodev%s", b->src, b->ro ? ",ro" : "");
+		if (!idmap_waived)
+			die_code(VPS_EHOST,
+				 "--bind %s: the kernel refused an idmapped mount of it: %s (its "
+				 "filesystem must support idmapped mounts: ext4, xfs, btrfs, tmpfs "
+				 "6.3+ do; --unsafe-allow-missing idmap binds it plain)",
+				 b->src, strerror(err));
+		log_warn("unsafe: --bind %s: idmapped mount refused (%s); bound plain", b->src,
+			 strerror(err));
+		a.attr_set &= ~(uint64_t)MOUNT_ATTR_IDMAP;
+		a.userns_fd = 0;
+		if (mount_setattr(tree, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+			die_with_error("--bind %s: set nosuid,nodev%s", b->src, b->ro ? ",ro" : "");
+	}
+	cleanup_fd int t = bind_target(b, root, uid, gid);
+	if (move_mount(tree, "", t, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		die_with_error("--bind: mount %s on the container's %s", b->src, b->dest);
 }

@@ -9,6 +9,7 @@
 
 #define MAX_CGROUPS 16
 #define MAX_LIMIT_ARGS 48
+#define MAX_BINDS      8
 
 struct cgroup_arg {
 	const char *mountname; /* "" = cgroup2 directly on /sys/fs/cgroup */
@@ -25,6 +26,13 @@ struct dev_pass {
 	const char *src;
 	char dest[64];
 	struct dev_extra num; /* its numbers (from SRC) and access, for the allowlist */
+};
+
+/* --bind SRC:DEST:rw|ro: the host directory SRC bound on DEST inside the container (both
+ * plain absolute paths, checked by spawn-args.c; the host side again at every boot). */
+struct bind_arg {
+	char *src, *dest;
+	bool ro;
 };
 
 struct opts {
@@ -46,6 +54,8 @@ struct opts {
 	struct dev_pass dev[MAX_DEV_EXTRA];
 	struct dev_extra dev_num[MAX_DEV_EXTRA]; /* dev[i].num, as the allowlist takes them */
 	size_t n_dev;
+	struct bind_arg bind[MAX_BINDS];
+	size_t n_bind;
 	bool userns;  /* --userns given (and the kernel has user namespaces) */
 	bool idmap;   /* userns mode with an idmapped rootfs (not --no-idmap) */
 	bool seccomp; /* load the R6 filter (false only with --unsafe-allow-missing) */
@@ -115,5 +125,17 @@ void run_helper(const char *path, char *const argv[], char *out, size_t out_cap,
  * pivot_root into it. The console pty is bound on /dev/console. Dies (through the child's
  * sink) on any error. */
 void rootfs_build(const struct opts *o, int rootfs_fd, int pty_master, int pty_slave);
+
+/* Monitor, in the host's mount namespace: a detached clone of the host directory b->src
+ * (walked from / without following any symlink; a directory), not of the mounts below it.
+ * Dies on error. */
+int bind_clone(const struct bind_arg *b);
+/* Monitor, in the stage (the container's rootfs mounted at root): tree made nosuid, nodev,
+ * private, read-only for :ro and, with userns_fd >= 0, idmapped to that user namespace (if
+ * the kernel refuses and idmap_waived: a plain bind, logged); then moved onto b->dest,
+ * resolved inside root (RESOLVE_IN_ROOT: a tenant's symlink never leads out), its missing
+ * directories made as uid:gid (the container's root). Dies on error. */
+void bind_attach(const struct bind_arg *b, int root, int tree, int userns_fd, bool idmap_waived,
+		 uid_t uid, gid_t gid);
 
 #endif

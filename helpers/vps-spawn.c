@@ -8,12 +8,19 @@
  *             [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]
  *             [--limit-helper PATH [--limit ARG]... [--limit-io-device]]
  *             [--monitor-cgroup DIR] [--space-low BYTES] [--events FILE [--event-source SRC]]
- *             [--stop-hook PROG] [--device SRC:DEST:rw|ro]...
+ *             [--stop-hook PROG] [--device SRC:DEST:rw|ro]... [--bind SRC:DEST:rw|ro]...
  *
  * --device SRC:DEST:rw|ro: the host's character device SRC (under /dev) is bound on the
  * container's /dev/DEST, and its numbers join the R5 allowlist (rw, or read only); at most
  * 16. DEST is a plain name (directories made as needed), never one of the container's own
  * /dev entries. vpsctl's features come this way: tun is /dev/net/tun, fuse is /dev/fuse.
+ * --bind SRC:DEST:rw|ro: the host directory SRC bound on DEST inside, at most 8 (plain
+ * absolute paths; SRC never a host system tree nor vpsctl's run dir or pool, DEST never in
+ * /proc, /sys, /dev, /run): at every boot the monitor clones SRC in its caller's mount
+ * namespace (walked from / without following a symlink), makes the clone nosuid, nodev,
+ * private, read-only for ro and, in userns mode, idmapped to the container's ids, and moves
+ * it onto DEST in the stage, DEST resolved inside the rootfs (RESOLVE_IN_ROOT), its missing
+ * directories made as the container's root (spawn-rootfs.c).
  * --limit-helper PATH --limit ARG...: once the image is on its loop device and before the
  * cgroups are made, the monitor runs `PATH ARG...` (helpers/vps-limit apply: it makes the
  * container's cgroups with their limits, which are then reused), with --io-device MAJ:MIN of
@@ -78,7 +85,8 @@
  *    <run-dir>/console.sock (see "The console" below), then per boot:
  *      STAGE: unshare(CLONE_NEWNS) into a throw-away namespace, open_tree(OPEN_TREE_CLONE)
  *        the host-side mount, mount_setattr: suid allowed, nodev kept, MOUNT_ATTR_IDMAP to
- *        the helper userns, move_mount it over <rootfs>;
+ *        the helper userns, move_mount it over <rootfs>; each --bind's clone (made just before
+ *        in the caller's mount namespace) onto its DEST below it;
  *      clone3(NEWUSER (userns mode)|NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET) the INIT child: its
  *        mount ns is a copy of the stage, and in userns mode that copy belongs to a less
  *        privileged user ns, so the kernel locks every mount copied into it (nodev/ro
@@ -172,6 +180,7 @@ struct monitor M = {
 	.loop_nr = -1,
 	.idmap_userns = -1,
 	.home_mntns = -1,
+	.host_mntns = -1,
 	.pty_master = -1,
 	.pty_slave = -1,
 	.console_fd = -1,
@@ -447,6 +456,14 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	if (o->events)
 		events_open(o->events, o->event_source);
 
+	/* --bind sources are the host's directories as its admin sees them: cloned at every
+	 * boot in this (the caller's) mount namespace, not in the monitor's copy, where
+	 * loop-backed mounts are dropped and later mounts may never arrive */
+	if (o->n_bind) {
+		M.host_mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+		if (M.host_mntns < 0)
+			die_with_error("open /proc/self/ns/mnt");
+	}
 	if (unshare(CLONE_NEWNS) < 0)
 		die_code_with_error(VPS_EHOST, "unshare mount namespace");
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
@@ -463,7 +480,7 @@ static noreturn_fn void monitor_main(struct opts *o, int result_fd)
 	limits_apply(); /* makes the container's cgroups with their limits: reused below */
 	for (size_t i = 0; i < o->n_cg; i++)
 		cgroup_create(o, &o->cg[i]);
-	if (o->idmap)
+	if (o->idmap || (o->userns && o->n_bind)) /* binds are idmapped with --no-idmap too */
 		idmap_userns_create();
 	console_open();
 	console_listen();

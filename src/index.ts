@@ -38,6 +38,7 @@ export type { ContainerConfig, IdMap, SnapshotPolicy } from './base/config.js';
 export type { Cidr } from './base/ip.js';
 export type { NetMode, NetRate, NetworkConfig, PortForward } from './base/netconfig.js';
 export type { Feature, DevicePass, KeyringMode } from './base/devices.js';
+export type { BindMount } from './base/mounts.js';
 export type { EventFilter, EventKind, EventSource, VpsEvent } from './base/events.js';
 export type { HookEvent, HookMap } from './base/hooks.js';
 export type { Progress, ContainerState, RuntimeState } from './base/types.js';

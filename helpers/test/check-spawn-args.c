@@ -1,7 +1,7 @@
 /*
  * `make check`: vps-spawn's argv (spawn-args.c), as TAP. What parses: defaults, --cgroup v1
  * and v2 with the controllers it spots, --userns, --no-idmap and --keyctl, --device with its
- * numbers from the host's /dev/null; what is refused, with the exit code and message a
+ * numbers from the host's /dev/null, --bind; what is refused, with the exit code and message a
  * caller sees.
  */
 #define _GNU_SOURCE
@@ -169,11 +169,81 @@ static void devices(void)
 		"/dev/:x:rw");
 }
 
+static void binds(void)
+{
+	struct opts *o = parse(true, ARGS("--bind", "/srv/data:/data:rw", "--bind",
+					  "/var/tmp/x/www:/var/www/html:ro"));
+	ok(o->n_bind == 2 && strcmp(o->bind[0].src, "/srv/data") == 0 &&
+		   strcmp(o->bind[0].dest, "/data") == 0 && !o->bind[0].ro &&
+		   strcmp(o->bind[1].src, "/var/tmp/x/www") == 0 &&
+		   strcmp(o->bind[1].dest, "/var/www/html") == 0 && o->bind[1].ro,
+	   "--bind SRC:DEST:rw and :ro, each kept apart");
+	o = parse(true, ARGS("--bind", "/srv/a:/a:rw", "--bind", "/srv/b:/b:rw", "--bind",
+			     "/srv/c:/c:rw", "--bind", "/srv/d:/d:rw", "--bind", "/srv/e:/e:rw",
+			     "--bind", "/srv/f:/f:rw", "--bind", "/srv/g:/g:rw", "--bind",
+			     "/srv/h:/h:rw"));
+	ok(o->n_bind == MAX_BINDS, "eight --bind");
+	REFUSED(VPS_EUSAGE, "at most 8 --bind", "a ninth --bind", "--bind", "/srv/a:/a:rw",
+		"--bind", "/srv/b:/b:rw", "--bind", "/srv/c:/c:rw", "--bind", "/srv/d:/d:rw",
+		"--bind", "/srv/e:/e:rw", "--bind", "/srv/f:/f:rw", "--bind", "/srv/g:/g:rw",
+		"--bind", "/srv/h:/h:rw", "--bind", "/srv/i:/i:rw");
+	REFUSED(VPS_EUSAGE, "want SRC:DEST:rw|ro", "--bind without an access", "--bind",
+		"/srv/a:/a");
+	REFUSED(VPS_EUSAGE, "want SRC:DEST:rw|ro", "--bind with another access", "--bind",
+		"/srv/a:/a:rx");
+	REFUSED(VPS_EUSAGE, "want SRC:DEST:rw|ro", "--bind with a fourth part", "--bind",
+		"/srv/a:/a:b:rw");
+	REFUSED(VPS_EUSAGE, "SRC must be a plain absolute path", "--bind SRC relative", "--bind",
+		"srv/a:/a:rw");
+	REFUSED(VPS_EUSAGE, "SRC must be a plain absolute path", "--bind SRC with ..", "--bind",
+		"/srv/../etc:/a:rw");
+	REFUSED(VPS_EUSAGE, "SRC must be a plain absolute path", "--bind SRC with .", "--bind",
+		"/srv/./a:/a:rw");
+	REFUSED(VPS_EUSAGE, "SRC must be a plain absolute path", "--bind SRC /", "--bind",
+		"/:/a:rw");
+	REFUSED(VPS_EUSAGE, "SRC must be a plain absolute path", "--bind SRC with a trailing /",
+		"--bind", "/srv/a/:/a:rw");
+	REFUSED(VPS_EUSAGE, "SRC must be a plain absolute path", "--bind SRC with a space",
+		"--bind", "/srv/a b:/a:rw");
+	REFUSED(VPS_EUSAGE, "SRC is in /etc, a system tree", "--bind SRC below /etc", "--bind",
+		"/etc/ssl:/a:ro");
+	REFUSED(VPS_EUSAGE, "SRC is in /proc, a system tree", "--bind SRC /proc", "--bind",
+		"/proc:/a:ro");
+	REFUSED(VPS_EUSAGE, "SRC is in /var/lib, a system tree", "--bind SRC below /var/lib",
+		"--bind", "/var/lib/x:/a:rw");
+	REFUSED(VPS_EUSAGE, "SRC is a root of the host's tree", "--bind SRC /home", "--bind",
+		"/home:/a:rw");
+	REFUSED(VPS_EUSAGE, "which vpsctl keeps", "--bind SRC below the pool", "--bind",
+		"/p/images:/a:rw");
+	REFUSED(VPS_EUSAGE, "which vpsctl keeps", "--bind SRC the run dir", "--bind",
+		"/run2/v:/a:rw", "--run-dir", "/run2/v/101");
+	dies(parse_bare,
+	     ARGS("--id", "101", "--image", "/data/pool/images/101.img", "--rootfs",
+		  "/run/v/101/rootfs", "--run-dir", "/run/v/101", "--hostname", "web", "--bind",
+		  "/data:/a:rw"),
+	     VPS_EUSAGE, "holds or lies below /data/pool", "--bind SRC holding the pool");
+	REFUSED(VPS_EUSAGE, "DEST must be a plain absolute path", "--bind DEST relative", "--bind",
+		"/srv/a:data:rw");
+	REFUSED(VPS_EUSAGE, "DEST must be a plain absolute path", "--bind DEST with ..", "--bind",
+		"/srv/a:/data/../../x:rw");
+	REFUSED(VPS_EUSAGE, "DEST must be a plain absolute path", "--bind DEST /", "--bind",
+		"/srv/a:/:rw");
+	REFUSED(VPS_EUSAGE, "DEST is in /proc, the container's own", "--bind DEST below /proc",
+		"--bind", "/srv/a:/proc/x:rw");
+	REFUSED(VPS_EUSAGE, "DEST is in /run, the container's own", "--bind DEST /run", "--bind",
+		"/srv/a:/run:rw");
+	REFUSED(VPS_EUSAGE, "given twice, or nested", "--bind DEST below another's", "--bind",
+		"/srv/a:/data:rw", "--bind", "/srv/b:/data/b:rw");
+	REFUSED(VPS_EUSAGE, "given twice, or nested", "--bind DEST twice", "--bind",
+		"/srv/a:/data:rw", "--bind", "/srv/b:/data:ro");
+}
+
 int main(void)
 {
 	prog_name = "vps-spawn";
 	accepted();
 	refused();
 	devices();
+	binds();
 	return tap_done();
 }

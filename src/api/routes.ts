@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { invalid, notFound } from '../base/errors.js';
 import { parseSince, validateKinds, type EventFilter } from '../base/events.js';
 import { applyDeviceFlags, parseFeatures } from '../base/devices.js';
+import { applyMountFlags } from '../base/mounts.js';
 import { HOOK_EVENTS, hookPath, type HookEvent } from '../base/hooks.js';
 import { validateHostname, validateId } from '../base/ids.js';
 import { LIMIT_KEYS, parseLimit, type LimitKey, type Limits } from '../base/limits.js';
@@ -122,7 +123,7 @@ export const ROUTES: Route[] = [
     url: '/1.0/containers',
     summary: 'Create a container from a template (vpsctl create); an operation whose result is its status.',
     body: obj(
-      { id: str, template: str, disk: str, hostname: str, privileged: bool, shift_ids: bool, limits: limitsSchema, strict: bool, features: str, devices: strs, network: obj(netProps), ...identityProps, ...bootProps },
+      { id: str, template: str, disk: str, hostname: str, privileged: bool, shift_ids: bool, limits: limitsSchema, strict: bool, features: str, devices: strs, mounts: strs, network: obj(netProps), ...identityProps, ...bootProps },
       ['id', 'template'],
     ),
     operation: true,
@@ -145,6 +146,7 @@ export const ROUTES: Route[] = [
         ...(b.bootorder !== undefined ? { bootorder: b.bootorder as number } : {}),
         ...(b.features !== undefined ? { features: parseFeatures(String(b.features)) } : {}),
         ...(b.devices !== undefined ? { devices: applyDeviceFlags(b.devices as string[]) } : {}),
+        ...(b.mounts !== undefined ? { mounts: applyMountFlags(b.mounts as string[]) } : {}),
       };
       return c.ops.start(`create ${cid}`, (p) => c.host(p).create(cid, opts));
     },
@@ -202,6 +204,13 @@ export const ROUTES: Route[] = [
     summary: 'Change its features and passed-through devices, given at its next start (vpsctl set --features --device).',
     body: obj({ features: str, devices: strs }),
     handler: (c) => c.host().setDevices(id(c), { features: c.body.features as string | undefined, devices: c.body.devices as string[] | undefined }),
+  },
+  {
+    method: 'PATCH',
+    url: '/1.0/containers/:id/mounts',
+    summary: 'Change the host directories bound inside, given at its next start (vpsctl set --mount).',
+    body: obj({ mounts: strs }, ['mounts']),
+    handler: (c) => c.host().setMounts(id(c), c.body.mounts as string[]),
   },
   {
     method: 'PATCH',

@@ -1,5 +1,6 @@
 import { parseHooks, type HookMap } from './hooks.js';
 import { FEATURES, formatDevice, parseDevice, type DevicePass, type Feature } from './devices.js';
+import { checkMountList, formatMount, parseMount, type BindMount } from './mounts.js';
 import { parse as parseYaml, stringify } from 'yaml';
 import { VpsError, ExitCode, failed } from './errors.js';
 import { validateHostname, validateId, validateTemplateName } from './ids.js';
@@ -43,6 +44,8 @@ export interface ContainerConfig {
   features?: Feature[];
   /** Host character devices passed through, on the same path inside; never taken from an import. */
   devices?: DevicePass[];
+  /** Host directories bound inside (`HOSTDIR:CTDIR:rw|ro`), idmapped when unprivileged; never taken from an import. */
+  mounts?: BindMount[];
 }
 
 export interface SnapshotPolicy {
@@ -60,7 +63,7 @@ export interface IdMap {
   count: number;
 }
 
-const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots', 'limits', 'network', 'onboot', 'bootorder', 'hooks', 'features', 'devices']);
+const KEYS = new Set(['id', 'template', 'hostname', 'disk', 'created', 'os', 'init', 'privileged', 'idmap', 'shifted', 'snapshots', 'limits', 'network', 'onboot', 'bootorder', 'hooks', 'features', 'devices', 'mounts']);
 
 export function renderConfig(c: ContainerConfig): string {
   const doc = {
@@ -82,6 +85,7 @@ export function renderConfig(c: ContainerConfig): string {
     ...(c.hooks && Object.keys(c.hooks).length ? { hooks: c.hooks } : {}),
     ...(c.features?.length ? { features: c.features } : {}),
     ...(c.devices?.length ? { devices: c.devices.map(formatDevice) } : {}),
+    ...(c.mounts?.length ? { mounts: c.mounts.map(formatMount) } : {}),
   };
   return `# vpsctl container ${c.id}: declared configuration (edit with \`vpsctl set\`)\n${stringify(doc)}`;
 }
@@ -174,7 +178,10 @@ function parseConfigText(text: string, file: string, expectId: string): Containe
   const features = list('features');
   for (const f of features) if (!(FEATURES as readonly string[]).includes(f)) throw invalid(`${file}: unknown feature ${JSON.stringify(f)} (features: ${FEATURES.join(', ')})`);
   const devices = list('devices').map((s) => parseDevice(s));
+  const mounts = list('mounts').map((s) => parseMount(s, 'mounts:'));
+  checkMountList(mounts);
   return {
+    ...(mounts.length ? { mounts } : {}),
     ...(features.length ? { features: FEATURES.filter((f) => features.includes(f)) } : {}),
     ...(devices.length ? { devices } : {}),
     ...(hooks && Object.keys(hooks).length ? { hooks } : {}),

@@ -66,6 +66,13 @@ export const deviceFlags = {
   device: Flags.string({ description: "a host character device passed through on the same path inside, read-write or read-only (PATH:off takes one away, none all; repeatable). Never a block device, nor one that reaches the host's memory, disks or kernel", helpValue: 'PATH[:rw|ro]', multiple: true }),
 };
 
+/** `create`/`set --mount HOSTDIR:CTDIR[:ro|rw]`: host directories bound inside (set: CTDIR:off, none). */
+export const mountFlag = Flags.string({
+  description: "bind a host directory on CTDIR inside, read-write or read-only, at start (repeatable, at most 8; set: CTDIR:off takes one away, none all). Unprivileged containers see it through an idmapped mount: host uid 0-65535 are the container's 0-65535. Never a symlinked path, a host system tree or vpsctl's own state",
+  helpValue: 'HOSTDIR:CTDIR[:ro|rw]',
+  multiple: true,
+});
+
 /** `set --hook EVENT=PATH`: the container's own hook for an event (`EVENT=none` removes it). */
 export const hookFlag = Flags.string({ description: "the container's own program for a hook event, run as root on the host (EVENT=none removes it; repeatable; see HOOKS in man vpsctl)", helpValue: 'EVENT=PATH', multiple: true });
 

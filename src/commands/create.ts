@@ -1,12 +1,13 @@
 import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
-import { bootFlags, bootFromFlags, deviceFlags, idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFlags, networkFromFlags, sizeFlag, templateFlag } from '../cli/flags.js';
+import { bootFlags, bootFromFlags, deviceFlags, mountFlag, idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFlags, networkFromFlags, sizeFlag, templateFlag } from '../cli/flags.js';
 import { realHost } from '../cli/host.js';
 import { details } from '../cli/render.js';
 import type { ContainerStatus } from '../core/host.js';
 import { validateHostname } from '../base/ids.js';
 import { formatSize } from '../base/units.js';
 import { applyDeviceFlags, parseFeatures } from '../base/devices.js';
+import { applyMountFlags } from '../base/mounts.js';
 import { describeLimits, describeNetwork } from '../cli/render.js';
 
 export default class Create extends VpsCommand<ContainerStatus> {
@@ -19,6 +20,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
     '<%= config.bin %> create web-1 --template debian-12 --disk 20G --hostname web-1.example.net',
     '<%= config.bin %> create vpn-1 --template debian-12 --features tun',
     '<%= config.bin %> create ci-1 --template debian-12 --features fuse,keyctl',
+    '<%= config.bin %> create web-2 --template debian-12 --mount /srv/www:/var/www --mount /srv/shared:/shared:ro',
   ];
   static override args = { id: idArg };
   static override flags = {
@@ -32,6 +34,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
     ...networkFlags,
     ...bootFlags,
     ...deviceFlags,
+    mount: mountFlag,
   };
 
   async run(): Promise<ContainerStatus> {
@@ -49,6 +52,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
       ...bootFromFlags(flags),
       ...(flags.features !== undefined ? { features: parseFeatures(flags.features) } : {}),
       ...(flags.device?.length ? { devices: applyDeviceFlags(flags.device) } : {}),
+      ...(flags.mount?.length ? { mounts: applyMountFlags(flags.mount) } : {}),
     });
     if (!this.jsonEnabled()) {
       this.log(`created container ${st.id}`);
@@ -61,6 +65,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
           ['limits', describeLimits(st.limits)],
           ['network', describeNetwork(st.network)],
           ...(st.features.length || st.devices.length ? [['features', [...st.features, ...st.devices].join(', ')] as [string, string]] : []),
+          ...(st.mounts.length ? [['mounts', st.mounts.join(', ')] as [string, string]] : []),
           ['image', st.image],
         ]),
       );

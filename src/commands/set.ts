@@ -1,27 +1,29 @@
 import { Flags } from '@oclif/core';
 import { VpsCommand } from '../cli/base.js';
-import { bootFlags, bootFromFlags, deviceFlags, hookFlag, hooksFromFlag, idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFromFlags, networkSetFlags, sizeFlag } from '../cli/flags.js';
+import { bootFlags, bootFromFlags, deviceFlags, mountFlag, hookFlag, hooksFromFlag, idArg, identityFlags, identityFromFlags, limitFlags, limitsFromFlags, networkFromFlags, networkSetFlags, sizeFlag } from '../cli/flags.js';
 import { validateHostname } from '../base/ids.js';
 import { realHost } from '../cli/host.js';
 import { describeLimits, describeNetwork } from '../cli/render.js';
 import type { NetworkStatus } from '../core/network.js';
 import { invalid } from '../base/errors.js';
+import { parseMount } from '../base/mounts.js';
 import type { ResizeResult } from '../core/disk.js';
 import type { SetLimitsResult } from '../core/resources.js';
 import { formatSize } from '../base/units.js';
 
-type Result = { id: string; changed: boolean; devices?: { features: string[]; devices: string[]; next_start: boolean }; hooks?: Record<string, string>; boot?: { onboot: boolean; bootorder: number }; disk?: ResizeResult; limits?: SetLimitsResult; identity?: { live: boolean; wrote: string[]; notes: string[] }; network?: NetworkStatus | null };
+type Result = { id: string; changed: boolean; devices?: { features: string[]; devices: string[]; next_start: boolean }; mounts?: { mounts: string[]; next_start: boolean }; hooks?: Record<string, string>; boot?: { onboot: boolean; bootorder: number }; disk?: ResizeResult; limits?: SetLimitsResult; identity?: { live: boolean; wrote: string[]; notes: string[] }; network?: NetworkStatus | null };
 
 export default class SetCmd extends VpsCommand<Result> {
   static override summary = "Change a container's hostname, DNS, passwords, SSH keys, network, resource limits and disk size.";
   static override description =
-    'Limits apply to a running container at once; --save also writes them to its config, so that they survive a restart (as vzctl set --save). On a stopped container they are always saved. Network changes (--ipadd, --ipdel, --netmode, --forward, --forward-del, --rate) are always saved and apply at once to a running container, with no restart; an address another container has is refused. --disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get); a grow past what the pool can promise (see pool info) is refused with exit 7. --onboot and --bootorder are saved for the next boot of the host (start --all --onboot). --features and --device are saved and given at the next start (restart a running container). A set that changes nothing says so.';
+    'Limits apply to a running container at once; --save also writes them to its config, so that they survive a restart (as vzctl set --save). On a stopped container they are always saved. Network changes (--ipadd, --ipdel, --netmode, --forward, --forward-del, --rate) are always saved and apply at once to a running container, with no restart; an address another container has is refused. --disk grows the disk and its filesystem, online if the container is running; it shrinks only a stopped container, and only when the data fits (resize2fs says how small it can get); a grow past what the pool can promise (see pool info) is refused with exit 7. --onboot and --bootorder are saved for the next boot of the host (start --all --onboot). --features, --device and --mount are saved and given at the next start (restart a running container). A set that changes nothing says so.';
   static override examples = [
     '<%= config.bin %> set 101 --memory 2G --swap 512M --cpus 1.5 --save',
     '<%= config.bin %> set 101 --pids 400 --cpuset 0-1',
     '<%= config.bin %> set 101 --disk 20G',
     '<%= config.bin %> set 101 --ipadd 10.88.0.102 --ipdel 10.88.0.101 --forward 2222:22',
     '<%= config.bin %> set 101 --features tun,fuse --device /dev/ttyUSB0:rw',
+    '<%= config.bin %> set 101 --mount /srv/data:/data --mount /var/www:off',
   ];
   static override args = { id: idArg };
   static override flags = {
@@ -33,6 +35,7 @@ export default class SetCmd extends VpsCommand<Result> {
     ...networkSetFlags,
     ...bootFlags,
     ...deviceFlags,
+    mount: mountFlag,
     hook: hookFlag,
   };
 
@@ -45,7 +48,10 @@ export default class SetCmd extends VpsCommand<Result> {
     const boot = bootFromFlags(flags);
     const hooks = hooksFromFlag(flags.hook);
     const devs = flags.features !== undefined || flags.device !== undefined;
-    if (flags.disk === undefined && Object.keys(limits).length === 0 && !who && Object.keys(boot).length === 0 && Object.keys(hooks).length === 0 && !devs) throw invalid('nothing to set', 'usage: vpsctl set ID [--hostname NAME] [--nameserver IP] [--userpasswd U:P] [--ssh-key FILE] [--ipadd ADDR] [--ipdel ADDR] [--netmode MODE] [--forward H:P] [--rate IN[/OUT]] [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save] [--onboot yes|no] [--bootorder N] [--features LIST] [--device PATH[:rw|ro]]; see vpsctl set --help');
+    const mounts = flags.mount !== undefined;
+    // a malformed spec is refused before anything is changed (CTDIR:off and none are judged against the config)
+    for (const f of flags.mount ?? []) if (f !== 'none' && !/^[^:]*:off$/.test(f)) parseMount(f);
+    if (flags.disk === undefined && Object.keys(limits).length === 0 && !who && Object.keys(boot).length === 0 && Object.keys(hooks).length === 0 && !devs && !mounts) throw invalid('nothing to set', 'usage: vpsctl set ID [--hostname NAME] [--nameserver IP] [--userpasswd U:P] [--ssh-key FILE] [--ipadd ADDR] [--ipdel ADDR] [--netmode MODE] [--forward H:P] [--rate IN[/OUT]] [--disk SIZE] [--memory SIZE] [--cpus N] ... [--save] [--onboot yes|no] [--bootorder N] [--features LIST] [--device PATH[:rw|ro]] [--mount HOSTDIR:CTDIR[:ro|rw]]; see vpsctl set --help');
     const host = realHost(this.progress());
     const out: Result = { id: args.id, changed: false };
     if (who) {
@@ -90,6 +96,14 @@ export default class SetCmd extends VpsCommand<Result> {
       out.changed ||= r.changed;
       if (!this.jsonEnabled()) {
         this.log(`features of ${r.id}: ${r.features.join(', ') || 'none'}; devices: ${r.devices.join(', ') || 'none'}${r.changed ? (r.running ? ' (saved: they take effect at its next start, vpsctl restart ' + r.id + ')' : '') : ': nothing changed'}`);
+      }
+    }
+    if (mounts) {
+      const r = await host.setMounts(args.id, flags.mount ?? []);
+      out.mounts = { mounts: r.mounts, next_start: r.running && r.changed };
+      out.changed ||= r.changed;
+      if (!this.jsonEnabled()) {
+        this.log(`mounts of ${r.id}: ${r.mounts.join(', ') || 'none'}${r.changed ? (r.running ? ' (saved: they take effect at its next start, vpsctl restart ' + r.id + ')' : '') : ': nothing changed'}`);
       }
     }
     if (Object.keys(hooks).length) {

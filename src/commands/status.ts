@@ -44,6 +44,7 @@ export default class Status extends VpsCommand<ContainerStatus> {
           ['features', s.features.join(', ') || 'none'],
           ['keyring', keyringLine(s)],
           ['devices', s.devices.join(', ') || 'none'],
+          ['mounts', s.mounts.join(', ') || 'none'],
           ['init pid', s.init_pid],
           ['uptime', s.uptime_s === null ? '-' : formatDuration(s.uptime_s * 1000)],
           ['onboot', `${s.onboot ? 'yes' : 'no'} (boot order ${s.bootorder})`],

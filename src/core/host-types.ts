@@ -13,6 +13,7 @@ import type { HostCheckResult } from './hostcheck.js';
 import type { PersonalityInput } from '../distro/input.js';
 import type { ContainerConfig, IdMap } from '../base/config.js';
 import type { DevicePass, Feature, KeyringMode } from '../base/devices.js';
+import type { BindMount } from '../base/mounts.js';
 import type { HostSettings } from '../base/settings.js';
 import type { ContainerState, Progress } from '../base/types.js';
 import type { NetworkConfig } from '../base/netconfig.js';
@@ -49,6 +50,8 @@ export interface CreateOptions {
   features?: Feature[];
   /** --device: host character devices passed through. */
   devices?: DevicePass[];
+  /** --mount: host directories bound inside (src/base/mounts.ts). */
+  mounts?: BindMount[];
 }
 
 /** How `provision` makes a container (see there). */
@@ -129,6 +132,8 @@ export interface ContainerStatus extends ContainerSummary {
    * `set` waits for the next start), a stopped one's as its next start gives them.
    */
   keyring: KeyringMode;
+  /** Host directories bound inside (`HOSTDIR:CTDIR:rw|ro`), from its config: given at start. */
+  mounts: string[];
   /** Host ids of the container's user namespace: root inside is `uid` outside. */
   idmap: IdMap | null;
   os: ContainerConfig['os'] | null;

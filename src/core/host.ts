@@ -331,6 +331,10 @@ export class Host {
     return this.identities.setDevices(id, change);
   }
 
+  setMounts(id: string, flags: string[]): ReturnType<Identities['setMounts']> {
+    return this.identities.setMounts(id, flags);
+  }
+
   setHooks(id: string, change: Partial<Record<HookEvent, string | null>>): Promise<{ id: string; hooks: HookMap; changed: boolean }> {
     return this.identities.setHooks(id, change);
   }

@@ -6,6 +6,8 @@ import { MAX_BOOTORDER, renderConfig, validBootorder, type ContainerConfig } fro
 import { invalid } from '../base/errors.js';
 import { applyDeviceFlags, formatDevice, parseFeatures, type Feature } from '../base/devices.js';
 import { checkDeviceNodes } from './devices.js';
+import { applyMountFlags, formatMount } from '../base/mounts.js';
+import { checkMounts } from './mounts.js';
 import { GUEST_IF } from '../net/names.js';
 import { changesGuest, type NetChange } from '../net/plan.js';
 import { applyPersonalityTo, type PersonalityResult } from '../distro/index.js';
@@ -59,6 +61,27 @@ export class Identities {
       if (changed) await writeFileAtomic(this.h.layout.configFile(id), renderConfig(next), 0o600);
       const running = !!(await this.h.runtime.state(id)).state;
       return { id, features, devices: devices.map(formatDevice), changed, running };
+    });
+  }
+
+  /**
+   * `set --mount HOSTDIR:CTDIR[:ro|rw]|CTDIR:off|none`: saved in the config once every host
+   * directory passes (checkMounts); a running container gets them at its next start.
+   */
+  async setMounts(id: string, flags: string[]): Promise<{ id: string; mounts: string[]; changed: boolean; running: boolean }> {
+    await this.h.config(id);
+    return this.h.lock(id, 'set --mount', async () => {
+      const cfg = await this.h.config(id);
+      const mounts = applyMountFlags(flags, cfg.mounts);
+      await checkMounts(mounts, this.h.settings);
+      // the note on a directory every host user can reach, for the ones this set adds
+      const before = new Set((cfg.mounts ?? []).map(formatMount));
+      await checkMounts(mounts.filter((m) => !before.has(formatMount(m))), this.h.settings, (m) => this.h.progress.warn(m));
+      const next: ContainerConfig = { ...cfg, mounts };
+      const changed = renderConfig(next) !== renderConfig(cfg);
+      if (changed) await writeFileAtomic(this.h.layout.configFile(id), renderConfig(next), 0o600);
+      const running = !!(await this.h.runtime.state(id)).state;
+      return { id, mounts: mounts.map(formatMount), changed, running };
     });
   }
 

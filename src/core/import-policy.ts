@@ -74,6 +74,9 @@ export function importPolicy(cfg: ContainerConfig, opts: ImportPolicyOptions): I
     const what = [...(cfg.features?.length ? [`features ${cfg.features.join(', ')}`] : []), ...(cfg.devices?.length ? [`devices ${cfg.devices.map((d) => d.path).join(', ')}`] : [])];
     notices.push(`${what.join('; ')}: not taken (what the host gives a container is for its admin to set: vpsctl set --features, --device)`);
   }
+  if (cfg.mounts?.length) {
+    notices.push(`mounts ${cfg.mounts.map((m) => `${m.host}:${m.target}`).join(', ')}: not taken (which host directories a container sees is for this host's admin to set: vpsctl set --mount)`);
+  }
   if (cfg.hooks && Object.keys(cfg.hooks).length) {
     notices.push(`hooks: the archive's ${Object.keys(cfg.hooks).join(', ')} hooks are not taken (programs run as root on this host are for its admin to set)`);
   }

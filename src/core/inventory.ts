@@ -1,4 +1,5 @@
 import { formatDevice, keyringMode } from '../base/devices.js';
+import { formatMount } from '../base/mounts.js';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { exists, readText } from '../sys/fs.js';
@@ -102,6 +103,7 @@ export class Inventory {
       features: cfg.features ?? [],
       devices: (cfg.devices ?? []).map(formatDevice),
       keyring: keyringMode(!!cfg.privileged, cfg.features, state ?? undefined),
+      mounts: (cfg.mounts ?? []).map(formatMount),
       network: this.h.networks.status(cfg),
     };
   }

@@ -41,6 +41,8 @@ export interface SpawnSpec {
   stopHook?: string;
   /** Host character devices bound into its /dev: `SRC:DEST:rw|ro` (DEST below /dev). */
   devices?: string[];
+  /** Host directories bound inside: `HOSTDIR:CTDIR:rw|ro` (idmapped in userns mode). */
+  binds?: string[];
 }
 
 /** On a systemd host: the transient, delegated scope the monitor (and so the container) lives in. */
@@ -80,6 +82,7 @@ export function spawnArgv(s: SpawnSpec): string[] {
     ...(s.events ? ['--events', s.events.file, '--event-source', s.events.source] : []),
     ...(s.stopHook ? ['--stop-hook', s.stopHook] : []),
     ...(s.devices ?? []).flatMap((d) => ['--device', d]),
+    ...(s.binds ?? []).flatMap((b) => ['--bind', b]),
     ...(s.net ? ['--net-helper', s.net.helper, '--net-spec', s.net.spec] : []),
     ...(s.limits ? ['--limit-helper', s.limits.helper, ...s.limits.args.flatMap((a) => ['--limit', a]), ...(s.limits.ioDevice ? ['--limit-io-device'] : [])] : []),
   ];

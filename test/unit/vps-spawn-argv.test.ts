@@ -20,6 +20,7 @@ describe('vps-spawn argv', () => {
       lxcfs: '/var/lib/lxcfs',
       allowMissing: ['seccomp'],
       devices: ['/dev/net/tun:net/tun:rw', '/dev/ttyS1:ttyS1:ro'],
+      binds: ['/srv/data:/data:rw', '/srv/www:/var/www:ro'],
     });
     const after = (flag: string): string[] => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
     expect(after('--userns')).toEqual(['1000000:1000000:65536']);
@@ -30,6 +31,7 @@ describe('vps-spawn argv', () => {
     expect([after('--net-helper'), after('--net-spec')]).toEqual([['/h/vps-net'], ['/run/v/101/net.spec']]);
     expect([after('--space-low'), after('--nofile'), after('--lxcfs'), after('--unsafe-allow-missing')]).toEqual([['268435456'], ['4096'], ['/var/lib/lxcfs'], ['seccomp']]);
     expect(after('--device')).toEqual(['/dev/net/tun:net/tun:rw', '/dev/ttyS1:ttyS1:ro']);
+    expect(after('--bind')).toEqual(['/srv/data:/data:rw', '/srv/www:/var/www:ro']);
   });
 
   it('keyctl: --keyctl right after the user namespace, and never without one', () => {
