@@ -88,7 +88,7 @@ deps() {
 # The cache key hashes this recipe's own text, the package list and the Node version, so a
 # change to any of them builds a new image; the other functions can change freely.
 image_key() {
-  { declare -f image_recipe; cat bin/apt-packages; "$NODE" --version; } | sha256sum | cut -c1-16
+  { declare -f image_recipe; cat bin/apt-packages bin/apt-packages-tests; "$NODE" --version; } | sha256sum | cut -c1-16
 }
 
 # The Debian mirror from the host's own apt sources, by the same rules `vpsctl template build` uses.
@@ -108,21 +108,25 @@ host_mirror() {
 
 # Builds into $1: root.img (ext4 holding the guest's /), vmlinuz, initrd.img.
 image_recipe() {
-  local out=$1 root=$1/rootfs mirror pkgs
+  local out=$1 root=$1/rootfs mirror pkgs tpkgs p
   mirror=$(host_mirror)
   mapfile -t pkgs < <(grep -o '^[^#[:space:]]\+' bin/apt-packages)
+  mapfile -t tpkgs < <(grep -o '^[^#[:space:]]\+' bin/apt-packages-tests)
 
   say "image: debootstrap bookworm (minbase + systemd) from the host's mirror"
   debootstrap --variant=minbase --cache-dir="$CACHE/debootstrap" \
     --include=systemd,systemd-sysv,libpam-systemd,dbus,udev,kmod,iproute2,nftables,util-linux,mount,procps,e2fsprogs,iputils-ping,libstdc++6 \
     bookworm "$root" "$mirror" >>"$out/build.log" 2>&1
 
-  say "image: the kernel, an initramfs and vpsctl's own packages (bin/apt-packages)"
+  say "image: the kernel, an initramfs and vpsctl's own packages (bin/apt-packages, bin/apt-packages-tests)"
   printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"   # start no service in the chroot
   chmod 755 "$root/usr/sbin/policy-rc.d"
   mount -t proc proc "$root/proc"
   chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    initramfs-tools "${pkgs[@]}" >>"$out/build.log" 2>&1
+    initramfs-tools "${pkgs[@]}" "${tpkgs[@]}" >>"$out/build.log" 2>&1
+  # the tests' packages are installed, not started at boot, as bin/setup leaves them (the
+  # README's bin/setup then finds every package it wants in place: the guest has no network)
+  for p in "${tpkgs[@]}"; do chroot "$root" systemctl disable "$p.service" >>"$out/build.log" 2>&1 || true; done
   # the kernel alone and last: its initramfs is made once, not again by other packages' triggers
   chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     linux-image-amd64 >>"$out/build.log" 2>&1

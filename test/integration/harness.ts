@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 
 // an admin's own VPSCTL_* settings in the shell that runs the tests never reach the vpsctl
 // they run (each test names its own root, bridge, ratios...): only VPSCTL_TEST_* are for us
-for (const k of Object.keys(process.env)) if (k.startsWith('VPSCTL_') && !k.startsWith('VPSCTL_TEST_')) delete process.env[k];
+for (const k of Object.keys(process.env)) if (k.startsWith('VPSCTL_') && !k.startsWith('VPSCTL_TEST_') && !k.startsWith('VPSCTL_GUEST_')) delete process.env[k];
 
 /** Jest runs from the repository root (rootDir); globalSetup loads this file as CommonJS, so no import.meta here. */
 export const REPO = process.cwd();
