@@ -13,7 +13,7 @@
 import { execa } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { BIN, REPO, json, makeEnv, newId, ok, vpsctl, type Env } from './harness.js';
+import { BIN, json, makeEnv, newId, ok, REPO, shIn, vpsctl, type Env } from './harness.js';
 import { Term } from './term.js';
 
 const e: Env = makeEnv();
@@ -30,10 +30,7 @@ async function container(args: string[] = []): Promise<string> {
 }
 
 /** `sh -c SCRIPT` inside: exit code and both outputs. */
-async function sh(id: string, script: string): Promise<{ exitCode: number; out: string }> {
-  const r = await vpsctl(e, ['exec', id, '--', 'sh', '-c', script], { timeoutMs: 60_000 });
-  return { exitCode: r.exitCode, out: `${r.stdout}${r.stderr}` };
-}
+const sh = (id: string, script: string) => shIn(e, id, script, { timeoutMs: 60_000 });
 
 const TUN_UP = 'ip tuntap add dev tun0 mode tun && ip addr add 10.99.0.1/24 dev tun0 && ip link set tun0 up && ip -o -4 addr show dev tun0';
 const FUSE_MOUNT = 'mkdir -p /mnt/f && (tinyfuse /mnt/f > /tmp/tinyfuse.log 2>&1 &) && for i in $(seq 50); do grep -q mounted /tmp/tinyfuse.log && break; grep -q tinyfuse: /tmp/tinyfuse.log && break; sleep 0.1; done; cat /tmp/tinyfuse.log; cat /mnt/f/hello && umount /mnt/f';

@@ -89,6 +89,12 @@ export async function vpsctl(e: Env, args: string[], opts: { input?: string; tim
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
+/** `sh -c SCRIPT` in a running container (vpsctl exec): its exit code and both outputs. */
+export async function shIn(e: Env, id: string, script: string, opts: { timeoutMs?: number } = {}): Promise<{ exitCode: number; out: string }> {
+  const r = await vpsctl(e, ['exec', id, '--', 'sh', '-c', script], opts);
+  return { exitCode: r.exitCode, out: `${r.stdout}${r.stderr}` };
+}
+
 /** Runs the CLI and expects success; the failure message carries stderr. */
 export async function ok(e: Env, args: string[], opts: { input?: string } = {}): Promise<string> {
   const r = await vpsctl(e, args, opts);

@@ -14,7 +14,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { REPO, json, loopsUnder, makeEnv, newId, ok, until, vpsctl, type Env } from './harness.js';
+import { json, loopsUnder, makeEnv, newId, ok, REPO, shIn, until, vpsctl, type Env } from './harness.js';
 
 const e: Env = makeEnv();
 const made: string[] = [];
@@ -33,10 +33,7 @@ async function container(args: string[] = []): Promise<string> {
 }
 
 /** `sh -c SCRIPT` inside: exit code and both outputs. */
-async function sh(id: string, script: string): Promise<{ exitCode: number; out: string }> {
-  const r = await vpsctl(e, ['exec', id, '--', 'sh', '-c', script], { timeoutMs: 60_000 });
-  return { exitCode: r.exitCode, out: `${r.stdout}${r.stderr}` };
-}
+const sh = (id: string, script: string) => shIn(e, id, script, { timeoutMs: 60_000 });
 
 /** The host's own mount points (this process's namespace, the admin's) under `dir`: a container's binds are never among them. */
 const hostMountsUnder = (dir: string): string[] =>

@@ -2,18 +2,9 @@
 import { parseConfig, renderConfig, type ContainerConfig } from '../../src/base/config.js';
 import { applyDeviceFlags, deviceNodes, deviceRefusal, featureRefusal, keyringMode, parseDevice, parseFeatures } from '../../src/base/devices.js';
 import { VpsError } from '../../src/base/errors.js';
+import { usage } from './usage.js';
 import { importPolicy } from '../../src/core/import-policy.js';
 
-const usage = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(VpsError);
-    expect((e as VpsError).exitCode).toBe(2);
-    return (e as VpsError).message;
-  }
-  throw new Error('no error');
-};
 
 describe('--features', () => {
   it('a list turns each on; NAME=off, none and repeats work from what is there', () => {

@@ -8,22 +8,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseConfig, renderConfig, type ContainerConfig } from '../../src/base/config.js';
 import { VpsError } from '../../src/base/errors.js';
+import { usage } from './usage.js';
 import { MAX_MOUNTS, applyMountFlags, formatMount, hostDirRefusal, ownedRefusal, parseMount, plainAbsPath, targetRefusal } from '../../src/base/mounts.js';
 import type { HostSettings } from '../../src/base/settings.js';
 import { importPolicy } from '../../src/core/import-policy.js';
 import { checkMounts, ownedPaths } from '../../src/core/mounts.js';
 import { hostDirProblem } from '../../src/sys/mounts.js';
 
-const usage = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(VpsError);
-    expect((e as VpsError).exitCode).toBe(2);
-    return (e as VpsError).message;
-  }
-  throw new Error('no error');
-};
 
 describe('--mount HOSTDIR:CTDIR[:ro|rw]', () => {
   it('parses read-write by default, :ro and :rw', () => {
