@@ -165,7 +165,7 @@ describe('an unprivileged container', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/the container's \/rootlink leads to its own \/; refusing to cover it/);
     expect((await json<{ state: string }>(e, ['status', id])).state).toBe('stopped');
-    expect(await until(() => loopsUnder(e.root), (l) => l.length === 0, 15_000)).toEqual([]);
+    expect(await until(async () => (await loopsUnder(e.root)).filter((l) => l.includes(`/${id}.img`)), (l) => l.length === 0, 15_000)).toEqual([]);
     expect(hostMountsUnder(base)).toEqual([]);
     await ok(e, ['set', id, '--mount', '/rootlink:off']);
     await ok(e, ['start', id, '--wait']);
@@ -186,7 +186,7 @@ describe('an unprivileged container', () => {
     expect(r.stderr).toMatch(new RegExp(`--bind ${swap}: ${swap} is a symbolic link on the host; refusing`));
     expect((await json<{ state: string }>(e, ['status', id])).state).toBe('stopped');
     expect(hostMountsUnder(base)).toEqual([]);
-    expect(await until(() => loopsUnder(e.root), (l) => l.length === 0, 15_000)).toEqual([]);
+    expect(await until(async () => (await loopsUnder(e.root)).filter((l) => l.includes(`/${id}.img`)), (l) => l.length === 0, 15_000)).toEqual([]);
     // and vpsctl itself refuses it from then on
     const again = await vpsctl(e, ['start', id]);
     expect(again.exitCode).toBe(2);
