@@ -1,8 +1,8 @@
 /*
  * `make check`: vps-spawn's argv (spawn-args.c), as TAP. What parses: defaults, --cgroup v1
  * and v2 with the controllers it spots, --userns, --no-idmap, --keyctl and --nesting, --device
- * with its numbers from the host's /dev/null, --bind; what is refused, with the exit code and message a
- * caller sees.
+ * with its numbers from the host's /dev/null, --bind; what is refused, with the exit code and
+ * message a caller sees.
  */
 #define _GNU_SOURCE
 #include "../spawn.h"

@@ -58,6 +58,10 @@ function hostFacts(): Record<string, string> {
     uevent_helper: read('/sys/kernel/uevent_helper'),
     modules: read('/proc/sys/kernel/modules_disabled'),
     memory_parent: read('/sys/fs/cgroup/memory/memory.limit_in_bytes'),
+    // what the nesting case tries through /dev/.lxc and a nested user namespace's proc and sysfs
+    sysrq: read('/proc/sys/kernel/sysrq'),
+    overcommit: read('/proc/sys/vm/overcommit_memory'),
+    thp: read('/sys/kernel/mm/transparent_hugepage/enabled'),
   };
 }
 

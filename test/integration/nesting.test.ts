@@ -40,7 +40,7 @@ async function downloadDebs(id: string): Promise<string[]> {
   writeFileSync(status, await ok(e, ['exec', id, '--', 'cat', '/var/lib/dpkg/status']));
   const sim = await execa('apt-get', ['-s', '-o', `Dir::State::status=${status}`, 'install', '--no-install-recommends', 'lxc', 'busybox-static']);
   const names = sim.stdout.split('\n').filter((l) => l.startsWith('Inst ')).map((l) => l.split(' ')[1]);
-  expect(names).toEqual(expect.arrayContaining(['lxc', 'liblxc1', 'busybox-static']));
+  expect(names).toEqual(expect.arrayContaining(['lxc', 'busybox-static']));
   // root downloads into a root-only directory: no sandbox user that could not write there
   await execa('apt-get', ['-q', '-o', 'APT::Sandbox::User=root', 'download', ...names], { cwd: DEBS });
   return readdirSync(DEBS).filter((f) => f.endsWith('.deb'));
@@ -51,7 +51,7 @@ async function installDebs(id: string): Promise<void> {
   const tar = await execa('tar', ['-C', DEBS, '-c', '.'], { encoding: 'buffer' });
   await ok(e, ['exec', id, '--', 'sh', '-c', 'mkdir -p /root/debs && tar -C /root/debs -x'], { input: tar.stdout as unknown as string });
   const r = await sh(id, 'cd /root/debs && DEBIAN_FRONTEND=noninteractive dpkg -i *.deb > /tmp/dpkg.log 2>&1; rc=$?; tail -5 /tmp/dpkg.log; lxc-create --version; exit $rc');
-  expect(r).toEqual({ exitCode: 0, out: expect.stringMatching(/^5\.|\n5\./) });
+  expect(r).toEqual({ exitCode: 0, out: expect.stringMatching(/(^|\n)\d+\.\d+\.\d+\n$/) }); // lxc-create --version
 }
 
 /** An LXC container `inner` from the busybox template, unprivileged inside (its ids 10000..19999 of the container's 65536), with LXC's stock proc:mixed sys:mixed. */
