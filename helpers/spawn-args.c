@@ -19,7 +19,7 @@ static noreturn_fn void usage(int code)
 		"usage: %s --id ID --image /abs/ID.img --rootfs DIR --run-dir DIR --hostname NAME\n"
 		"       [--cgroup MOUNTNAME:OPTIONS:HOSTDIR]... [--init /sbin/init] "
 		"[--readonly-image]\n"
-		"       [--userns HOSTUID:HOSTGID:COUNT [--no-idmap] [--keyctl]]\n"
+		"       [--userns HOSTUID:HOSTGID:COUNT [--no-idmap] [--keyctl] [--nesting]]\n"
 		"       [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...\n"
 		"       [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]\n"
 		"       [--limit-helper PATH [--limit ARG]... [--limit-io-device]] "
@@ -338,6 +338,8 @@ void parse_args(struct opts *o, int argc, char **argv)
 			no_idmap = true;
 		else if (strcmp(a, "--keyctl") == 0)
 			o->keyctl = true;
+		else if (strcmp(a, "--nesting") == 0)
+			o->nesting = true;
 		else if (strcmp(a, "--unsafe-allow-missing") == 0)
 			parse_allow_missing(o, arg_value(argc, argv, &i));
 		else if (strcmp(a, "--help") == 0)
@@ -353,6 +355,10 @@ void parse_args(struct opts *o, int argc, char **argv)
 	if (o->keyctl && !o->userns)
 		die_code(VPS_EUSAGE, "--keyctl needs --userns: a privileged container's keyring "
 				     "calls are always refused");
+	/* an unmasked, writable /proc/sys would be the host's root's own */
+	if (o->nesting && !o->userns)
+		die_code(VPS_EUSAGE, "--nesting needs --userns: a privileged container's root is "
+				     "the host's root, whom a clean /proc would give /proc/sys");
 	if (!o->id || !o->image || !o->rootfs || !o->run_dir || !o->hostname)
 		die_code(VPS_EUSAGE,
 			 "--id, --image, --rootfs, --run-dir and --hostname are required");

@@ -4,7 +4,9 @@
  * pivot_root. The image's tree is the tenant's: every mount target in it is reached by
  * directory fd, one component at a time, refusing symlinks (R2), and mounted onto through
  * /proc/self/fd/N; the kernel-made trees (/proc, /sys, our /dev tmpfs) are walked the same
- * way. The R4 masks come last, after the console and the cgroup mounts.
+ * way. The R4 masks come last, after the console and the cgroup mounts. With --nesting a
+ * clean proc and sysfs are mounted at /dev/.lxc/{proc,sys} before the masks, which never
+ * reach them (they target /proc and /sys only).
  *
  * The host directories of --bind are not mounted here but by the monitor, before the init
  * child is cloned (bind_clone, bind_attach, at the end of this file): a clone of the host's
@@ -232,6 +234,51 @@ static void setup_dev(const struct opts *o, int root, int pty_master, int pty_sl
 	setup_passed_devices(o, dev);
 }
 
+/* --nesting (userns mode only): a clean procfs and a read-write sysfs at /dev/.lxc/proc and
+ * /dev/.lxc/sys, with nothing mounted on or under them, in a /dev/.lxc of mode 0700 in our
+ * own /dev tmpfs (no path of the tenant's is walked). The kernel lets a nested user
+ * namespace mount proc or sysfs only when its mount namespace shows one that is fully
+ * visible (mount_too_revealing); lxcfs's files and the R4 masks on /proc, and the mask on
+ * /sys/firmware, become locked covers in a nested namespace's copy, so /proc and /sys never
+ * count. As LXC's nesting.conf, Incus's security.nesting and Proxmox's nesting=1. */
+static void setup_nesting(int root)
+{
+	cleanup_fd int dev = target(root, "dev", 0755, false); /* our tmpfs */
+	if (mkdirat(dev, ".lxc", 0700) < 0)
+		die_with_error("mkdir /dev/.lxc");
+	cleanup_fd int lxc = openat(dev, ".lxc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (lxc < 0)
+		die_with_error("open /dev/.lxc");
+	if (mkdirat(lxc, "proc", 0555) < 0 || mkdirat(lxc, "sys", 0555) < 0)
+		die_with_error("mkdir /dev/.lxc/proc and /dev/.lxc/sys");
+	cleanup_fd int p = openat(lxc, "proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (p < 0)
+		die_with_error("open /dev/.lxc/proc");
+	cleanup_fd int s = openat(lxc, "sys", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s < 0)
+		die_with_error("open /dev/.lxc/sys");
+	mount_fd(p, "proc", "proc", MNT_NSNDNE, NULL, "/dev/.lxc/proc (nesting)");
+	mount_fd(s, "sysfs", "sysfs", MNT_NSNDNE, NULL, "/dev/.lxc/sys (nesting)");
+}
+
+/* /sys, read-only. Without --nesting the sysfs superblock is made read-only: no read-write
+ * sysfs can be mounted in the container's network namespace at all. With it the superblock is
+ * read-write (/dev/.lxc/sys, and a nested runtime's sysfs, need one) and /sys is made
+ * read-only per mount, by a bind remount of the new mount (reopened: the fd taken before the
+ * mount is the directory underneath). */
+static void setup_sysfs(const struct opts *o, int root)
+{
+	cleanup_fd int sys = target(root, "sys", 0555, false);
+	if (!o->nesting) {
+		mount_fd(sys, "sysfs", "sysfs", MS_RDONLY | MNT_NSNDNE, NULL, "/sys");
+		return;
+	}
+	mount_fd(sys, "sysfs", "sysfs", MNT_NSNDNE, NULL, "/sys");
+	cleanup_fd int sysfs = target(root, "sys", 0555, false); /* the new sysfs */
+	mount_fd(sysfs, NULL, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MNT_NSNDNE, NULL,
+		 "/sys (read-only remount)");
+}
+
 /* R4, after every other mount. In userns mode the kernel refuses most of these by itself
  * (files owned by the host's root, CAP_SYS_RAWIO for kcore, ...); the masks make privileged
  * mode match and give one answer in both. Missing entries (kernel config) are skipped. */
@@ -344,10 +391,11 @@ void rootfs_build(const struct opts *o, int rootfs_fd, int pty_master, int pty_s
 	cleanup_fd int proc = target(root, "proc", 0555, false);
 	mount_fd(proc, "proc", "proc", MNT_NSNDNE, NULL, "/proc");
 	setup_lxcfs(o, root);
-	cleanup_fd int sys = target(root, "sys", 0555, false);
-	mount_fd(sys, "sysfs", "sysfs", MS_RDONLY | MNT_NSNDNE, NULL, "/sys");
+	setup_sysfs(o, root);
 	setup_cgroupfs(o, root);
 	setup_dev(o, root, pty_master, pty_slave);
+	if (o->nesting)
+		setup_nesting(root);
 	apply_masks(root);
 
 	if (fchdir(root) < 0)

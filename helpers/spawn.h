@@ -60,6 +60,7 @@ struct opts {
 	bool idmap;   /* userns mode with an idmapped rootfs (not --no-idmap) */
 	bool seccomp; /* load the R6 filter (false only with --unsafe-allow-missing) */
 	bool keyctl;  /* --keyctl: the keyring calls allowed (userns mode only), else ENOSYS */
+	bool nesting; /* --nesting: a clean proc and rw sysfs at /dev/.lxc (userns mode only) */
 	bool devices_bpf; /* R5 as an eBPF device program on the v2 cgroup (no v1 devices hierarchy) */
 	uint32_t host_uid, host_gid, id_count;
 	unsigned allow_missing;           /* FEAT_* from --unsafe-allow-missing */
@@ -121,7 +122,8 @@ void run_helper(const char *path, char *const argv[], char *out, size_t out_cap,
 
 /* In the init child, inside its new mount ns: build /proc, /sys, /sys/fs/cgroup and /dev
  * in the rootfs (rootfs_fd: O_PATH of o->rootfs, opened in this mount ns; every target
- * walked without following symlinks: R2), apply the R4 masks after all of them,
+ * walked without following symlinks: R2), with --nesting a clean proc and sysfs at
+ * /dev/.lxc/{proc,sys} (and /sys read-only per mount), apply the R4 masks after all of them,
  * pivot_root into it. The console pty is bound on /dev/console. Dies (through the child's
  * sink) on any error. */
 void rootfs_build(const struct opts *o, int rootfs_fd, int pty_master, int pty_slave);

@@ -3,7 +3,7 @@
  *   vps-spawn --id ID --image /abs/ID.img --rootfs /run/vpsctl/ID/rootfs
  *             --run-dir /run/vpsctl/ID --hostname NAME
  *             [--cgroup MOUNTNAME:OPTIONS:HOSTDIR]... [--init /sbin/init] [--readonly-image]
- *             [--userns HOSTUID:HOSTGID:COUNT [--no-idmap] [--keyctl]]
+ *             [--userns HOSTUID:HOSTGID:COUNT [--no-idmap] [--keyctl] [--nesting]]
  *             [--unsafe-allow-missing userns|idmap|seccomp|devices-cgroup]...
  *             [--nofile N] [--lxcfs DIR] [--net-helper PATH --net-spec FILE]
  *             [--limit-helper PATH [--limit ARG]... [--limit-io-device]]
@@ -54,6 +54,11 @@
  * (absent, as Proxmox's default), unless --keyctl (vpsctl's keyctl feature) allows them.
  * state.json says which ("keyctl": true or false), so that vps-enter gives every command
  * run inside init's very filter (vpsctl passes it --keyctl).
+ * --nesting (with --userns only: vpsctl's nesting feature, containers inside the container)
+ * mounts a clean proc and a read-write sysfs, nothing on top of them, at /dev/.lxc/proc and
+ * /dev/.lxc/sys under a 0700 /dev/.lxc, and makes the sysfs superblock read-write with /sys
+ * itself read-only per mount: the kernel lets a nested user namespace mount proc or sysfs only
+ * when one such is visible in its mount namespace (spawn-rootfs.c, setup_nesting).
  *
  * Three processes, three stages (compare runc's nsexec.c):
  *
@@ -640,6 +645,7 @@ static void check_features(struct opts *o)
 		feature_missing(o, FEAT_USERNS, why);
 		o->userns = o->idmap = false; /* overridden: a privileged container */
 		o->keyctl = false;             /* whose keyring calls are refused */
+		o->nesting = false;            /* and who gets no clean /proc */
 	}
 	if (o->idmap && !probe_idmap(why, sizeof(why))) {
 		feature_missing(o, FEAT_IDMAP, why);

@@ -1,8 +1,8 @@
 /*
  * `make check`: vps-spawn's argv (spawn-args.c), as TAP. What parses: defaults, --cgroup v1
- * and v2 with the controllers it spots, --userns, --no-idmap and --keyctl, --device with its
- * numbers from the host's /dev/null, --bind; what is refused, with the exit code and message a
- * caller sees.
+ * and v2 with the controllers it spots, --userns, --no-idmap, --keyctl and --nesting, --device
+ * with its numbers from the host's /dev/null, --bind; what is refused, with the exit code and
+ * message a caller sees.
  */
 #define _GNU_SOURCE
 #include "../spawn.h"
@@ -77,6 +77,9 @@ static void accepted(void)
 	ok(!o->keyctl, "without --keyctl the keyring calls stay closed");
 	o = parse(true, ARGS("--userns", "100000:100000:65536", "--keyctl"));
 	ok(o->userns && o->keyctl, "--keyctl with --userns: the keyctl feature");
+	ok(!o->nesting, "without --nesting no clean /proc at /dev/.lxc");
+	o = parse(true, ARGS("--userns", "100000:100000:65536", "--nesting"));
+	ok(o->userns && o->nesting && !o->keyctl, "--nesting with --userns: the nesting feature");
 
 	struct stat st;
 	o = parse(true, ARGS("--device", "/dev/null:net/tun:rw", "--device", "/dev/zero:fuse:ro"));
@@ -131,6 +134,8 @@ static void refused(void)
 	REFUSED(VPS_EUSAGE, "--no-idmap needs --userns", "--no-idmap alone", "--no-idmap");
 	REFUSED(VPS_EUSAGE, "--keyctl needs --userns", "--keyctl in a privileged container",
 		"--keyctl");
+	REFUSED(VPS_EUSAGE, "--nesting needs --userns", "--nesting in a privileged container",
+		"--nesting");
 	REFUSED(VPS_EUSAGE, "want userns, idmap", "an unknown --unsafe-allow-missing",
 		"--unsafe-allow-missing", "apparmor");
 	REFUSED(VPS_EUSAGE, "--nofile wants 64..1048576", "--nofile below 64", "--nofile", "10");

@@ -1,15 +1,16 @@
 /**
  * What a container is given beyond a plain system container: features (tun, fuse: a device
  * node the tenant asks for most; keyctl: the kernel's keyring calls, as Proxmox's
- * `features: keyctl=1`), and character devices the admin passes through (`--device`).
+ * `features: keyctl=1`; nesting: containers inside the container, as Proxmox's `nesting=1`),
+ * and character devices the admin passes through (`--device`).
  * Pure: the host's side (does the node exist, its numbers) is src/sys/devices.ts.
  */
 import { invalid } from './errors.js';
 
-export const FEATURES = ['tun', 'fuse', 'keyctl'] as const;
+export const FEATURES = ['tun', 'fuse', 'keyctl', 'nesting'] as const;
 export type Feature = (typeof FEATURES)[number];
 
-/** The device a feature gives: the host's node, bound on the same path inside (keyctl has none). */
+/** The device a feature gives: the host's node, bound on the same path inside (keyctl and nesting have none). */
 export const FEATURE_DEVICES: Partial<Record<Feature, string>> = {
   tun: '/dev/net/tun',
   fuse: '/dev/fuse',
@@ -19,14 +20,23 @@ export const FEATURE_DEVICES: Partial<Record<Feature, string>> = {
  * Why a container may not have these features, or undefined. keyctl is for unprivileged
  * containers only (as in Proxmox): keyrings are not namespaced, and a privileged container's
  * root is the host's root, whose keyring calls the seccomp filter refuses (EPERM) whatever
- * its config says. Checked at create, set and start.
+ * its config says. nesting too: the clean /proc it mounts at /dev/.lxc/proc has no mask on
+ * it, and a privileged container's root is the host's root, to whom its /proc/sys
+ * (core_pattern, ...) is writable. Checked at create, set and start.
  */
 export function featureRefusal(features: readonly Feature[] = [], privileged = false): string | undefined {
-  if (privileged && features.includes('keyctl')) {
+  if (!privileged) return undefined;
+  if (features.includes('keyctl')) {
     return "keyctl is for unprivileged containers only: a privileged container's root is the host's root, and keyrings are not namespaced (its keyring calls stay refused, EPERM)";
+  }
+  if (features.includes('nesting')) {
+    return "nesting is for unprivileged containers only: a privileged container's root is the host's root, and the clean /proc that nesting needs would give it the host's /proc/sys unmasked (core_pattern: code run as the host's root)";
   }
   return undefined;
 }
+
+/** The features refused to a privileged container (featureRefusal): none for an unprivileged one. */
+export const UNPRIVILEGED_ONLY: readonly Feature[] = ['keyctl', 'nesting'];
 
 /** What a container's keyring calls (add_key, request_key, keyctl) get from its seccomp filter. */
 export type KeyringMode = 'allowed' | 'absent' | 'refused';
@@ -52,7 +62,7 @@ export interface DevicePass {
 const OWN = new Set(['null', 'zero', 'full', 'random', 'urandom', 'tty', 'console', 'ptmx', 'pts', 'shm', 'mqueue', 'fd', 'stdin', 'stdout', 'stderr']);
 const MAX_DEVICES = 14; // vps-spawn takes 16: the two features' nodes come on top
 
-/** `tun,fuse,keyctl`, `tun=on,fuse=off` (on/off, 1/0, yes/no) or `none`, applied to `current`. */
+/** `tun,fuse,keyctl,nesting`, `tun=on,fuse=off` (on/off, 1/0, yes/no) or `none`, applied to `current`. */
 export function parseFeatures(spec: string, current: readonly Feature[] = []): Feature[] {
   const on = new Set<Feature>(current);
   for (const raw of spec.split(',').map((s) => s.trim())) {
@@ -64,8 +74,7 @@ export function parseFeatures(spec: string, current: readonly Feature[] = []): F
     if (!m) throw invalid(`--features ${spec}: ${JSON.stringify(raw)} is not NAME or NAME=on|off`, `features: ${FEATURES.join(', ')}`);
     const name = m[1] as Feature;
     if (!FEATURES.includes(name)) {
-      const later = ['nesting'].includes(m[1]) ? ' (not available yet)' : '';
-      throw invalid(`--features: unknown feature ${JSON.stringify(m[1])}${later}`, `features: ${FEATURES.join(', ')}`);
+      throw invalid(`--features: unknown feature ${JSON.stringify(m[1])}`, `features: ${FEATURES.join(', ')}`);
     }
     if (!m[2] || ['on', '1', 'yes', 'true'].includes(m[2])) on.add(name);
     else on.delete(name);

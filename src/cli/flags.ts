@@ -62,7 +62,7 @@ export function bootFromFlags(flags: { onboot?: string; bootorder?: number }): {
 
 /** `create`/`set --features LIST --device PATH[:rw|ro]`: what the container is given of the host's devices. */
 export const deviceFlags = {
-  features: Flags.string({ description: "what the container may do beyond a plain system container: tun (/dev/net/tun: VPNs), fuse (/dev/fuse: FUSE mounts), keyctl (the kernel's keyring calls, which an unprivileged container otherwise sees as absent, ENOSYS: Docker inside needs them; never for a privileged container); a list, NAME=off turns one off, none all", helpValue: 'tun,fuse,keyctl' }),
+  features: Flags.string({ description: "what the container may do beyond a plain system container: tun (/dev/net/tun: VPNs), fuse (/dev/fuse: FUSE mounts), keyctl (the kernel's keyring calls, which an unprivileged container otherwise sees as absent, ENOSYS: Docker inside needs them; never for a privileged container), nesting (containers inside the container, Docker or LXC, with user namespaces of their own: a clean /proc and /sys at /dev/.lxc; never for a privileged container; given at start); a list, NAME=off turns one off, none all", helpValue: 'tun,fuse,keyctl,nesting' }),
   device: Flags.string({ description: "a host character device passed through on the same path inside, read-write or read-only (PATH:off takes one away, none all; repeatable). Never a block device, nor one that reaches the host's memory, disks or kernel", helpValue: 'PATH[:rw|ro]', multiple: true }),
 };
 

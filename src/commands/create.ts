@@ -20,6 +20,7 @@ export default class Create extends VpsCommand<ContainerStatus> {
     '<%= config.bin %> create web-1 --template debian-12 --disk 20G --hostname web-1.example.net',
     '<%= config.bin %> create vpn-1 --template debian-12 --features tun',
     '<%= config.bin %> create ci-1 --template debian-12 --features fuse,keyctl',
+    '<%= config.bin %> create ci-2 --template debian-12 --features keyctl,nesting',
     '<%= config.bin %> create web-2 --template debian-12 --mount /srv/www:/var/www --mount /srv/shared:/shared:ro',
   ];
   static override args = { id: idArg };

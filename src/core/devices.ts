@@ -1,4 +1,4 @@
-import { FEATURE_DEVICES, deviceNodes, deviceRefusal, featureRefusal, type DevicePass, type Feature } from '../base/devices.js';
+import { FEATURE_DEVICES, UNPRIVILEGED_ONLY, deviceNodes, deviceRefusal, featureRefusal, type DevicePass, type Feature } from '../base/devices.js';
 import { hostNotReady, invalid } from '../base/errors.js';
 import { hostDevice } from '../sys/devices.js';
 
@@ -7,12 +7,15 @@ import { hostDevice } from '../sys/devices.js';
  * character device, and none that reaches the host's memory, disks or kernel
  * (deviceRefusal); a feature's node must be open to all (an unprivileged container's root is
  * nobody to the host's node). Returns vps-spawn's `--device SRC:DEST:rw|ro` values, the node on the
- * same path inside. First of all, a feature the container's mode may not have (keyctl in a
- * privileged one) is refused: create, set and start all come this way.
+ * same path inside. First of all, a feature the container's mode may not have (keyctl or
+ * nesting in a privileged one) is refused: create, set and start all come this way.
  */
 export async function checkDeviceNodes(features: readonly Feature[] = [], devices: readonly DevicePass[] = [], unprivileged = true): Promise<string[]> {
   const refusal = featureRefusal(features, !unprivileged);
-  if (refusal) throw invalid(`--features: ${refusal}`, 'leave keyctl out of --features (a privileged container that has it: vpsctl set ID --features keyctl=off), or make the container unprivileged');
+  if (refusal) {
+    const bad = features.filter((f) => UNPRIVILEGED_ONLY.includes(f));
+    throw invalid(`--features: ${refusal}`, `leave ${bad.join(' and ')} out of --features (a privileged container that has it: vpsctl set ID --features ${bad.map((f) => `${f}=off`).join(',')}), or make the container unprivileged`);
+  }
   const out: string[] = [];
   for (const d of deviceNodes(features, devices)) {
     const dev = await hostDevice(d.path);

@@ -46,7 +46,7 @@ export interface CreateOptions {
   /** Started at the host's boot (`start --all --onboot`), in `bootorder` (higher first). */
   onboot?: boolean;
   bootorder?: number;
-  /** --features: tun, fuse, keyctl (src/base/devices.ts). */
+  /** --features: tun, fuse, keyctl, nesting (src/base/devices.ts). */
   features?: Feature[];
   /** --device: host character devices passed through. */
   devices?: DevicePass[];
@@ -122,7 +122,7 @@ export interface SpaceFrozen {
 }
 
 export interface ContainerStatus extends ContainerSummary {
-  /** Its features (tun, fuse, keyctl) and the host devices passed through (`PATH:rw|ro`), from its config. */
+  /** Its features (tun, fuse, keyctl, nesting) and the host devices passed through (`PATH:rw|ro`), from its config. */
   features: Feature[];
   devices: string[];
   /**

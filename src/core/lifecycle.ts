@@ -247,6 +247,8 @@ export class Lifecycle {
         // the keyring calls as Proxmox's keyctl feature: ENOSYS without it (checkDeviceNodes
         // above refused it for a privileged container)
         ...(cfg.features?.includes('keyctl') && !cfg.privileged ? { keyctl: true } : {}),
+        // containers inside: a clean proc and sysfs at /dev/.lxc (refused above for a privileged one)
+        ...(cfg.features?.includes('nesting') && !cfg.privileged ? { nesting: true } : {}),
         ...(opts.allowMissing?.length ? { allowMissing: opts.allowMissing } : {}),
         // the monitor writes the limits (IO throttles on its loop device too) before init is born
         limits: this.h.resources.spawnLimits(id, limits),

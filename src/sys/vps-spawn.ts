@@ -21,6 +21,11 @@ export interface SpawnSpec {
   userns?: { uid: number; gid: number; count: number; shifted?: boolean };
   /** Its keyctl feature: the keyring calls allowed (with userns only; else ENOSYS, and EPERM when privileged). */
   keyctl?: boolean;
+  /**
+   * Its nesting feature (with userns only): a clean proc and a read-write sysfs at
+   * /dev/.lxc/{proc,sys}, the sysfs superblock read-write and /sys read-only per mount.
+   */
+  nesting?: boolean;
   /** vps-limit, run by the monitor before init is born: its `apply` argv, and whether it throttles the loop device. */
   limits?: { helper: string; args: string[]; ioDevice: boolean };
   /** vps-net, run by the monitor at every boot, and the spec file it reads. */
@@ -77,7 +82,7 @@ export function spawnArgv(s: SpawnSpec): string[] {
     ...s.cgroups.flatMap((c) => ['--cgroup', c]),
     ...(s.nofile ? ['--nofile', String(s.nofile)] : []),
     ...(s.lxcfs ? ['--lxcfs', s.lxcfs] : []),
-    ...(s.userns ? ['--userns', `${s.userns.uid}:${s.userns.gid}:${s.userns.count}`, ...(s.userns.shifted ? ['--no-idmap'] : []), ...(s.keyctl ? ['--keyctl'] : [])] : []),
+    ...(s.userns ? ['--userns', `${s.userns.uid}:${s.userns.gid}:${s.userns.count}`, ...(s.userns.shifted ? ['--no-idmap'] : []), ...(s.keyctl ? ['--keyctl'] : []), ...(s.nesting ? ['--nesting'] : [])] : []),
     ...(s.allowMissing ?? []).flatMap((f) => ['--unsafe-allow-missing', f]),
     ...(s.events ? ['--events', s.events.file, '--event-source', s.events.source] : []),
     ...(s.stopHook ? ['--stop-hook', s.stopHook] : []),

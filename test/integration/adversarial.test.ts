@@ -1,7 +1,9 @@
 /**
  * The adversarial suite (SECURITY.md, issue 3): attacks run from INSIDE running containers, as
  * their root, on real kernels, loop devices and cgroups. Each case names the rule it guards.
- * Every attempt must fail, and the host must be unchanged afterwards.
+ * Every attempt must fail, and the host must be unchanged afterwards. The unprivileged
+ * container runs with every feature on (tun, fuse, keyctl, nesting), the privileged one with
+ * those it may have (tun, fuse).
  */
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
@@ -56,6 +58,10 @@ function hostFacts(): Record<string, string> {
     uevent_helper: read('/sys/kernel/uevent_helper'),
     modules: read('/proc/sys/kernel/modules_disabled'),
     memory_parent: read('/sys/fs/cgroup/memory/memory.limit_in_bytes'),
+    // what the nesting case tries through /dev/.lxc and a nested user namespace's proc and sysfs
+    sysrq: read('/proc/sys/kernel/sysrq'),
+    overcommit: read('/proc/sys/vm/overcommit_memory'),
+    thp: read('/sys/kernel/mm/transparent_hugepage/enabled'),
   };
 }
 
@@ -107,9 +113,9 @@ for (const mode of ['unprivileged', 'privileged'] as const) {
     let st: Status;
 
     beforeAll(async () => {
-      // every feature on (issue 21): what each opens must open nothing else; keyctl is for
-      // unprivileged containers only (a privileged one is refused it)
-      await ok(e, ['create', id, '--template', 'debian-12', '--disk', '2G', '--features', mode === 'privileged' ? 'tun,fuse' : 'tun,fuse,keyctl', ...(mode === 'privileged' ? ['--privileged'] : [])]);
+      // every feature on (issue 21): what each opens must open nothing else; keyctl and
+      // nesting are for unprivileged containers only (a privileged one is refused them)
+      await ok(e, ['create', id, '--template', 'debian-12', '--disk', '2G', '--features', mode === 'privileged' ? 'tun,fuse' : 'tun,fuse,keyctl,nesting', ...(mode === 'privileged' ? ['--privileged'] : [])]);
       await vpsctlWithKey(['start', id, '--wait']); // init is born of an admin's keyed session (R13)
       st = await json<Status>(e, ['status', id]);
       await attackIn(id);
@@ -231,6 +237,34 @@ for (const mode of ['unprivileged', 'privileged'] as const) {
         expect((await sh(id, 'echo 9223372036854771712 > /sys/fs/cgroup/memory/memory.limit_in_bytes')).exitCode).not.toBe(0);
         expect((await sh(id, 'echo max > /sys/fs/cgroup/pids/pids.max')).exitCode).not.toBe(0);
         expect((await sh(id, 'echo a > /sys/fs/cgroup/devices/devices.allow')).exitCode).not.toBe(0);
+      });
+    }
+
+    if (mode === 'unprivileged') {
+      // nesting's clean proc and rw sysfs (/dev/.lxc) and what a nested user namespace mounts
+      // with them: the kernel's own checks refuse every host-wide knob there (EACCES)
+      it('nesting: /dev/.lxc/proc and /dev/.lxc/sys reach no host-wide knob, nor does a nested user namespace\'s proc and sysfs', async () => {
+        const P = '/dev/.lxc/proc';
+        for (const f of ['sys/kernel/core_pattern', 'sys/kernel/sysrq', 'sys/vm/overcommit_memory', 'sysrq-trigger']) {
+          const r = await sh(id, `echo 1 > ${P}/${f}`);
+          expect({ f, exitCode: r.exitCode === 0 ? 0 : 'failed' }).toEqual({ f, exitCode: 'failed' });
+        }
+        expect((await sh(id, readsBytes(`${P}/kcore`))).exitCode).not.toBe(0);
+        expect((await sh(id, 'echo /tmp/pwn > /dev/.lxc/sys/kernel/uevent_helper')).exitCode).not.toBe(0);
+        expect((await sh(id, 'echo never > /dev/.lxc/sys/kernel/mm/transparent_hugepage/enabled')).exitCode).not.toBe(0);
+        // /sys is read-only per mount only: remounted read-write (its own mount), still refused
+        expect((await sh(id, 'unshare -m --propagation private sh -c "mount -o remount,bind,rw /sys && echo /tmp/pwn > /sys/kernel/uevent_helper"')).exitCode).not.toBe(0);
+        // non-root users inside do not get in (0700)
+        expect((await sh(id, 'setpriv --reuid 65534 --regid 65534 --clear-groups ls /dev/.lxc/proc')).exitCode).not.toBe(0);
+        // a nested user namespace mounts proc and sysfs (what nesting is for), and through them reaches nothing more
+        const nested = (script: string) => sh(id, `unshare -Urmnpf --propagation private sh -c 'mkdir -p /tmp/np /tmp/ns && mount -t proc proc /tmp/np && mount -t sysfs sysfs /tmp/ns && ${script}'`);
+        expect((await nested('true')).exitCode).toBe(0);
+        expect((await nested('echo "|/tmp/pwn" > /tmp/np/sys/kernel/core_pattern')).exitCode).not.toBe(0);
+        expect((await nested('echo 1 > /tmp/np/sys/kernel/sysrq')).exitCode).not.toBe(0);
+        expect((await nested('echo /tmp/pwn > /tmp/ns/kernel/uevent_helper')).exitCode).not.toBe(0);
+        expect((await nested(readsBytes('/tmp/np/kcore'))).exitCode).not.toBe(0);
+        expect((await nested('mkdir -p /tmp/cg && mount -t cgroup -o none,name=pwn cgroup /tmp/cg')).exitCode).not.toBe(0);
+        expect((await nested('mknod /tmp/b b 7 0')).exitCode).not.toBe(0);
       });
     }
 

@@ -33,6 +33,16 @@ describe('--features', () => {
     expect(deviceNodes(['keyctl', 'tun'])).toEqual([{ path: '/dev/net/tun', access: 'rw' }]);
   });
 
+  it('nesting: on, off, beside the others; for unprivileged containers only; it gives no device', () => {
+    expect(parseFeatures('nesting')).toEqual(['nesting']);
+    expect(parseFeatures('nesting,tun,keyctl')).toEqual(['tun', 'keyctl', 'nesting']);
+    expect(parseFeatures('nesting=off', ['fuse', 'nesting'])).toEqual(['fuse']);
+    expect(featureRefusal(['nesting'], true)).toMatch(/nesting is for unprivileged containers only.*\/proc\/sys/);
+    expect(featureRefusal(['tun', 'fuse', 'keyctl', 'nesting'], false)).toBeUndefined();
+    expect(deviceNodes(['nesting'])).toEqual([]);
+    expect(deviceNodes(['nesting', 'fuse'])).toEqual([{ path: '/dev/fuse', access: 'rw' }]);
+  });
+
   it('what the keyring calls get: refused privileged, absent by default, allowed with keyctl; a running one as its init has them', () => {
     expect(keyringMode(true, ['keyctl'])).toBe('refused');
     expect(keyringMode(false, [])).toBe('absent');
@@ -43,9 +53,9 @@ describe('--features', () => {
     expect(keyringMode(true, [], {})).toBe('refused');
   });
 
-  it('refuses what it does not know, and says which are not built yet', () => {
+  it('refuses what it does not know, naming those it knows', () => {
     expect(usage(() => parseFeatures('vpn'))).toMatch(/unknown feature "vpn"/);
-    expect(usage(() => parseFeatures('nesting'))).toMatch(/unknown feature "nesting" \(not available yet\)/);
+    expect(usage(() => parseFeatures('nest'))).toMatch(/unknown feature "nest"/);
     expect(usage(() => parseFeatures('tun=maybe'))).toMatch(/is not NAME or NAME=on\|off/);
   });
 });
@@ -142,6 +152,7 @@ describe('config.yaml', () => {
 
   it('an import never takes keyctl either', () => {
     expect(importPolicy({ ...cfg, privileged: false, features: ['keyctl'], devices: [] }, {}).notices.join('\n')).toMatch(/features keyctl: not taken/);
+    expect(importPolicy({ ...cfg, privileged: false, features: ['nesting'], devices: [] }, {}).notices.join('\n')).toMatch(/features nesting: not taken/);
   });
 
   it('an import never takes them: a notice says so', () => {

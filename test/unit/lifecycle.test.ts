@@ -233,6 +233,35 @@ describe('start', () => {
     await expect(host.setDevices('109', { features: 'keyctl=off' })).resolves.toMatchObject({ features: [], changed: true });
   });
 
+  it('nesting: --nesting beside --userns for an unprivileged container with the feature, never without it', async () => {
+    await host.create('110', { template: 'debian-12', limits: { memory: null }, features: ['nesting'] });
+    await host.create('111', { template: 'debian-12', limits: { memory: null } });
+    sys.argv.length = 0;
+    await host.start('110');
+    expect(spawnArgv()).toContain('--nesting');
+    expect(spawnArgv().indexOf('--nesting')).toBeGreaterThan(spawnArgv().indexOf('--userns'));
+    expect(spawnArgv()).not.toContain('--keyctl');
+    sys.argv.length = 0;
+    await host.start('111');
+    expect(spawnArgv()).toContain('--userns');
+    expect(spawnArgv()).not.toContain('--nesting');
+    expect(await host.status('110')).toMatchObject({ features: ['nesting'] });
+  });
+
+  it('nesting: a privileged container is refused it at create (nothing made), at set and at start (nothing run)', async () => {
+    await expect(host.create('112', { template: 'debian-12', limits: { memory: null }, privileged: true, features: ['nesting'] })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/nesting is for unprivileged containers only/), hint: expect.stringMatching(/nesting=off/) });
+    expect(leftovers()).toEqual([]);
+    await host.create('112', { template: 'debian-12', limits: { memory: null }, privileged: true });
+    const cfg = readFileSync(host.layout.configFile('112'), 'utf8');
+    await expect(host.setDevices('112', { features: 'tun,nesting' })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/nesting is for unprivileged containers only/) });
+    expect(readFileSync(host.layout.configFile('112'), 'utf8')).toBe(cfg);
+    writeFileSync(host.layout.configFile('112'), `${cfg}features:\n  - nesting\n`);
+    sys.log.length = 0;
+    await expect(host.start('112')).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/nesting is for unprivileged containers only/) });
+    expect(changes().filter((s) => s === 'vps-spawn' || s === 'systemd-run')).toEqual([]);
+    await expect(host.setDevices('112', { features: 'nesting=off' })).resolves.toMatchObject({ features: [], changed: true });
+  });
+
   it('refuses a missing image before anything runs', async () => {
     await host.create('105', { template: 'debian-12', limits: { memory: null } });
     rmSync(host.layout.image('105'));

@@ -41,6 +41,14 @@ describe('vps-spawn argv', () => {
     expect(spawnArgv({ ...base, keyctl: true })).not.toContain('--keyctl'); // privileged: vps-spawn would refuse it
   });
 
+  it('nesting: --nesting within the user namespace group, and never without one', () => {
+    const userns = { uid: 1000000, gid: 1000000, count: 65536 };
+    expect(spawnArgv({ ...base, userns, nesting: true }).slice(14, 17)).toEqual(['--userns', '1000000:1000000:65536', '--nesting']);
+    expect(spawnArgv({ ...base, userns, keyctl: true, nesting: true }).slice(14, 18)).toEqual(['--userns', '1000000:1000000:65536', '--keyctl', '--nesting']);
+    expect(spawnArgv({ ...base, userns })).not.toContain('--nesting');
+    expect(spawnArgv({ ...base, nesting: true })).not.toContain('--nesting'); // privileged: vps-spawn would refuse it
+  });
+
   it('on a systemd host: a delegated scope ordered before vpsctl.service, the monitor in its leaf', async () => {
     const calls: string[][] = [];
     const run: Runner = {
