@@ -8,7 +8,7 @@
 #   sudo test/guest/run.sh --rebuild --keep      # options of this script (before jest's)
 #     --rebuild        build the guest image again even though it is cached
 #     --keep           keep this run's disks and logs under the work dir
-#     --timeout SECS   kill the guest after SECS (default $VPSCTL_GUEST_TIMEOUT, else 2400)
+#     --timeout SECS   kill the guest after SECS (default $VPSCTL_GUEST_TIMEOUT, else 3000)
 #
 # The steps, one function each, run in this order (see the bottom of the file):
 #   deps      qemu, qemu-img and debootstrap on the host, and a built checkout
@@ -26,7 +26,7 @@ REPO=$(pwd)
 CACHE=${VPSCTL_GUEST_CACHE:-/var/cache/vpsctl/guest}
 TEMPLATE_ROOT=${VPSCTL_TEST_TEMPLATE_ROOT:-/var/cache/vpsctl/test-root}   # as test/integration/harness.ts
 TEMPLATE=debian-12
-TIMEOUT=${VPSCTL_GUEST_TIMEOUT:-2400}
+TIMEOUT=${VPSCTL_GUEST_TIMEOUT:-3000}
 NODE=$(command -v node)
 WORKBASE=/var/tmp/vpsctl-guest
 rebuild=0 keep=0 jest_args=()
