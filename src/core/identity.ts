@@ -7,7 +7,7 @@ import { invalid } from '../base/errors.js';
 import { applyDeviceFlags, formatDevice, parseFeatures, type Feature } from '../base/devices.js';
 import { checkDeviceNodes } from './devices.js';
 import { applyMountFlags, formatMount } from '../base/mounts.js';
-import { checkMounts } from './mounts.js';
+import { checkMounts, warnOpenMounts } from './mounts.js';
 import { GUEST_IF } from '../net/names.js';
 import { changesGuest, type NetChange } from '../net/plan.js';
 import { applyPersonalityTo, type PersonalityResult } from '../distro/index.js';
@@ -76,7 +76,7 @@ export class Identities {
       await checkMounts(mounts, this.h.settings);
       // the note on a directory every host user can reach, for the ones this set adds
       const before = new Set((cfg.mounts ?? []).map(formatMount));
-      await checkMounts(mounts.filter((m) => !before.has(formatMount(m))), this.h.settings, (m) => this.h.progress.warn(m));
+      await warnOpenMounts(mounts.filter((m) => !before.has(formatMount(m))), (m) => this.h.progress.warn(m));
       const next: ContainerConfig = { ...cfg, mounts };
       const changed = renderConfig(next) !== renderConfig(cfg);
       if (changed) await writeFileAtomic(this.h.layout.configFile(id), renderConfig(next), 0o600);

@@ -19,7 +19,7 @@ import { SnapshotFiles } from '../storage/snapstore.js';
 import { shiftIds } from '../storage/shift.js';
 import { existingCgroups, killCgroupTree, removeCgroupTree, spawnCgroupSpecs, systemdUnits } from '../limits/cgroups.js';
 import { checkDeviceNodes } from './devices.js';
-import { checkMounts } from './mounts.js';
+import { checkMounts, warnOpenMounts } from './mounts.js';
 import type { TemplateInfo, TemplateStore } from '../templates/store.js';
 import { applyPersonality } from '../distro/index.js';
 import type { Copies, Execs, Store } from './context.js';
@@ -63,7 +63,8 @@ export class Lifecycle {
     }
     const limits: Limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
     await checkDeviceNodes(opts.features, opts.devices, !opts.privileged); // a device the host lacks or must keep: before anything is made
-    await checkMounts(opts.mounts, this.h.settings, (m) => this.h.progress.warn(m)); // a host directory missing, linked or vpsctl's own: the same
+    await checkMounts(opts.mounts, this.h.settings); // a host directory missing, linked or vpsctl's own: the same
+    await warnOpenMounts(opts.mounts ?? [], (m) => this.h.progress.warn(m));
     await this.h.resources.overcommit(id, limits.memory, !!opts.strict);
     // a taken id says so (exit 5) before any space is weighed or address reserved
     if (await exists(this.h.layout.containerDir(id))) throw wrongState(`container ${id} already exists`, `pick another id, or remove it with: vpsctl destroy ${id}`);
